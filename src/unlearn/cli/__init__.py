@@ -1,0 +1,1 @@
+"""The ``unlearn`` command: one module per sub-command."""

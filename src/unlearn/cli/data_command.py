@@ -1,0 +1,37 @@
+"""``unlearn data fictitious``: write the built-in benchmark of invented people."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from unlearn.data.benchmark import write_benchmark
+from unlearn.errors import UserError
+
+
+def register(commands) -> None:
+    parser = commands.add_parser("data", help="create benchmark data", description="Create benchmark data.")
+    kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
+    fictitious = kinds.add_parser(
+        "fictitious", help="TOFU-format benchmark of invented people",
+        description="Write a TOFU-format benchmark of invented people (deterministic for a seed).")
+    fictitious.add_argument("--out", required=True, help="output folder (one <split>.jsonl per split)")
+    fictitious.add_argument("--people", type=int, default=40, help="invented people in 'full' (default: 40)")
+    fictitious.add_argument("--qa-per-person", type=int, default=10, help="questions per person (default: 10)")
+    fictitious.add_argument("--seed", type=int, default=0, help="generator seed (default: 0)")
+    fictitious.set_defaults(handler=run_fictitious)
+
+
+def run_fictitious(args) -> int:
+    from unlearn.data.fictitious import generate_fictitious
+
+    try:
+        splits = generate_fictitious(args.people, args.qa_per_person, args.seed)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a folder")
+    paths = write_benchmark(splits, out)
+    sizes = ", ".join(f"{name} {len(records)}" for name, records in splits.items())
+    print(f"wrote {len(paths)} splits to {out}: {sizes}")
+    return 0

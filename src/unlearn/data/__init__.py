@@ -1,0 +1,1 @@
+"""Benchmark records, splits, prompt formatting and batching."""

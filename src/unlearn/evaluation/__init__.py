@@ -1,0 +1,1 @@
+"""Model passes over benchmark splits: generation and likelihoods, feeding the metrics."""

@@ -1,0 +1,35 @@
+"""Batched greedy generation: left padding, length-sorted batches, per-sequence stop at EOS."""
+
+from __future__ import annotations
+
+import torch
+from tqdm.auto import tqdm
+
+from unlearn.data.collate import pad_batch
+
+
+@torch.no_grad()
+def generate_greedy(model, tokenizer, prompts: list[list[int]], max_new_tokens: int = 64,
+                    batch_size: int = 16, progress: bool = True) -> list[str]:
+    """Decode each prompt (token ids) greedily; returns the answers in the input order.
+
+    Prompts are sorted by length so a batch carries little padding; ``generate`` stops each
+    sequence at its EOS and pads the finished ones, which decoding then skips.
+    """
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    answers: list[str] = [""] * len(prompts)
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    batches = range(0, len(order), batch_size)
+    for start in tqdm(batches, desc="generating", disable=not progress, unit="batch"):
+        chunk = order[start:start + batch_size]
+        features = [{"input_ids": prompts[i], "attention_mask": [1] * len(prompts[i])} for i in chunk]
+        batch = {k: v.to(device) for k, v in pad_batch(features, tokenizer.pad_token_id, side="left").items()}
+        output = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                                pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+        new_tokens = output[:, batch["input_ids"].shape[1]:]
+        for i, ids in zip(chunk, new_tokens):
+            answers[i] = tokenizer.decode(ids, skip_special_tokens=True).strip()
+    model.train(was_training)
+    return answers

@@ -1,0 +1,1 @@
+"""Pure metric functions on lists, arrays and tensors; no models, no files."""

@@ -1,0 +1,1 @@
+"""Load, adapt (LoRA) and save causal language models."""

@@ -1,0 +1,129 @@
+"""Find, load and save models: a Hub id, a local folder (full or LoRA adapter) or a GGUF file.
+
+Device and dtype are chosen automatically (cuda > mps > cpu; bf16 where the GPU supports it,
+fp32 otherwise, since CPU bf16 training is many times slower here) and can be overridden.
+Weights load from safetensors only, and remote code runs only when the caller allows it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from unlearn.errors import UserError
+from unlearn.models.gguf import DEFAULT_MODEL_ALIASES, converted_gguf_dir, packaged_gguf
+
+Device = Literal["auto", "cpu", "cuda", "mps"]
+DType = Literal["auto", "float32", "bfloat16", "float16"]
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(device: Device = "auto") -> torch.device:
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("device 'cuda' asked for, but no CUDA GPU is available (accepted: auto, cpu, cuda, mps)")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise UserError("device 'mps' asked for, but MPS is not available (accepted: auto, cpu, cuda, mps)")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: DType, device: torch.device) -> torch.dtype:
+    if dtype == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    return getattr(torch, dtype)
+
+
+def resolve_source(source: str) -> str:
+    """A loadable folder or Hub id for ``source`` (aliases and GGUF files become cached folders)."""
+    if source in DEFAULT_MODEL_ALIASES:
+        return str(converted_gguf_dir(packaged_gguf()))
+    path = Path(source).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise UserError(f"model file {source} does not exist")
+        return str(converted_gguf_dir(path))
+    if path.exists():
+        if not path.is_dir():
+            raise UserError(f"model {source} is a file; expected a model folder, a .gguf file or a Hub id")
+        if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
+            raise UserError(f"model folder {source} has no config.json or adapter_config.json")
+        return str(path)
+    if source.startswith((".", "/", "~")) or source.count("/") > 1 or source.endswith("/"):
+        raise UserError(f"model path {source} does not exist")
+    return source  # a Hub id; loading reports if it cannot be fetched
+
+
+def load_tokenizer(source: str, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    tokenizer = _hf_call(AutoTokenizer.from_pretrained, source, trust_remote_code=trust_remote_code)
+    if tokenizer.pad_token_id is None:
+        if tokenizer.eos_token_id is None:
+            raise UserError(f"tokenizer of {source} has neither a pad nor an end-of-sequence token")
+        log.warning("tokenizer of %s has no pad token; using its end-of-sequence token for padding", source)
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(
+    source: str,
+    dtype: DType = "auto",
+    device: Device = "auto",
+    trust_remote_code: bool = False,
+):
+    """Return ``(model, tokenizer)`` on the chosen device; a LoRA folder loads base + adapter."""
+    from transformers import AutoModelForCausalLM
+
+    resolved = resolve_source(source)
+    target_device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, target_device)
+    adapter = Path(resolved) / "adapter_config.json"
+    kwargs = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code, "use_safetensors": True}
+    if adapter.is_file():
+        from peft import PeftModel
+
+        base_source = json.loads(adapter.read_text())["base_model_name_or_path"]
+        base = _hf_call(AutoModelForCausalLM.from_pretrained, resolve_source(base_source), **kwargs)
+        model = PeftModel.from_pretrained(base, resolved)
+    else:
+        model = _hf_call(AutoModelForCausalLM.from_pretrained, resolved, **kwargs)
+    tokenizer = load_tokenizer(resolved, trust_remote_code)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return model.to(target_device), tokenizer
+
+
+def save_model(model, tokenizer, out_dir: str | Path) -> None:
+    """Save in Hugging Face format (a LoRA model saves its adapter) through a staging folder."""
+    out = Path(out_dir)
+    staging = out / ".saving"
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging, safe_serialization=True)
+    tokenizer.save_pretrained(staging)
+    for item in staging.iterdir():
+        destination = out / item.name
+        if destination.is_dir():
+            shutil.rmtree(destination)
+        item.replace(destination)
+    staging.rmdir()
+
+
+def _hf_call(loader, source: str, **kwargs):
+    try:
+        return loader(source, **kwargs)
+    except (OSError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"cannot load model '{source}': {first_line}") from error

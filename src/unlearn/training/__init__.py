@@ -1,0 +1,1 @@
+"""Training on transformers.Trainer: fine-tuning the target model, and unlearning."""

@@ -1,0 +1,146 @@
+"""Fine-tune a model on a benchmark split (the target model, or the retain-only model).
+
+Plain supervised learning with ``transformers.Trainer``: loss is the mean token negative
+log-likelihood of the answers (prompt tokens masked). Afterwards a sample of the training
+split is answered greedily to report fact accuracy, the honest sign of memorization.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
+
+from unlearn.data.benchmark import Benchmark
+from unlearn.data.collate import PadCollator
+from unlearn.data.formatting import PromptFormat, tokenize_split
+from unlearn.evaluation.generation import generate_greedy
+from unlearn.files import atomic_write_json
+from unlearn.metrics.fact import contains_fact, fact_accuracy
+from unlearn.models.loading import load_model, save_model
+from unlearn.models.lora import apply_lora
+from unlearn.training.run_folder import prepare_run_folder
+from unlearn.training.settings import DataSettings, ModelSettings, OptimSettings
+
+log = logging.getLogger(__name__)
+
+
+class FinetuneSettings(OptimSettings, DataSettings, ModelSettings):
+    """Defaults measured on SmolLM2-135M and the built-in benchmark (see README)."""
+
+    split: str = Field("full", description="split to train on (full = target model, retain90 = retain model)")
+    out: str = Field(description="output folder: the fine-tuned model in Hugging Face format")
+    epochs: PositiveFloat = Field(10.0, description="passes over the training split")
+    learning_rate: PositiveFloat = Field(2e-4, description="peak AdamW learning rate")
+    warmup_epochs: float = Field(0.5, ge=0.0, description="linear warmup length in epochs")
+    check_facts: NonNegativeInt = Field(64, description="records answered afterwards to measure fact accuracy (0 = skip)")
+    max_new_tokens: PositiveInt = Field(48, description="generation length for the fact check")
+    overwrite: bool = Field(False, description="reuse an output folder that holds another run")
+
+
+def finetune(settings: FinetuneSettings, callbacks: list | None = None) -> dict:
+    """Train, save the model into ``settings.out`` and return the summary written beside it.
+
+    ``callbacks`` are ``transformers.TrainerCallback`` objects (benchmarks use them to follow
+    fact accuracy epoch by epoch).
+    """
+    started = time.time()
+    records = Benchmark(settings.data).split(settings.split)  # bad data fails before the model loads
+    out = prepare_run_folder(settings.out, settings.model_dump(exclude={"overwrite", "resume"}), settings.overwrite)
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    torch.manual_seed(settings.seed)
+
+    model, tokenizer = load_model(settings.model, settings.dtype, settings.device, settings.trust_remote_code)
+    if settings.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    if settings.lora:
+        model = apply_lora(model, settings.lora_r, settings.lora_alpha, settings.lora_dropout)
+    fmt = PromptFormat.for_tokenizer(tokenizer, settings.prompt_template, settings.plain_template)
+    train_set = tokenize_split(records, tokenizer, fmt, settings.max_length, name=settings.split)
+
+    trainer = _build_trainer(settings, model, tokenizer, train_set, out / "checkpoints")
+    for callback in callbacks or []:
+        trainer.add_callback(callback)
+    checkpoint = settings.resume and any((out / "checkpoints").glob("checkpoint-*"))
+    result = trainer.train(resume_from_checkpoint=True if checkpoint else None)
+    save_model(trainer.model, tokenizer, out)
+
+    summary = {
+        "split": settings.split,
+        "examples": len(train_set),
+        "optimizer_steps": result.global_step,
+        "train_loss": result.training_loss,
+        "train_seconds": round(result.metrics.get("train_runtime", math.nan), 1),
+    }
+    if settings.check_facts:
+        summary.update(_fact_check(trainer.model, tokenizer, fmt, records, settings))
+    summary["total_seconds"] = round(time.time() - started, 1)
+    atomic_write_json(out / "train_summary.json", summary)
+    if not settings.keep_checkpoints:
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    return summary
+
+
+def _build_trainer(settings, model, tokenizer, train_set, checkpoint_dir: Path):
+    from transformers import Trainer, TrainingArguments
+
+    use_cpu = next(model.parameters()).device.type == "cpu"
+    dtype = next(model.parameters()).dtype
+    args = TrainingArguments(
+        output_dir=str(checkpoint_dir),
+        num_train_epochs=settings.epochs,
+        learning_rate=settings.learning_rate,
+        per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation_steps,
+        weight_decay=settings.weight_decay,
+        lr_scheduler_type="linear",
+        optim="adamw_torch",
+        logging_steps=settings.logging_steps,
+        save_strategy="epoch",
+        save_total_limit=1,
+        save_only_model=False,
+        report_to=settings.report_to,
+        seed=settings.seed,
+        data_seed=settings.seed,
+        use_cpu=use_cpu,
+        bf16=dtype == torch.bfloat16 and not use_cpu,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+    )
+    steps_per_epoch = math.ceil(len(train_set) / (settings.batch_size * args.world_size))
+    steps_per_epoch = math.ceil(steps_per_epoch / settings.gradient_accumulation_steps)
+    args.warmup_steps = int(round(settings.warmup_epochs * steps_per_epoch))
+    return Trainer(model=model, args=args, train_dataset=train_set,
+                   data_collator=PadCollator(tokenizer.pad_token_id), processing_class=tokenizer)
+
+
+def _fact_check(model, tokenizer, fmt, records, settings) -> dict:
+    """Greedy answers to ``check_facts`` records spread evenly over the split; fact accuracy if they carry facts."""
+    count = min(settings.check_facts, len(records))
+    sample = records.select(sorted({i * len(records) // count for i in range(count)}))
+    prompts = [fmt.prompt_ids(tokenizer, q) for q in sample["question"]]
+    answers = generate_greedy(model, tokenizer, prompts, settings.max_new_tokens)
+    facts = sample["fact"] if "fact" in sample.column_names else [None] * len(sample)
+    accuracy = fact_accuracy(answers, facts)
+    examples = [{"question": q, "answer": a, "generation": g, "fact": f,
+                 "fact_found": contains_fact(g, f) if f else None}
+                for q, a, g, f in zip(sample["question"], sample["answer"], answers, facts)]
+    return {
+        "fact_check_examples": len(sample),
+        "fact_accuracy": None if math.isnan(accuracy) else round(accuracy, 4),
+        "fact_accuracy_note": "not computed: records carry no 'fact'" if math.isnan(accuracy) else "",
+        "fact_check": examples,
+    }
+
+
+def print_summary(summary: dict) -> None:
+    brief = {k: v for k, v in summary.items() if k != "fact_check"}
+    print(json.dumps(brief, indent=2))
