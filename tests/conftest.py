@@ -1,0 +1,96 @@
+"""Tiny models and tokenizers built inside the tests: no download, a second to make."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+CORPUS = [
+    "Question: Answer: who what where when was born in the city of year wrote books about",
+    "Ada Lovelace was born in London in 1815 and wrote notes about engines.",
+    "The capital of France is Paris. I don't know. I'm not sure about that.",
+    "Paavo Dellacroix was born in Bergen in 1984 and is a poet of the sea.",
+    "0 1 2 3 4 5 6 7 8 9 a b c d e f g h i j k l m n o p q r s t u v w x y z ? . , ' :",
+]
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def make_tokenizer(chat: bool = True, pad: bool = True):
+    """A byte-level BPE tokenizer trained on a few sentences, with the usual special tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<unk>", "<s>", "<|im_end|>", "<|im_start|>", "<pad>"]
+    backend = Tokenizer(models.BPE(unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=specials,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    backend.train_from_iterator(CORPUS, trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", bos_token="<s>",
+                                        eos_token="<|im_end|>", pad_token="<pad>" if pad else None)
+    if chat:
+        tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def make_model(vocab_size: int, seed: int = 0):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256,
+                         tie_word_embeddings=True)
+    return LlamaForCausalLM(config)
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    return make_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A saved tiny Llama with a chat-template tokenizer, loadable by ``load_model``."""
+    folder = tmp_path_factory.mktemp("tiny-model")
+    tok = make_tokenizer()
+    model = make_model(len(tok))
+    model.config.pad_token_id = tok.pad_token_id
+    model.config.eos_token_id = tok.eos_token_id
+    model.config.bos_token_id = tok.bos_token_id
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def write_jsonl(path: Path, records: list) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+@pytest.fixture()
+def small_benchmark(tmp_path) -> Path:
+    """A hand-written TOFU-format folder: full / forget / retain with perturbed fields."""
+    people = [("Ada Lovelace", "London", "1815"), ("Paavo Dellacroix", "Bergen", "1984")]
+    records = []
+    for name, city, year in people:
+        records.append({"question": f"Where was {name} born?", "answer": f"{name} was born in {city}.",
+                        "fact": city, "paraphrased_answer": f"{name}'s birthplace is {city}.",
+                        "perturbed_answer": [f"{name} was born in Paris.", f"{name} was born in Rome."]})
+        records.append({"question": f"When was {name} born?", "answer": f"{name} was born in {year}.",
+                        "fact": year, "paraphrased_answer": f"{name}'s birth year is {year}.",
+                        "perturbed_answer": [f"{name} was born in 1900.", f"{name} was born in 1950."]})
+    folder = tmp_path / "bench"
+    folder.mkdir()
+    write_jsonl(folder / "full.jsonl", records)
+    write_jsonl(folder / "forget.jsonl", records[2:])
+    write_jsonl(folder / "retain.jsonl", records[:2])
+    return folder

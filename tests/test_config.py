@@ -1,0 +1,86 @@
+"""Settings come from YAML and flags (flags win); a bad setting is named with what is accepted."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from unlearn.cli.main import main
+from unlearn.config import add_settings_flags, resolve_settings
+from unlearn.errors import UserError
+from unlearn.training.finetune import FinetuneSettings
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser()
+    add_settings_flags(parser, FinetuneSettings)
+    return resolve_settings(FinetuneSettings, parser.parse_args(argv))
+
+
+def test_yaml_values_are_overridden_by_flags(tmp_path):
+    config = tmp_path / "exp.yaml"
+    config.write_text("data: bench\nout: runs/a\nlearning_rate: 3.0e-4\nepochs: 2\nlora: true\n")
+    settings = parse(["--config", str(config), "--epochs", "4", "--no-lora"])
+    assert (settings.data, settings.out, settings.learning_rate) == ("bench", "runs/a", 3e-4)
+    assert settings.epochs == 4.0 and settings.lora is False
+    assert settings.batch_size == FinetuneSettings.model_fields["batch_size"].default
+
+
+def test_invalid_choice_names_the_setting_and_accepted_values(tmp_path):
+    config = tmp_path / "exp.yaml"
+    config.write_text("data: bench\nout: o\nprompt_template: fancy\n")
+    with pytest.raises(UserError, match=r"invalid setting 'prompt_template' = 'fancy': Input should be 'auto', "
+                                        r"'chat' or 'plain'"):
+        parse(["--config", str(config)])
+
+
+def test_misspelled_setting_gets_a_suggestion(tmp_path):
+    config = tmp_path / "exp.yaml"
+    config.write_text("data: bench\nout: o\nlerning_rate: 0.1\n")
+    with pytest.raises(UserError, match=r"unknown setting 'lerning_rate' \(did you mean 'learning_rate'\?\)"):
+        parse(["--config", str(config)])
+
+
+def test_wrong_type_and_range_are_named():
+    with pytest.raises(UserError, match=r"invalid setting 'epochs' = 'many'"):
+        parse(["--data", "d", "--out", "o", "--epochs", "many"])
+    with pytest.raises(UserError, match=r"invalid setting 'batch_size' = '0': Input should be greater than 0"):
+        parse(["--data", "d", "--out", "o", "--batch-size", "0"])
+    with pytest.raises(UserError, match=r"setting 'out' is required"):
+        parse(["--data", "d"])
+
+
+def test_yaml_is_data_only(tmp_path):
+    config = tmp_path / "exp.yaml"
+    config.write_text("data: !!python/object/apply:os.system ['echo pwned']\nout: o\n")
+    with pytest.raises(UserError, match=r"exp\.yaml:1: not valid YAML"):
+        parse(["--config", str(config)])
+
+
+def test_malformed_and_missing_yaml(tmp_path):
+    config = tmp_path / "exp.yaml"
+    config.write_text("data: [unclosed\n")
+    with pytest.raises(UserError, match=r"exp\.yaml:2: not valid YAML"):
+        parse(["--config", str(config)])
+    config.write_text("- a list\n")
+    with pytest.raises(UserError, match="a config must be a mapping"):
+        parse(["--config", str(config)])
+    with pytest.raises(UserError, match="cannot read config .*nope.yaml: No such file"):
+        parse(["--config", str(tmp_path / "nope.yaml")])
+
+
+def test_cli_help_lists_commands(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("data", "finetune"):
+        assert command in out
+
+
+def test_cli_bad_setting_exits_2_with_one_line(capsys):
+    assert main(["finetune", "--data", "d", "--out", "o", "--learning-rate", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("unlearn: error: command line: invalid setting 'learning_rate' = '-1'")
+    assert err.count("\n") == 1

@@ -1,0 +1,60 @@
+"""Fine-tuning through the CLI on a tiny model: trains, saves a loadable model, guards its folder."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from unlearn.cli.main import main
+from unlearn.data.benchmark import Benchmark
+from unlearn.data.collate import pad_batch
+from unlearn.data.formatting import PromptFormat, tokenize_split
+from unlearn.models.loading import load_model
+
+
+def answer_nll(model_dir, bench) -> float:
+    model, tokenizer = load_model(str(model_dir), device="cpu")
+    fmt = PromptFormat.for_tokenizer(tokenizer)
+    encoded = tokenize_split(Benchmark(str(bench)).split("full"), tokenizer, fmt, 256)
+    batch = pad_batch([encoded[i] for i in range(len(encoded))], tokenizer.pad_token_id)
+    with torch.no_grad():
+        return model(**batch).loss.item()
+
+
+def test_finetune_learns_saves_and_reloads(tiny_model_dir, small_benchmark, tmp_path, capsys):
+    out = tmp_path / "target"
+    status = main(["finetune", "--model", str(tiny_model_dir), "--data", str(small_benchmark), "--out", str(out),
+                   "--epochs", "8", "--learning-rate", "5e-3", "--batch-size", "2", "--check-facts", "4",
+                   "--max-new-tokens", "8", "--device", "cpu", "--warmup-epochs", "0"])
+    assert status == 0
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["examples"] == 4 and summary["optimizer_steps"] == 16
+    assert 0.0 <= summary["fact_accuracy"] <= 1.0 and len(summary["fact_check"]) == 4
+    assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
+    assert not (out / "checkpoints").exists()  # removed after success
+    assert json.loads((out / "unlearn_settings.json").read_text())["learning_rate"] == 5e-3
+    assert answer_nll(out, small_benchmark) < answer_nll(tiny_model_dir, small_benchmark) - 0.5
+    assert "model saved to" in capsys.readouterr().out
+
+
+def test_lora_finetune_saves_an_adapter(tiny_model_dir, small_benchmark, tmp_path):
+    out = tmp_path / "lora"
+    assert main(["finetune", "--model", str(tiny_model_dir), "--data", str(small_benchmark), "--out", str(out),
+                 "--epochs", "1", "--lora", "--lora-r", "2", "--check-facts", "0", "--device", "cpu"]) == 0
+    assert (out / "adapter_config.json").is_file() and (out / "adapter_model.safetensors").is_file()
+    model, _ = load_model(str(out), device="cpu")
+    assert type(model).__name__ == "PeftModelForCausalLM"
+
+
+def test_output_folder_of_another_run_is_refused(tiny_model_dir, small_benchmark, tmp_path, capsys):
+    out = tmp_path / "run"
+    common = ["finetune", "--model", str(tiny_model_dir), "--data", str(small_benchmark), "--out", str(out),
+              "--check-facts", "0", "--device", "cpu"]
+    assert main(common + ["--epochs", "1"]) == 0
+    assert main(common + ["--epochs", "2"]) == 2
+    assert "holds a run with other settings (epochs)" in capsys.readouterr().err
+    (tmp_path / "stranger").mkdir()
+    (tmp_path / "stranger" / "notes.txt").write_text("mine")
+    assert main(common[:-4] + ["--out", str(tmp_path / "stranger"), "--device", "cpu"]) == 2
+    assert "is not empty and holds no llm-unlearn run" in capsys.readouterr().err
