@@ -25,6 +25,7 @@ from unlearn.files import atomic_write_json
 from unlearn.metrics.fact import contains_fact, fact_accuracy
 from unlearn.models.loading import load_model, save_model
 from unlearn.models.lora import apply_lora
+from unlearn.training.arguments import training_arguments
 from unlearn.training.run_folder import prepare_run_folder
 from unlearn.training.settings import DataSettings, ModelSettings, OptimSettings
 
@@ -58,8 +59,6 @@ def finetune(settings: FinetuneSettings, callbacks: list | None = None) -> dict:
     torch.manual_seed(settings.seed)
 
     model, tokenizer = load_model(settings.model, settings.dtype, settings.device, settings.trust_remote_code)
-    if settings.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
     if settings.lora:
         model = apply_lora(model, settings.lora_r, settings.lora_alpha, settings.lora_dropout)
     fmt = PromptFormat.for_tokenizer(tokenizer, settings.prompt_template, settings.plain_template)
@@ -70,6 +69,8 @@ def finetune(settings: FinetuneSettings, callbacks: list | None = None) -> dict:
         trainer.add_callback(callback)
     checkpoint = settings.resume and any((out / "checkpoints").glob("checkpoint-*"))
     result = trainer.train(resume_from_checkpoint=True if checkpoint else None)
+    if not trainer.is_world_process_zero():
+        return {}
     save_model(trainer.model, tokenizer, out)
 
     summary = {
@@ -89,35 +90,9 @@ def finetune(settings: FinetuneSettings, callbacks: list | None = None) -> dict:
 
 
 def _build_trainer(settings, model, tokenizer, train_set, checkpoint_dir: Path):
-    from transformers import Trainer, TrainingArguments
+    from transformers import Trainer
 
-    use_cpu = next(model.parameters()).device.type == "cpu"
-    dtype = next(model.parameters()).dtype
-    args = TrainingArguments(
-        output_dir=str(checkpoint_dir),
-        num_train_epochs=settings.epochs,
-        learning_rate=settings.learning_rate,
-        per_device_train_batch_size=settings.batch_size,
-        gradient_accumulation_steps=settings.gradient_accumulation_steps,
-        weight_decay=settings.weight_decay,
-        lr_scheduler_type="linear",
-        optim="adamw_torch",
-        logging_steps=settings.logging_steps,
-        save_strategy="epoch",
-        save_total_limit=1,
-        save_only_model=False,
-        report_to=settings.report_to,
-        seed=settings.seed,
-        data_seed=settings.seed,
-        use_cpu=use_cpu,
-        bf16=dtype == torch.bfloat16 and not use_cpu,
-        remove_unused_columns=False,
-        dataloader_num_workers=0,
-        disable_tqdm=False,
-    )
-    steps_per_epoch = math.ceil(len(train_set) / (settings.batch_size * args.world_size))
-    steps_per_epoch = math.ceil(steps_per_epoch / settings.gradient_accumulation_steps)
-    args.warmup_steps = int(round(settings.warmup_epochs * steps_per_epoch))
+    args = training_arguments(settings, model, len(train_set), checkpoint_dir)
     return Trainer(model=model, args=args, train_dataset=train_set,
                    data_collator=PadCollator(tokenizer.pad_token_id), processing_class=tokenizer)
 

@@ -1,0 +1,33 @@
+"""``unlearn forget``: run an unlearning method and save the unlearned model."""
+
+from __future__ import annotations
+
+from unlearn.config import add_settings_flags, resolve_settings
+from unlearn.objectives.registry import method_table
+from unlearn.training.forget import ForgetSettings
+
+
+def register(commands) -> None:
+    parser = commands.add_parser(
+        "forget", help="unlearn a forget split with a method such as ME+GD, NPO+GD, IDK+AP",
+        description="Unlearn a forget split and save the model. A method is FORGET[+REGULARIZER]; "
+                    "see --list-methods. Settings come from --config YAML and flags (flags win).")
+    parser.add_argument("--list-methods", action="store_true", help="list forget terms and regularizers and exit")
+    add_settings_flags(parser, ForgetSettings)
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    if args.list_methods:
+        print(method_table())
+        return 0
+    settings = resolve_settings(ForgetSettings, args)
+    from unlearn.training.forget import check_settings, forget
+
+    check_settings(settings)
+    summary = forget(settings)
+    if summary:
+        for key, value in summary.items():
+            print(f"{key:>20}: {value}")
+        print(f"unlearned model saved to {settings.out}")
+    return 0

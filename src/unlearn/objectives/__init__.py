@@ -1,0 +1,1 @@
+"""Unlearning objectives: pure loss functions (``losses``) and the registry of named terms."""

@@ -1,0 +1,128 @@
+"""Every unlearning loss term as a pure function of tensors; equations follow DESIGN.md.
+
+Notation: ``logp(y|x)`` the summed answer log-probability of a sequence, ``|y|`` its answer
+length, ``nll`` the token-mean negative log-likelihood, ``sigma`` the logistic function.
+Each function returns a scalar to *minimize*.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from unlearn.objectives.sequence import mean_nll, shift
+
+
+def gradient_ascent(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """GA: ``-nll(y|x)`` on forget data (minimizing it raises the forget NLL)."""
+    return -mean_nll(logits, labels)
+
+
+def nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``nll(y|x)``: GD on retain data, IDK on (forget question, refusal) pairs."""
+    return mean_nll(logits, labels)
+
+
+def npo(logp: torch.Tensor, logp_ref: torch.Tensor, beta: float = 0.1) -> torch.Tensor:
+    """NPO: ``-(2/beta) * mean log sigma(-beta * (logp_theta(y|x) - logp_ref(y|x)))``."""
+    return -(2.0 / beta) * F.logsigmoid(-beta * (logp - logp_ref)).mean()
+
+
+def simnpo(logp: torch.Tensor, lengths: torch.Tensor, beta: float = 2.5, gamma: float = 0.0) -> torch.Tensor:
+    """SimNPO: ``-(2/beta) * mean log sigma(-(beta/|y|) * logp_theta(y|x) - gamma)`` (no reference model)."""
+    return -(2.0 / beta) * F.logsigmoid(-(beta / lengths.clamp(min=1)) * logp - gamma).mean()
+
+
+def dpo(logp_win: torch.Tensor, logp_win_ref: torch.Tensor, logp_lose: torch.Tensor, logp_lose_ref: torch.Tensor,
+        beta: float = 0.1) -> torch.Tensor:
+    """DPO with the refusal preferred (win) over the true answer (lose):
+    ``-(2/beta) * mean log sigma(beta * ((logp_theta - logp_ref)(win) - (logp_theta - logp_ref)(lose)))``."""
+    margin = (logp_win - logp_win_ref) - (logp_lose - logp_lose_ref)
+    return -(2.0 / beta) * F.logsigmoid(beta * margin).mean()
+
+
+def answer_preservation(logp_refusal: torch.Tensor, logp_answer: torch.Tensor, beta: float = 0.1) -> torch.Tensor:
+    """AP (retain regularizer): ``-(1/beta) * mean log sigma(-beta * (logp_theta(y_idk|x) - logp_theta(y|x)))``.
+
+    It pushes the refusal's likelihood below the true answer's on retain questions, so a
+    model taught to say "I don't know" on forget data keeps answering the rest.
+    """
+    return -(1.0 / beta) * F.logsigmoid(-beta * (logp_refusal - logp_answer)).mean()
+
+
+def maximize_entropy(logits: torch.Tensor, attention_mask: torch.Tensor,
+                     form: Literal["paper", "code"] = "paper") -> torch.Tensor:
+    """ME: divergence of each next-token distribution from the uniform one over K tokens.
+
+    ``paper`` (default, the ICLR 2025 text): ``mean_t KL(P_t || U) = mean_t (log K - H(P_t))``
+    over the positions of question and answer tokens (``attention_mask == 1``).
+    ``code`` (the authors' released code): ``mean_t KL(U || P_t) = mean_t (-log K - (1/K) sum_k log P_t,k)``
+    over every position, padding included.
+    """
+    log_probs = torch.log_softmax(logits.float(), dim=-1)
+    vocab = log_probs.shape[-1]
+    if form == "code":
+        return (-math.log(vocab) - log_probs.mean(-1)).mean()
+    kl_to_uniform = math.log(vocab) + (log_probs.exp() * log_probs).sum(-1)  # log K - H(P_t)
+    mask = attention_mask.to(kl_to_uniform.dtype)
+    return (kl_to_uniform * mask).sum() / mask.sum().clamp(min=1)
+
+
+def weighted_gradient_ascent(logits: torch.Tensor, labels: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+    """WGA: ``mean_t w_t * log p(y_t)`` with ``w_t = p(y_t)^alpha`` detached (ascent slows on forgotten tokens)."""
+    shifted_logits, targets, mask = shift(logits, labels)
+    logp = torch.log_softmax(shifted_logits.float(), -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    weight = (logp.detach() * alpha).exp()
+    return (weight * logp * mask).sum() / mask.sum().clamp(min=1)
+
+
+def cross_entropy_unlearning(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """CE-U: cross-entropy to the model's own detached distribution with the true token removed:
+    ``mean_t -sum_k q_t,k log p_t,k`` where ``q_t = softmax(z_t)`` with ``z_t[y_t] = -inf``, z detached."""
+    shifted_logits, targets, mask = shift(logits, labels)
+    target_logits = shifted_logits.detach().float().scatter(-1, targets.unsqueeze(-1), float("-inf"))
+    target = torch.softmax(target_logits, -1)
+    loss = -(target * torch.log_softmax(shifted_logits.float(), -1)).sum(-1)
+    return (loss * mask).sum() / mask.sum().clamp(min=1)
+
+
+def undial(logits: torch.Tensor, reference_logits: torch.Tensor, labels: torch.Tensor,
+           strength: float = 10.0) -> torch.Tensor:
+    """UNDIAL: self-distillation towards the frozen model's logits with the true token's logit lowered:
+    ``mean_t CE(softmax(z_ref,t - strength * onehot(y_t)), p_theta,t)`` over answer tokens."""
+    shifted_logits, targets, mask = shift(logits, labels)
+    reference = reference_logits[:, :-1, :].float()
+    adjusted = reference - strength * F.one_hot(targets, reference.shape[-1]).to(reference.dtype)
+    loss = -(torch.softmax(adjusted, -1) * torch.log_softmax(shifted_logits.float(), -1)).sum(-1)
+    return (loss * mask).sum() / mask.sum().clamp(min=1)
+
+
+def kl_to_reference(logits: torch.Tensor, reference_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """KL regularizer: ``mean_t KL(p_ref,t || p_theta,t)`` over answer tokens of retain data."""
+    shifted_logits, _, mask = shift(logits, labels)
+    log_p = torch.log_softmax(shifted_logits.float(), -1)
+    log_ref = torch.log_softmax(reference_logits[:, :-1, :].float(), -1)
+    kl = (log_ref.exp() * (log_ref - log_p)).sum(-1)
+    return (kl * mask).sum() / mask.sum().clamp(min=1)
+
+
+def mismatch(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """LLMU's random mismatch: ``nll(y_random|x_forget)``, learning an unrelated answer to forget questions."""
+    return mean_nll(logits, labels)
+
+
+def activation_distance(hidden: torch.Tensor, target: torch.Tensor, attention_mask: torch.Tensor,
+                        reduction: Literal["sum", "mean"] = "sum") -> torch.Tensor:
+    """RMU's distance between layer activations and a target, averaged over real tokens.
+
+    ``sum`` (the WMDP paper): ``mean_t ||h_t - target_t||_2^2``; ``mean`` (its code's
+    ``mse_loss``): the same divided by the hidden size. Forget: target = ``c * u``;
+    retain: target = the frozen model's activations.
+    """
+    squared = (hidden.float() - target.float()).pow(2)
+    per_token = squared.sum(-1) if reduction == "sum" else squared.mean(-1)
+    mask = attention_mask.to(per_token.dtype)
+    return (per_token * mask).sum() / mask.sum().clamp(min=1)

@@ -1,0 +1,157 @@
+"""Named objective terms and method names ``FORGET[+REGULARIZER]``.
+
+A term says which data streams it reads (``forget``, ``forget_idk``, ``forget_mismatch``,
+``retain``, ``retain_idk``) and what else it needs: reference sequence log-probabilities
+(cached once before training), a frozen reference model, or hidden states. The trainer
+provides exactly that through a ``StepContext``; the math lives in ``losses``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Literal
+
+from unlearn.errors import UserError
+from unlearn.objectives import losses
+
+if TYPE_CHECKING:
+    from unlearn.training.step_context import StepContext
+
+FORGET_STREAMS = ("forget", "forget_idk", "forget_mismatch")
+RETAIN_STREAMS = ("retain", "retain_idk")
+REFUSAL_STREAMS = ("forget_idk", "retain_idk")
+
+
+@dataclass(frozen=True)
+class Term:
+    name: str
+    role: Literal["forget", "regularizer"]
+    streams: tuple[str, ...]
+    compute: Callable[["StepContext"], object]
+    summary: str
+    reference_logprobs: tuple[str, ...] = ()  # streams whose log p_ref(y|x) is cached before training
+    frozen_model: bool = False  # needs the frozen reference model's logits or activations
+    full_weights_only: bool = False  # selects its own parameters; not with LoRA
+
+
+def _rmu_forget(ctx):
+    hidden, mask = ctx.hidden("forget")
+    return losses.activation_distance(hidden, ctx.rmu_target(hidden), mask, ctx.settings.rmu_reduction)
+
+
+def _rmu_retain(ctx):
+    hidden, mask = ctx.hidden("retain")
+    reference, _ = ctx.reference_hidden("retain")
+    return losses.activation_distance(hidden, reference, mask, ctx.settings.rmu_reduction)
+
+
+FORGET_TERMS = {t.name: t for t in [
+    Term("GA", "forget", ("forget",), lambda c: losses.gradient_ascent(*c.logits_labels("forget")),
+         "gradient ascent on the forget answers"),
+    Term("NPO", "forget", ("forget",),
+         lambda c: losses.npo(c.logprob("forget"), c.reference_logprob("forget"), c.settings.beta),
+         "negative preference optimization against the cached reference", reference_logprobs=("forget",)),
+    Term("SimNPO", "forget", ("forget",),
+         lambda c: losses.simnpo(c.logprob("forget"), c.lengths("forget"), c.settings.simnpo_beta,
+                                 c.settings.simnpo_gamma),
+         "length-normalized NPO without a reference"),
+    Term("IDK", "forget", ("forget_idk",), lambda c: losses.nll(*c.logits_labels("forget_idk")),
+         "learn a refusal as the answer to forget questions"),
+    Term("DPO", "forget", ("forget", "forget_idk"),
+         lambda c: losses.dpo(c.logprob("forget_idk"), c.reference_logprob("forget_idk"),
+                              c.logprob("forget"), c.reference_logprob("forget"), c.settings.beta),
+         "prefer the refusal over the true answer", reference_logprobs=("forget", "forget_idk")),
+    Term("ME", "forget", ("forget",),
+         lambda c: losses.maximize_entropy(c.logits("forget"), c.batch["forget"]["attention_mask"],
+                                           c.settings.me_form),
+         "maximize the entropy of next-token distributions on forget text"),
+    Term("WGA", "forget", ("forget",),
+         lambda c: losses.weighted_gradient_ascent(*c.logits_labels("forget"), c.settings.wga_alpha),
+         "gradient ascent weighted by the detached token probability"),
+    Term("CE-U", "forget", ("forget",), lambda c: losses.cross_entropy_unlearning(*c.logits_labels("forget")),
+         "cross-entropy to the model's own distribution without the true token"),
+    Term("UNDIAL", "forget", ("forget",),
+         lambda c: losses.undial(c.logits("forget"), c.reference_logits("forget"), c.batch["forget"]["labels"],
+                                 c.settings.undial_strength),
+         "self-distillation on logits with the true token's logit lowered", frozen_model=True),
+    Term("LLMU", "forget", ("forget", "forget_mismatch"),
+         lambda c: losses.gradient_ascent(*c.logits_labels("forget"))
+         + c.settings.mismatch_weight * losses.mismatch(*c.logits_labels("forget_mismatch")),
+         "gradient ascent plus learning random retain answers to forget questions"),
+    Term("RMU", "forget", ("forget",), _rmu_forget,
+         "steer layer activations on forget text to a scaled random vector", full_weights_only=True),
+]}
+
+REGULARIZERS = {t.name: t for t in [
+    Term("GD", "regularizer", ("retain",), lambda c: losses.nll(*c.logits_labels("retain")),
+         "keep the retain answers likely (gradient descent)"),
+    Term("KL", "regularizer", ("retain",),
+         lambda c: losses.kl_to_reference(c.logits("retain"), c.reference_logits("retain"),
+                                          c.batch["retain"]["labels"]),
+         "stay close to the frozen model on retain answers", frozen_model=True),
+    Term("AP", "regularizer", ("retain", "retain_idk"),
+         lambda c: losses.answer_preservation(c.logprob("retain_idk"), c.logprob("retain"), c.settings.beta),
+         "answer preservation: keep refusals below true answers on retain questions"),
+    Term("RMU", "regularizer", ("retain",), _rmu_retain,
+         "keep layer activations on retain text equal to the frozen model's", frozen_model=True,
+         full_weights_only=True),
+]}
+
+DEFAULT_REGULARIZER = {"RMU": "RMU"}  # RMU is defined with its retain term
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    forget: Term
+    regularizer: Term | None
+
+    @property
+    def terms(self) -> tuple[Term, ...]:
+        return (self.forget,) + ((self.regularizer,) if self.regularizer else ())
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(s for t in self.terms for s in t.streams))
+
+    @property
+    def reference_logprob_streams(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(s for t in self.terms for s in t.reference_logprobs))
+
+    @property
+    def needs_frozen_model(self) -> bool:
+        return any(t.frozen_model for t in self.terms)
+
+    @property
+    def needs_refusals(self) -> bool:
+        return any(s in REFUSAL_STREAMS for s in self.streams)
+
+    @property
+    def needs_retain(self) -> bool:
+        return any(s in RETAIN_STREAMS or s == "forget_mismatch" for s in self.streams)
+
+    @property
+    def full_weights_only(self) -> bool:
+        return any(t.full_weights_only for t in self.terms)
+
+
+def parse_method(name: str) -> Method:
+    """``"ME+GD"`` -> Method(ME, GD); unknown parts are rejected with the list of valid names."""
+    forget_name, _, regularizer_name = name.partition("+")
+    if forget_name not in FORGET_TERMS or "+" in regularizer_name:
+        raise UserError(f"unknown method '{name}': a method is FORGET[+REGULARIZER] with FORGET one of "
+                        f"{', '.join(FORGET_TERMS)} and REGULARIZER one of {', '.join(REGULARIZERS)}")
+    regularizer_name = regularizer_name or DEFAULT_REGULARIZER.get(forget_name, "")
+    if regularizer_name and regularizer_name not in REGULARIZERS:
+        raise UserError(f"unknown regularizer '{regularizer_name}' in method '{name}' "
+                        f"(valid: {', '.join(REGULARIZERS)})")
+    return Method(name, FORGET_TERMS[forget_name], REGULARIZERS.get(regularizer_name))
+
+
+def method_table() -> str:
+    """A readable list of every term, for ``unlearn forget --list-methods``."""
+    lines = ["forget terms:"]
+    lines += [f"  {t.name:<8} {t.summary}" for t in FORGET_TERMS.values()]
+    lines += ["regularizers (append with +, e.g. NPO+GD):"]
+    lines += [f"  {t.name:<8} {t.summary}" for t in REGULARIZERS.values()]
+    return "\n".join(lines)

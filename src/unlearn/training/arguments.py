@@ -1,0 +1,42 @@
+"""``TrainingArguments`` from our settings: one place for precision, schedule and checkpoints."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def training_arguments(settings, model, examples: int, output_dir):
+    """Linear schedule with ``warmup_epochs`` of warmup, AdamW, a checkpoint per epoch (last one kept)."""
+    from transformers import TrainingArguments
+
+    parameter = next(model.parameters())
+    use_cpu = parameter.device.type == "cpu"
+    args = TrainingArguments(
+        output_dir=str(output_dir),
+        num_train_epochs=settings.epochs,
+        learning_rate=settings.learning_rate,
+        per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation_steps,
+        weight_decay=settings.weight_decay,
+        lr_scheduler_type="linear",
+        optim="adamw_torch",
+        logging_steps=settings.logging_steps,
+        save_strategy="epoch",
+        save_total_limit=1,
+        report_to=settings.report_to,
+        seed=settings.seed,
+        data_seed=settings.seed,
+        use_cpu=use_cpu,
+        bf16=parameter.dtype == torch.bfloat16 and not use_cpu,
+        fp16=parameter.dtype == torch.float16 and not use_cpu,
+        gradient_checkpointing=settings.gradient_checkpointing,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+    )
+    batches_per_epoch = math.ceil(examples / (settings.batch_size * args.world_size))
+    updates_per_epoch = math.ceil(batches_per_epoch / settings.gradient_accumulation_steps)
+    args.warmup_steps = int(round(settings.warmup_epochs * updates_per_epoch))
+    return args

@@ -1,0 +1,209 @@
+"""``unlearn forget``: run an unlearning method on a model and save the result.
+
+Order of work: validate every setting and the data (fast, before any model loads), load the
+model, build the data streams the method reads, compute what the reference contributes
+(cached log-probs or a frozen model), train with ``UnlearningTrainer``, save.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import shutil
+import time
+from typing import Literal
+
+import torch
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, field_validator
+
+from unlearn.data.benchmark import Benchmark
+from unlearn.data.formatting import PromptFormat, tokenize_split
+from unlearn.data.pairing import ForgetRetainDataset, PairCollator
+from unlearn.data.refusals import load_refusals
+from unlearn.errors import UserError
+from unlearn.files import atomic_write_json
+from unlearn.models.loading import load_model, save_model
+from unlearn.models.lora import apply_lora
+from unlearn.objectives.registry import Method, parse_method
+from unlearn.training.arguments import training_arguments
+from unlearn.training.reference import FrozenReference, cache_sequence_logprobs, model_forward
+from unlearn.training.run_folder import prepare_run_folder
+from unlearn.training.settings import DataSettings, ModelSettings, OptimSettings
+from unlearn.training.unlearn_trainer import UnlearningTrainer
+
+log = logging.getLogger(__name__)
+
+# (a, b) where the seed paper or the method's authors fix them; (1, 1) otherwise.
+DEFAULT_WEIGHTS = {"ME+GD": (0.1, 1.0), "RMU": (1.0, 1200.0)}
+
+
+class ForgetSettings(OptimSettings, DataSettings, ModelSettings):
+    """Defaults follow the seed paper: lr 1e-5, 5 epochs, effective batch 32, 1 warmup epoch, beta 0.1."""
+
+    method: str = Field("ME+GD", description="FORGET[+REGULARIZER], e.g. GA+GD, NPO+KL, IDK+AP, ME+GD, RMU")
+    forget: str = Field("forget10", description="split to forget")
+    retain: str | None = Field("retain90", description="split the regularizer keeps (none for GA, NPO, ...)")
+    out: str = Field(description="output folder: the unlearned model in Hugging Face format")
+    gradient_accumulation_steps: PositiveInt = Field(4, description="steps accumulated per optimizer update")
+    forget_weight: NonNegativeFloat | None = Field(None, description="a in a*forget + b*regularizer "
+                                                                     "(default: 0.1 for ME+GD, else 1)")
+    regularizer_weight: NonNegativeFloat | None = Field(None, description="b (default: 1200 for RMU, else 1)")
+    beta: PositiveFloat = Field(0.1, description="inverse temperature of NPO, DPO and AP")
+    simnpo_beta: PositiveFloat = Field(2.5, description="SimNPO beta")
+    simnpo_gamma: float = Field(0.0, description="SimNPO reward margin gamma")
+    me_form: Literal["paper", "code"] = Field(
+        "paper", description="ME divergence: paper = KL(P||U) on real tokens; code = KL(U||P) on all positions")
+    wga_alpha: NonNegativeFloat = Field(1.0, description="WGA weight exponent")
+    undial_strength: NonNegativeFloat = Field(10.0, description="UNDIAL: how far the true token's logit is lowered")
+    mismatch_weight: NonNegativeFloat = Field(1.0, description="LLMU: weight of the random-mismatch term")
+    rmu_layer: NonNegativeInt = Field(7, description="RMU: decoder layer whose output is steered")
+    rmu_steering: PositiveFloat = Field(6.5, description="RMU: steering coefficient c")
+    rmu_reduction: Literal["sum", "mean"] = Field(
+        "sum", description="RMU distance: sum over hidden units (paper) or mean (its code's mse_loss)")
+    refusals: str | None = Field(None, description="file of refusal phrases, one per line (default: packaged)")
+    reference: str | None = Field(None, description="reference model for NPO/DPO/KL/UNDIAL/RMU "
+                                                    "(default: the model before unlearning)")
+    overwrite: bool = Field(False, description="reuse an output folder that holds another run")
+
+    @field_validator("retain", "refusals", "reference", mode="before")
+    @classmethod
+    def _none_word(cls, value):
+        return None if isinstance(value, str) and value.strip().lower() in ("", "none", "null") else value
+
+
+def check_settings(settings: ForgetSettings) -> Method:
+    """Reject impossible combinations before anything heavy happens."""
+    method = parse_method(settings.method)
+    if method.needs_retain and not settings.retain:
+        raise UserError(f"method {method.name} needs a retain split (--retain), e.g. retain90")
+    if method.full_weights_only and settings.lora:
+        raise UserError(f"method {method.name} updates chosen full-weight layers and cannot train a LoRA adapter; "
+                        "drop --lora")
+    if settings.reference and settings.lora and method.needs_frozen_model:
+        log.info("LoRA with a separate reference model: the reference is loaded as a second model")
+    return method
+
+
+def forget(settings: ForgetSettings) -> dict:
+    started = time.time()
+    method = check_settings(settings)
+    refusals = load_refusals(settings.refusals) if method.needs_refusals else None
+    benchmark = Benchmark(settings.data)
+    forget_records = benchmark.split(settings.forget)
+    retain_records = benchmark.split(settings.retain) if method.needs_retain else None
+    if retain_records is not None:
+        _warn_overlap(forget_records, retain_records, settings)
+    forget_weight, regularizer_weight = _weights(settings, method)
+    out = prepare_run_folder(settings.out, settings.model_dump(exclude={"overwrite", "resume"}), settings.overwrite)
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    torch.manual_seed(settings.seed)
+
+    model, tokenizer = load_model(settings.model, settings.dtype, settings.device, settings.trust_remote_code)
+    if settings.lora:
+        model = apply_lora(model, settings.lora_r, settings.lora_alpha, settings.lora_dropout)
+    hidden_layer = steering_target = None
+    if method.forget.name == "RMU":
+        hidden_layer, steering_target = _prepare_rmu(model, settings)
+    fmt = PromptFormat.for_tokenizer(tokenizer, settings.prompt_template, settings.plain_template)
+    dataset = _build_streams(method, forget_records, retain_records, refusals, tokenizer, fmt, settings)
+    collator = PairCollator(tokenizer.pad_token_id)
+    device = next(model.parameters()).device
+
+    reference, cached = _prepare_reference(method, model, dataset, collator, device, settings)
+    args = training_arguments(settings, model, len(dataset), out / "checkpoints")
+    trainer = UnlearningTrainer(
+        model=model, args=args, train_dataset=dataset, data_collator=collator, processing_class=tokenizer,
+        method=method, settings=settings, forget_weight=forget_weight, regularizer_weight=regularizer_weight,
+        reference=reference, cached_logprobs=cached, hidden_layer=hidden_layer, steering_target=steering_target)
+    checkpoint = settings.resume and any((out / "checkpoints").glob("checkpoint-*"))
+    result = trainer.train(resume_from_checkpoint=True if checkpoint else None)
+    if not trainer.is_world_process_zero():
+        return {}
+    save_model(trainer.model, tokenizer, out)
+    summary = {
+        "method": method.name,
+        "forget_split": settings.forget,
+        "retain_split": settings.retain if method.needs_retain else None,
+        "forget_examples": len(dataset),
+        "forget_weight": forget_weight,
+        "regularizer_weight": regularizer_weight if method.regularizer else None,
+        "optimizer_steps": result.global_step,
+        "train_loss": result.training_loss,
+        "train_seconds": round(result.metrics.get("train_runtime", math.nan), 1),
+        "total_seconds": round(time.time() - started, 1),
+    }
+    atomic_write_json(out / "train_summary.json", summary)
+    if not settings.keep_checkpoints:
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    return summary
+
+
+def _weights(settings: ForgetSettings, method: Method) -> tuple[float, float]:
+    default_a, default_b = DEFAULT_WEIGHTS.get(method.name, DEFAULT_WEIGHTS.get(method.forget.name, (1.0, 1.0)))
+    a = default_a if settings.forget_weight is None else settings.forget_weight
+    b = default_b if settings.regularizer_weight is None else settings.regularizer_weight
+    return a, b
+
+
+def _warn_overlap(forget_records, retain_records, settings) -> None:
+    forget_pairs = set(zip(forget_records["question"], forget_records["answer"]))
+    shared = sum(pair in forget_pairs for pair in zip(retain_records["question"], retain_records["answer"]))
+    if shared:
+        log.warning("%d records of %s also appear in %s: the method will both forget and keep them",
+                    shared, settings.retain, settings.forget)
+
+
+def _build_streams(method: Method, forget_records, retain_records, refusals, tokenizer, fmt, settings):
+    """Tokenize exactly the streams the method reads; refusal and mismatch picks are seeded."""
+    rng = random.Random(settings.seed)
+    length = settings.max_length
+    forget_streams, retain_streams = {}, {}
+    if "forget" in method.streams:
+        forget_streams["forget"] = tokenize_split(forget_records, tokenizer, fmt, length, name=settings.forget)
+    if "forget_idk" in method.streams:
+        picked = forget_records.add_column("refusal", [rng.choice(refusals) for _ in range(len(forget_records))])
+        forget_streams["forget_idk"] = tokenize_split(picked, tokenizer, fmt, length, "refusal", "forget refusals")
+    if "forget_mismatch" in method.streams:
+        answers = retain_records["answer"]
+        picked = forget_records.add_column("mismatch", [rng.choice(answers) for _ in range(len(forget_records))])
+        forget_streams["forget_mismatch"] = tokenize_split(picked, tokenizer, fmt, length, "mismatch",
+                                                           "forget mismatch")
+    if "retain" in method.streams:
+        retain_streams["retain"] = tokenize_split(retain_records, tokenizer, fmt, length, name=settings.retain)
+    if "retain_idk" in method.streams:
+        picked = retain_records.add_column("refusal", [rng.choice(refusals) for _ in range(len(retain_records))])
+        retain_streams["retain_idk"] = tokenize_split(picked, tokenizer, fmt, length, "refusal", "retain refusals")
+    return ForgetRetainDataset(forget_streams, retain_streams or None, seed=settings.seed)
+
+
+def _prepare_reference(method: Method, model, dataset, collator, device, settings):
+    """A frozen model only when a term needs full outputs; otherwise cached log-probs only."""
+    separate = None
+    if settings.reference and (method.needs_frozen_model or method.reference_logprob_streams):
+        separate, _ = load_model(settings.reference, settings.dtype, settings.device, settings.trust_remote_code)
+    reference = None
+    if method.needs_frozen_model:
+        reference = FrozenReference.separate(separate) if separate is not None else FrozenReference.copy_of(model)
+    cached = None
+    if method.reference_logprob_streams:
+        forward = model_forward(separate) if separate is not None else model_forward(model)
+        cached = cache_sequence_logprobs(forward, dataset, method.reference_logprob_streams, collator,
+                                         settings.batch_size, device)
+    if separate is not None and reference is None:
+        del separate  # only its numbers were needed
+    return reference, cached
+
+
+def _prepare_rmu(model, settings):
+    """Train only the MLPs of layers l-2..l (as RMU does) and draw the random unit direction u."""
+    layers = model.config.num_hidden_layers
+    if settings.rmu_layer >= layers:
+        raise UserError(f"rmu_layer {settings.rmu_layer} does not exist: the model has layers 0..{layers - 1}")
+    trained = tuple(f"layers.{i}.mlp." for i in range(max(0, settings.rmu_layer - 2), settings.rmu_layer + 1))
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(any(part in name for part in trained))
+    generator = torch.Generator().manual_seed(settings.seed)
+    direction = torch.rand(model.config.hidden_size, generator=generator)
+    return settings.rmu_layer, settings.rmu_steering * direction / direction.norm()

@@ -1,0 +1,76 @@
+"""What the reference model contributes, at the least cost that is exact.
+
+NPO and DPO only need ``log p_ref(y|x)`` per forget example: it is computed once, before
+training, and kept as numbers (no second model in memory). KL, UNDIAL and RMU need the
+reference's full outputs at every step: they keep a frozen model, which for a LoRA run is
+the base model itself with the adapter switched off (no copy at all).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+
+import torch
+from tqdm.auto import tqdm
+
+from unlearn.objectives.sequence import sequence_logprob
+
+
+class FrozenReference:
+    """A frozen model to query without gradients: a separate model, or a LoRA model's base."""
+
+    def __init__(self, model, adapter_host=None):
+        self.model = model
+        self.adapter_host = adapter_host  # a peft model whose adapter is disabled while we query it
+
+    @classmethod
+    def copy_of(cls, model) -> "FrozenReference":
+        if hasattr(model, "disable_adapter"):
+            return cls(model, adapter_host=model)
+        frozen = copy.deepcopy(model).eval()
+        for parameter in frozen.parameters():
+            parameter.requires_grad_(False)
+        return cls(frozen)
+
+    @classmethod
+    def separate(cls, model) -> "FrozenReference":
+        for parameter in model.parameters():
+            parameter.requires_grad_(False)
+        return cls(model.eval())
+
+    @torch.no_grad()
+    def __call__(self, stream: dict, hidden_states: bool = False):
+        disabled = self.adapter_host.disable_adapter() if self.adapter_host is not None else contextlib.nullcontext()
+        with disabled:
+            return self.model(input_ids=stream["input_ids"], attention_mask=stream["attention_mask"],
+                              output_hidden_states=hidden_states)
+
+
+@torch.no_grad()
+def cache_sequence_logprobs(forward, dataset, streams: tuple[str, ...], collator, batch_size: int,
+                            device: torch.device) -> dict[str, torch.Tensor]:
+    """``{stream: tensor[N]}`` of summed answer log-probabilities under ``forward`` for every item."""
+    cache = {stream: torch.zeros(len(dataset), dtype=torch.float32) for stream in streams}
+    starts = range(0, len(dataset), batch_size)
+    for start in tqdm(starts, desc="reference log-probs", unit="batch"):
+        batch = collator([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
+        for stream in streams:
+            inputs = {k: v.to(device) for k, v in batch[stream].items()}
+            logits = forward(inputs).logits
+            cache[stream][batch["index"]] = sequence_logprob(logits, inputs["labels"]).float().cpu()
+    return cache
+
+
+def model_forward(model):
+    """``forward(stream) -> output`` of ``model`` in eval mode (dropout off) for the cache."""
+
+    def forward(stream):
+        was_training = model.training
+        model.eval()
+        try:
+            return model(input_ids=stream["input_ids"], attention_mask=stream["attention_mask"])
+        finally:
+            model.train(was_training)
+
+    return forward

@@ -1,0 +1,66 @@
+"""The one Trainer: ``transformers.Trainer`` whose loss is ``a * forget_term + b * regularizer``.
+
+Everything else (accumulation, mixed precision, checkpoints, ``report_to``, DDP/FSDP/DeepSpeed
+through accelerate) is the Trainer's own. A loss that is not finite stops the run at once, so
+the last saved checkpoint stays the last good one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from transformers import Trainer
+
+from unlearn.errors import UserError
+from unlearn.training.step_context import StepContext
+
+
+class NonFiniteLoss(UserError):
+    """The loss became NaN or infinite."""
+
+
+class UnlearningTrainer(Trainer):
+    def __init__(self, *args, method, settings, forget_weight: float, regularizer_weight: float,
+                 reference=None, cached_logprobs=None, hidden_layer=None, steering_target=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.model_accepts_loss_kwargs = False  # our loss is a batch mean: let the Trainer scale it for accumulation
+        self.method = method
+        self.settings = settings
+        self.forget_weight = forget_weight
+        self.regularizer_weight = regularizer_weight
+        self.reference = reference
+        self.cached_logprobs = cached_logprobs
+        self.hidden_layer = hidden_layer
+        self.steering_target = steering_target
+        self._component_sums = {"forget_term": 0.0, "regularizer": 0.0}
+        self._component_count = 0
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        context = StepContext(model, inputs, self.settings, self.reference, self.cached_logprobs,
+                              self.hidden_layer, self.steering_target)
+        forget_term = self.method.forget.compute(context)
+        loss = self.forget_weight * forget_term
+        regularizer = None
+        if self.method.regularizer is not None:
+            regularizer = self.method.regularizer.compute(context)
+            loss = loss + self.regularizer_weight * regularizer
+        if not torch.isfinite(loss):
+            raise NonFiniteLoss(
+                f"loss became {loss.item()} at step {self.state.global_step + 1} (method {self.method.name}: "
+                f"forget term {forget_term.item():.4g}"
+                + (f", regularizer {regularizer.item():.4g}" if regularizer is not None else "")
+                + f"); stopped; the last good checkpoint is kept in {self.args.output_dir}")
+        self._component_sums["forget_term"] += forget_term.item()
+        self._component_sums["regularizer"] += regularizer.item() if regularizer is not None else math.nan
+        self._component_count += 1
+        return (loss, {}) if return_outputs else loss
+
+    def log(self, logs: dict, *args, **kwargs) -> None:
+        if "loss" in logs and self._component_count:
+            for name, total in self._component_sums.items():
+                if not math.isnan(total):
+                    logs[name] = round(total / self._component_count, 4)
+            self._component_sums = dict.fromkeys(self._component_sums, 0.0)
+            self._component_count = 0
+        super().log(logs, *args, **kwargs)
