@@ -31,7 +31,8 @@ def add_settings_flags(parser: argparse.ArgumentParser, model: type[BaseModel]) 
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **options)
         elif typing.get_origin(kind) is typing.Literal:
-            parser.add_argument(flag, choices=[str(c) for c in typing.get_args(kind)], **options)
+            # validated by pydantic, so a bad value gets the same one-line message as in YAML
+            parser.add_argument(flag, metavar="{" + ",".join(str(c) for c in typing.get_args(kind)) + "}", **options)
         elif typing.get_origin(kind) is list:
             parser.add_argument(flag, nargs="+", metavar="VALUE", **options)
         else:

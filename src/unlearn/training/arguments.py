@@ -31,7 +31,7 @@ def training_arguments(settings, model, examples: int, output_dir):
         use_cpu=use_cpu,
         bf16=parameter.dtype == torch.bfloat16 and not use_cpu,
         fp16=parameter.dtype == torch.float16 and not use_cpu,
-        gradient_checkpointing=settings.gradient_checkpointing,
+        activation_checkpointing=settings.gradient_checkpointing,
         remove_unused_columns=False,
         dataloader_num_workers=0,
         disable_tqdm=False,

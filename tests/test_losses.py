@@ -1,0 +1,125 @@
+"""Every loss term against values worked out by hand on tiny tensors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from unlearn.objectives import losses
+from unlearn.objectives.sequence import answer_lengths, mean_nll, sequence_logprob
+
+LN = math.log
+
+
+def two_token_example():
+    """Vocab 2; labels [-100, 0, 1]: position 0 predicts token 0 with p=1/2, position 1 token 1 with p=3/4."""
+    logits = torch.tensor([[[0.0, 0.0], [0.0, LN(3)], [5.0, -5.0]]])
+    labels = torch.tensor([[-100, 0, 1]])
+    return logits, labels
+
+
+def test_sequence_numbers():
+    logits, labels = two_token_example()
+    assert sequence_logprob(logits, labels).item() == pytest.approx(LN(1 / 2) + LN(3 / 4))
+    assert answer_lengths(labels).tolist() == [2]
+    assert mean_nll(logits, labels).item() == pytest.approx((LN(2) + LN(4 / 3)) / 2)
+
+
+def test_gradient_ascent_is_minus_the_mean_nll():
+    logits, labels = two_token_example()
+    assert losses.gradient_ascent(logits, labels).item() == pytest.approx(-(LN(2) + LN(4 / 3)) / 2)
+
+
+def test_npo():
+    # -(2/0.1) * mean[log sigma(-0.1 * (-2 - -1)), log sigma(-0.1 * 0)] = 10 * (ln(1 + e^-0.1) + ln 2)
+    value = losses.npo(torch.tensor([-2.0, -1.0]), torch.tensor([-1.0, -1.0]), beta=0.1)
+    assert value.item() == pytest.approx(10 * (LN(1 + math.exp(-0.1)) + LN(2)))
+
+
+def test_npo_at_the_reference_is_2_ln2_over_beta():
+    assert losses.npo(torch.tensor([-7.0]), torch.tensor([-7.0]), beta=0.5).item() == pytest.approx(4 * LN(2))
+
+
+def test_simnpo():
+    # -(2/2) * log sigma(-(2/2) * -4 - 0.5) = ln(1 + e^-3.5)
+    value = losses.simnpo(torch.tensor([-4.0]), torch.tensor([2]), beta=2.0, gamma=0.5)
+    assert value.item() == pytest.approx(LN(1 + math.exp(-3.5)))
+
+
+def test_dpo():
+    # margin = (-3 - -4) - (-2 - -1) = 2; -(2/0.5) * log sigma(0.5 * 2) = 4 ln(1 + e^-1)
+    value = losses.dpo(torch.tensor([-3.0]), torch.tensor([-4.0]), torch.tensor([-2.0]), torch.tensor([-1.0]), 0.5)
+    assert value.item() == pytest.approx(4 * LN(1 + math.exp(-1)))
+
+
+def test_answer_preservation():
+    # -(1/1) * log sigma(-1 * (-1 - -3)) = ln(1 + e^2)
+    value = losses.answer_preservation(torch.tensor([-1.0]), torch.tensor([-3.0]), beta=1.0)
+    assert value.item() == pytest.approx(LN(1 + math.exp(2)))
+
+
+def me_example():
+    # position 0 uniform over 4 tokens, position 1 p = [1/2, 1/6, 1/6, 1/6], position 2 is padding
+    logits = torch.tensor([[[0.0, 0.0, 0.0, 0.0], [LN(3), 0.0, 0.0, 0.0], [9.0, 0.0, 0.0, 0.0]]])
+    return logits, torch.tensor([[1, 1, 0]])
+
+
+def test_maximize_entropy_paper_form():
+    logits, mask = me_example()
+    entropy = 0.5 * LN(2) + 0.5 * LN(6)  # H([1/2, 1/6, 1/6, 1/6])
+    expected = (0.0 + (LN(4) - entropy)) / 2  # KL(P||U) = log K - H, padding excluded
+    assert losses.maximize_entropy(logits, mask, "paper").item() == pytest.approx(expected)
+
+
+def test_maximize_entropy_code_form_counts_padding():
+    logits, mask = me_example()
+
+    def kl_uniform_to(p):  # KL(U||P) = -ln K - (1/K) sum ln p_k
+        return -LN(4) - sum(LN(x) for x in p) / 4
+
+    padding = torch.softmax(torch.tensor([9.0, 0.0, 0.0, 0.0]), -1).tolist()
+    expected = (0.0 + kl_uniform_to([1 / 2, 1 / 6, 1 / 6, 1 / 6]) + kl_uniform_to(padding)) / 3
+    assert losses.maximize_entropy(logits, mask, "code").item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_weighted_gradient_ascent():
+    logits = torch.tensor([[[0.0, LN(3)], [0.0, 0.0]]])
+    labels = torch.tensor([[-100, 1]])  # one scored position, p(y) = 3/4
+    assert losses.weighted_gradient_ascent(logits, labels, 1.0).item() == pytest.approx(0.75 * LN(0.75))
+    assert losses.weighted_gradient_ascent(logits, labels, 0.0).item() == pytest.approx(LN(0.75))  # = GA
+
+
+def test_cross_entropy_unlearning():
+    logits = torch.tensor([[[0.0, LN(2), LN(3)], [0.0, 0.0, 0.0]]])  # p = [1/6, 2/6, 3/6]
+    labels = torch.tensor([[-100, 2]])  # target without token 2: q = [1/3, 2/3, 0]
+    expected = -(1 / 3 * LN(1 / 6) + 2 / 3 * LN(2 / 6))
+    assert losses.cross_entropy_unlearning(logits, labels).item() == pytest.approx(expected)
+
+
+def test_undial():
+    logits = torch.zeros(1, 2, 2)  # student p = [1/2, 1/2]
+    reference = torch.zeros(1, 2, 2)
+    labels = torch.tensor([[-100, 0]])  # adjusted reference [-ln 3, 0] -> q = [1/4, 3/4]
+    assert losses.undial(logits, reference, labels, strength=LN(3)).item() == pytest.approx(LN(2))
+    student = torch.tensor([[[-LN(3), 0.0], [0.0, 0.0]]])  # matches q: CE = H(q)
+    expected = -(0.25 * LN(0.25) + 0.75 * LN(0.75))
+    assert losses.undial(student, reference, labels, strength=LN(3)).item() == pytest.approx(expected)
+
+
+def test_kl_to_reference():
+    logits = torch.zeros(1, 2, 2)  # p = [1/2, 1/2]
+    reference = torch.tensor([[[0.0, LN(3)], [0.0, 0.0]]])  # p_ref = [1/4, 3/4]
+    labels = torch.tensor([[-100, 1]])
+    expected = 0.25 * LN(0.25 / 0.5) + 0.75 * LN(0.75 / 0.5)
+    assert losses.kl_to_reference(logits, reference, labels).item() == pytest.approx(expected)
+    assert losses.kl_to_reference(reference, reference, labels).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_activation_distance():
+    hidden = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]])
+    target = torch.zeros_like(hidden)
+    mask = torch.tensor([[1, 0]])  # second token is padding
+    assert losses.activation_distance(hidden, target, mask, "sum").item() == pytest.approx(5.0)
+    assert losses.activation_distance(hidden, target, mask, "mean").item() == pytest.approx(2.5)
