@@ -26,7 +26,7 @@ from unlearn.metrics.fact import contains_fact, fact_accuracy
 from unlearn.models.loading import load_model, save_model
 from unlearn.models.lora import apply_lora
 from unlearn.training.arguments import training_arguments
-from unlearn.training.run_folder import prepare_run_folder
+from unlearn.training.run_folder import check_run_folder, record_run_settings
 from unlearn.training.settings import DataSettings, ModelSettings, OptimSettings
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,9 @@ def finetune(settings: FinetuneSettings, callbacks: list | None = None) -> dict:
     """
     started = time.time()
     records = Benchmark(settings.data).split(settings.split)  # bad data fails before the model loads
-    out = prepare_run_folder(settings.out, settings.model_dump(exclude={"overwrite", "resume"}), settings.overwrite)
+    recorded = settings.model_dump(exclude={"overwrite", "resume"})
+    out = check_run_folder(settings.out, recorded, settings.overwrite)
+    record_run_settings(out, recorded)
     if settings.threads:
         torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)

@@ -28,7 +28,7 @@ from unlearn.models.lora import apply_lora
 from unlearn.objectives.registry import Method, parse_method
 from unlearn.training.arguments import training_arguments
 from unlearn.training.reference import FrozenReference, cache_sequence_logprobs, model_forward
-from unlearn.training.run_folder import prepare_run_folder
+from unlearn.training.run_folder import check_run_folder, record_run_settings
 from unlearn.training.settings import DataSettings, ModelSettings, OptimSettings
 from unlearn.training.unlearn_trainer import UnlearningTrainer
 
@@ -85,8 +85,40 @@ def check_settings(settings: ForgetSettings) -> Method:
     return method
 
 
-def forget(settings: ForgetSettings) -> dict:
+def forget(settings: ForgetSettings, callbacks: list | None = None) -> dict:
+    """Unlearn, save the model into ``settings.out`` and return the summary written beside it."""
     started = time.time()
+    recorded = settings.model_dump(exclude={"overwrite", "resume"})
+    out = check_run_folder(settings.out, recorded, settings.overwrite)
+    trainer, method, weights = build_trainer(settings, out / "checkpoints")
+    record_run_settings(out, recorded)
+    for callback in callbacks or []:
+        trainer.add_callback(callback)
+    checkpoint = settings.resume and any((out / "checkpoints").glob("checkpoint-*"))
+    result = trainer.train(resume_from_checkpoint=True if checkpoint else None)
+    if not trainer.is_world_process_zero():
+        return {}
+    save_model(trainer.model, trainer.processing_class, out)
+    summary = {
+        "method": method.name,
+        "forget_split": settings.forget,
+        "retain_split": settings.retain if method.needs_retain else None,
+        "forget_examples": len(trainer.train_dataset),
+        "forget_weight": weights[0],
+        "regularizer_weight": weights[1] if method.regularizer else None,
+        "optimizer_steps": result.global_step,
+        "train_loss": result.training_loss,
+        "train_seconds": round(result.metrics.get("train_runtime", math.nan), 1),
+        "total_seconds": round(time.time() - started, 1),
+    }
+    atomic_write_json(out / "train_summary.json", summary)
+    if not settings.keep_checkpoints:
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    return summary
+
+
+def build_trainer(settings: ForgetSettings, checkpoint_dir) -> tuple[UnlearningTrainer, Method, tuple[float, float]]:
+    """Everything up to ``train()``: checks, data, model, reference, trainer (benchmarks reuse it)."""
     method = check_settings(settings)
     refusals = load_refusals(settings.refusals) if method.needs_refusals else None
     benchmark = Benchmark(settings.data)
@@ -94,8 +126,7 @@ def forget(settings: ForgetSettings) -> dict:
     retain_records = benchmark.split(settings.retain) if method.needs_retain else None
     if retain_records is not None:
         _warn_overlap(forget_records, retain_records, settings)
-    forget_weight, regularizer_weight = _weights(settings, method)
-    out = prepare_run_folder(settings.out, settings.model_dump(exclude={"overwrite", "resume"}), settings.overwrite)
+    weights = _weights(settings, method)
     if settings.threads:
         torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
@@ -112,32 +143,12 @@ def forget(settings: ForgetSettings) -> dict:
     device = next(model.parameters()).device
 
     reference, cached = _prepare_reference(method, model, dataset, collator, device, settings)
-    args = training_arguments(settings, model, len(dataset), out / "checkpoints")
+    args = training_arguments(settings, model, len(dataset), checkpoint_dir)
     trainer = UnlearningTrainer(
         model=model, args=args, train_dataset=dataset, data_collator=collator, processing_class=tokenizer,
-        method=method, settings=settings, forget_weight=forget_weight, regularizer_weight=regularizer_weight,
+        method=method, settings=settings, forget_weight=weights[0], regularizer_weight=weights[1],
         reference=reference, cached_logprobs=cached, hidden_layer=hidden_layer, steering_target=steering_target)
-    checkpoint = settings.resume and any((out / "checkpoints").glob("checkpoint-*"))
-    result = trainer.train(resume_from_checkpoint=True if checkpoint else None)
-    if not trainer.is_world_process_zero():
-        return {}
-    save_model(trainer.model, tokenizer, out)
-    summary = {
-        "method": method.name,
-        "forget_split": settings.forget,
-        "retain_split": settings.retain if method.needs_retain else None,
-        "forget_examples": len(dataset),
-        "forget_weight": forget_weight,
-        "regularizer_weight": regularizer_weight if method.regularizer else None,
-        "optimizer_steps": result.global_step,
-        "train_loss": result.training_loss,
-        "train_seconds": round(result.metrics.get("train_runtime", math.nan), 1),
-        "total_seconds": round(time.time() - started, 1),
-    }
-    atomic_write_json(out / "train_summary.json", summary)
-    if not settings.keep_checkpoints:
-        shutil.rmtree(out / "checkpoints", ignore_errors=True)
-    return summary
+    return trainer, method, weights
 
 
 def _weights(settings: ForgetSettings, method: Method) -> tuple[float, float]:

@@ -11,8 +11,8 @@ from unlearn.files import atomic_write_json
 SETTINGS_FILE = "unlearn_settings.json"
 
 
-def prepare_run_folder(out: str | Path, settings: dict, overwrite: bool = False) -> Path:
-    """Create ``out``; refuse a folder that holds another run's files unless ``overwrite``."""
+def check_run_folder(out: str | Path, settings: dict, overwrite: bool = False) -> Path:
+    """Refuse a folder holding another run unless ``overwrite``; creates nothing."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"output path {out} is a file, not a folder")
@@ -26,9 +26,14 @@ def prepare_run_folder(out: str | Path, settings: dict, overwrite: bool = False)
     elif out.is_dir() and any(out.iterdir()) and not overwrite:
         raise UserError(f"output folder {out} is not empty and holds no llm-unlearn run; "
                         "choose another --out or pass --overwrite")
+    return out
+
+
+def record_run_settings(out: str | Path, settings: dict) -> None:
+    """Create ``out`` and write the settings file that marks it as this run's folder."""
+    out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UserError(f"cannot create output folder {out}: {error.strerror}") from error
-    atomic_write_json(existing, settings)
-    return out
+    atomic_write_json(out / SETTINGS_FILE, settings)

@@ -1,0 +1,130 @@
+"""Seconds per optimizer step and peak memory of every unlearning method on the default model.
+
+Each method runs in its own process (so peak memory is its own) on the same data: the
+built-in benchmark's forget10 / retain90, batch 8, no accumulation, full fine-tuning. The
+first step is not timed (allocations, lazy init). On CPU the peak is the process's maximum
+resident set size (model, optimizer state, frozen copies, activations); on CUDA it is
+``torch.cuda.max_memory_allocated``. Writes a table into BENCHMARKS.md.
+
+    python benchmarks/train_step.py --threads 2 --steps 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from transformers import TrainerCallback
+
+METHODS = ["GA+GD", "GA+KL", "NPO+GD", "NPO+KL", "SimNPO+GD", "DPO+GD", "DPO+KL", "IDK+GD", "IDK+AP", "ME+GD",
+           "WGA+GD", "CE-U+GD", "UNDIAL+GD", "LLMU+GD", "RMU"]
+SECTION = "## Unlearning step time and peak memory"
+
+
+class StepTimer(TrainerCallback):
+    def __init__(self):
+        self.durations = []
+        self.began = 0.0
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.began = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.durations.append(time.perf_counter() - self.began)
+
+
+def measure_one(method: str, data: str, steps: int, threads: int, device: str) -> dict:
+    from unlearn.training.forget import ForgetSettings, build_trainer
+
+    with tempfile.TemporaryDirectory() as scratch:
+        settings = ForgetSettings(data=data, out=scratch, method=method, batch_size=8, gradient_accumulation_steps=1,
+                                  epochs=1, warmup_epochs=0, threads=threads, device=device, logging_steps=1000,
+                                  max_length=128)
+        trainer, _, _ = build_trainer(settings, Path(scratch) / "checkpoints")
+        trainer.args.max_steps = steps
+        trainer.args.save_strategy = "no"
+        timer = StepTimer()
+        trainer.add_callback(timer)
+        trainer.train()
+    timed = timer.durations[1:]
+    peak = (torch.cuda.max_memory_allocated() if torch.cuda.is_available() and device != "cpu"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    return {"method": method, "seconds_per_step": sum(timed) / len(timed), "peak_bytes": peak, "steps_timed": len(timed)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", nargs="+", default=METHODS)
+    parser.add_argument("--steps", type=int, default=4, help="optimizer steps per method (the first is not timed)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--write", default="BENCHMARKS.md", help="Markdown file to update ('' to skip)")
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure_one(args.one, args.data, args.steps, args.threads, args.device)))
+        return
+
+    from unlearn.data.benchmark import write_benchmark
+    from unlearn.data.fictitious import generate_fictitious
+
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        write_benchmark(generate_fictitious(40, 10, 0), scratch)
+        for method in args.methods:
+            command = [sys.executable, __file__, "--one", method, "--data", scratch, "--steps", str(args.steps),
+                       "--threads", str(args.threads), "--device", args.device]
+            done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
+            if done.returncode != 0:
+                print(f"{method}: failed\n{done.stderr[-1500:]}", file=sys.stderr)
+                continue
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            rows.append(row)
+            print(f"{method:<10} {row['seconds_per_step']:.2f} s/step  peak {row['peak_bytes'] / 2**30:.2f} GiB",
+                  flush=True)
+    table = render(rows, args)
+    print(table)
+    if args.write:
+        update_section(Path(args.write), table)
+
+
+def render(rows: list[dict], args) -> str:
+    base = next((r for r in rows if r["method"] == "GA+GD"), None)
+    lines = [SECTION, "",
+             f"Default model SmolLM2-135M-Instruct (fp32, full fine-tuning), built-in benchmark forget10 / retain90, "
+             f"batch 8 forget + 8 retain, max length 128, {args.steps - 1} timed steps after one untimed, "
+             f"device {args.device}, {args.threads} torch threads, {platform.processor() or platform.machine()}, "
+             f"{os.cpu_count()} cores. Command: `python benchmarks/train_step.py --threads {args.threads} "
+             f"--steps {args.steps}`. Peak memory: maximum resident set size of the process (CPU) or "
+             "max_memory_allocated (CUDA).", "",
+             "| method | s / step | vs GA+GD | peak memory (GiB) | vs GA+GD |", "|---|---|---|---|---|"]
+    for row in rows:
+        time_ratio = f"{row['seconds_per_step'] / base['seconds_per_step']:.2f}x" if base else "n/a"
+        memory_ratio = f"{row['peak_bytes'] / base['peak_bytes']:.2f}x" if base else "n/a"
+        lines.append(f"| {row['method']} | {row['seconds_per_step']:.2f} | {time_ratio} | "
+                     f"{row['peak_bytes'] / 2**30:.2f} | {memory_ratio} |")
+    return "\n".join(lines) + "\n"
+
+
+def update_section(path: Path, section: str) -> None:
+    """Replace this benchmark's section of the Markdown file (or append it)."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
+    text = pattern.sub(lambda _: section.rstrip("\n"), text) if pattern.search(text) else \
+        text.rstrip("\n") + "\n\n" + section
+    path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
