@@ -14,18 +14,17 @@ import shutil
 import time
 from pathlib import Path
 
-import torch
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from unlearn.data.benchmark import Benchmark
 from unlearn.data.collate import PadCollator
-from unlearn.data.formatting import PromptFormat, tokenize_split
+from unlearn.data.formatting import tokenize_split
 from unlearn.evaluation.generation import generate_greedy
 from unlearn.files import atomic_write_json
 from unlearn.metrics.fact import contains_fact, fact_accuracy
-from unlearn.models.loading import load_model, save_model
-from unlearn.models.lora import apply_lora
+from unlearn.models.loading import save_model
 from unlearn.training.arguments import training_arguments
+from unlearn.training.common import prepare_model, train
 from unlearn.training.run_folder import check_run_folder, record_run_settings
 from unlearn.training.settings import DataSettings, ModelSettings, OptimSettings
 
@@ -56,21 +55,11 @@ def finetune(settings: FinetuneSettings, callbacks: list | None = None) -> dict:
     recorded = settings.model_dump(exclude={"overwrite", "resume"})
     out = check_run_folder(settings.out, recorded, settings.overwrite)
     record_run_settings(out, recorded)
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    torch.manual_seed(settings.seed)
-
-    model, tokenizer = load_model(settings.model, settings.dtype, settings.device, settings.trust_remote_code)
-    if settings.lora:
-        model = apply_lora(model, settings.lora_r, settings.lora_alpha, settings.lora_dropout)
-    fmt = PromptFormat.for_tokenizer(tokenizer, settings.prompt_template, settings.plain_template)
+    model, tokenizer, fmt = prepare_model(settings)
     train_set = tokenize_split(records, tokenizer, fmt, settings.max_length, name=settings.split)
 
     trainer = _build_trainer(settings, model, tokenizer, train_set, out / "checkpoints")
-    for callback in callbacks or []:
-        trainer.add_callback(callback)
-    checkpoint = settings.resume and any((out / "checkpoints").glob("checkpoint-*"))
-    result = trainer.train(resume_from_checkpoint=True if checkpoint else None)
+    result = train(trainer, out / "checkpoints", settings.resume, callbacks)
     if not trainer.is_world_process_zero():
         return {}
     save_model(trainer.model, tokenizer, out)

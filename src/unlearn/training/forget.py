@@ -18,15 +18,15 @@ import torch
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, field_validator
 
 from unlearn.data.benchmark import Benchmark
-from unlearn.data.formatting import PromptFormat, tokenize_split
+from unlearn.data.formatting import tokenize_split
 from unlearn.data.pairing import ForgetRetainDataset, PairCollator
 from unlearn.data.refusals import load_refusals
 from unlearn.errors import UserError
 from unlearn.files import atomic_write_json
 from unlearn.models.loading import load_model, save_model
-from unlearn.models.lora import apply_lora
 from unlearn.objectives.registry import Method, parse_method
 from unlearn.training.arguments import training_arguments
+from unlearn.training.common import prepare_model, train
 from unlearn.training.reference import FrozenReference, cache_sequence_logprobs, model_forward
 from unlearn.training.run_folder import check_run_folder, record_run_settings
 from unlearn.training.settings import DataSettings, ModelSettings, OptimSettings
@@ -92,10 +92,7 @@ def forget(settings: ForgetSettings, callbacks: list | None = None) -> dict:
     out = check_run_folder(settings.out, recorded, settings.overwrite)
     trainer, method, weights = build_trainer(settings, out / "checkpoints")
     record_run_settings(out, recorded)
-    for callback in callbacks or []:
-        trainer.add_callback(callback)
-    checkpoint = settings.resume and any((out / "checkpoints").glob("checkpoint-*"))
-    result = trainer.train(resume_from_checkpoint=True if checkpoint else None)
+    result = train(trainer, out / "checkpoints", settings.resume, callbacks)
     if not trainer.is_world_process_zero():
         return {}
     save_model(trainer.model, trainer.processing_class, out)
@@ -127,17 +124,10 @@ def build_trainer(settings: ForgetSettings, checkpoint_dir) -> tuple[UnlearningT
     if retain_records is not None:
         _warn_overlap(forget_records, retain_records, settings)
     weights = _weights(settings, method)
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    torch.manual_seed(settings.seed)
-
-    model, tokenizer = load_model(settings.model, settings.dtype, settings.device, settings.trust_remote_code)
-    if settings.lora:
-        model = apply_lora(model, settings.lora_r, settings.lora_alpha, settings.lora_dropout)
+    model, tokenizer, fmt = prepare_model(settings)
     hidden_layer = steering_target = None
     if method.forget.name == "RMU":
         hidden_layer, steering_target = _prepare_rmu(model, settings)
-    fmt = PromptFormat.for_tokenizer(tokenizer, settings.prompt_template, settings.plain_template)
     dataset = _build_streams(method, forget_records, retain_records, refusals, tokenizer, fmt, settings)
     collator = PairCollator(tokenizer.pad_token_id)
     device = next(model.parameters()).device
