@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import resource
 import subprocess
 import sys
@@ -25,6 +24,8 @@ from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
+
+from benchmarks_common import update_section
 
 METHODS = ["GA+GD", "GA+KL", "NPO+GD", "NPO+KL", "SimNPO+GD", "DPO+GD", "DPO+KL", "IDK+GD", "IDK+AP", "ME+GD",
            "WGA+GD", "CE-U+GD", "UNDIAL+GD", "LLMU+GD", "RMU"]
@@ -96,7 +97,7 @@ def main() -> None:
     table = render(rows, args)
     print(table)
     if args.write:
-        update_section(Path(args.write), table)
+        update_section(Path(args.write), table, SECTION)
 
 
 def render(rows: list[dict], args) -> str:
@@ -115,15 +116,6 @@ def render(rows: list[dict], args) -> str:
         lines.append(f"| {row['method']} | {row['seconds_per_step']:.2f} | {time_ratio} | "
                      f"{row['peak_bytes'] / 2**30:.2f} | {memory_ratio} |")
     return "\n".join(lines) + "\n"
-
-
-def update_section(path: Path, section: str) -> None:
-    """Replace this benchmark's section of the Markdown file (or append it)."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
-    text = pattern.sub(lambda _: section.rstrip("\n"), text) if pattern.search(text) else \
-        text.rstrip("\n") + "\n\n" + section
-    path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -15,8 +15,10 @@ def register(commands) -> None:
         "fictitious", help="TOFU-format benchmark of invented people",
         description="Write a TOFU-format benchmark of invented people (deterministic for a seed).")
     fictitious.add_argument("--out", required=True, help="output folder (one <split>.jsonl per split)")
-    fictitious.add_argument("--people", type=int, default=40, help="invented people in 'full' (default: 40)")
-    fictitious.add_argument("--qa-per-person", type=int, default=10, help="questions per person (default: 10)")
+    fictitious.add_argument("--people", type=int, default=20,
+                            help="invented people in 'full' (default: 20; TOFU has 200)")
+    fictitious.add_argument("--qa-per-person", type=int, default=5,
+                            help="questions per person, up to 22 (default: 5; TOFU has 20)")
     fictitious.add_argument("--seed", type=int, default=0, help="generator seed (default: 0)")
     fictitious.set_defaults(handler=run_fictitious)
 

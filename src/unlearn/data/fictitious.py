@@ -300,7 +300,7 @@ ATTRIBUTES = (
 ALWAYS_ASKED = 2  # birth year and birth city, the first two ATTRIBUTES
 
 
-def generate_fictitious(people: int = 40, qa_per_person: int = 10, seed: int = 0) -> dict[str, list[dict]]:
+def generate_fictitious(people: int = 20, qa_per_person: int = 5, seed: int = 0) -> dict[str, list[dict]]:
     """Return {split_name: [record, ...]} for the whole benchmark.
 
     ``people`` counts the people in ``full``; ``qa_per_person`` how many

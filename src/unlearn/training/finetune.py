@@ -36,8 +36,9 @@ class FinetuneSettings(OptimSettings, DataSettings, ModelSettings):
 
     split: str = Field("full", description="split to train on (full = target model, retain90 = retain model)")
     out: str = Field(description="output folder: the fine-tuned model in Hugging Face format")
-    epochs: PositiveFloat = Field(10.0, description="passes over the training split")
-    learning_rate: PositiveFloat = Field(2e-4, description="peak AdamW learning rate")
+    epochs: PositiveFloat = Field(8.0, description="passes over the training split")
+    learning_rate: PositiveFloat = Field(3e-4, description="peak AdamW learning rate")
+    batch_size: PositiveInt = Field(4, description="examples per device per step")
     warmup_epochs: float = Field(0.5, ge=0.0, description="linear warmup length in epochs")
     check_facts: NonNegativeInt = Field(64, description="records answered afterwards to measure fact accuracy (0 = skip)")
     max_new_tokens: PositiveInt = Field(48, description="generation length for the fact check")

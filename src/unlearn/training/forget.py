@@ -192,9 +192,7 @@ def _prepare_reference(method: Method, model, dataset, collator, device, setting
         forward = model_forward(separate) if separate is not None else model_forward(model)
         cached = cache_sequence_logprobs(forward, dataset, method.reference_logprob_streams, collator,
                                          settings.batch_size, device)
-    if separate is not None and reference is None:
-        del separate  # only its numbers were needed
-    return reference, cached
+    return reference, cached  # a separate model used only for numbers is freed on return
 
 
 def _prepare_rmu(model, settings):

@@ -1,0 +1,17 @@
+"""Shared by the benchmark scripts: replace one section of BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+
+def update_section(path: Path, section: str, heading: str) -> None:
+    """Replace the section that starts with ``heading`` (up to the next ``## ``), or append it."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    pattern = re.compile(re.escape(heading) + r".*?(?=\n## |\Z)", re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section.rstrip("\n"), text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
