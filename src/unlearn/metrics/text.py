@@ -1,0 +1,34 @@
+"""Metrics on generated text: ROUGE against the reference answer, and token entropy."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from functools import lru_cache
+
+
+@lru_cache(maxsize=1)
+def _scorer():
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rouge1", "rougeL"], use_stemmer=True)
+
+
+def rouge_recall(generation: str, reference: str) -> dict[str, float]:
+    """ROUGE-1 and ROUGE-L *recall* of ``reference`` by ``generation`` (rouge_score, stemmer on)."""
+    scores = _scorer().score(reference, generation)
+    return {"rouge1_recall": scores["rouge1"].recall, "rougeL_recall": scores["rougeL"].recall}
+
+
+def token_entropy(tokens: list) -> float:
+    """Normalized unigram entropy of a generation (seed paper's TE):
+    ``-sum_w f(w) log2 f(w) / log2 n`` for n tokens with frequencies f; 0 when n <= 1.
+
+    1 means no token repeats; a collapsed, repetitive answer scores near 0.
+    """
+    n = len(tokens)
+    if n <= 1:
+        return 0.0
+    counts = Counter(tokens)
+    entropy = -sum((c / n) * math.log2(c / n) for c in counts.values())
+    return entropy / math.log2(n)

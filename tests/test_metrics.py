@@ -1,0 +1,90 @@
+"""Metric functions against hand-worked values."""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+import pytest
+from scipy import stats
+
+from unlearn.metrics import likelihood, privacy, text
+
+
+def test_rouge_recall_counts_reference_words_found():
+    # reference "Ada was born in London" (5 words); generation has 4 of them in order
+    scores = text.rouge_recall("Ada was born in Paris", "Ada was born in London")
+    assert scores["rougeL_recall"] == pytest.approx(4 / 5)
+    assert scores["rouge1_recall"] == pytest.approx(4 / 5)
+    assert text.rouge_recall("London", "London")["rougeL_recall"] == 1.0
+
+
+def test_token_entropy_by_hand():
+    assert text.token_entropy([1, 2, 3, 4]) == pytest.approx(1.0)  # 4 distinct: log2 4 / log2 4
+    assert text.token_entropy([7, 7, 7, 7]) == 0.0
+    # [a, a, b, c]: -(1/2 log2 1/2 + 2 * 1/4 log2 1/4) = 1.5 bits; / log2 4 = 0.75
+    assert text.token_entropy(["a", "a", "b", "c"]) == pytest.approx(0.75)
+    assert text.token_entropy([5]) == 0.0 and text.token_entropy([]) == 0.0
+
+
+def test_probabilities():
+    assert likelihood.probability(math.log(2)) == pytest.approx(0.5)
+    # p = 1/2 for the answer, 1/4 and 1/4 for two options: 0.5 / (0.5 + 0.25 + 0.25) = 0.5
+    assert likelihood.normalized_probability(math.log(2), [math.log(4), math.log(4)]) == pytest.approx(0.5)
+
+
+def test_truth_ratio_and_its_two_aggregations():
+    r = likelihood.truth_ratio(1.0, [2.0, 4.0])  # exp(3 - 1) = e^2
+    assert r == pytest.approx(math.e ** 2)
+    # forget: mean min(R, 1/R) over R = 2 and R = 1/4 -> (1/2 + 1/4) / 2
+    assert likelihood.truth_ratio_score([2.0, 0.25], "forget") == pytest.approx(0.375)
+    # other splits: mean max(0, 1 - 1/R) -> (1/2 + 0) / 2
+    assert likelihood.truth_ratio_score([2.0, 0.25], "retain") == pytest.approx(0.25)
+
+
+def test_forget_quality_is_the_ks_p_value():
+    a, b = [0.1, 0.2, 0.3, 0.4, 0.5], [0.35, 0.6, 0.7, 0.8, 0.9]
+    assert likelihood.forget_quality(a, b) == pytest.approx(stats.ks_2samp(a, b).pvalue)
+    assert likelihood.forget_quality(a, a) == pytest.approx(1.0)
+
+
+def test_harmonic_mean_with_zero_and_not_computed():
+    assert likelihood.harmonic_mean([1.0, 0.5]) == pytest.approx(2 / (1 + 2))
+    assert likelihood.harmonic_mean([0.5, 0.0, 0.9]) == 0.0
+    assert math.isnan(likelihood.harmonic_mean([0.5, math.nan]))
+
+
+def test_forget_efficacy():
+    assert likelihood.forget_efficacy([0.2, 0.4, 0.6, 0.8, 1.0]) == pytest.approx(0.4)
+
+
+def test_mia_scores_by_hand():
+    assert privacy.loss_score(1.25) == 1.25
+    text_ = "Ada was born in London."
+    assert privacy.zlib_score(10.0, text_) == pytest.approx(10.0 / len(zlib.compress(text_.encode())))
+    logps = [-0.1, -3.0, -0.5, -2.0, -0.2]
+    assert privacy.min_k_score(logps, k=0.4) == pytest.approx(2.5)  # lowest 2 of 5: -3, -2
+    assert privacy.min_k_score(logps, k=0.01) == pytest.approx(3.0)  # at least one token
+    # z = (logp - mu) / sigma with mu = -1, sigma = 2: [0.45, -1, 0.25, -0.5, 0.4]; lowest 2 -> mean -0.75
+    assert privacy.min_k_plus_plus_score(logps, [-1.0] * 5, [2.0] * 5, k=0.4) == pytest.approx(0.75)
+
+
+def test_auc_on_known_rankings():
+    assert privacy.auc([0.1, 0.2], [0.8, 0.9]) == 1.0  # members all score lower
+    assert privacy.auc([0.8, 0.9], [0.1, 0.2]) == 0.0
+    # pairs (member, nonmember): (0.1,0.15) yes, (0.1,0.3) yes, (0.2,0.15) no, (0.2,0.3) yes -> 3/4
+    assert privacy.auc([0.1, 0.2], [0.15, 0.3]) == pytest.approx(0.75)
+    assert privacy.auc([0.5], [0.5]) == pytest.approx(0.5)  # a tie counts one half
+
+
+def test_priv_leak():
+    assert privacy.priv_leak(0.6, 0.5) == pytest.approx(0.2)
+    assert privacy.priv_leak(0.5, 0.5) == 0.0
+
+
+def test_memorization_of_answer_tokens():
+    target = [5, 6, 7, 8]
+    assert privacy.exact_memorization([5, 0, 7, 8], target) == 0.75
+    assert privacy.extraction_strength([5, 6, 7, 8], target) == 1.0
+    assert privacy.extraction_strength([5, 0, 7, 8], target) == pytest.approx(1 - 2 / 4)  # suffix from index 2
+    assert privacy.extraction_strength([5, 6, 7, 0], target) == 0.0
