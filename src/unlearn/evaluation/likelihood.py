@@ -1,0 +1,79 @@
+"""One teacher-forced pass per distinct (question, answer) sequence, in length-sorted batches.
+
+Every likelihood metric (probability, truth ratio, MIA scores, memorization) is derived from
+the numbers kept here, so an answer that several metrics need is scored once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from tqdm.auto import tqdm
+
+from unlearn.data.collate import pad_batch
+from unlearn.data.formatting import encode_pair
+
+
+@dataclass(frozen=True)
+class SequenceScore:
+    """Per answer token: log-probability, whether the argmax was the token, and the mean and
+    standard deviation of log p over the vocabulary under the model's distribution (Min-K%++)."""
+
+    token_logprobs: tuple[float, ...]
+    argmax_tokens: tuple[int, ...]
+    answer_tokens: tuple[int, ...]
+    vocab_logprob_means: tuple[float, ...]
+    vocab_logprob_stds: tuple[float, ...]
+
+    @property
+    def nll_sum(self) -> float:
+        return -math.fsum(self.token_logprobs)
+
+    @property
+    def nll_mean(self) -> float:
+        return self.nll_sum / max(1, len(self.token_logprobs))
+
+    @property
+    def valid(self) -> bool:
+        return bool(self.token_logprobs) and all(math.isfinite(v) for v in self.token_logprobs)
+
+
+@torch.no_grad()
+def score_sequences(model, tokenizer, fmt, pairs: list[tuple[str, str]], batch_size: int = 16,
+                    max_length: int = 512, side: Literal["right", "left"] = "right",
+                    progress: bool = True) -> dict[tuple[str, str], SequenceScore]:
+    """Score each distinct pair once; returns ``{(question, answer): SequenceScore}``."""
+    distinct = list(dict.fromkeys(pairs))
+    encoded = [encode_pair(tokenizer, fmt, q, a, max_length) for q, a in distinct]
+    order = sorted(range(len(distinct)), key=lambda i: len(encoded[i]["input_ids"]))
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    scores: dict[tuple[str, str], SequenceScore] = {}
+    for start in tqdm(range(0, len(order), batch_size), desc="scoring", unit="batch", disable=not progress):
+        chunk = order[start:start + batch_size]
+        batch = {k: v.to(device) for k, v in pad_batch([encoded[i] for i in chunk], tokenizer.pad_token_id,
+                                                          side).items()}
+        # Positions count real tokens only, so left padding scores exactly like no padding.
+        positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                       position_ids=positions).logits
+        for row, index in enumerate(chunk):
+            scores[distinct[index]] = _row_score(logits[row], batch["labels"][row])
+    model.train(was_training)
+    return scores
+
+
+def _row_score(logits: torch.Tensor, labels: torch.Tensor) -> SequenceScore:
+    scored = (labels[1:] != -100).nonzero().squeeze(-1)
+    log_probs = torch.log_softmax(logits[:-1][scored].float(), dim=-1)
+    targets = labels[1:][scored]
+    token_logprobs = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    probs = log_probs.exp()
+    means = (probs * log_probs).sum(-1)
+    stds = ((probs * log_probs.pow(2)).sum(-1) - means.pow(2)).clamp(min=0).sqrt()
+    return SequenceScore(tuple(token_logprobs.tolist()), tuple(log_probs.argmax(-1).tolist()),
+                         tuple(targets.tolist()), tuple(means.tolist()), tuple(stds.tolist()))

@@ -1,0 +1,53 @@
+"""The batched, length-sorted scoring pass equals a naive one-sequence-at-a-time pass."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from unlearn.data.formatting import PromptFormat, encode_pair
+from unlearn.evaluation.likelihood import score_sequences
+from unlearn.models.loading import load_model
+
+PAIRS = [("Where was Ada born?", "Ada was born in London."),
+         ("Who?", "Paavo"),
+         ("When was Paavo Dellacroix born, and where?", "Paavo Dellacroix was born in Bergen in 1984."),
+         ("Where was Ada born?", "Ada was born in London."),  # a duplicate is scored once
+         ("What is the capital of France?", "The capital of France is Paris.")]
+
+
+def naive_nll(model, tokenizer, fmt, question, answer):
+    encoded = encode_pair(tokenizer, fmt, question, answer, 512)
+    ids = torch.tensor([encoded["input_ids"]])
+    labels = torch.tensor(encoded["labels"])
+    with torch.no_grad():
+        log_probs = torch.log_softmax(model(input_ids=ids).logits[0, :-1], -1)
+    total = 0.0
+    for t in range(1, len(labels)):
+        if labels[t] != -100:
+            total -= log_probs[t - 1, labels[t]].item()
+    return total
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_batched_scores_equal_the_naive_path(tiny_model_dir, side):
+    model, tokenizer = load_model(str(tiny_model_dir), device="cpu")
+    fmt = PromptFormat.for_tokenizer(tokenizer)
+    scores = score_sequences(model, tokenizer, fmt, PAIRS, batch_size=3, side=side, progress=False)
+    assert len(scores) == 4
+    for question, answer in PAIRS:
+        expected = naive_nll(model, tokenizer, fmt, question, answer)
+        assert scores[(question, answer)].nll_sum == pytest.approx(expected, abs=1e-5)
+        assert scores[(question, answer)].valid
+
+
+def test_per_token_numbers_are_consistent(tiny_model_dir):
+    model, tokenizer = load_model(str(tiny_model_dir), device="cpu")
+    fmt = PromptFormat.for_tokenizer(tokenizer)
+    score = score_sequences(model, tokenizer, fmt, PAIRS[:1], progress=False)[PAIRS[0]]
+    n = len(score.answer_tokens)
+    assert n == len(score.token_logprobs) == len(score.argmax_tokens) == len(score.vocab_logprob_stds)
+    assert score.nll_mean == pytest.approx(score.nll_sum / n)
+    # the expected log-prob under the model's own distribution is minus its entropy: between -log V and 0
+    assert all(-torch.log(torch.tensor(float(len(tokenizer)))).item() - 1e-4 <= m <= 0
+               for m in score.vocab_logprob_means)
