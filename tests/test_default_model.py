@@ -18,7 +18,7 @@ from unlearn.models.loading import load_model
 pytestmark = pytest.mark.slow
 
 
-def test_packaged_gguf_converts_once_and_answers(monkeypatch, tmp_path):
+def test_packaged_gguf_converts_once_into_a_plain_llama_folder():
     folder = converted_gguf_dir(packaged_gguf())
     assert (folder / "model.safetensors").is_file()
     assert converted_gguf_dir(packaged_gguf()) == folder  # cached: same folder, no second conversion
