@@ -22,7 +22,7 @@ from transformers import TrainerCallback
 from unlearn.data.benchmark import Benchmark, write_benchmark
 from unlearn.data.fictitious import generate_fictitious
 from unlearn.data.formatting import PromptFormat
-from unlearn.evaluation.generation import generate_greedy
+from unlearn.evaluation.generation import generate_answers
 from unlearn.metrics.fact import fact_accuracy
 from unlearn.training.finetune import FinetuneSettings, finetune
 
@@ -38,8 +38,8 @@ class FactAccuracyPerEpoch(TrainerCallback):
         tokenizer = processing_class
         fmt = PromptFormat.for_tokenizer(tokenizer)
         began = time.time()
-        prompts = [fmt.prompt_ids(tokenizer, q) for q in self.records["question"]]
-        answers = generate_greedy(model, tokenizer, prompts, max_new_tokens=48, progress=False)
+        answers = generate_answers(model, tokenizer, fmt, self.records["question"], max_new_tokens=48,
+                                   progress=False)
         self.generation_seconds += time.time() - began
         accuracy = fact_accuracy(answers, self.records["fact"])
         train_seconds = time.time() - self.started - self.generation_seconds

@@ -12,6 +12,12 @@ from unlearn.errors import UserError
 from unlearn.training.finetune import FinetuneSettings
 
 
+def parse_yaml(tmp_path, text):
+    config = tmp_path / "exp.yaml"
+    config.write_text(text)
+    return parse(["--config", str(config)])
+
+
 def parse(argv):
     parser = argparse.ArgumentParser()
     add_settings_flags(parser, FinetuneSettings)
@@ -28,18 +34,14 @@ def test_yaml_values_are_overridden_by_flags(tmp_path):
 
 
 def test_invalid_choice_names_the_setting_and_accepted_values(tmp_path):
-    config = tmp_path / "exp.yaml"
-    config.write_text("data: bench\nout: o\nprompt_template: fancy\n")
     with pytest.raises(UserError, match=r"invalid setting 'prompt_template' = 'fancy': Input should be 'auto', "
                                         r"'chat' or 'plain'"):
-        parse(["--config", str(config)])
+        parse_yaml(tmp_path, "data: bench\nout: o\nprompt_template: fancy\n")
 
 
 def test_misspelled_setting_gets_a_suggestion(tmp_path):
-    config = tmp_path / "exp.yaml"
-    config.write_text("data: bench\nout: o\nlerning_rate: 0.1\n")
     with pytest.raises(UserError, match=r"unknown setting 'lerning_rate' \(did you mean 'learning_rate'\?\)"):
-        parse(["--config", str(config)])
+        parse_yaml(tmp_path, "data: bench\nout: o\nlerning_rate: 0.1\n")
 
 
 def test_wrong_type_and_range_are_named():
@@ -52,20 +54,15 @@ def test_wrong_type_and_range_are_named():
 
 
 def test_yaml_is_data_only(tmp_path):
-    config = tmp_path / "exp.yaml"
-    config.write_text("data: !!python/object/apply:os.system ['echo pwned']\nout: o\n")
     with pytest.raises(UserError, match=r"exp\.yaml:1: not valid YAML"):
-        parse(["--config", str(config)])
+        parse_yaml(tmp_path, "data: !!python/object/apply:os.system ['echo pwned']\nout: o\n")
 
 
 def test_malformed_and_missing_yaml(tmp_path):
-    config = tmp_path / "exp.yaml"
-    config.write_text("data: [unclosed\n")
     with pytest.raises(UserError, match=r"exp\.yaml:2: not valid YAML"):
-        parse(["--config", str(config)])
-    config.write_text("- a list\n")
+        parse_yaml(tmp_path, "data: [unclosed\n")
     with pytest.raises(UserError, match="a config must be a mapping"):
-        parse(["--config", str(config)])
+        parse_yaml(tmp_path, "- a list\n")
     with pytest.raises(UserError, match="cannot read config .*nope.yaml: No such file"):
         parse(["--config", str(tmp_path / "nope.yaml")])
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from unlearn.objectives import losses
-from unlearn.objectives.sequence import answer_lengths, mean_nll, sequence_logprob
+from unlearn.objectives.sequence import answer_lengths, masked_mean, mean_nll, sequence_logprob
 
 LN = math.log
 
@@ -25,6 +25,11 @@ def test_sequence_numbers():
     assert sequence_logprob(logits, labels).item() == pytest.approx(LN(1 / 2) + LN(3 / 4))
     assert answer_lengths(labels).tolist() == [2]
     assert mean_nll(logits, labels).item() == pytest.approx((LN(2) + LN(4 / 3)) / 2)
+
+
+def test_masked_mean_by_hand():
+    assert masked_mean(torch.tensor([[1.0, 5.0, 3.0]]), torch.tensor([[1, 0, 1]])).item() == pytest.approx(2.0)
+    assert masked_mean(torch.tensor([4.0]), torch.tensor([0])).item() == 0.0  # nothing counted
 
 
 def test_gradient_ascent_is_minus_the_mean_nll():

@@ -21,7 +21,21 @@ def test_pairing_is_deterministic_and_uses_every_retain_item_before_repeating():
     assert partners == [again[i]["retain"]["input_ids"][0] for i in range(7)]
     assert sorted(partners[:3]) == [100, 101, 102] and sorted(partners[3:6]) == [100, 101, 102]
     assert [first[i]["forget"]["input_ids"][0] for i in range(7)] == list(range(7))
-    assert first.pairing != ForgetRetainDataset(forget, retain, seed=2).pairing
+    other = ForgetRetainDataset(forget, retain, seed=2)
+    assert [first.retain_index(i) for i in range(7)] != [other.retain_index(i) for i in range(7)]
+
+
+def test_later_epochs_continue_through_the_retain_set():
+    forget = {"forget": [seq(i) for i in range(2)]}
+    retain = {"retain": [seq(100 + i) for i in range(6)]}
+    dataset = ForgetRetainDataset(forget, retain, seed=0)
+    seen = []
+    for epoch in range(3):
+        dataset.set_epoch(epoch)
+        seen += [dataset[i]["retain"]["input_ids"][0] for i in range(2)]
+    assert sorted(seen) == list(range(100, 106))  # three epochs of two items cover all six, none twice
+    dataset.set_epoch(0)
+    assert [dataset[i]["retain"]["input_ids"][0] for i in range(2)] == seen[:2]  # deterministic
 
 
 def test_streams_stay_aligned():

@@ -23,7 +23,7 @@ def add_settings_flags(parser: argparse.ArgumentParser, model: type[BaseModel]) 
     """One flag per field; unset flags stay absent so YAML values and defaults apply."""
     parser.add_argument("--config", metavar="YAML", help="read settings from this YAML file (flags override it)")
     for name, field in model.model_fields.items():
-        kind, optional = _unwrap(field.annotation)
+        kind = _unwrap(field.annotation)
         flag = "--" + name.replace("_", "-")
         default = "required" if field.is_required() else f"default: {field.default}"
         help_text = f"{field.description or ''} ({default})".strip()
@@ -94,8 +94,7 @@ def _metavar(kind) -> str:
 
 
 def _unwrap(annotation):
-    """``(inner type, is_optional)`` for ``X | None``."""
+    """The inner type of ``X | None``; other annotations unchanged."""
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return args[0], True
-    return annotation, False
+        return next(a for a in typing.get_args(annotation) if a is not type(None))
+    return annotation

@@ -22,9 +22,8 @@ def run(args) -> int:
         print(method_table())
         return 0
     settings = resolve_settings(ForgetSettings, args)
-    from unlearn.training.forget import check_settings, forget
+    from unlearn.training.forget import forget
 
-    check_settings(settings)
     summary = forget(settings)
     if summary:
         for key, value in summary.items():

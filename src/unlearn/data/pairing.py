@@ -2,8 +2,10 @@
 
 A method may need several encodings of the same record (the true answer, a refusal, a
 mismatched answer): these are *streams*, aligned by index. Forget streams are indexed by the
-forget item; retain streams by its retain partner, a seeded permutation of the retain set
-cycled when the forget set is larger, so every retain item is used before any is repeated.
+forget item; retain streams by its retain partner. Partners are read from an endless sequence
+of seeded permutations of the retain set, continuing from epoch to epoch (``set_epoch``), so
+every retain item is used before any is repeated, and a retain set larger than the forget set
+is covered over the epochs rather than only its first few items.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from unlearn.data.collate import pad_batch
 
 
 class ForgetRetainDataset(torch.utils.data.Dataset):
-    """Item ``i``: ``{forget stream: forget[i], retain stream: retain[pairing[i]], "index": i}``."""
+    """Item ``i``: ``{forget stream: forget[i], retain stream: retain[retain_index(i)], "index": i}``."""
 
     def __init__(self, forget: dict[str, Sequence], retain: dict[str, Sequence] | None = None, seed: int = 0):
         lengths = {len(stream) for stream in forget.values()}
@@ -31,15 +33,35 @@ class ForgetRetainDataset(torch.utils.data.Dataset):
         retain_sizes = {len(stream) for stream in self.retain.values()}
         if 0 in retain_sizes:
             raise ValueError("the retain set is empty")
-        self.pairing = cycled_permutation(self.size, retain_sizes.pop(), seed) if retain_sizes else None
+        self.retain_size = retain_sizes.pop() if retain_sizes else 0
+        self.seed = seed
+        self.epoch = 0
+        self._blocks: dict[int, list[int]] = {}
+
+    def set_epoch(self, epoch: int) -> None:
+        """Pair epoch ``epoch``'s items with the next stretch of retain items."""
+        self.epoch = epoch
+
+    def retain_index(self, index: int) -> int:
+        """Position ``epoch * len(self) + index`` of the endless sequence of retain permutations."""
+        block, offset = divmod(self.epoch * self.size + index, self.retain_size)
+        if block not in self._blocks:
+            if len(self._blocks) > 4:
+                self._blocks.clear()
+            order = list(range(self.retain_size))
+            random.Random(self.seed * 1_000_003 + block).shuffle(order)
+            self._blocks[block] = order
+        return self._blocks[block][offset]
 
     def __len__(self) -> int:
         return self.size
 
     def __getitem__(self, index: int) -> dict:
         item = {name: stream[index] for name, stream in self.forget.items()}
-        for name, stream in self.retain.items():
-            item[name] = stream[self.pairing[index]]
+        if self.retain:
+            partner = self.retain_index(index)
+            for name, stream in self.retain.items():
+                item[name] = stream[partner]
         item["index"] = index
         return item
 
@@ -55,14 +77,3 @@ class PairCollator:
                  for name in items[0] if name != "index"}
         batch["index"] = torch.tensor([item["index"] for item in items], dtype=torch.long)
         return batch
-
-
-def cycled_permutation(length: int, pool: int, seed: int) -> list[int]:
-    """``length`` indices into ``range(pool)``: shuffled blocks of the whole pool, one after another."""
-    rng = random.Random(seed)
-    order: list[int] = []
-    while len(order) < length:
-        block = list(range(pool))
-        rng.shuffle(block)
-        order.extend(block)
-    return order[:length]

@@ -33,3 +33,10 @@ def generate_greedy(model, tokenizer, prompts: list[list[int]], max_new_tokens: 
             answers[i] = tokenizer.decode(ids, skip_special_tokens=True).strip()
     model.train(was_training)
     return answers
+
+
+def generate_answers(model, tokenizer, fmt, questions: list[str], max_new_tokens: int = 64,
+                     batch_size: int = 16, progress: bool = True) -> list[str]:
+    """Greedy answers to ``questions`` prompted with ``fmt`` (chat or plain template)."""
+    prompts = [fmt.prompt_ids(tokenizer, question) for question in questions]
+    return generate_greedy(model, tokenizer, prompts, max_new_tokens, batch_size, progress)

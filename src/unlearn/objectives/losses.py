@@ -13,7 +13,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from unlearn.objectives.sequence import mean_nll, shift
+from unlearn.objectives.sequence import masked_mean, mean_nll, shift, token_logprobs
 
 
 def gradient_ascent(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -22,7 +22,8 @@ def gradient_ascent(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """``nll(y|x)``: GD on retain data, IDK on (forget question, refusal) pairs."""
+    """``nll(y|x)``: GD on retain data, IDK on (forget question, refusal) pairs, and LLMU's
+    random mismatch on (forget question, random retain answer) pairs."""
     return mean_nll(logits, labels)
 
 
@@ -67,16 +68,14 @@ def maximize_entropy(logits: torch.Tensor, attention_mask: torch.Tensor,
     if form == "code":
         return (-math.log(vocab) - log_probs.mean(-1)).mean()
     kl_to_uniform = math.log(vocab) + (log_probs.exp() * log_probs).sum(-1)  # log K - H(P_t)
-    mask = attention_mask.to(kl_to_uniform.dtype)
-    return (kl_to_uniform * mask).sum() / mask.sum().clamp(min=1)
+    return masked_mean(kl_to_uniform, attention_mask)
 
 
 def weighted_gradient_ascent(logits: torch.Tensor, labels: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
     """WGA: ``mean_t w_t * log p(y_t)`` with ``w_t = p(y_t)^alpha`` detached (ascent slows on forgotten tokens)."""
-    shifted_logits, targets, mask = shift(logits, labels)
-    logp = torch.log_softmax(shifted_logits.float(), -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    logp, mask = token_logprobs(logits, labels)
     weight = (logp.detach() * alpha).exp()
-    return (weight * logp * mask).sum() / mask.sum().clamp(min=1)
+    return masked_mean(weight * logp, mask)
 
 
 def cross_entropy_unlearning(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -86,7 +85,7 @@ def cross_entropy_unlearning(logits: torch.Tensor, labels: torch.Tensor) -> torc
     target_logits = shifted_logits.detach().float().scatter(-1, targets.unsqueeze(-1), float("-inf"))
     target = torch.softmax(target_logits, -1)
     loss = -(target * torch.log_softmax(shifted_logits.float(), -1)).sum(-1)
-    return (loss * mask).sum() / mask.sum().clamp(min=1)
+    return masked_mean(loss, mask)
 
 
 def undial(logits: torch.Tensor, reference_logits: torch.Tensor, labels: torch.Tensor,
@@ -97,7 +96,7 @@ def undial(logits: torch.Tensor, reference_logits: torch.Tensor, labels: torch.T
     reference = reference_logits[:, :-1, :].float()
     adjusted = reference - strength * F.one_hot(targets, reference.shape[-1]).to(reference.dtype)
     loss = -(torch.softmax(adjusted, -1) * torch.log_softmax(shifted_logits.float(), -1)).sum(-1)
-    return (loss * mask).sum() / mask.sum().clamp(min=1)
+    return masked_mean(loss, mask)
 
 
 def kl_to_reference(logits: torch.Tensor, reference_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -106,12 +105,7 @@ def kl_to_reference(logits: torch.Tensor, reference_logits: torch.Tensor, labels
     log_p = torch.log_softmax(shifted_logits.float(), -1)
     log_ref = torch.log_softmax(reference_logits[:, :-1, :].float(), -1)
     kl = (log_ref.exp() * (log_ref - log_p)).sum(-1)
-    return (kl * mask).sum() / mask.sum().clamp(min=1)
-
-
-def mismatch(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """LLMU's random mismatch: ``nll(y_random|x_forget)``, learning an unrelated answer to forget questions."""
-    return mean_nll(logits, labels)
+    return masked_mean(kl, mask)
 
 
 def activation_distance(hidden: torch.Tensor, target: torch.Tensor, attention_mask: torch.Tensor,
@@ -124,5 +118,4 @@ def activation_distance(hidden: torch.Tensor, target: torch.Tensor, attention_ma
     """
     squared = (hidden.float() - target.float()).pow(2)
     per_token = squared.sum(-1) if reduction == "sum" else squared.mean(-1)
-    mask = attention_mask.to(per_token.dtype)
-    return (per_token * mask).sum() / mask.sum().clamp(min=1)
+    return masked_mean(per_token, attention_mask)

@@ -76,7 +76,7 @@ FORGET_TERMS = {t.name: t for t in [
          "self-distillation on logits with the true token's logit lowered", frozen_model=True),
     Term("LLMU", "forget", ("forget", "forget_mismatch"),
          lambda c: losses.gradient_ascent(*c.logits_labels("forget"))
-         + c.settings.mismatch_weight * losses.mismatch(*c.logits_labels("forget_mismatch")),
+         + c.settings.mismatch_weight * losses.nll(*c.logits_labels("forget_mismatch")),
          "gradient ascent plus learning random retain answers to forget questions"),
     Term("RMU", "forget", ("forget",), _rmu_forget,
          "steer layer activations on forget text to a scaled random vector", full_weights_only=True),

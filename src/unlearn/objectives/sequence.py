@@ -38,8 +38,14 @@ def answer_lengths(labels: torch.Tensor) -> torch.Tensor:
     return (labels[:, 1:] != IGNORE_INDEX).sum(-1)
 
 
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``sum(values * mask) / sum(mask)``: the mean over counted positions (0 if there are none)."""
+    mask = mask.to(values.dtype)
+    return (values * mask).sum() / mask.sum().clamp(min=1)
+
+
 def mean_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """``nll(y|x)`` pooled over the batch: total answer NLL / total answer tokens (the HF causal-LM loss)."""
     shifted_logits, targets, mask = shift(logits, labels)
     losses = F.cross_entropy(shifted_logits.float().transpose(1, 2), targets, reduction="none")
-    return (losses * mask).sum() / mask.sum().clamp(min=1)
+    return masked_mean(losses, mask)

@@ -19,7 +19,7 @@ from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 from unlearn.data.benchmark import Benchmark
 from unlearn.data.collate import PadCollator
 from unlearn.data.formatting import tokenize_split
-from unlearn.evaluation.generation import generate_greedy
+from unlearn.evaluation.generation import generate_answers
 from unlearn.files import atomic_write_json
 from unlearn.metrics.fact import contains_fact, fact_accuracy
 from unlearn.models.loading import save_model
@@ -93,8 +93,7 @@ def _fact_check(model, tokenizer, fmt, records, settings) -> dict:
     """Greedy answers to ``check_facts`` records spread evenly over the split; fact accuracy if they carry facts."""
     count = min(settings.check_facts, len(records))
     sample = records.select(sorted({i * len(records) // count for i in range(count)}))
-    prompts = [fmt.prompt_ids(tokenizer, q) for q in sample["question"]]
-    answers = generate_greedy(model, tokenizer, prompts, settings.max_new_tokens)
+    answers = generate_answers(model, tokenizer, fmt, sample["question"], settings.max_new_tokens)
     facts = sample["fact"] if "fact" in sample.column_names else [None] * len(sample)
     accuracy = fact_accuracy(answers, facts)
     examples = [{"question": q, "answer": a, "generation": g, "fact": f,

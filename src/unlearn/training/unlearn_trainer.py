@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 import torch
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
 
 from unlearn.errors import UserError
 from unlearn.training.step_context import StepContext
@@ -20,11 +20,23 @@ class NonFiniteLoss(UserError):
     """The loss became NaN or infinite."""
 
 
+class EpochPairing(TrainerCallback):
+    """Tells a forget/retain dataset which epoch starts, so each epoch meets new retain items."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.dataset.set_epoch(math.floor(state.epoch + 1e-9))  # fractional when resuming mid-epoch
+
+
 class UnlearningTrainer(Trainer):
     def __init__(self, *args, method, settings, forget_weight: float, regularizer_weight: float,
                  reference=None, cached_logprobs=None, hidden_layer=None, steering_target=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.model_accepts_loss_kwargs = False  # our loss is a batch mean: let the Trainer scale it for accumulation
+        if hasattr(self.train_dataset, "set_epoch"):
+            self.add_callback(EpochPairing(self.train_dataset))
         self.method = method
         self.settings = settings
         self.forget_weight = forget_weight
@@ -33,7 +45,8 @@ class UnlearningTrainer(Trainer):
         self.cached_logprobs = cached_logprobs
         self.hidden_layer = hidden_layer
         self.steering_target = steering_target
-        self._component_sums = {"forget_term": 0.0, "regularizer": 0.0}
+        self._component_sums = dict.fromkeys(("forget_term", "regularizer") if method.regularizer else
+                                             ("forget_term",), 0.0)
         self._component_count = 0
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -52,15 +65,15 @@ class UnlearningTrainer(Trainer):
                 + (f", regularizer {regularizer.item():.4g}" if regularizer is not None else "")
                 + f"); stopped; the last good checkpoint is kept in {self.args.output_dir}")
         self._component_sums["forget_term"] += forget_term.item()
-        self._component_sums["regularizer"] += regularizer.item() if regularizer is not None else math.nan
+        if regularizer is not None:
+            self._component_sums["regularizer"] += regularizer.item()
         self._component_count += 1
         return (loss, {}) if return_outputs else loss
 
     def log(self, logs: dict, *args, **kwargs) -> None:
         if "loss" in logs and self._component_count:
             for name, total in self._component_sums.items():
-                if not math.isnan(total):
-                    logs[name] = round(total / self._component_count, 4)
+                logs[name] = round(total / self._component_count, 4)
             self._component_sums = dict.fromkeys(self._component_sums, 0.0)
             self._component_count = 0
         super().log(logs, *args, **kwargs)
