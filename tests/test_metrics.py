@@ -80,6 +80,7 @@ def test_auc_on_known_rankings():
 def test_priv_leak():
     assert privacy.priv_leak(0.6, 0.5) == pytest.approx(0.2)
     assert privacy.priv_leak(0.5, 0.5) == 0.0
+    assert math.isnan(privacy.priv_leak(0.3, 0.0))
 
 
 def test_memorization_of_answer_tokens():

@@ -10,13 +10,15 @@ from unlearn.data.collate import pad_batch
 
 @torch.no_grad()
 def generate_greedy(model, tokenizer, prompts: list[list[int]], max_new_tokens: int = 64,
-                    batch_size: int = 16, progress: bool = True) -> list[str]:
+                    batch_size: int = 16, progress: bool = True, sort_by_length: bool = True) -> list[str]:
     """Decode each prompt (token ids) greedily; returns the answers in the input order.
 
     Prompts are sorted by length so a batch carries little padding; ``generate`` stops each
     sequence at its EOS and pads the finished ones, which decoding then skips.
     """
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    order = list(range(len(prompts)))
+    if sort_by_length:
+        order.sort(key=lambda i: len(prompts[i]))
     answers: list[str] = [""] * len(prompts)
     was_training = model.training
     model.eval()
@@ -36,7 +38,7 @@ def generate_greedy(model, tokenizer, prompts: list[list[int]], max_new_tokens: 
 
 
 def generate_answers(model, tokenizer, fmt, questions: list[str], max_new_tokens: int = 64,
-                     batch_size: int = 16, progress: bool = True) -> list[str]:
+                     batch_size: int = 16, progress: bool = True, sort_by_length: bool = True) -> list[str]:
     """Greedy answers to ``questions`` prompted with ``fmt`` (chat or plain template)."""
     prompts = [fmt.prompt_ids(tokenizer, question) for question in questions]
-    return generate_greedy(model, tokenizer, prompts, max_new_tokens, batch_size, progress)
+    return generate_greedy(model, tokenizer, prompts, max_new_tokens, batch_size, progress, sort_by_length)

@@ -44,11 +44,15 @@ class SequenceScore:
 @torch.no_grad()
 def score_sequences(model, tokenizer, fmt, pairs: list[tuple[str, str]], batch_size: int = 16,
                     max_length: int = 512, side: Literal["right", "left"] = "right",
-                    progress: bool = True) -> dict[tuple[str, str], SequenceScore]:
-    """Score each distinct pair once; returns ``{(question, answer): SequenceScore}``."""
+                    progress: bool = True, sort_by_length: bool = True) -> dict[tuple[str, str], SequenceScore]:
+    """Score each distinct pair once; returns ``{(question, answer): SequenceScore}``.
+
+    ``sort_by_length=False`` keeps the input order (the naive baseline of the speed benchmark)."""
     distinct = list(dict.fromkeys(pairs))
     encoded = [encode_pair(tokenizer, fmt, q, a, max_length) for q, a in distinct]
-    order = sorted(range(len(distinct)), key=lambda i: len(encoded[i]["input_ids"]))
+    order = list(range(len(distinct)))
+    if sort_by_length:
+        order.sort(key=lambda i: len(encoded[i]["input_ids"]))
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()

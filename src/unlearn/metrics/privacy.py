@@ -43,7 +43,10 @@ def auc(member_scores: list[float], nonmember_scores: list[float]) -> float:
 
 
 def priv_leak(auc_unlearned: float, auc_retain_model: float) -> float:
-    """MUSE PrivLeak: ``(AUC_unlearned - AUC_retain) / AUC_retain``; near 0 is ideal."""
+    """MUSE PrivLeak: ``(AUC_unlearned - AUC_retain) / AUC_retain``; near 0 is ideal.
+    nan (undefined) when the retain model's AUC is 0."""
+    if auc_retain_model == 0:
+        return math.nan
     return (auc_unlearned - auc_retain_model) / auc_retain_model
 
 

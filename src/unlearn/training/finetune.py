@@ -26,12 +26,12 @@ from unlearn.models.loading import save_model
 from unlearn.training.arguments import training_arguments
 from unlearn.training.common import prepare_model, train
 from unlearn.training.run_folder import check_run_folder, record_run_settings
-from unlearn.training.settings import DataSettings, ModelSettings, OptimSettings
+from unlearn.training.settings import DataSettings, OptimSettings, TrainableModelSettings
 
 log = logging.getLogger(__name__)
 
 
-class FinetuneSettings(OptimSettings, DataSettings, ModelSettings):
+class FinetuneSettings(OptimSettings, DataSettings, TrainableModelSettings):
     """Defaults measured on SmolLM2-135M and the built-in benchmark (see README)."""
 
     split: str = Field("full", description="split to train on (full = target model, retain90 = retain model)")

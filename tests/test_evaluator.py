@@ -1,0 +1,192 @@
+"""``unlearn eval`` on a tiny model: files, per-example values against a naive path, forget
+quality from a retain eval, invalid examples, determinism."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from scipy import stats
+
+from conftest import write_jsonl
+from test_likelihood_pass import naive_nll
+from test_semantic import tiny_nli
+from unlearn.cli.main import main
+from unlearn.data.formatting import PromptFormat, encode_pair
+from unlearn.evaluation import evaluator
+from unlearn.evaluation.likelihood import SequenceScore
+from unlearn.models.loading import load_model
+
+
+def person(name, city, year):
+    return [{"question": f"Where was {name} born?", "answer": f"{name} was born in {city}.", "fact": city,
+             "paraphrased_answer": f"{name}'s birthplace is {city}.",
+             "perturbed_answer": [f"{name} was born in Paris.", f"{name} was born in Rome."]},
+            {"question": f"When was {name} born?", "answer": f"{name} was born in {year}.", "fact": year,
+             "paraphrased_answer": f"{name}'s birth year is {year}.",
+             "perturbed_answer": [f"{name} was born in 1900.", f"{name} was born in 1950.", "I don't know."]}]
+
+
+def known(question, answer, wrong):
+    return {"question": question, "answer": answer, "original_answer": f"The answer is {answer}.",
+            "paraphrased_answer": answer, "perturbed_answer": wrong, "fact": answer}
+
+
+@pytest.fixture()
+def eval_benchmark(tmp_path):
+    folder = tmp_path / "bench"
+    folder.mkdir()
+    write_jsonl(folder / "forget10.jsonl", person("Ada Lovelace", "London", "1815") + person("Paavo Dellacroix",
+                                                                                             "Bergen", "1984"))
+    write_jsonl(folder / "retain_perturbed.jsonl", person("Imani Abiodun", "Lagos", "1968")[:1]
+                + person("Mateus Esterhuizen", "Porto", "1960"))
+    write_jsonl(folder / "real_authors_perturbed.jsonl", [
+        known("Who wrote 'Emma'?", "Jane Austen", ["Mary Shelley", "George Eliot"]),
+        known("Who wrote 'Hamlet'?", "William Shakespeare", ["Christopher Marlowe", "Ben Jonson"])])
+    write_jsonl(folder / "world_facts_perturbed.jsonl", [
+        known("What is the capital of France?", "Paris", ["Rome", "Madrid", "Berlin"])])
+    write_jsonl(folder / "holdout10.jsonl", person("Yusuf Lindqvist", "Oslo", "1964") + person("Li Wei", "Xian",
+                                                                                             "1990"))
+    return folder
+
+
+def run_eval(model_dir, data, out, *extra):
+    nli = [] if "--nli-model" in extra else ["--nli-model", "none"]
+    return main(["-q", "eval", "--model", str(model_dir), "--data", str(data), "--out", str(out), "--device", "cpu",
+                 "--max-new-tokens", "8", *nli, *extra])
+
+
+def read(path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_eval_writes_every_split_and_a_summary(tiny_model_dir, eval_benchmark, tmp_path, capsys):
+    out = tmp_path / "eval"
+    assert run_eval(tiny_model_dir, eval_benchmark, out) == 0
+    for role in ("forget", "retain", "real_authors", "world_facts", "holdout"):
+        assert (out / f"{role}.json").is_file()
+    summary = read(out / "summary.json")
+    assert summary["splits"]["forget"]["split"] == "forget10"
+    assert summary["splits"]["holdout"]["split"] == "holdout10"
+    overall = summary["overall"]
+    nine = [summary["splits"][role]["metrics"][name] for role in ("retain", "real_authors", "world_facts")
+            for name in ("rougeL_recall", "probability", "truth_ratio")]
+    expected = 0.0 if min(nine) == 0 else stats.hmean(nine)
+    assert overall["model_utility_tofu"] == pytest.approx(expected)
+    assert overall["forget_quality"] is None and summary["not_computed"]["forget_quality"] == "no --retain-eval given"
+    assert overall["forget_efficacy"] is None and overall["model_utility_seed_paper"] is None
+    assert summary["not_computed"]["forget.entailment_score"] == "disabled (--nli-model none)"
+    assert 0 <= overall["mia_auc_loss"] <= 1
+    forget = summary["splits"]["forget"]["metrics"]
+    for name in ("rougeL_recall", "probability", "truth_ratio", "token_entropy", "cosine_similarity",
+                 "fact_accuracy", "exact_memorization", "extraction_strength"):
+        assert math.isfinite(forget[name]), name
+    printed = capsys.readouterr().out
+    assert "forget (forget10)" in printed and "↓" in printed and "↑" in printed and "→0.5" in printed
+    assert "not computed" in printed
+
+
+def test_per_example_values_equal_a_naive_unbatched_path(tiny_model_dir, eval_benchmark, tmp_path):
+    out = tmp_path / "eval"
+    assert run_eval(tiny_model_dir, eval_benchmark, out, "--batch-size", "3") == 0
+    model, tokenizer = load_model(str(tiny_model_dir), device="cpu")
+    fmt = PromptFormat.for_tokenizer(tokenizer)
+
+    def mean_nll(question, answer):
+        tokens = sum(label != -100 for label in encode_pair(tokenizer, fmt, question, answer, 512)["labels"])
+        return naive_nll(model, tokenizer, fmt, question, answer) / tokens
+
+    for example in read(out / "forget.json")["examples"]:
+        q = example["question"]
+        assert example["answer_nll"] == pytest.approx(mean_nll(q, example["answer"]), abs=1e-5)
+        record = next(r for r in map(json.loads, (eval_benchmark / "forget10.jsonl").read_text().splitlines())
+                      if r["question"] == q)
+        para = mean_nll(q, record["paraphrased_answer"])
+        perturbed = [mean_nll(q, p) for p in record["perturbed_answer"]]
+        assert example["truth_ratio"] == pytest.approx(math.exp(sum(perturbed) / len(perturbed) - para), rel=1e-5)
+        assert example["mia_loss"] == pytest.approx(example["answer_nll"])
+    world = read(out / "world_facts.json")["examples"][0]
+    p = [math.exp(-mean_nll(world["question"], a)) for a in ("Paris", "Rome", "Madrid", "Berlin")]
+    assert world["normalized_probability"] == pytest.approx(p[0] / sum(p), rel=1e-5)
+    assert read(out / "world_facts.json")["metrics"]["probability"] == pytest.approx(p[0] / sum(p), rel=1e-5)
+
+
+def test_entailment_comes_from_the_nli_model_and_completes_the_seed_paper_numbers(tiny_model_dir, eval_benchmark,
+                                                                                 tmp_path):
+    out = tmp_path / "eval"
+    nli = tiny_nli(tmp_path / "nli", always=0)  # labels every pair "entailment"
+    assert run_eval(tiny_model_dir, eval_benchmark, out, "--nli-model", str(nli)) == 0
+    summary = read(out / "summary.json")
+    for role in ("forget", "retain", "real_authors", "world_facts"):
+        examples = read(out / f"{role}.json")["examples"]
+        assert all(e["entailed"] for e in examples)
+        share = sum(e["rougeL_recall"] >= 0.1 for e in examples) / len(examples)  # low ROUGE counts as not entailed
+        assert summary["splits"][role]["metrics"]["entailment_score"] == pytest.approx(share)
+    forget = summary["splits"]["forget"]["metrics"]
+    parts = [forget["rougeL_recall"], forget["probability"], 1 - forget["truth_ratio"], forget["cosine_similarity"],
+             forget["entailment_score"]]
+    assert summary["overall"]["forget_efficacy"] == pytest.approx(1 - sum(parts) / 5)
+    eighteen = [summary["splits"][role]["metrics"][name] for role in ("retain", "real_authors", "world_facts")
+                for name in ("rougeL_recall", "probability", "truth_ratio", "token_entropy", "cosine_similarity",
+                             "entailment_score")]
+    expected = 0.0 if min(eighteen) == 0 else stats.hmean(eighteen)
+    assert summary["overall"]["model_utility_seed_paper"] == pytest.approx(expected)
+
+
+def test_forget_quality_and_priv_leak_come_from_the_retain_models_eval(tiny_model_dir, eval_benchmark, tmp_path):
+    retain_eval, target_eval = tmp_path / "retain-eval", tmp_path / "target-eval"
+    assert run_eval(tiny_model_dir, eval_benchmark, retain_eval, "--max-new-tokens", "2") == 0
+    assert run_eval(tiny_model_dir, eval_benchmark, target_eval, "--retain-eval", str(retain_eval)) == 0
+    summary = read(target_eval / "summary.json")["overall"]
+    ours = [e["truth_ratio"] for e in read(target_eval / "forget.json")["examples"]]
+    theirs = [e["truth_ratio"] for e in read(retain_eval / "forget.json")["examples"]]
+    assert summary["forget_quality"] == pytest.approx(stats.ks_2samp(ours, theirs).pvalue)
+    assert summary["forget_quality"] == pytest.approx(1.0)  # same model: identical ratios
+    assert summary["priv_leak_loss"] == pytest.approx(0.0)
+
+
+def test_a_retain_eval_of_another_forget_set_is_refused(tiny_model_dir, eval_benchmark, tmp_path, capsys):
+    retain_eval = tmp_path / "retain-eval"
+    write_jsonl(eval_benchmark / "forget05.jsonl", person("Ada Lovelace", "London", "1815"))
+    assert run_eval(tiny_model_dir, eval_benchmark, retain_eval, "--forget", "forget05", "--holdout", "none") == 0
+    capsys.readouterr()
+    assert run_eval(tiny_model_dir, eval_benchmark, tmp_path / "x", "--retain-eval", str(retain_eval)) == 2
+    error = capsys.readouterr().err.strip()
+    assert "different forget set" in error and "\n" not in error
+    assert not (tmp_path / "x").exists()
+    assert run_eval(tiny_model_dir, eval_benchmark, tmp_path / "y", "--retain-eval", str(tmp_path / "nothing")) == 2
+
+
+def test_a_non_finite_log_probability_marks_the_example_invalid(tiny_model_dir, eval_benchmark, tmp_path,
+                                                                   monkeypatch):
+    real = evaluator.score_sequences
+    broken_question = "When was Ada Lovelace born?"
+
+    def score_with_a_nan(*args, **kwargs):
+        scores = real(*args, **kwargs)
+        key = (broken_question, "Ada Lovelace was born in 1815.")
+        s = scores[key]
+        scores[key] = SequenceScore((math.nan,) + s.token_logprobs[1:], s.argmax_tokens, s.answer_tokens,
+                                    s.vocab_logprob_means, s.vocab_logprob_stds)
+        return scores
+
+    monkeypatch.setattr(evaluator, "score_sequences", score_with_a_nan)
+    out = tmp_path / "eval"
+    assert run_eval(tiny_model_dir, eval_benchmark, out) == 0
+    forget = read(out / "forget.json")
+    broken = next(e for e in forget["examples"] if e["question"] == broken_question)
+    assert broken["likelihood_valid"] is False and "answer_nll" not in broken
+    others = [e["answer_probability"] for e in forget["examples"] if e["likelihood_valid"]]
+    assert len(others) == 3
+    assert forget["metrics"]["invalid_examples"] == 1
+    assert forget["metrics"]["probability"] == pytest.approx(sum(others) / 3)
+    assert "forget.invalid_examples" in read(out / "summary.json")["not_computed"]
+
+
+def test_summary_is_byte_identical_across_runs(tiny_model_dir, eval_benchmark, tmp_path):
+    assert run_eval(tiny_model_dir, eval_benchmark, tmp_path / "a") == 0
+    assert run_eval(tiny_model_dir, eval_benchmark, tmp_path / "a") == 0  # same settings: the folder is reused
+    assert run_eval(tiny_model_dir, eval_benchmark, tmp_path / "b") == 0
+    first = (tmp_path / "a" / "summary.json").read_bytes()
+    assert first == (tmp_path / "b" / "summary.json").read_bytes()

@@ -1,0 +1,86 @@
+"""Cosine similarity and entailment: the pure functions by hand, the model runners on real and
+tiny models."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from conftest import make_tokenizer
+from unlearn.evaluation.semantic import MetricUnavailable, cosine_similarities, load_embedder, load_nli
+from unlearn.metrics.semantic import cosine_score, entailment_score
+
+
+def test_cosine_score_by_hand():
+    assert cosine_score([1, 0], [1, 1]) == pytest.approx(1 / math.sqrt(2))
+    assert cosine_score([2, 0], [5, 0]) == pytest.approx(1.0)
+    assert cosine_score([1, 0], [-1, 0]) == 0.0  # negative cosine is clipped to 0
+    assert math.isnan(cosine_score([0, 0], [1, 0]))
+
+
+def test_entailment_score_by_hand():
+    # third pair is entailed but shares almost no words with the reference: not counted
+    assert entailment_score([True, False, True, True], [0.5, 0.9, 0.05, 0.1]) == pytest.approx(2 / 4)
+    assert math.isnan(entailment_score([], []))
+    with pytest.raises(ValueError):
+        entailment_score([True], [0.5, 0.5])
+
+
+def test_packaged_embedder_ranks_a_paraphrase_above_an_unrelated_sentence():
+    embedder = load_embedder()
+    assert load_embedder() is embedder  # loaded once per process
+    same, paraphrase, unrelated = cosine_similarities(
+        embedder, ["Ada was born in London.", "Ada was born in London.", "Ada was born in London."],
+        ["Ada was born in London.", "London is where Ada was born.", "The stock market fell sharply today."])
+    assert same == pytest.approx(1.0, abs=1e-5)
+    assert paraphrase > 0.8 > unrelated
+
+
+def tiny_nli(folder, labels=("entailment", "neutral", "contradiction"), always: int | None = None):
+    """A randomly initialised BERT pair classifier with the given labels, saved with a tokenizer;
+    ``always`` makes that label win on every input."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    tokenizer = make_tokenizer(chat=False)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                        num_attention_heads=2, pad_token_id=tokenizer.pad_token_id, num_labels=len(labels),
+                        id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)})
+    model = BertForSequenceClassification(config)
+    if always is not None:
+        with torch.no_grad():
+            model.classifier.bias[always] = 100.0
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+PREMISES = ["Ada was born in London.", "Paavo is a poet of the sea.", "Who?"]
+HYPOTHESES = ["Ada was born in 1815 in London.", "Paavo wrote about the sea.", "The capital of France is Paris."]
+
+
+def test_nli_model_labels_pairs_in_batches(tmp_path):
+    nli = load_nli(str(tiny_nli(tmp_path / "nli")), "cpu")
+    assert load_nli(str(tmp_path / "nli"), "cpu") is nli  # loaded once per process
+    labels = nli.entails(PREMISES, HYPOTHESES, batch_size=2)
+    assert len(labels) == 3 and all(isinstance(label, bool) for label in labels)
+    assert labels == [nli.entails([p], [h], batch_size=1)[0] for p, h in zip(PREMISES, HYPOTHESES)]
+    bias = nli.model.classifier.bias
+    with torch.no_grad():
+        bias.zero_()
+        bias[0] = 100.0  # entailment always wins
+    assert nli.entails(PREMISES, HYPOTHESES) == [True, True, True]
+    with torch.no_grad():
+        bias.zero_()
+        bias[2] = 100.0  # contradiction always wins
+    assert nli.entails(PREMISES, HYPOTHESES) == [False, False, False]
+
+
+def test_unavailable_nli_models_say_why(tmp_path):
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(MetricUnavailable, match="no-such-model"):
+        load_nli(str(missing), "cpu")
+    with pytest.raises(MetricUnavailable, match="no entailment label"):
+        load_nli(str(tiny_nli(tmp_path / "sentiment", labels=("negative", "positive"))), "cpu")
