@@ -190,3 +190,19 @@ def test_summary_is_byte_identical_across_runs(tiny_model_dir, eval_benchmark, t
     assert run_eval(tiny_model_dir, eval_benchmark, tmp_path / "b") == 0
     first = (tmp_path / "a" / "summary.json").read_bytes()
     assert first == (tmp_path / "b" / "summary.json").read_bytes()
+
+
+def test_a_retain_eval_of_a_larger_forget_set_gives_forget_quality_on_the_shared_questions(
+        tiny_model_dir, eval_benchmark, tmp_path):
+    retain_eval, target_eval = tmp_path / "retain-eval", tmp_path / "target-eval"
+    write_jsonl(eval_benchmark / "forget05.jsonl", person("Ada Lovelace", "London", "1815"))
+    assert run_eval(tiny_model_dir, eval_benchmark, retain_eval) == 0  # forget10: four questions
+    assert run_eval(tiny_model_dir, eval_benchmark, target_eval, "--forget", "forget05", "--holdout", "holdout10",
+                    "--retain-eval", str(retain_eval)) == 0
+    summary = read(target_eval / "summary.json")
+    ours = [e["truth_ratio"] for e in read(target_eval / "forget.json")["examples"]]
+    theirs = [e["truth_ratio"] for e in read(retain_eval / "forget.json")["examples"] if "Ada" in e["question"]]
+    assert len(theirs) == 2
+    assert summary["overall"]["forget_quality"] == pytest.approx(stats.ks_2samp(ours, theirs).pvalue)
+    assert summary["overall"]["priv_leak_loss"] is None
+    assert "larger forget set" in summary["not_computed"]["priv_leak_loss"]

@@ -68,7 +68,7 @@ def evaluate_splits(model, tokenizer, fmt, splits: list[EvalSplit], semantic: Se
             for record, values in zip(s.records, examples[s.role]):
                 values.update(_generation_values(record, answers[record["question"]], tokenizer))
     reasons = _semantic_values(splits, examples, semantic)
-    return {s.role: _aggregate(s, examples[s.role], reasons) for s in splits}
+    return {s.role: aggregate(s, examples[s.role], reasons) for s in splits}
 
 
 def _pairs_to_score(splits: list[EvalSplit]) -> list[tuple[str, str]]:
@@ -86,6 +86,8 @@ def _likelihood_values(split: EvalSplit, record: dict, scores: dict, min_k: floa
     question = record["question"]
     answer: SequenceScore = scores[(question, record["answer"])]
     values: dict = {"question": question, "answer": record["answer"]}
+    if "task_id" in record:
+        values["task_id"] = record["task_id"]  # the continual scenario reports per forget request
     perturbed = [scores[(question, p)] for p in record.get("perturbed_answer") or []] if split.generates else []
     base = scores[(question, truth_ratio_base(record))] if perturbed else None
     invalid = [s for s in [answer, base, *perturbed] if s is not None and not s.valid]
@@ -149,7 +151,8 @@ def _semantic_values(splits: list[EvalSplit], examples: dict, semantic: Semantic
     return reasons
 
 
-def _aggregate(split: EvalSplit, examples: list[dict], reasons: dict[str, str]) -> SplitResult:
+def aggregate(split: EvalSplit, examples: list[dict], reasons: dict[str, str]) -> SplitResult:
+    """A split's averages from its per-example values (also used on subsets, e.g. one forget request)."""
     result = SplitResult(split, examples)
     valid = [v for v in examples if v["likelihood_valid"]]
     result.metrics["examples"] = len(examples)

@@ -117,7 +117,11 @@ def load_semantic_models(embedder: str | None, nli_model: str | None, device: st
 
 
 def read_retain_model_eval(folder: str | Path, forget_questions: list[str]) -> RetainModelEval:
-    """The retain model's forget truth ratios and membership AUCs, checked to be on the same forget set."""
+    """The retain model's forget truth ratios and membership AUCs, checked to be on the same forget set.
+
+    The retain eval may cover a larger forget set (the continual scenario evaluates it once on
+    all requests): forget quality then uses its ratios for our questions, and PrivLeak, whose
+    AUC depends on the whole member set, is not computed."""
     folder = Path(folder)
     summary_path, forget_path = folder / SUMMARY_FILE, folder / "forget.json"
     if not summary_path.is_file() or not forget_path.is_file():
@@ -125,17 +129,19 @@ def read_retain_model_eval(folder: str | Path, forget_questions: list[str]) -> R
                         "run 'unlearn eval' on the retain model with --out pointing there")
     try:
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        forget = json.loads(forget_path.read_text(encoding="utf-8"))
-        examples = forget["examples"]
-        theirs = [e["question"] for e in examples]
+        examples = json.loads(forget_path.read_text(encoding="utf-8"))["examples"]
+        by_question = {e["question"]: e for e in examples}
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UserError(f"retain eval folder {folder}: unreadable evaluation files ({error})") from error
-    if sorted(theirs) != sorted(forget_questions):
-        differ = len(set(theirs) ^ set(forget_questions))
-        raise UserError(f"retain eval {forget_path} was made on a different forget set ({differ} questions differ); "
-                        "evaluate the retain model with the same --data and --forget")
-    ratios = [e["truth_ratio"] for e in examples if "truth_ratio" in e]
-    return RetainModelEval(ratios, summary.get("overall", {}))
+    missing = [q for q in forget_questions if q not in by_question]
+    if missing:
+        raise UserError(f"retain eval {forget_path} was made on a different forget set ({len(missing)} of "
+                        f"{len(forget_questions)} questions are not in it); evaluate the retain model with the same "
+                        "--data and --forget")
+    ours = set(forget_questions)
+    ratios = [by_question[q]["truth_ratio"] for q in by_question if q in ours and "truth_ratio" in by_question[q]]
+    same_set = len(by_question) == len(ours)
+    return RetainModelEval(ratios, summary.get("overall", {}) if same_set else {})
 
 
 def _load_splits(benchmark: Benchmark, settings: EvalSettings) -> list[EvalSplit]:

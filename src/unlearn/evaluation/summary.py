@@ -107,6 +107,8 @@ def _priv_leak(auc_value: float, retain_model: RetainModelEval | None, attack: s
     if retain_model is None:
         return math.nan, no_retain_reason
     reference = retain_model.mia_auc.get(f"mia_auc_{attack}")
+    if not retain_model.mia_auc:
+        return math.nan, "the retain eval covers a larger forget set, so its membership AUC does not compare"
     if reference is None or not math.isfinite(auc_value):
         return math.nan, "membership AUC missing for this model or the retain model"
     return priv_leak(auc_value, reference), "the retain model's AUC is 0, so PrivLeak is undefined"

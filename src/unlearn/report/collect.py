@@ -1,0 +1,92 @@
+"""Gather what a report shows from a run folder: its manifest and the evaluations it names."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from unlearn.errors import UserError
+from unlearn.evaluation.evaluator import aggregate
+from unlearn.evaluation.splits import EvalSplit
+
+MANIFEST = "experiment.json"
+# (group, metric) columns of the main table; group "overall" is the model-level summary.
+MAIN_COLUMNS = [("overall", "forget_quality"), ("overall", "model_utility_tofu"),
+                ("overall", "model_utility_seed_paper"), ("overall", "forget_efficacy"),
+                ("forget", "fact_accuracy"), ("forget", "rougeL_recall"), ("forget", "token_entropy"),
+                ("forget", "cosine_similarity"), ("forget", "entailment_score"), ("retain", "fact_accuracy"),
+                ("retain", "rougeL_recall"), ("overall", "mia_auc_min_k_plus_plus"),
+                ("overall", "priv_leak_min_k_plus_plus")]
+SPLIT_METRICS = ("rougeL_recall", "probability", "truth_ratio")
+CONTINUAL_METRICS = ("fact_accuracy", "rougeL_recall", "probability", "truth_ratio")
+
+
+@dataclass
+class ModelResult:
+    label: str
+    role: str
+    summary: dict
+    splits: dict[str, list[dict]]  # role -> per-example rows
+    train: dict = field(default_factory=dict)
+
+    def value(self, group: str, name: str) -> float | None:
+        if group == "overall":
+            return self.summary["overall"].get(name)
+        return self.summary["splits"].get(group, {}).get("metrics", {}).get(name)
+
+    def reason(self, group: str, name: str) -> str | None:
+        key = name if group == "overall" else f"{group}.{name}"
+        return self.summary.get("not_computed", {}).get(key)
+
+
+@dataclass
+class RunResults:
+    folder: Path
+    manifest: dict
+    models: list[ModelResult]
+    continual: list[dict]  # one row per (method, request)
+
+
+def read_run(folder: str | Path) -> RunResults:
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise UserError(f"{folder} holds no finished experiment ({MANIFEST} is missing); run 'unlearn run' first")
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    models = [_model_result(folder, row) for row in manifest["models"]]
+    continual = [_continual_row(folder, step) for step in manifest.get("continual", [])]
+    return RunResults(folder, manifest, models, continual)
+
+
+def _model_result(folder: Path, row: dict) -> ModelResult:
+    evaluated = folder / row["eval"]
+    summary = _read_json(evaluated / "summary.json")
+    splits = {role: _read_json(evaluated / f"{role}.json")["examples"] for role in summary["splits"]}
+    model = folder / row["model"]
+    train = _read_json(model / "train_summary.json") if (model / "train_summary.json").is_file() else {}
+    return ModelResult(row["label"], row["role"], summary, splits, train)
+
+
+def _continual_row(folder: Path, step: dict) -> dict:
+    """One request of one method: the request just unlearned ("current"), the earlier ones
+    (from the per-example task ids), and utility."""
+    evaluated = folder / step["eval"]
+    examples = _read_json(evaluated / "forget.json")["examples"]
+    summary = _read_json(evaluated / "summary.json")
+    current = max(e["task_id"] for e in examples)
+    row = {"method": step["label"], "request": step["request"]}
+    for group, subset in (("current", [e for e in examples if e["task_id"] == current]),
+                          ("earlier", [e for e in examples if e["task_id"] != current])):
+        metrics = aggregate(EvalSplit("forget", "subset", []), subset, {}).metrics if subset else {}
+        row.update({f"{group}_{name}": metrics.get(name) for name in CONTINUAL_METRICS})
+    row["model_utility_tofu"] = summary["overall"].get("model_utility_tofu")
+    row["retain_fact_accuracy"] = summary["splits"].get("retain", {}).get("metrics", {}).get("fact_accuracy")
+    return row
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}") from error

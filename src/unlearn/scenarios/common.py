@@ -1,0 +1,99 @@
+"""Steps every scenario is built from: materialize the data, fine-tune, unlearn, evaluate.
+
+Each step calls the same library function as its command (``unlearn finetune``, ``forget``,
+``eval``) with the experiment's overrides, inside a hash-keyed step folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from unlearn.config import validate_settings
+from unlearn.data.benchmark import Benchmark, write_benchmark
+from unlearn.data.fictitious import generate_fictitious
+from unlearn.data.requests import request_splits
+from unlearn.errors import UserError
+from unlearn.evaluation.run import EvalSettings, evaluate_model
+from unlearn.scenarios.experiment import ExperimentSettings, MethodEntry
+from unlearn.scenarios.steps import Steps, folder_fingerprint
+from unlearn.training.finetune import FinetuneSettings, finetune
+from unlearn.training.forget import ForgetSettings, forget
+
+UTILITY_SPLITS = ("real_authors_perturbed", "world_facts_perturbed")
+
+
+def machine(settings: ExperimentSettings) -> dict:
+    return {"device": settings.device, "threads": settings.threads}
+
+
+def identity(source: str | Path | None):
+    """How a model or data source enters a step key: a step's output by its hashed folder name
+    (so the key does not depend on where the run folder lives), anything else as given."""
+    return source.name if isinstance(source, Path) else source
+
+
+def step_inputs(values: dict) -> dict:
+    return {k: identity(v) for k, v in values.items()}
+
+
+def data_step(settings: ExperimentSettings, steps: Steps, splits: list[str], requests: bool = False) -> Path:
+    """A local benchmark folder holding ``splits`` (utility splits cut to ``utility_records``),
+    and with ``requests`` the continual scenario's request splits of the forget split."""
+    if settings.data == "builtin":
+        source = {"builtin": [settings.people, settings.qa_per_person, settings.data_seed]}
+    elif Path(settings.data).is_dir():
+        source = {"folder": str(Path(settings.data).resolve()), "content": folder_fingerprint(settings.data)}
+    else:
+        source = {"hub": settings.data}
+    inputs = {**source, "splits": sorted(splits), "utility_records": settings.utility_records,
+              "requests": settings.forget if requests else None}
+
+    def write(folder: Path) -> None:
+        if settings.data == "builtin":
+            everything = generate_fictitious(settings.people, settings.qa_per_person, settings.data_seed)
+            chosen = {name: everything[name] for name in splits if name in everything}
+        else:
+            benchmark = Benchmark(settings.data)
+            available = set(benchmark.split_names())
+            chosen = {name: benchmark.records(name) for name in splits if name in available}
+        for name in UTILITY_SPLITS:
+            if name in chosen and settings.utility_records:
+                chosen[name] = chosen[name][:settings.utility_records]
+        if requests:
+            forget = chosen.get(f"{settings.forget}_perturbed") or chosen.get(settings.forget)
+            if forget is None:
+                raise UserError(f"{settings.data}: no split '{settings.forget}' to split into forget requests")
+            chosen.update(request_splits(forget, f"{settings.data}/{settings.forget}"))
+        write_benchmark(chosen, folder)
+
+    return steps.run("data", inputs, write)
+
+
+def finetune_step(settings: ExperimentSettings, steps: Steps, data: Path, split: str, name: str) -> Path:
+    values = {**settings.finetune, **machine(settings), "model": settings.model, "split": split}
+    return steps.run(name, step_inputs({**values, "data": data}), lambda folder: finetune(validate_settings(
+        FinetuneSettings, {**values, "data": str(data), "out": str(folder), "overwrite": True, "resume": True},
+        f"step {name}")))
+
+
+def forget_step(settings: ExperimentSettings, steps: Steps, model: str | Path, data: Path, entry: MethodEntry,
+                forget_split: str, name: str, reference: str | Path | None = None, retain: str | None = None) -> Path:
+    values = {**settings.unlearn, **entry.settings, **machine(settings), "method": entry.method,
+              "model": model, "forget": forget_split, "retain": retain or settings.retain, "reference": reference}
+    return steps.run(name, step_inputs({**values, "data": data}), lambda folder: forget(validate_settings(
+        ForgetSettings, {**_strings(values), "data": str(data), "out": str(folder), "overwrite": True,
+                         "resume": True}, f"step {name}")))
+
+
+def eval_step(settings: ExperimentSettings, steps: Steps, model: str | Path, data: Path, name: str,
+              retain_eval: Path | None = None, **split_choice) -> Path:
+    """``split_choice`` names the forget / retain / holdout splits where they differ from the defaults."""
+    values = {**settings.eval, **machine(settings), "model": model, "forget": settings.forget,
+              "retain_eval": retain_eval, **split_choice}
+    return steps.run(name, step_inputs({**values, "data": data}), lambda folder: evaluate_model(validate_settings(
+        EvalSettings, {**_strings(values), "data": str(data), "out": str(folder), "overwrite": True},
+        f"step {name}")))
+
+
+def _strings(values: dict) -> dict:
+    return {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}

@@ -1,0 +1,110 @@
+"""An experiment file: which scenario, data, models and methods, with per-step overrides.
+
+The ``finetune``, ``unlearn`` and ``eval`` sections hold settings of ``unlearn finetune``,
+``unlearn forget`` and ``unlearn eval``; they are validated against those commands' settings
+when the file is read, so a typo fails before any step runs. A method entry is a name
+(``ME+GD``) or a mapping with ``method``, an optional ``label`` and its own overrides.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
+
+from unlearn.config import validate_settings
+from unlearn.errors import UserError
+from unlearn.evaluation.run import EvalSettings
+from unlearn.models.gguf import DEFAULT_MODEL
+from unlearn.training.finetune import FinetuneSettings
+from unlearn.training.forget import ForgetSettings, check_settings
+
+# Set by the experiment itself for every step; an override would break the step chain.
+RESERVED = {"model", "data", "out", "split", "forget", "retain", "retain_eval", "reference", "overwrite", "resume",
+            "device", "threads"}
+
+
+class MethodEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: str
+    label: str | None = None
+    settings: dict = Field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.label or self.method
+
+
+class ExperimentSettings(BaseModel):
+    """Defaults: the fictitious scenario on the built-in benchmark and the packaged model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("experiment", description="experiment name (the default output folder is runs/NAME)")
+    out: str | None = Field(None, description="output folder (default: runs/NAME)")
+    scenario: Literal["fictitious", "continual", "real_world"] = "fictitious"
+    data: str = Field("builtin", description="'builtin' (generated fictitious benchmark), a folder, or a Hub id")
+    people: PositiveInt = Field(20, description="built-in benchmark: invented people")
+    qa_per_person: PositiveInt = Field(5, description="built-in benchmark: questions per person")
+    data_seed: int = Field(0, description="built-in benchmark: generator seed")
+    utility_records: PositiveInt | None = Field(None, description="evaluate only the first N real-authors and "
+                                                                  "world-facts records (faster)")
+    model: str = Field(DEFAULT_MODEL, description="base model to fine-tune (or to unlearn, real-world scenario)")
+    target_model: str | None = Field(None, description="an already fine-tuned target model (skips fine-tuning)")
+    retain_model: str | None = Field(None, description="an already fine-tuned retain model (skips fine-tuning)")
+    forget: str = Field("forget10", description="forget split (continual: its task_id groups are the requests)")
+    retain: str = Field("retain90", description="retain split (fine-tunes the retain model; regularizers use it)")
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    threads: PositiveInt | None = None
+    methods: list[MethodEntry] = Field(default_factory=lambda: [MethodEntry(method="ME+GD")])
+    finetune: dict = Field(default_factory=dict, description="unlearn finetune settings for target and retain models")
+    unlearn: dict = Field(default_factory=dict, description="unlearn forget settings shared by every method")
+    eval: dict = Field(default_factory=dict, description="unlearn eval settings")
+    continual_reference: Literal["original", "previous"] = Field(
+        "original", description="continual: NPO/DPO/KL reference is the original model or the previous request's")
+    report_examples: PositiveInt = Field(3, description="example generations per split shown in the report")
+
+    @field_validator("methods", mode="before")
+    @classmethod
+    def _method_entries(cls, value):
+        if not isinstance(value, list) or not value:
+            raise ValueError("methods must be a non-empty list")
+        entries = []
+        for item in value:
+            if isinstance(item, str):
+                entries.append({"method": item})
+            elif isinstance(item, dict) and "method" in item:
+                rest = {k: v for k, v in item.items() if k not in ("method", "label")}
+                entries.append({"method": item["method"], "label": item.get("label"), "settings": rest})
+            else:
+                raise ValueError(f"a method is a name or a mapping with 'method', got {item!r}")
+        return entries
+
+    @property
+    def run_folder(self) -> Path:
+        return Path(self.out or Path("runs") / self.name)
+
+
+def check_experiment(settings: ExperimentSettings, source: str) -> None:
+    """Validate every override section against its command's settings, before any work."""
+    placeholders = {"data": "-", "out": "-"}
+    for section, model in (("finetune", FinetuneSettings), ("unlearn", ForgetSettings), ("eval", EvalSettings)):
+        _check_section(getattr(settings, section), model, f"{source}: {section}", placeholders)
+    if "method" in settings.unlearn:
+        raise UserError(f"{source}: unlearn: 'method' is chosen per entry of 'methods'")
+    labels = [m.name for m in settings.methods]
+    if len(set(labels)) != len(labels):
+        raise UserError(f"{source}: two methods share a name; give one a 'label'")
+    for entry in settings.methods:
+        values = {**settings.unlearn, **entry.settings, "method": entry.method}
+        _check_section(values, ForgetSettings, f"{source}: method {entry.name}", placeholders)
+        check_settings(validate_settings(ForgetSettings, {**values, **placeholders}, f"{source}: {entry.name}"))
+
+
+def _check_section(values: dict, model, where: str, placeholders: dict) -> None:
+    reserved = sorted(RESERVED & set(values))
+    if reserved:
+        raise UserError(f"{where}: '{reserved[0]}' is set by the experiment itself; set it at the top level")
+    validate_settings(model, {**values, **placeholders}, where)

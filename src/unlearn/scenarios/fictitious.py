@@ -1,0 +1,41 @@
+"""Fictitious scenario (TOFU): fine-tune on invented facts, unlearn a forget split, compare.
+
+Anchors: the target model (fine-tuned on everything) and the retain model (fine-tuned on the
+retain split only, the model unlearning aims at, and the reference of forget quality).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from unlearn.evaluation.splits import default_holdout
+from unlearn.scenarios.common import UTILITY_SPLITS, data_step, eval_step, finetune_step, forget_step
+from unlearn.scenarios.experiment import ExperimentSettings
+from unlearn.scenarios.steps import Steps
+
+
+def needed_splits(settings: ExperimentSettings) -> list[str]:
+    holdout = default_holdout(settings.forget)
+    return ["full", settings.forget, f"{settings.forget}_perturbed", settings.retain, "retain_perturbed",
+            *UTILITY_SPLITS, *([holdout] if holdout else [])]
+
+
+def anchors(settings: ExperimentSettings, steps: Steps, data: Path) -> tuple[str | Path, Path, list[dict]]:
+    """Target and retain models with their evaluations: ``(target, retain_eval, rows)``."""
+    target = settings.target_model or finetune_step(settings, steps, data, "full", "finetune-target")
+    retain = settings.retain_model or finetune_step(settings, steps, data, settings.retain, "finetune-retain")
+    retain_eval = eval_step(settings, steps, retain, data, "eval-retain-model")
+    target_eval = eval_step(settings, steps, target, data, "eval-target", retain_eval)
+    rows = [{"label": "target", "role": "anchor", "model": target, "eval": target_eval},
+            {"label": "retain model", "role": "anchor", "model": retain, "eval": retain_eval}]
+    return target, retain_eval, rows
+
+
+def run(settings: ExperimentSettings, steps: Steps) -> dict:
+    data = data_step(settings, steps, needed_splits(settings))
+    target, retain_eval, rows = anchors(settings, steps, data)
+    for entry in settings.methods:
+        model = forget_step(settings, steps, target, data, entry, settings.forget, f"forget-{entry.name}")
+        evaluated = eval_step(settings, steps, model, data, f"eval-{entry.name}", retain_eval)
+        rows.append({"label": entry.name, "role": "method", "model": model, "eval": evaluated})
+    return {"models": rows}

@@ -1,0 +1,46 @@
+"""``unlearn run``: run a scenario's steps (reusing finished ones), write the manifest and the report."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from pathlib import Path
+from typing import Callable
+
+from unlearn.files import atomic_write_json
+from unlearn.report.collect import MANIFEST
+from unlearn.report.render import write_report
+from unlearn.scenarios.experiment import ExperimentSettings, check_experiment
+from unlearn.scenarios.steps import Steps
+
+SCENARIOS = {"fictitious": "unlearn.scenarios.fictitious", "continual": "unlearn.scenarios.continual",
+             "real_world": "unlearn.scenarios.real_world"}
+
+
+def run_experiment(settings: ExperimentSettings, source: str = "experiment",
+                   progress: Callable[[str], None] = print) -> tuple[Path, Steps]:
+    """Returns the report page and the steps record (which ran, which were reused)."""
+    check_experiment(settings, source)
+    began = time.time()
+    folder = settings.run_folder
+    steps = Steps(folder, progress)
+    scenario = importlib.import_module(SCENARIOS[settings.scenario])
+    manifest = scenario.run(settings, steps)
+    manifest = {"name": settings.name, "scenario": settings.scenario, "settings": settings.model_dump(mode="json"),
+                **_relative(manifest, folder)}
+    atomic_write_json(folder / MANIFEST, manifest)
+    page = write_report(folder)
+    progress(f"done in {time.time() - began:.0f} s ({len(steps.ran)} steps run, {len(steps.reused)} reused); "
+             f"report: {page}")
+    return page, steps
+
+
+def _relative(value, folder: Path):
+    """Step folders as paths relative to the run folder, so the run can be moved."""
+    if isinstance(value, Path):
+        return value.relative_to(folder).as_posix() if value.is_relative_to(folder) else str(value)
+    if isinstance(value, dict):
+        return {k: _relative(v, folder) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_relative(v, folder) for v in value]
+    return value

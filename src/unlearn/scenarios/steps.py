@@ -1,0 +1,62 @@
+"""Steps of an experiment, keyed by a hash of their inputs, so finished steps are reused.
+
+A step's folder is ``<run>/steps/<name>-<hash>``; ``step_done.json`` is written last, so a step
+killed midway is redone (training steps resume from their last checkpoint), never taken as
+finished. A step's inputs include the folders of the steps it reads, whose names carry their
+own hashes: changing anything upstream changes every key downstream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Callable
+
+from unlearn.files import atomic_write_json
+
+log = logging.getLogger(__name__)
+DONE_FILE = "step_done.json"
+
+
+def step_key(inputs: dict) -> str:
+    """First 12 hex digits of the SHA-256 of the inputs as canonical JSON."""
+    canonical = json.dumps(inputs, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+
+
+def folder_fingerprint(folder: str | Path) -> str:
+    """Hash of a data folder's file names and contents (a user's benchmark can change in place)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(folder).iterdir()):
+        if path.is_file() and not path.name.startswith("."):
+            digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+class Steps:
+    """Runs or reuses steps under ``<run>/steps`` and remembers which it ran."""
+
+    def __init__(self, run_folder: str | Path, progress: Callable[[str], None] = print):
+        self.root = Path(run_folder) / "steps"
+        self.progress = progress
+        self.ran: list[str] = []
+        self.reused: list[str] = []
+
+    def run(self, name: str, inputs: dict, action: Callable[[Path], None]) -> Path:
+        """``action(folder)`` unless a finished step with these inputs exists; returns the folder."""
+        folder = self.root / f"{_safe(name)}-{step_key(inputs)}"
+        if (folder / DONE_FILE).is_file():
+            self.reused.append(folder.name)
+            self.progress(f"[reuse] {name}: {folder}")
+            return folder
+        self.progress(f"[run]   {name} -> {folder}")
+        action(folder)
+        atomic_write_json(folder / DONE_FILE, {"step": name, "inputs": inputs})
+        self.ran.append(folder.name)
+        return folder
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
