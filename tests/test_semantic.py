@@ -84,3 +84,11 @@ def test_unavailable_nli_models_say_why(tmp_path):
         load_nli(str(missing), "cpu")
     with pytest.raises(MetricUnavailable, match="no entailment label"):
         load_nli(str(tiny_nli(tmp_path / "sentiment", labels=("negative", "positive"))), "cpu")
+
+
+def test_an_unreachable_hub_fails_fast_with_the_reason(monkeypatch):
+    from unlearn.evaluation import semantic
+
+    monkeypatch.setattr(semantic, "_hub_reachable", lambda timeout=3.0: False)
+    with pytest.raises(MetricUnavailable, match="offline"):
+        semantic.load_nli.__wrapped__("someone/nli-model-not-cached", "cpu")

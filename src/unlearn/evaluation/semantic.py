@@ -7,8 +7,10 @@ computed with that reason, never as 0.
 
 from __future__ import annotations
 
+import socket
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
 
@@ -78,10 +80,18 @@ def load_nli(source: str = DEFAULT_NLI_MODEL, device: str = "cpu") -> NliModel:
     """Tokenizer and sequence classifier from a Hub id or a local folder (safetensors, no remote code)."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    where = "folder" if Path(source).is_dir() else "model"
+    local = Path(source).is_dir()
+    if not local and (source.startswith((".", "/", "~")) or Path(source).exists()):
+        raise MetricUnavailable(f"NLI model folder '{source}' does not exist")
+    offline = not local and not _hub_reachable()
+    if offline and not _in_hub_cache(source):
+        raise MetricUnavailable(f"NLI model '{source}' is not in the local Hugging Face cache and the Hub cannot be "
+                                "reached (offline); pass --nli-model with a local folder")
+    where = "folder" if local else "model"
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForSequenceClassification.from_pretrained(source, use_safetensors=True).to(device)
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            source, use_safetensors=True, local_files_only=offline).to(device)
     except Exception as error:  # offline or missing: the metric is reported as not computed
         raise MetricUnavailable(f"NLI {where} '{source}' could not be loaded: {_first_line(error)}") from error
     entailment = [i for i, name in model.config.id2label.items() if str(name).lower().startswith("entail")]  # not "not_entailment"
@@ -89,3 +99,25 @@ def load_nli(source: str = DEFAULT_NLI_MODEL, device: str = "cpu") -> NliModel:
         labels = ", ".join(map(str, model.config.id2label.values()))
         raise MetricUnavailable(f"NLI model '{source}' has no entailment label (labels: {labels})")
     return NliModel(model, tokenizer, int(entailment[0]))
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """One quick connection attempt, instead of the Hub client's minute of retries when offline."""
+    from huggingface_hub import constants
+
+    endpoint = urlparse(constants.ENDPOINT)
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((endpoint.hostname, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _in_hub_cache(source: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(source, "config.json"), str)
+    except ValueError:  # not a valid repository id
+        return False

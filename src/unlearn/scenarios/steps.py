@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -43,19 +44,25 @@ class Steps:
         self.progress = progress
         self.ran: list[str] = []
         self.reused: list[str] = []
+        self.started = time.time()
 
     def run(self, name: str, inputs: dict, action: Callable[[Path], None]) -> Path:
         """``action(folder)`` unless a finished step with these inputs exists; returns the folder."""
         folder = self.root / f"{_safe(name)}-{step_key(inputs)}"
         if (folder / DONE_FILE).is_file():
             self.reused.append(folder.name)
-            self.progress(f"[reuse] {name}: {folder}")
+            self.progress(f"[{self._clock()}] reuse {name}: {folder}")
             return folder
-        self.progress(f"[run]   {name} -> {folder}")
+        self.progress(f"[{self._clock()}] run   {name} -> {folder}")
         action(folder)
         atomic_write_json(folder / DONE_FILE, {"step": name, "inputs": inputs})
         self.ran.append(folder.name)
         return folder
+
+
+    def _clock(self) -> str:
+        minutes, seconds = divmod(int(time.time() - self.started), 60)
+        return f"{minutes:02d}:{seconds:02d}"
 
 
 def _safe(name: str) -> str:

@@ -1,0 +1,94 @@
+"""Whole experiments on a tiny model: report files, metrics computed or explained, step reuse."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+import yaml
+
+from unlearn.cli.main import main
+from unlearn.config import validate_settings
+from unlearn.scenarios.experiment import ExperimentSettings
+from unlearn.scenarios.runner import run_experiment
+
+REPORT_FILES = ("experiment.json", "report.md", "report.html", "summary.csv", "plots/quality_vs_utility.png")
+
+
+def tiny_experiment(model_dir, out, **overrides) -> ExperimentSettings:
+    values = {"name": "tiny", "out": str(out), "model": str(model_dir), "people": 10, "qa_per_person": 2,
+              "utility_records": 3, "device": "cpu", "threads": 1, "methods": ["GA+GD", "IDK+AP"],
+              "finetune": {"epochs": 1, "batch_size": 8, "check_facts": 0},
+              "unlearn": {"epochs": 1, "batch_size": 4, "gradient_accumulation_steps": 1, "warmup_epochs": 0},
+              "eval": {"max_new_tokens": 4, "nli_model": "none"}}
+    values.update(overrides)
+    return validate_settings(ExperimentSettings, values)
+
+
+def assert_metrics_finite_or_explained(run_folder):
+    """Every number in every evaluation summary is finite, or null with a reason."""
+    for summary_path in (run_folder / "steps").glob("eval-*/summary.json"):
+        summary = json.loads(summary_path.read_text())
+        values = dict(summary["overall"])
+        for role, split in summary["splits"].items():
+            values.update({f"{role}.{k}": v for k, v in split["metrics"].items()})
+        for name, value in values.items():
+            if value is None:
+                assert summary["not_computed"].get(name), f"{summary_path}: {name} is null without a reason"
+            else:
+                assert math.isfinite(value), f"{summary_path}: {name} = {value}"
+
+
+def test_fictitious_scenario_reports_and_reuses_finished_steps(tiny_model_dir, tmp_path):
+    out = tmp_path / "run"
+    settings = tiny_experiment(tiny_model_dir, out)
+    page, steps = run_experiment(settings, progress=lambda _: None)
+    assert page == out / "report.html"
+    for name in REPORT_FILES:
+        assert (out / name).is_file(), name
+    assert len(steps.ran) == 9 and not steps.reused  # data, 2 fine-tunes, 2 anchor evals, 2 x (forget, eval)
+    assert_metrics_finite_or_explained(out)
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert [r["model"] for r in rows] == ["target", "retain model", "GA+GD", "IDK+AP"]
+    report = (out / "report.md").read_text()
+    assert "forget quality (KS p-value) ↑" in report and "Example generations: forget split" in report
+    assert "<img alt='quality_vs_utility' src='data:image/png;base64," in (out / "report.html").read_text()
+
+    _, again = run_experiment(settings, progress=lambda _: None)
+    assert again.ran == [] and len(again.reused) == 9
+    more = tiny_experiment(tiny_model_dir, out, methods=["GA+GD", "IDK+AP", "NPO"])
+    _, added = run_experiment(more, progress=lambda _: None)
+    assert [name.rsplit("-", 1)[0] for name in added.ran] == ["forget-NPO", "eval-NPO"]
+
+
+def test_continual_scenario_evaluates_after_every_request(tiny_model_dir, tmp_path):
+    out = tmp_path / "run"
+    settings = tiny_experiment(tiny_model_dir, out, scenario="continual", people=30, qa_per_person=1,
+                               methods=["NPO+GD"], continual_reference="previous")
+    run_experiment(settings, progress=lambda _: None)
+    rows = list(csv.DictReader((out / "continual.csv").open()))
+    assert [r["request"] for r in rows] == ["1", "2", "3"]
+    assert rows[0]["earlier_fact_accuracy"] == ""  # nothing was forgotten before the first request
+    assert all(r["current_probability"] and r["model_utility_tofu"] for r in rows)
+    assert (out / "plots" / "continual_probability.png").is_file()
+    assert_metrics_finite_or_explained(out)
+    eval_folders = sorted((out / "steps").glob("eval-NPO_GD-request*"))  # "+" is "_" in folder names
+    forgotten = [len(json.loads((f / "forget.json").read_text())["examples"]) for f in eval_folders]
+    assert forgotten == [1, 2, 3]  # each evaluation covers every request so far
+
+
+@pytest.mark.parametrize("section, value, message", [
+    ("finetune", {"epochs": "many"}, "finetune"),
+    ("unlearn", {"lerning_rate": 1e-5}, "did you mean 'learning_rate'"),
+    ("eval", {"model": "x"}, "set by the experiment itself"),
+    ("methods", ["GA+XX"], "unknown regularizer"),
+])
+def test_a_bad_experiment_file_fails_before_any_step(tmp_path, capsys, section, value, message):
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump({"name": "bad", "out": str(tmp_path / "run"), section: value}))
+    assert main(["run", str(path)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and "\n" not in error
+    assert not (tmp_path / "run").exists()
