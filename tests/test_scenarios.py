@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from pathlib import Path
 
 import pytest
 import yaml
@@ -92,3 +93,46 @@ def test_a_bad_experiment_file_fails_before_any_step(tmp_path, capsys, section, 
     error = capsys.readouterr().err.strip()
     assert message in error and "\n" not in error
     assert not (tmp_path / "run").exists()
+
+
+def test_real_world_scenario_forgets_targets_and_keeps_neighbors(tiny_model_dir, tmp_path):
+    from conftest import write_jsonl
+
+    folder = tmp_path / "real"
+    folder.mkdir()
+
+    def qa(subject, question, answer):
+        return {"question": question, "answer": answer, "fact": answer, "subject": subject,
+                "paraphrased_answer": f"It is {answer}.", "perturbed_answer": ["Rome", "Oslo", "Lima"]}
+
+    write_jsonl(folder / "real_world_targets.jsonl", [
+        qa("Ada Lovelace", "Where was Ada Lovelace born?", "London"),
+        qa("Ada Lovelace", "What did Ada Lovelace write notes about?", "engines"),
+        qa("Paris", "Which country is Paris the capital of?", "France")])
+    write_jsonl(folder / "real_world_neighbors.jsonl", [
+        qa("Charles Babbage", "What did Charles Babbage design?", "engines"),
+        qa("Berlin", "Which country is Berlin the capital of?", "Germany")])
+    out = tmp_path / "run"
+    settings = tiny_experiment(tiny_model_dir, out, scenario="real_world", data=str(folder), methods=["ME+GD"],
+                               real_world_keep_only_known=False)
+    run_experiment(settings, progress=lambda _: None)
+    for name in REPORT_FILES:
+        assert (out / name).is_file(), name
+    assert_metrics_finite_or_explained(out)
+    data = next((out / "steps").glob("real-world-data-*"))
+    assert sorted(p.stem for p in data.glob("*.jsonl")) == ["forget", "forget_train", "neighbor",
+                                                           "real_authors_perturbed", "world_facts_perturbed"]
+    summary = json.loads(next((out / "steps").glob("eval-ME_GD-*")).joinpath("summary.json").read_text())
+    assert summary["splits"]["retain"]["split"] == "neighbor"
+    assert summary["overall"]["forget_quality"] is None  # no retain model in this scenario
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert [r["model"] for r in rows] == ["original model", "ME+GD"]
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parent.parent / "configs").glob("experiment_*.yaml")), ids=lambda p: p.name)
+def test_shipped_experiment_files_are_valid(path):
+    from unlearn.config import read_yaml
+    from unlearn.scenarios.experiment import check_experiment
+
+
+    check_experiment(validate_settings(ExperimentSettings, read_yaml(path), str(path)), str(path))

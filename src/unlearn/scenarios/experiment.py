@@ -64,6 +64,8 @@ class ExperimentSettings(BaseModel):
     eval: dict = Field(default_factory=dict, description="unlearn eval settings")
     continual_reference: Literal["original", "previous"] = Field(
         "original", description="continual: NPO/DPO/KL reference is the original model or the previous request's")
+    real_world_keep_only_known: bool = Field(
+        True, description="real world: keep only questions the model answers correctly (false: keep all)")
     report_examples: PositiveInt = Field(3, description="example generations per split shown in the report")
 
     @field_validator("methods", mode="before")

@@ -1,0 +1,83 @@
+"""Real-world scenario: forget knowledge the model got in pre-training (the seed paper's third setting).
+
+Input: questions with golden answers about target entities (to forget) and neighbor entities
+(to keep), from ``real_world_targets.jsonl`` and ``real_world_neighbors.jsonl`` (packaged, or in
+the ``data`` folder). The base model answers every question; only questions it answers
+correctly are kept (it cannot forget what it does not know). The forget set trains on the
+model's own answers; evaluation compares with the golden answers on the targets (forgetting)
+and the neighbors (locality), plus the real-authors and world-facts utility splits. There is
+no retain model, so forget quality and PrivLeak are not computed, and no holdout split.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from unlearn.data.benchmark import read_split_file, write_benchmark
+from unlearn.errors import UserError
+from unlearn.scenarios.common import UTILITY_SPLITS, eval_step, forget_step, identity, machine
+from unlearn.scenarios.experiment import ExperimentSettings
+from unlearn.scenarios.steps import Steps, folder_fingerprint
+
+FILES = {"forget": "real_world_targets.jsonl", "neighbor": "real_world_neighbors.jsonl"}
+RESOURCES = "unlearn.data.resources"
+
+
+def run(settings: ExperimentSettings, steps: Steps) -> dict:
+    data = _data_step(settings, steps)
+    model = settings.target_model or settings.model
+    splits = {"forget": "forget", "retain_split": "neighbor", "holdout": "none"}
+    original = eval_step(settings, steps, model, data, "eval-original", **splits)
+    rows = [{"label": "original model", "role": "anchor", "model": model, "eval": original}]
+    for entry in settings.methods:
+        unlearned = forget_step(settings, steps, model, data, entry, "forget_train", f"forget-{entry.name}",
+                                retain="neighbor")
+        evaluated = eval_step(settings, steps, unlearned, data, f"eval-{entry.name}", **splits)
+        rows.append({"label": entry.name, "role": "method", "model": unlearned, "eval": evaluated})
+    return {"models": rows}
+
+
+def _source_folder(settings: ExperimentSettings) -> Path:
+    if settings.data == "builtin":
+        return Path(str(resources.files(RESOURCES)))
+    folder = Path(settings.data)
+    if not all((folder / name).is_file() for name in FILES.values()):
+        raise UserError(f"real-world data folder {folder} needs {' and '.join(FILES.values())}")
+    return folder
+
+
+def _data_step(settings: ExperimentSettings, steps: Steps) -> Path:
+    source = _source_folder(settings)
+    inputs = {"model": identity(settings.target_model or settings.model), "source": folder_fingerprint(source),
+              "utility_records": settings.utility_records, "keep_only_known": settings.real_world_keep_only_known,
+              **machine(settings)}
+    return steps.run("real-world-data", inputs, lambda folder: _write_data(settings, source, folder))
+
+
+def _write_data(settings: ExperimentSettings, source: Path, folder: Path) -> None:
+    """Answer every question with the base model; keep the known ones; write the splits."""
+    from unlearn.data.formatting import PromptFormat
+    from unlearn.evaluation.generation import generate_answers
+    from unlearn.metrics.fact import contains_fact
+    from unlearn.models.loading import load_model
+
+    model, tokenizer = load_model(settings.target_model or settings.model, device=settings.device)
+    fmt = PromptFormat.for_tokenizer(tokenizer)
+    splits = {}
+    for split, name in FILES.items():
+        records = read_split_file(source / name)
+        answers = generate_answers(model, tokenizer, fmt, [r["question"] for r in records], max_new_tokens=48)
+        known = [(r, a) for r, a in zip(records, answers)
+                 if not settings.real_world_keep_only_known or contains_fact(a, r.get("fact") or r["answer"])]
+        if not known:
+            raise UserError(f"{source / name}: the model answers none of the questions correctly; nothing to "
+                            f"{'forget' if split == 'forget' else 'keep'}")
+        splits[split] = [r for r, _ in known]
+        if split == "forget":  # unlearning trains on what the model itself says
+            splits["forget_train"] = [{"question": r["question"], "answer": a or r["answer"]} for r, a in known]
+    utility_source = Path(str(resources.files(RESOURCES)))
+    for name in UTILITY_SPLITS:
+        records = read_split_file(utility_source / f"{name.removesuffix('_perturbed')}.jsonl")
+        splits[name] = records[:settings.utility_records] if settings.utility_records else records
+    write_benchmark(splits, folder)
