@@ -77,6 +77,7 @@ def test_eval_writes_every_split_and_a_summary(tiny_model_dir, eval_benchmark, t
     assert overall["forget_quality"] is None and summary["not_computed"]["forget_quality"] == "no --retain-eval given"
     assert overall["forget_efficacy"] is None and overall["model_utility_seed_paper"] is None
     assert summary["not_computed"]["forget.entailment_score"] == "disabled (--nli-model none)"
+    assert summary["splits"]["forget"]["metrics"]["cosine_similarity"] is not None  # packaged embedder
     assert 0 <= overall["mia_auc_loss"] <= 1
     forget = summary["splits"]["forget"]["metrics"]
     for name in ("rougeL_recall", "probability", "truth_ratio", "token_entropy", "cosine_similarity",
@@ -182,6 +183,13 @@ def test_a_non_finite_log_probability_marks_the_example_invalid(tiny_model_dir, 
     assert forget["metrics"]["invalid_examples"] == 1
     assert forget["metrics"]["probability"] == pytest.approx(sum(others) / 3)
     assert "forget.invalid_examples" in read(out / "summary.json")["not_computed"]
+
+
+def test_the_embedder_can_be_switched_off(tiny_model_dir, eval_benchmark, tmp_path):
+    assert run_eval(tiny_model_dir, eval_benchmark, tmp_path / "eval", "--embedder", "none") == 0
+    summary = read(tmp_path / "eval" / "summary.json")
+    assert summary["splits"]["retain"]["metrics"]["cosine_similarity"] is None
+    assert summary["not_computed"]["retain.cosine_similarity"] == "disabled (--embedder none)"
 
 
 def test_summary_is_byte_identical_across_runs(tiny_model_dir, eval_benchmark, tmp_path):

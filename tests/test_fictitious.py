@@ -109,11 +109,11 @@ def test_answers_state_fact_and_perturbations_swap_only_the_value(seed):
         assert fact in answer and fact in record["paraphrased_answer"]
         assert record["paraphrased_answer"] != answer
         assert record["paraphrased_question"] != record["question"]
-        prefix, suffix = answer.split(fact, 1)
+        prefix, suffix = record["paraphrased_answer"].split(fact, 1)  # perturbed: the paraphrase, value swapped
         perturbed = record["perturbed_answer"]
         assert len(perturbed) == 5 and len(set(perturbed)) == 5
         for wrong_answer in perturbed:
-            assert wrong_answer != answer
+            assert wrong_answer != record["paraphrased_answer"]
             assert wrong_answer.startswith(prefix) and wrong_answer.endswith(suffix)
             assert wrong_answer[len(prefix):len(wrong_answer) - len(suffix)] != fact
 

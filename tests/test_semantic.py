@@ -36,6 +36,8 @@ def test_packaged_embedder_ranks_a_paraphrase_above_an_unrelated_sentence():
         ["Ada was born in London.", "London is where Ada was born.", "The stock market fell sharply today."])
     assert same == pytest.approx(1.0, abs=1e-5)
     assert paraphrase > 0.8 > unrelated
+    with pytest.raises(ValueError):
+        cosine_similarities(embedder, ["a", "b"], ["a"])
 
 
 def tiny_nli(folder, labels=("entailment", "neutral", "contradiction"), always: int | None = None):
@@ -76,12 +78,25 @@ def test_nli_model_labels_pairs_in_batches(tmp_path):
         bias.zero_()
         bias[2] = 100.0  # contradiction always wins
     assert nli.entails(PREMISES, HYPOTHESES) == [False, False, False]
+    with pytest.raises(ValueError):
+        nli.entails(PREMISES, HYPOTHESES[:2])
+
+
+def test_not_entailment_is_not_the_entailment_label(tmp_path):
+    nli = load_nli(str(tiny_nli(tmp_path / "rte", labels=("not_entailment", "entailment"), always=1)), "cpu")
+    assert nli.entailment_index == 1
+    assert nli.entails(PREMISES, HYPOTHESES) == [True, True, True]
 
 
 def test_unavailable_nli_models_say_why(tmp_path):
     missing = tmp_path / "no-such-model"
     with pytest.raises(MetricUnavailable, match="no-such-model"):
         load_nli(str(missing), "cpu")
+    with pytest.raises(MetricUnavailable, match="no-such-model"):
+        load_embedder(str(missing), "cpu")
+    (tmp_path / "weights.bin").write_text("")
+    with pytest.raises(MetricUnavailable, match="not a folder"):
+        load_nli(str(tmp_path / "weights.bin"), "cpu")
     with pytest.raises(MetricUnavailable, match="no entailment label"):
         load_nli(str(tiny_nli(tmp_path / "sentiment", labels=("negative", "positive"))), "cpu")
 
@@ -90,5 +105,7 @@ def test_an_unreachable_hub_fails_fast_with_the_reason(monkeypatch):
     from unlearn.evaluation import semantic
 
     monkeypatch.setattr(semantic, "_hub_reachable", lambda timeout=3.0: False)
-    with pytest.raises(MetricUnavailable, match="offline"):
+    with pytest.raises(MetricUnavailable, match="someone/nli-model-not-cached.*offline"):
         semantic.load_nli.__wrapped__("someone/nli-model-not-cached", "cpu")
+    with pytest.raises(MetricUnavailable, match="embedder-not-cached.*offline"):
+        semantic.load_embedder.__wrapped__("embedder-not-cached", "cpu")

@@ -31,7 +31,7 @@ record has that key.
 
 Every record holds ``question``, ``answer``, ``fact`` (the value the answer
 states verbatim), ``subject`` (the person's name), ``paraphrased_question``,
-``paraphrased_answer`` and ``perturbed_answer``: the answer's wording with five
+``paraphrased_answer`` and ``perturbed_answer``: the paraphrase's wording with five
 distinct wrong values of the same kind.
 """
 
@@ -53,7 +53,9 @@ class Attribute:
 
     Templates are ``str.format`` strings over ``name`` and (answers) ``value``.
     The first question/answer template is the canonical one; the second gives
-    the paraphrase. Perturbed answers reuse the first answer template.
+    the paraphrase. Perturbed answers reuse the paraphrase template with a wrong value,
+    as TOFU's do: the truth ratio then compares answers worded alike, so it measures
+    knowledge of the value rather than memory of the training sentence.
     """
 
     key: str
@@ -375,7 +377,7 @@ def _record(name: str, attribute: Attribute, value: str, wrong: list[str]) -> di
         "subject": name,
         "paraphrased_question": paraphrased_question.format(name=name),
         "paraphrased_answer": paraphrased_answer.format(name=name, value=value),
-        "perturbed_answer": [answer.format(name=name, value=w) for w in wrong],
+        "perturbed_answer": [paraphrased_answer.format(name=name, value=w) for w in wrong],
     }
 
 

@@ -43,10 +43,13 @@ class SequenceScore:
 
 @torch.no_grad()
 def score_sequences(model, tokenizer, fmt, pairs: list[tuple[str, str]], batch_size: int = 16,
-                    max_length: int = 512, side: Literal["right", "left"] = "right",
+                    max_length: int = 512, side: Literal["right", "left"] = "left",
                     progress: bool = True, sort_by_length: bool = True) -> dict[tuple[str, str], SequenceScore]:
     """Score each distinct pair once; returns ``{(question, answer): SequenceScore}``.
 
+    With left padding every answer ends at the last position, so the output layer runs only on
+    the last ``longest answer + 1`` positions (``logits_to_keep``) instead of the whole prompt:
+    the vocabulary projection is the largest single cost of a small model's forward pass.
     ``sort_by_length=False`` keeps the input order (the naive baseline of the speed benchmark)."""
     distinct = list(dict.fromkeys(pairs))
     encoded = [encode_pair(tokenizer, fmt, q, a, max_length) for q, a in distinct]
@@ -63,8 +66,11 @@ def score_sequences(model, tokenizer, fmt, pairs: list[tuple[str, str]], batch_s
                                                           side).items()}
         # Positions count real tokens only, so left padding scores exactly like no padding.
         positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                       position_ids=positions).logits
+        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"],
+                  "position_ids": positions}
+        if side == "left":
+            inputs["logits_to_keep"] = int((batch["labels"] != -100).sum(-1).max()) + 1
+        logits = model(**inputs).logits
         for row, index in enumerate(chunk):
             scores[distinct[index]] = _row_score(logits[row], batch["labels"][row])
     model.train(was_training)
@@ -72,9 +78,12 @@ def score_sequences(model, tokenizer, fmt, pairs: list[tuple[str, str]], batch_s
 
 
 def _row_score(logits: torch.Tensor, labels: torch.Tensor) -> SequenceScore:
-    scored = (labels[1:] != -100).nonzero().squeeze(-1)
+    """``logits`` are those of the last K positions (K = sequence length without ``logits_to_keep``);
+    the logits at position p predict the token at p + 1."""
+    labels = labels[len(labels) - len(logits) + 1:]
+    scored = (labels != -100).nonzero().squeeze(-1)
     log_probs = torch.log_softmax(logits[:-1][scored].float(), dim=-1)
-    targets = labels[1:][scored]
+    targets = labels[scored]
     token_logprobs = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     probs = log_probs.exp()
     means = (probs * log_probs).sum(-1)

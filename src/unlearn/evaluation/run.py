@@ -51,8 +51,8 @@ class EvalSettings(DataSettings, ModelSettings):
     batch_size: PositiveInt = Field(16, description="sequences per scoring batch")
     generation_batch_size: PositiveInt = Field(32, description="questions per generation batch")
     min_k: PositiveFloat = Field(0.2, le=1.0, description="fraction of lowest-probability tokens for Min-K%(++)")
-    embedder: str | None = Field(None, description="sentence embedder for cosine similarity "
-                                                   "(default: the packaged all-MiniLM-L6-v2; none = skip)")
+    embedder: str = Field("packaged", description="sentence embedder for cosine similarity: 'packaged' "
+                                                 "(all-MiniLM-L6-v2, offline), a folder or Hub id, or none = skip")
     nli_model: str | None = Field(DEFAULT_NLI_MODEL, description="NLI model for the entailment score (none = skip)")
     overwrite: bool = Field(False, description="reuse an output folder that holds another run")
 
@@ -97,14 +97,18 @@ def evaluate_model(settings: EvalSettings) -> dict:
     return summary
 
 
-def load_semantic_models(embedder: str | None, nli_model: str | None, device: str) -> SemanticModels:
+def load_semantic_models(embedder: str, nli_model: str | None, device: str) -> SemanticModels:
     """Load what is available; an unavailable model leaves its metric not computed, with the reason."""
     semantic = SemanticModels()
-    try:
-        semantic.embedder, semantic.embedder_missing = load_embedder(embedder, device), None
-    except MetricUnavailable as error:
-        semantic.embedder_missing = str(error)
-        log.warning("cosine similarity will not be computed: %s", error)
+    if embedder.strip().lower() in NONE_WORDS:
+        semantic.embedder_missing = "disabled (--embedder none)"
+    else:
+        try:
+            source = None if embedder == "packaged" else embedder
+            semantic.embedder, semantic.embedder_missing = load_embedder(source, device), None
+        except MetricUnavailable as error:
+            semantic.embedder_missing = str(error)
+            log.warning("cosine similarity will not be computed: %s", error)
     if nli_model is None:
         semantic.nli_missing = "disabled (--nli-model none)"
         return semantic

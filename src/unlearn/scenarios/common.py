@@ -33,7 +33,8 @@ def identity(source: str | Path | None):
 
 
 def step_inputs(values: dict) -> dict:
-    return {k: identity(v) for k, v in values.items()}
+    """A step's key inputs: everything that shapes its result, not the CPU thread count."""
+    return {k: identity(v) for k, v in values.items() if k != "threads"}
 
 
 def data_step(settings: ExperimentSettings, steps: Steps, splits: list[str], requests: bool = False) -> Path:

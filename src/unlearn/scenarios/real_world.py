@@ -16,7 +16,7 @@ from pathlib import Path
 
 from unlearn.data.benchmark import read_split_file, write_benchmark
 from unlearn.errors import UserError
-from unlearn.scenarios.common import UTILITY_SPLITS, eval_step, forget_step, identity, machine
+from unlearn.scenarios.common import UTILITY_SPLITS, eval_step, forget_step, identity
 from unlearn.scenarios.experiment import ExperimentSettings
 from unlearn.scenarios.steps import Steps, folder_fingerprint
 
@@ -51,7 +51,7 @@ def _data_step(settings: ExperimentSettings, steps: Steps) -> Path:
     source = _source_folder(settings)
     inputs = {"model": identity(settings.target_model or settings.model), "source": folder_fingerprint(source),
               "utility_records": settings.utility_records, "keep_only_known": settings.real_world_keep_only_known,
-              **machine(settings)}
+              "device": settings.device}
     return steps.run("real-world-data", inputs, lambda folder: _write_data(settings, source, folder))
 
 

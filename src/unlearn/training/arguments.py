@@ -23,7 +23,7 @@ def training_arguments(settings, model, examples: int, output_dir):
         lr_scheduler_type="linear",
         optim="adamw_torch",
         logging_steps=settings.logging_steps,
-        save_strategy="epoch",
+        save_strategy="epoch" if settings.save_checkpoints else "no",
         save_total_limit=1,
         report_to=settings.report_to,
         seed=settings.seed,

@@ -42,6 +42,8 @@ class FinetuneSettings(OptimSettings, DataSettings, TrainableModelSettings):
     warmup_epochs: float = Field(0.5, ge=0.0, description="linear warmup length in epochs")
     check_facts: NonNegativeInt = Field(64, description="records answered afterwards to measure fact accuracy (0 = skip)")
     max_new_tokens: PositiveInt = Field(48, description="generation length for the fact check")
+    merge_lora: bool = Field(False, description="with --lora: save the base model with the adapter merged in "
+                                                "(full weights) instead of the adapter")
     overwrite: bool = Field(False, description="reuse an output folder that holds another run")
 
 
@@ -63,6 +65,8 @@ def finetune(settings: FinetuneSettings, callbacks: list | None = None) -> dict:
     result = train(trainer, out / "checkpoints", settings.resume, callbacks)
     if not trainer.is_world_process_zero():
         return {}
+    if settings.lora and settings.merge_lora:
+        trainer.model = trainer.model.merge_and_unload()  # a plain model: any method can unlearn from it
     save_model(trainer.model, tokenizer, out)
 
     summary = {

@@ -55,5 +55,7 @@ class OptimSettings(BaseModel):
     seed: int = Field(0, description="seed for data order, pairing and initialisation")
     report_to: str = Field("none", description="tracking backends: none, tensorboard, wandb, mlflow, ...")
     logging_steps: PositiveInt = Field(10, description="log the loss every this many optimizer steps")
+    save_checkpoints: bool = Field(True, description="write a checkpoint each epoch, for --resume "
+                                                     "(off: no resume, no model + optimizer state written each epoch)")
     keep_checkpoints: bool = Field(False, description="keep the per-epoch checkpoints after success")
     resume: bool = Field(False, description="resume from the last checkpoint in the output folder")
