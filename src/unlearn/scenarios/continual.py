@@ -26,7 +26,8 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
     for entry in settings.methods:
         previous: str | Path = target
         for k in range(1, count + 1):
-            reference = target if settings.continual_reference == "original" else None
+            # None: the model before this request (for the first request, that is the target itself)
+            reference = target if settings.continual_reference == "original" and k > 1 else None
             model = forget_step(settings, steps, previous, data, entry, f"request{k:02d}",
                                 f"forget-{entry.name}-request{k:02d}", reference=reference)
             evaluated = eval_step(settings, steps, model, data, f"eval-{entry.name}-request{k:02d}", retain_eval,
