@@ -19,12 +19,6 @@ from benchmarks_common import update_section
 SECTION = "## Demo quality targets"
 
 
-def refusal_share(generations: list[str], refusals: list[str]) -> float:
-    """Share of answers that open with one of the packaged refusal phrases."""
-    starts = {r.lower().rstrip(".!") for r in refusals}
-    return sum(any(g.lower().startswith(s) for s in starts) for g in generations) / len(generations)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/demo")
@@ -32,6 +26,7 @@ def main() -> None:
     parser.add_argument("--write", default="BENCHMARKS.md")
     args = parser.parse_args()
     from unlearn.data.refusals import load_refusals
+    from unlearn.metrics.text import refusal_rate
     from unlearn.report.collect import read_run
     from unlearn.scenarios.demo import demo_settings
     from unlearn.scenarios.experiment import MethodEntry
@@ -47,7 +42,7 @@ def main() -> None:
         return models[label].value(group, name)
 
     def refusing(label):
-        return refusal_share([e["generation"] for e in models[label].splits["retain"]], refusals)
+        return refusal_rate([e["generation"] for e in models[label].splits["retain"]], refusals)
 
     target = "target"
     checks = [

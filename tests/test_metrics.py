@@ -89,3 +89,10 @@ def test_memorization_of_answer_tokens():
     assert privacy.extraction_strength([5, 6, 7, 8], target) == 1.0
     assert privacy.extraction_strength([5, 0, 7, 8], target) == pytest.approx(1 - 2 / 4)  # suffix from index 2
     assert privacy.extraction_strength([5, 6, 7, 0], target) == 0.0
+
+
+def test_refusal_rate_by_hand():
+    refusals = ["I don't know.", "I'm not sure!"]
+    answers = ["I don't know who that is.", "i'm NOT sure", "Paris.", "Maybe I don't know."]
+    # first two open with a refusal (case and final punctuation ignored); the last only contains one
+    assert text.refusal_rate(answers, refusals) == pytest.approx(2 / 4)

@@ -139,8 +139,9 @@ def _semantic_values(splits: list[EvalSplit], examples: dict, semantic: Semantic
     if semantic.nli is None:
         reasons["entailment_score"] = semantic.nli_missing
     else:
-        premises = [g if s.premise_is_generation else ref for (s, _, _), g, ref in zip(rows, generations, references)]
-        hypotheses = [ref if s.premise_is_generation else g for (s, _, _), g, ref in zip(rows, generations, references)]
+        pairs = [(g, ref) if s.premise_is_generation else (ref, g)
+                 for (s, _, _), g, ref in zip(rows, generations, references)]
+        premises, hypotheses = [p for p, _ in pairs], [h for _, h in pairs]
         try:
             labels = semantic.nli.entails(premises, hypotheses)
         except MetricUnavailable as error:

@@ -51,13 +51,13 @@ class EvalSettings(DataSettings, ModelSettings):
     batch_size: PositiveInt = Field(16, description="sequences per scoring batch")
     generation_batch_size: PositiveInt = Field(32, description="questions per generation batch")
     min_k: PositiveFloat = Field(0.2, le=1.0, description="fraction of lowest-probability tokens for Min-K%(++)")
-    embedder: str = Field("packaged", description="sentence embedder for cosine similarity: 'packaged' "
+    embedder: str | None = Field("packaged", description="sentence embedder for cosine similarity: 'packaged' "
                                                  "(all-MiniLM-L6-v2, offline), a folder or Hub id, or none = skip")
     nli_model: str | None = Field(DEFAULT_NLI_MODEL, description="NLI model for the entailment score (none = skip)")
     overwrite: bool = Field(False, description="reuse an output folder that holds another run")
 
-    @field_validator("retain_split", "real_authors", "world_facts", "holdout", "retain_eval", "nli_model",
-                     mode="before")
+    @field_validator("retain_split", "real_authors", "world_facts", "holdout", "retain_eval", "embedder",
+                     "nli_model", mode="before")
     @classmethod
     def _none_word(cls, value):
         return None if isinstance(value, str) and value.strip().lower() in NONE_WORDS else value
@@ -97,10 +97,11 @@ def evaluate_model(settings: EvalSettings) -> dict:
     return summary
 
 
-def load_semantic_models(embedder: str, nli_model: str | None, device: str) -> SemanticModels:
-    """Load what is available; an unavailable model leaves its metric not computed, with the reason."""
+def load_semantic_models(embedder: str | None, nli_model: str | None, device: str) -> SemanticModels:
+    """Load what is available; an unavailable model leaves its metric not computed, with the reason.
+    ``None`` skips a model on purpose; ``embedder="packaged"`` is the packaged all-MiniLM-L6-v2."""
     semantic = SemanticModels()
-    if embedder.strip().lower() in NONE_WORDS:
+    if embedder is None:
         semantic.embedder_missing = "disabled (--embedder none)"
     else:
         try:
@@ -144,8 +145,7 @@ def read_retain_model_eval(folder: str | Path, forget_questions: list[str]) -> R
                         "--data and --forget")
     ours = set(forget_questions)
     ratios = [by_question[q]["truth_ratio"] for q in by_question if q in ours and "truth_ratio" in by_question[q]]
-    same_set = len(by_question) == len(ours)
-    return RetainModelEval(ratios, summary.get("overall", {}) if same_set else {})
+    return RetainModelEval(ratios, summary.get("overall", {}), same_forget_set=len(by_question) == len(ours))
 
 
 def _load_splits(benchmark: Benchmark, settings: EvalSettings) -> list[EvalSplit]:

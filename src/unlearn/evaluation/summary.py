@@ -25,6 +25,7 @@ class RetainModelEval:
 
     forget_truth_ratios: list[float]
     mia_auc: dict[str, float | None]
+    same_forget_set: bool = True  # False: it covers more questions, so its AUC does not compare
 
 
 def summarize(results: dict[str, SplitResult], retain_model: RetainModelEval | None,
@@ -106,9 +107,9 @@ def _priv_leak(auc_value: float, retain_model: RetainModelEval | None, attack: s
                no_retain_reason: str) -> tuple[float, str]:
     if retain_model is None:
         return math.nan, no_retain_reason
-    reference = retain_model.mia_auc.get(f"mia_auc_{attack}")
-    if not retain_model.mia_auc:
+    if not retain_model.same_forget_set:
         return math.nan, "the retain eval covers a larger forget set, so its membership AUC does not compare"
+    reference = retain_model.mia_auc.get(f"mia_auc_{attack}")
     if reference is None or not math.isfinite(auc_value):
         return math.nan, "membership AUC missing for this model or the retain model"
     return priv_leak(auc_value, reference), "the retain model's AUC is 0, so PrivLeak is undefined"

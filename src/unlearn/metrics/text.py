@@ -32,3 +32,14 @@ def token_entropy(tokens: list) -> float:
     counts = Counter(tokens)
     entropy = -sum((c / n) * math.log2(c / n) for c in counts.values())
     return entropy / math.log2(n)
+
+
+def refusal_rate(generations: list[str], refusals: list[str]) -> float:
+    """Share of answers that open with a refusal phrase:
+    ``mean_i [gen_i.lower() starts with some r.lower()]`` (trailing ``.`` / ``!`` of ``r`` ignored).
+
+    Targeted unlearning (IDK+GD, IDK+AP) should refuse on forget questions only; a high rate on
+    retain questions is the over-refusal that answer preservation is meant to prevent."""
+    openings = {r.lower().rstrip(".!") for r in refusals}
+    return sum(any(g.lower().startswith(o) for o in openings) for g in generations) / len(generations)
+

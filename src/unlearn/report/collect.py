@@ -18,7 +18,6 @@ MAIN_COLUMNS = [("overall", "forget_quality"), ("overall", "model_utility_tofu")
                 ("forget", "cosine_similarity"), ("forget", "entailment_score"), ("retain", "fact_accuracy"),
                 ("retain", "rougeL_recall"), ("overall", "mia_auc_min_k_plus_plus"),
                 ("overall", "priv_leak_min_k_plus_plus")]
-SPLIT_METRICS = ("rougeL_recall", "probability", "truth_ratio")
 CONTINUAL_METRICS = ("fact_accuracy", "rougeL_recall", "probability", "truth_ratio")
 
 
@@ -34,10 +33,6 @@ class ModelResult:
         if group == "overall":
             return self.summary["overall"].get(name)
         return self.summary["splits"].get(group, {}).get("metrics", {}).get(name)
-
-    def reason(self, group: str, name: str) -> str | None:
-        key = name if group == "overall" else f"{group}.{name}"
-        return self.summary.get("not_computed", {}).get(key)
 
 
 @dataclass

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from unlearn.evaluation.table import LABELS, direction
 from unlearn.files import atomic_write_text
-from unlearn.report.collect import MAIN_COLUMNS, SPLIT_METRICS, RunResults, read_run
+from unlearn.evaluation.summary import TOFU_UTILITY_METRICS
+from unlearn.report.collect import MAIN_COLUMNS, RunResults, read_run
 from unlearn.report.plots import write_plots
 
 SPLIT_NAMES = {"forget": "forget", "retain": "retain", "real_authors": "real authors", "world_facts": "world facts"}
@@ -66,8 +67,8 @@ def _sections(results: RunResults) -> list[tuple[str, list[str], list[list[str]]
     main = [[m.label] + [_cell(m.value(g, n)) for g, n in MAIN_COLUMNS] + [_cell(m.train.get("train_seconds"))]
             for m in results.models]
     roles = [r for r in SPLIT_NAMES if any(r in m.summary["splits"] for m in results.models)]
-    split_header = ["model"] + [f"{SPLIT_NAMES[r]} {LABELS[n]} {direction(r, n)}" for r in roles for n in SPLIT_METRICS]
-    per_split = [[m.label] + [_cell(m.value(r, n)) for r in roles for n in SPLIT_METRICS] for m in results.models]
+    split_header = ["model"] + [f"{SPLIT_NAMES[r]} {LABELS[n]} {direction(r, n)}" for r in roles for n in TOFU_UTILITY_METRICS]
+    per_split = [[m.label] + [_cell(m.value(r, n)) for r in roles for n in TOFU_UTILITY_METRICS] for m in results.models]
     sections = [("Results", header, main), ("ROUGE-L, probability and truth ratio per split", split_header, per_split)]
     if results.continual:
         names = [k for k in results.continual[0] if k not in ("method", "request")]

@@ -32,11 +32,6 @@ def identity(source: str | Path | None):
     return source.name if isinstance(source, Path) else source
 
 
-def step_inputs(values: dict) -> dict:
-    """A step's key inputs: everything that shapes its result, not the CPU thread count."""
-    return {k: identity(v) for k, v in values.items() if k != "threads"}
-
-
 def data_step(settings: ExperimentSettings, steps: Steps, splits: list[str], requests: bool = False) -> Path:
     """A local benchmark folder holding ``splits`` (utility splits cut to ``utility_records``),
     and with ``requests`` the continual scenario's request splits of the forget split."""
@@ -71,19 +66,15 @@ def data_step(settings: ExperimentSettings, steps: Steps, splits: list[str], req
 
 
 def finetune_step(settings: ExperimentSettings, steps: Steps, data: Path, split: str, name: str) -> Path:
-    values = {**settings.finetune, **machine(settings), "model": settings.model, "split": split}
-    return steps.run(name, step_inputs({**values, "data": data}), lambda folder: finetune(validate_settings(
-        FinetuneSettings, {**values, "data": str(data), "out": str(folder), "overwrite": True, "resume": True},
-        f"step {name}")))
+    values = {**settings.finetune, **machine(settings), "model": settings.model, "split": split, "resume": True}
+    return _command_step(steps, name, FinetuneSettings, finetune, values, data)
 
 
 def forget_step(settings: ExperimentSettings, steps: Steps, model: str | Path, data: Path, entry: MethodEntry,
                 forget_split: str, name: str, reference: str | Path | None = None, retain: str | None = None) -> Path:
-    values = {**settings.unlearn, **entry.settings, **machine(settings), "method": entry.method,
-              "model": model, "forget": forget_split, "retain": retain or settings.retain, "reference": reference}
-    return steps.run(name, step_inputs({**values, "data": data}), lambda folder: forget(validate_settings(
-        ForgetSettings, {**_strings(values), "data": str(data), "out": str(folder), "overwrite": True,
-                         "resume": True}, f"step {name}")))
+    values = {**settings.unlearn, **entry.settings, **machine(settings), "method": entry.method, "model": model,
+              "forget": forget_split, "retain": retain or settings.retain, "reference": reference, "resume": True}
+    return _command_step(steps, name, ForgetSettings, forget, values, data)
 
 
 def eval_step(settings: ExperimentSettings, steps: Steps, model: str | Path, data: Path, name: str,
@@ -91,10 +82,19 @@ def eval_step(settings: ExperimentSettings, steps: Steps, model: str | Path, dat
     """``split_choice`` names the forget / retain / holdout splits where they differ from the defaults."""
     values = {**settings.eval, **machine(settings), "model": model, "forget": settings.forget,
               "retain_eval": retain_eval, **split_choice}
-    return steps.run(name, step_inputs({**values, "data": data}), lambda folder: evaluate_model(validate_settings(
-        EvalSettings, {**_strings(values), "data": str(data), "out": str(folder), "overwrite": True},
-        f"step {name}")))
+    return _command_step(steps, name, EvalSettings, evaluate_model, values, data)
 
 
-def _strings(values: dict) -> dict:
-    return {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}
+def _command_step(steps: Steps, name: str, settings_model, command, values: dict, data: Path) -> Path:
+    """Run ``command`` (finetune, forget, evaluate_model) with ``values`` in a hash-keyed step folder.
+
+    The key holds every value that shapes the result (step outputs by their folder names, not
+    the thread count); the step folder belongs to the experiment, so it may be overwritten."""
+    inputs = {k: identity(v) for k, v in {**values, "data": data}.items() if k not in ("threads", "resume")}
+
+    def act(folder: Path) -> None:
+        as_given = {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}
+        command(validate_settings(settings_model, {**as_given, "data": str(data), "out": str(folder),
+                                                   "overwrite": True}, f"step {name}"))
+
+    return steps.run(name, inputs, act)

@@ -101,12 +101,12 @@ def check_experiment(settings: ExperimentSettings, source: str) -> None:
         raise UserError(f"{source}: two methods share a name; give one a 'label'")
     for entry in settings.methods:
         values = {**settings.unlearn, **entry.settings, "method": entry.method}
-        _check_section(values, ForgetSettings, f"{source}: method {entry.name}", placeholders)
-        check_settings(validate_settings(ForgetSettings, {**values, **placeholders}, f"{source}: {entry.name}"))
+        check_settings(_check_section(values, ForgetSettings, f"{source}: method {entry.name}", placeholders))
 
 
-def _check_section(values: dict, model, where: str, placeholders: dict) -> None:
+def _check_section(values: dict, model, where: str, placeholders: dict):
+    """The section validated as ``model``'s settings (reserved keys refused)."""
     reserved = sorted(RESERVED & set(values))
     if reserved:
         raise UserError(f"{where}: '{reserved[0]}' is set by the experiment itself; set it at the top level")
-    validate_settings(model, {**values, **placeholders}, where)
+    return validate_settings(model, {**values, **placeholders}, where)
