@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import datasets
 import pytest
 
 from unlearn.cli.main import main
@@ -21,6 +22,18 @@ def test_reads_a_hand_written_tofu_file(tmp_path):
     assert dataset["question"] == ["Who wrote Hamlet?", "Q?"]
     assert dataset["perturbed_answer"] == [["Marlowe", "Bacon"], None]  # optional field absent -> None
     assert dataset["task_id"] == [0, None]
+
+
+def test_a_split_is_streamed_into_a_memory_mapped_table_that_follows_edits(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache")
+    path = tmp_path / "forget.jsonl"
+    path.write_text("".join(json.dumps({"question": f"Q{i}?", "answer": f"A{i}"}) + "\n" for i in range(50)))
+    dataset = Benchmark(str(tmp_path)).split("forget")
+    assert len(dataset) == 50 and dataset[49] == {"question": "Q49?", "answer": "A49"}
+    assert isinstance(dataset.data, datasets.table.MemoryMappedTable)  # rows stay on disk, not in Python objects
+    assert all(f["filename"].startswith(str(tmp_path / "cache")) for f in dataset.cache_files)
+    path.write_text(json.dumps({**GOOD, "question": "Edited?"}) + "\n")  # same path, new content: no stale cache
+    assert Benchmark(str(tmp_path)).split("forget")["question"][:] == ["Edited?"]
 
 
 def test_a_single_perturbed_answer_string_becomes_a_list(tmp_path):

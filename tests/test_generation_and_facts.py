@@ -14,7 +14,7 @@ def test_batched_left_padded_generation_matches_batch_of_one(tiny_model_dir):
     model, tokenizer = load_model(str(tiny_model_dir), device="cpu")
     fmt = PromptFormat.for_tokenizer(tokenizer)
     questions = ["Who?", "Where was Ada Lovelace born in the year of the city?", "When was Paavo born?"]
-    prompts = [fmt.prompt_ids(tokenizer, q) for q in questions]
+    prompts = fmt.prompt_ids(tokenizer, questions)
     batched = generate_greedy(model, tokenizer, prompts, max_new_tokens=12, batch_size=3, progress=False)
     single = [generate_greedy(model, tokenizer, [p], max_new_tokens=12, batch_size=1, progress=False)[0]
               for p in prompts]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -54,7 +55,7 @@ def test_missing_paths_and_bad_folders_are_named(tmp_path):
         load_model(str(tmp_path / "empty"))
 
 
-def test_pickle_weights_are_not_loaded(tmp_path):
+def test_pickle_weights_load_only_with_allow_pickle(tmp_path):
     tok = make_tokenizer()
     model = make_model(len(tok))
     folder = tmp_path / "pickled"
@@ -62,8 +63,26 @@ def test_pickle_weights_are_not_loaded(tmp_path):
     model.config.save_pretrained(folder)
     tok.save_pretrained(folder)
     torch.save(model.state_dict(), folder / "pytorch_model.bin")  # a pickle checkpoint
-    with pytest.raises(UserError, match=r"cannot load model"):
-        load_model(str(tmp_path / "pickled"))
+    with pytest.raises(UserError, match=r"holds weights only as pickle \(pytorch_model.bin\).*--allow-pickle"):
+        load_model(str(folder))
+    loaded, _ = load_model(str(folder), device="cpu", allow_pickle=True)
+    ids = torch.tensor([[1, 5, 9, 12]])
+    assert torch.equal(model(ids).logits, loaded(ids).logits)
+
+
+def test_remote_code_runs_only_with_trust_remote_code(tiny_model_dir, tmp_path):
+    folder = tmp_path / "custom"
+    shutil.copytree(tiny_model_dir, folder)
+    marker = tmp_path / "code-ran"
+    (folder / "custom_model.py").write_text(f"open({str(marker)!r}, 'w').close()\n"
+                                            "from transformers import LlamaConfig as CustomConfig\n")
+    config = json.loads((folder / "config.json").read_text())
+    config["model_type"] = "custom-llm"  # unknown to transformers: only the folder's own code could build it
+    config["auto_map"] = {"AutoConfig": "custom_model.CustomConfig"}
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UserError, match=r"cannot load model .*ships its own code.*--trust-remote-code"):
+        load_model(str(folder), device="cpu")
+    assert not marker.exists()
 
 
 def test_tokenizer_without_pad_token_pads_with_eos(tmp_path, caplog):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -37,3 +38,24 @@ def atomic_write_json(path: str | Path, obj: object) -> None:
 
 def atomic_write_jsonl(path: str | Path, records: Iterable[dict]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+
+
+# Errors of the place written to, which the user can fix (space, permissions, a read-only disk).
+STORAGE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def check_writable(folder: str | Path) -> None:
+    """Fail now, not after hours of training, if ``folder`` cannot be written.
+
+    Probes the folder, or its nearest existing parent when it does not exist yet, with a temp
+    file that is removed at once: nothing is left behind."""
+    folder = Path(folder).absolute()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise UserError(f"output path {existing} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".unlearn-write-check.", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        raise UserError(f"output folder {folder} is not writable ({error.strerror or error})") from error

@@ -3,22 +3,31 @@
 A local benchmark is a folder with one file per split, ``<split>.jsonl`` (or ``<split>.json``
 holding JSON lines, as TOFU ships them). A Hub benchmark such as ``locuslab/TOFU`` has one
 config per split. Either way every record is validated before anything uses it.
+
+``split()`` is what training reads: a memory-mapped Arrow table built by streaming the file
+line by line, so a split of hundreds of thousands of records never becomes a list of Python
+objects. ``records()`` is the small-split convenience (evaluation, scenario data) as a list.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
+from typing import Iterator
 
 import datasets
 
-from unlearn.data.records import validate_record
+from unlearn.data.records import KNOWN_FIELDS, validate_record
 from unlearn.errors import UserError
 from unlearn.files import atomic_write_jsonl
 
 SPLIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 EXTENSIONS = (".jsonl", ".json")
+FEATURES = {field: datasets.Value("string") for field in KNOWN_FIELDS}  # Arrow types of the record fields
+FEATURES["perturbed_answer"] = datasets.List(datasets.Value("string"))
+FEATURES["task_id"] = datasets.Value("int64")
 
 
 class Benchmark:
@@ -36,15 +45,26 @@ class Benchmark:
         return sorted({p.stem for p in self.folder.iterdir() if p.suffix in EXTENSIONS and not p.name.startswith(".")})
 
     def split(self, name: str) -> datasets.Dataset:
-        records = self.records(name)
-        return to_dataset(records)
+        """The validated split as a memory-mapped ``datasets.Dataset`` (streamed, bounded memory)."""
+        _check_split_name(name)
+        if self.folder is not None:
+            return stream_split_file(self._split_file(name))
+        table = self._hub_table(name)
+        where = f"{self.source}[{name}]"
+        for i, row in enumerate(table):
+            validate_record(_drop_nulls(row), f"{where} row {i + 1}")
+        if table.features.get("perturbed_answer") == datasets.Value("string"):
+            table = table.map(lambda row: {"perturbed_answer": [row["perturbed_answer"]]})
+        return table
 
     def records(self, name: str) -> list[dict]:
-        if not SPLIT_NAME.fullmatch(name):
-            raise UserError(f"split name '{name}' may only hold letters, digits, '_', '-' and '.'")
+        """The validated split as a list of dicts: for the small splits of evaluation and scenarios."""
+        _check_split_name(name)
         if self.folder is not None:
             return read_split_file(self._split_file(name))
-        return self._hub_records(name)
+        where = f"{self.source}[{name}]"
+        return [validate_record(_drop_nulls(row), f"{where} row {i + 1}")
+                for i, row in enumerate(self._hub_table(name))]
 
     def _split_file(self, name: str) -> Path:
         for extension in EXTENSIONS:
@@ -54,7 +74,7 @@ class Benchmark:
         available = ", ".join(self.split_names()) or "none"
         raise UserError(f"split '{name}' not found in {self.folder} (available: {available})")
 
-    def _hub_records(self, name: str) -> list[dict]:
+    def _hub_table(self, name: str) -> datasets.Dataset:
         try:
             table = datasets.load_dataset(self.source, name=name, split="train")
         except Exception as error:  # offline, unknown config, auth: all say the same to the user
@@ -62,47 +82,73 @@ class Benchmark:
             raise UserError(
                 f"cannot load split '{name}' of Hub dataset {self.source} (and no local folder of that name): {message}"
             ) from error
-        where = f"{self.source}[{name}]"
-        records = [validate_record(_drop_nulls(row), f"{where} row {i + 1}") for i, row in enumerate(table)]
-        if not records:
-            raise UserError(f"{where}: split is empty")
-        return records
+        if len(table) == 0:
+            raise UserError(f"{self.source}[{name}]: split is empty")
+        return table
+
+
+def iter_split_file(path: Path) -> Iterator[dict]:
+    """Parse and validate a JSON-lines split one line at a time; errors name the file and the line."""
+    try:
+        handle = path.open("rb")
+    except OSError as error:
+        raise UserError(f"cannot read {path}: {error.strerror or error}") from error
+    empty = True
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            where = f"{path}:{number}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise UserError(f"{where}: not valid UTF-8 (byte {error.start + 1})") from error
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise UserError(f"{where}: not valid JSON ({error.msg} at column {error.colno})") from error
+            empty = False
+            yield validate_record(record, where)
+    if empty:
+        raise UserError(f"{path}: split is empty")
 
 
 def read_split_file(path: Path) -> list[dict]:
-    """Parse and validate a JSON-lines split; errors name the file and the line."""
-    records = []
-    try:
-        raw_lines = path.read_bytes().splitlines()
-    except OSError as error:
-        raise UserError(f"cannot read {path}: {error.strerror or error}") from error
-    for number, raw in enumerate(raw_lines, start=1):
-        where = f"{path}:{number}"
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise UserError(f"{where}: not valid UTF-8 (byte {error.start + 1})") from error
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise UserError(f"{where}: not valid JSON ({error.msg} at column {error.colno})") from error
-        records.append(validate_record(record, where))
-    if not records:
-        raise UserError(f"{path}: split is empty")
-    return records
+    """All records of a JSON-lines split, validated, as a list (small splits only)."""
+    return list(iter_split_file(path))
 
 
-def to_dataset(records: list[dict]) -> datasets.Dataset:
-    """Records with optional fields become columns, missing values as None."""
-    columns: dict[str, list] = {}
-    for record in records:
-        for key in record:
-            columns.setdefault(key, [])
-    for key, values in columns.items():
-        values.extend(record.get(key) for record in records)
-    return datasets.Dataset.from_dict(columns)
+def stream_split_file(path: Path) -> datasets.Dataset:
+    """A JSON-lines split as a memory-mapped Arrow table, built without holding the records.
+
+    A first streaming pass validates every line, finds the fields in use and hashes the bytes;
+    the hash keys the ``datasets`` cache, so an unchanged file is converted once and an edited
+    one is converted again. The second pass writes Arrow batches as it reads."""
+    fields: set[str] = set()
+    for record in iter_split_file(path):
+        fields.update(record)
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    columns = [field for field in KNOWN_FIELDS if field in fields]
+    features = datasets.Features({field: FEATURES[field] for field in columns})
+    return datasets.Dataset.from_generator(
+        _rows, features=features, gen_kwargs={"path": str(path), "columns": ",".join(columns)},
+        fingerprint=f"unlearn-split-{digest.hexdigest()[:32]}-{'.'.join(columns)}")
+
+
+
+def _rows(path: str, columns: str) -> Iterator[dict]:
+    # ``columns`` is one string: ``datasets`` would shard a list argument across generator calls
+    names = columns.split(",")
+    for record in iter_split_file(Path(path)):
+        yield {name: record.get(name) for name in names}
+
+
+def _check_split_name(name: str) -> None:
+    if not SPLIT_NAME.fullmatch(name):
+        raise UserError(f"split name '{name}' may only hold letters, digits, '_', '-' and '.'")
 
 
 def write_benchmark(splits: dict[str, list[dict]], out_dir: str | Path) -> list[Path]:

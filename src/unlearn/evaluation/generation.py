@@ -40,5 +40,5 @@ def generate_greedy(model, tokenizer, prompts: list[list[int]], max_new_tokens: 
 def generate_answers(model, tokenizer, fmt, questions: list[str], max_new_tokens: int = 64,
                      batch_size: int = 16, progress: bool = True, sort_by_length: bool = True) -> list[str]:
     """Greedy answers to ``questions`` prompted with ``fmt`` (chat or plain template)."""
-    prompts = [fmt.prompt_ids(tokenizer, question) for question in questions]
+    prompts = fmt.prompt_ids(tokenizer, questions)
     return generate_greedy(model, tokenizer, prompts, max_new_tokens, batch_size, progress, sort_by_length)

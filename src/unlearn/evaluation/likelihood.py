@@ -14,7 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from unlearn.data.collate import pad_batch
-from unlearn.data.formatting import encode_pair
+from unlearn.data.formatting import encode_pairs
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,8 @@ def score_sequences(model, tokenizer, fmt, pairs: list[tuple[str, str]], batch_s
     the vocabulary projection is the largest single cost of a small model's forward pass.
     ``sort_by_length=False`` keeps the input order (the naive baseline of the speed benchmark)."""
     distinct = list(dict.fromkeys(pairs))
-    encoded = [encode_pair(tokenizer, fmt, q, a, max_length) for q, a in distinct]
+    columns = encode_pairs(tokenizer, fmt, [q for q, _ in distinct], [a for _, a in distinct], max_length)
+    encoded = [dict(zip(columns, values)) for values in zip(*columns.values())]
     order = list(range(len(distinct)))
     if sort_by_length:
         order.sort(key=lambda i: len(encoded[i]["input_ids"]))

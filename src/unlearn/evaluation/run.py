@@ -25,7 +25,7 @@ from unlearn.evaluation.semantic import DEFAULT_NLI_MODEL, MetricUnavailable, lo
 from unlearn.evaluation.splits import EvalSplit, default_holdout
 from unlearn.evaluation.summary import RetainModelEval, summarize
 from unlearn.files import atomic_write_json
-from unlearn.models.loading import load_model
+from unlearn.models.loading import fit_to_context, load_model
 from unlearn.training.run_folder import check_run_folder, record_run_settings
 from unlearn.training.settings import DataSettings, ModelSettings
 
@@ -77,12 +77,13 @@ def evaluate_model(settings: EvalSettings) -> dict:
 
     if settings.threads:
         torch.set_num_threads(settings.threads)
-    model, tokenizer = load_model(settings.model, settings.dtype, settings.device, settings.trust_remote_code)
+    model, tokenizer = load_model(settings.model, settings.dtype, settings.device, settings.trust_remote_code,
+                                  settings.allow_pickle)
     fmt = PromptFormat.for_tokenizer(tokenizer, settings.prompt_template, settings.plain_template)
     device = str(next(model.parameters()).device)
     semantic = load_semantic_models(settings.embedder, settings.nli_model, device)
     loaded = time.time()
-    options = EvalOptions(settings.max_length, settings.max_new_tokens, settings.batch_size,
+    options = EvalOptions(fit_to_context(settings.max_length, model), settings.max_new_tokens, settings.batch_size,
                           settings.generation_batch_size, settings.min_k)
     results = evaluate_splits(model, tokenizer, fmt, splits, semantic, options)
     overall, overall_reasons = summarize(results, retain_model)

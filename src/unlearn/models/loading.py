@@ -2,7 +2,9 @@
 
 Device and dtype are chosen automatically (cuda > mps > cpu; bf16 where the GPU supports it,
 fp32 otherwise, since CPU bf16 training is many times slower here) and can be overridden.
-Weights load from safetensors only, and remote code runs only when the caller allows it.
+Weights load from safetensors only: a pickle checkpoint (``.bin``, ``.pt``) can run code while it
+loads, so it is refused unless the caller passes ``allow_pickle``. Remote code runs only when the
+caller allows it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 from unlearn.errors import UserError
 from unlearn.models.gguf import DEFAULT_MODEL_ALIASES, converted_gguf_dir, packaged_gguf
 
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 Device = Literal["auto", "cpu", "cuda", "mps"]
 DType = Literal["auto", "float32", "bfloat16", "float16"]
 
@@ -83,6 +86,7 @@ def load_model(
     dtype: DType = "auto",
     device: Device = "auto",
     trust_remote_code: bool = False,
+    allow_pickle: bool = False,
 ):
     """Return ``(model, tokenizer)`` on the chosen device; a LoRA folder loads base + adapter."""
     from transformers import AutoModelForCausalLM
@@ -91,14 +95,20 @@ def load_model(
     target_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, target_device)
     adapter = Path(resolved) / "adapter_config.json"
-    kwargs = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code, "use_safetensors": True}
+    # use_safetensors=None lets transformers fall back to pickle files; True never opens one
+    kwargs = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code,
+              "use_safetensors": None if allow_pickle else True}
     if adapter.is_file():
         from peft import PeftModel
 
         base_source = json.loads(adapter.read_text())["base_model_name_or_path"]
-        base = _hf_call(AutoModelForCausalLM.from_pretrained, resolve_source(base_source), **kwargs)
+        base_folder = resolve_source(base_source)
+        _refuse_pickle_only(base_folder, allow_pickle)
+        base = _hf_call(AutoModelForCausalLM.from_pretrained, base_folder, **kwargs)
+        _refuse_pickle_only(resolved, allow_pickle)
         model = PeftModel.from_pretrained(base, resolved)
     else:
+        _refuse_pickle_only(resolved, allow_pickle)
         model = _hf_call(AutoModelForCausalLM.from_pretrained, resolved, **kwargs)
     tokenizer = load_tokenizer(resolved, trust_remote_code)
     if model.config.pad_token_id is None:
@@ -106,13 +116,42 @@ def load_model(
     return model.to(target_device), tokenizer
 
 
+def _refuse_pickle_only(folder: str, allow_pickle: bool) -> None:
+    """A local folder whose weights exist only as pickle files is refused with what to do."""
+    path = Path(folder)
+    if allow_pickle or not path.is_dir() or any(path.glob("*.safetensors")):
+        return
+    pickled = sorted(p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickled:
+        raise UserError(f"model folder {folder} holds weights only as pickle ({', '.join(pickled)}), which can run "
+                        "code when loaded; convert them to safetensors, or pass --allow-pickle if you trust them")
+
+
+def fit_to_context(max_length: int, model) -> int:
+    """``max_length`` capped at the model's context window (``max_position_embeddings``).
+
+    Positions past the context are undefined for the model, so longer sequences are cut there;
+    the tokenizer then warns with the count of sequences that were truncated."""
+    context = getattr(model.config, "max_position_embeddings", None)
+    if context and max_length > context:
+        log.warning("max_length %d is longer than the model's context of %d tokens; using %d",
+                    max_length, context, context)
+        return context
+    return max_length
+
+
 def save_model(model, tokenizer, out_dir: str | Path) -> None:
-    """Save in Hugging Face format (a LoRA model saves its adapter) through a staging folder."""
+    """Save in Hugging Face format (a LoRA model saves its adapter) through a staging folder, so a
+    failed save (a full disk) leaves no partial model behind."""
     out = Path(out_dir)
     staging = out / ".saving"
     shutil.rmtree(staging, ignore_errors=True)
-    model.save_pretrained(staging, safe_serialization=True)
-    tokenizer.save_pretrained(staging)
+    try:
+        model.save_pretrained(staging, safe_serialization=True)
+        tokenizer.save_pretrained(staging)
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise UserError(f"cannot save the model to {out}: {error.strerror or error}") from error
     for item in staging.iterdir():
         destination = out / item.name
         if destination.is_dir():
@@ -125,5 +164,8 @@ def _hf_call(loader, source: str, **kwargs):
     try:
         return loader(source, **kwargs)
     except (OSError, ValueError) as error:
+        if "trust_remote_code" in str(error):
+            raise UserError(f"cannot load model '{source}': it ships its own code, which runs only with "
+                            "--trust-remote-code (pass it only if you trust the model's authors)") from error
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"cannot load model '{source}': {first_line}") from error

@@ -8,6 +8,7 @@ when the file is read, so a typo fails before any step runs. A method entry is a
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
@@ -16,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 from unlearn.config import validate_settings
 from unlearn.errors import UserError
 from unlearn.evaluation.run import EvalSettings
+from unlearn.files import check_writable
 from unlearn.models.gguf import DEFAULT_MODEL
+from unlearn.report.collect import MANIFEST
 from unlearn.training.finetune import FinetuneSettings
 from unlearn.training.forget import ForgetSettings, check_settings
 
@@ -42,7 +45,9 @@ class ExperimentSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field("experiment", description="experiment name (the default output folder is runs/NAME)")
+    name: str = Field("experiment", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+                      description="experiment name: letters, digits, '_', '-', '.' (the default output folder is "
+                                  "runs/NAME, so the name cannot lead out of runs/)")
     out: str | None = Field(None, description="output folder (default: runs/NAME)")
     scenario: Literal["fictitious", "continual", "real_world"] = "fictitious"
     data: str = Field("builtin", description="'builtin' (generated fictitious benchmark), a folder, or a Hub id")
@@ -90,7 +95,9 @@ class ExperimentSettings(BaseModel):
 
 
 def check_experiment(settings: ExperimentSettings, source: str) -> None:
-    """Validate every override section against its command's settings, before any work."""
+    """Validate every override section against its command's settings, and the output folder,
+    before any work."""
+    check_experiment_folder(settings.run_folder, settings.name)
     placeholders = {"data": "-", "out": "-"}
     for section, model in (("finetune", FinetuneSettings), ("unlearn", ForgetSettings), ("eval", EvalSettings)):
         _check_section(getattr(settings, section), model, f"{source}: {section}", placeholders)
@@ -102,6 +109,22 @@ def check_experiment(settings: ExperimentSettings, source: str) -> None:
     for entry in settings.methods:
         values = {**settings.unlearn, **entry.settings, "method": entry.method}
         check_settings(_check_section(values, ForgetSettings, f"{source}: method {entry.name}", placeholders))
+
+
+def check_experiment_folder(folder: Path, name: str) -> None:
+    """The run folder must be new, empty, or hold this experiment's earlier run (whose steps are reused)."""
+    check_writable(folder)
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return
+    manifest = folder / MANIFEST
+    if manifest.is_file():
+        previous = json.loads(manifest.read_text(encoding="utf-8")).get("name")
+        if previous != name:
+            raise UserError(f"output folder {folder} holds experiment '{previous}', not '{name}'; "
+                            "choose another --out")
+    elif not (folder / "steps").is_dir():
+        raise UserError(f"output folder {folder} is not empty and holds no llm-unlearn experiment; "
+                        "choose another --out")
 
 
 def _check_section(values: dict, model, where: str, placeholders: dict):

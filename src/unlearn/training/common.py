@@ -7,25 +7,46 @@ from pathlib import Path
 import torch
 
 from unlearn.data.formatting import PromptFormat
-from unlearn.models.loading import load_model
+from unlearn.errors import UserError
+from unlearn.files import STORAGE_ERRORS
+from unlearn.models.loading import fit_to_context, load_model
 from unlearn.models.lora import apply_lora
 
 
 def prepare_model(settings):
-    """Threads and seed, then ``(model, tokenizer, prompt format)`` with LoRA applied if asked."""
+    """Threads and seed, then ``(model, tokenizer, prompt format, max length)``, LoRA applied if asked.
+
+    The max length is ``settings.max_length`` capped at the model's context."""
     if settings.threads:
         torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
-    model, tokenizer = load_model(settings.model, settings.dtype, settings.device, settings.trust_remote_code)
+    model, tokenizer = load_model(settings.model, settings.dtype, settings.device, settings.trust_remote_code,
+                                  settings.allow_pickle)
     if settings.lora:
         model = apply_lora(model, settings.lora_r, settings.lora_alpha, settings.lora_dropout)
     fmt = PromptFormat.for_tokenizer(tokenizer, settings.prompt_template, settings.plain_template)
-    return model, tokenizer, fmt
+    return model, tokenizer, fmt, fit_to_context(settings.max_length, model)
 
 
 def train(trainer, checkpoint_dir: Path, resume: bool, callbacks: list | None = None):
-    """``trainer.train()``, from the last checkpoint in ``checkpoint_dir`` when ``resume`` and one exists."""
+    """``trainer.train()``, from the last complete checkpoint in ``checkpoint_dir`` when ``resume``."""
     for callback in callbacks or []:
         trainer.add_callback(callback)
-    checkpoint = resume and any(Path(checkpoint_dir).glob("checkpoint-*"))
-    return trainer.train(resume_from_checkpoint=True if checkpoint else None)
+    checkpoint = last_complete_checkpoint(checkpoint_dir) if resume else None
+    try:
+        return trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    except OSError as error:  # a checkpoint that cannot be written: full disk, permissions
+        if error.errno not in STORAGE_ERRORS:
+            raise
+        raise UserError(f"training stopped: cannot write {error.filename or checkpoint_dir}: {error.strerror}; "
+                        "the last complete checkpoint is kept for --resume") from error
+
+
+def last_complete_checkpoint(checkpoint_dir: Path) -> Path | None:
+    """The newest ``checkpoint-N`` whose save finished, or None.
+
+    The Trainer writes ``trainer_state.json`` last: a folder without it was cut off mid-save
+    (a kill, a full disk) and is skipped, where the Trainer's own choice would take it."""
+    complete = [p for p in Path(checkpoint_dir).glob("checkpoint-*")
+                if p.name.removeprefix("checkpoint-").isdigit() and (p / "trainer_state.json").is_file()]
+    return max(complete, key=lambda p: int(p.name.removeprefix("checkpoint-")), default=None)

@@ -25,6 +25,7 @@ from unlearn.metrics.fact import contains_fact, fact_accuracy
 from unlearn.models.loading import save_model
 from unlearn.training.arguments import training_arguments
 from unlearn.training.common import prepare_model, train
+from unlearn.training.forget import LogEveryEpoch, mean_logged_loss
 from unlearn.training.run_folder import check_run_folder, record_run_settings
 from unlearn.training.settings import DataSettings, OptimSettings, TrainableModelSettings
 
@@ -58,11 +59,11 @@ def finetune(settings: FinetuneSettings, callbacks: list | None = None) -> dict:
     recorded = settings.model_dump(exclude={"overwrite", "resume"})
     out = check_run_folder(settings.out, recorded, settings.overwrite)
     record_run_settings(out, recorded)
-    model, tokenizer, fmt = prepare_model(settings)
-    train_set = tokenize_split(records, tokenizer, fmt, settings.max_length, name=settings.split)
+    model, tokenizer, fmt, max_length = prepare_model(settings)
+    train_set = tokenize_split(records, tokenizer, fmt, max_length, name=settings.split)
 
     trainer = _build_trainer(settings, model, tokenizer, train_set, out / "checkpoints")
-    result = train(trainer, out / "checkpoints", settings.resume, callbacks)
+    result = train(trainer, out / "checkpoints", settings.resume, [*(callbacks or []), LogEveryEpoch()])
     if not trainer.is_world_process_zero():
         return {}
     if settings.lora and settings.merge_lora:
@@ -73,7 +74,7 @@ def finetune(settings: FinetuneSettings, callbacks: list | None = None) -> dict:
         "split": settings.split,
         "examples": len(train_set),
         "optimizer_steps": result.global_step,
-        "train_loss": result.training_loss,
+        "train_loss": mean_logged_loss(trainer.state.log_history),  # the whole run's, also when resumed
         "train_seconds": round(result.metrics.get("train_runtime", math.nan), 1),
     }
     if settings.check_facts:

@@ -16,6 +16,7 @@ from typing import Literal
 
 import torch
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, field_validator
+from transformers import TrainerCallback
 
 from unlearn.data.benchmark import Benchmark
 from unlearn.data.formatting import tokenize_split
@@ -92,7 +93,7 @@ def forget(settings: ForgetSettings, callbacks: list | None = None) -> dict:
     out = check_run_folder(settings.out, recorded, settings.overwrite)
     trainer, method, weights = build_trainer(settings, out / "checkpoints")
     record_run_settings(out, recorded)
-    result = train(trainer, out / "checkpoints", settings.resume, callbacks)
+    result = train(trainer, out / "checkpoints", settings.resume, [*(callbacks or []), LogEveryEpoch()])
     if not trainer.is_world_process_zero():
         return {}
     save_model(trainer.model, trainer.processing_class, out)
@@ -104,7 +105,7 @@ def forget(settings: ForgetSettings, callbacks: list | None = None) -> dict:
         "forget_weight": weights[0],
         "regularizer_weight": weights[1] if method.regularizer else None,
         "optimizer_steps": result.global_step,
-        "train_loss": result.training_loss,
+        "train_loss": mean_logged_loss(trainer.state.log_history),
         "train_seconds": round(result.metrics.get("train_runtime", math.nan), 1),
         "total_seconds": round(time.time() - started, 1),
     }
@@ -112,6 +113,28 @@ def forget(settings: ForgetSettings, callbacks: list | None = None) -> dict:
     if not settings.keep_checkpoints:
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
     return summary
+
+
+class LogEveryEpoch(TrainerCallback):
+    """Logs the loss at the end of every epoch, before its checkpoint is saved: the log history
+    stored in each checkpoint then accounts for every step before it (see ``mean_logged_loss``)."""
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        control.should_log = True
+
+
+def mean_logged_loss(log_history: list[dict]) -> float:
+    """Mean loss over all optimizer steps, from the logged losses (each the mean since the previous log).
+
+    The Trainer's own ``training_loss`` covers only the steps run since the last (re)start; the log
+    history comes back with the checkpoint, so a resumed run reports the same mean as an
+    uninterrupted one. Needs a log at the last step and at every checkpoint (``LogEveryEpoch``)."""
+    total, logged = 0.0, 0
+    for entry in log_history:
+        if "loss" in entry:
+            total += entry["loss"] * (entry["step"] - logged)
+            logged = entry["step"]
+    return total / logged if logged else math.nan
 
 
 def build_trainer(settings: ForgetSettings, checkpoint_dir) -> tuple[UnlearningTrainer, Method, tuple[float, float]]:
@@ -124,11 +147,11 @@ def build_trainer(settings: ForgetSettings, checkpoint_dir) -> tuple[UnlearningT
     if retain_records is not None:
         _warn_overlap(forget_records, retain_records, settings)
     weights = _weights(settings, method)
-    model, tokenizer, fmt = prepare_model(settings)
+    model, tokenizer, fmt, max_length = prepare_model(settings)
     hidden_layer = steering_target = None
     if method.forget.name == "RMU":
         hidden_layer, steering_target = _prepare_rmu(model, settings)
-    dataset = _build_streams(method, forget_records, retain_records, refusals, tokenizer, fmt, settings)
+    dataset = _build_streams(method, forget_records, retain_records, refusals, tokenizer, fmt, max_length, settings)
     collator = PairCollator(tokenizer.pad_token_id)
     device = next(model.parameters()).device
 
@@ -149,17 +172,22 @@ def _weights(settings: ForgetSettings, method: Method) -> tuple[float, float]:
 
 
 def _warn_overlap(forget_records, retain_records, settings) -> None:
-    forget_pairs = set(zip(forget_records["question"], forget_records["answer"]))
-    shared = sum(pair in forget_pairs for pair in zip(retain_records["question"], retain_records["answer"]))
+    """Count retain records whose (question, answer) is also in the forget set, reading in batches."""
+    forget_pairs = set(_pairs(forget_records))
+    shared = sum(pair in forget_pairs for pair in _pairs(retain_records))
     if shared:
         log.warning("%d records of %s also appear in %s: the method will both forget and keep them",
                     shared, settings.retain, settings.forget)
 
 
-def _build_streams(method: Method, forget_records, retain_records, refusals, tokenizer, fmt, settings):
+def _pairs(records):
+    for batch in records.select_columns(["question", "answer"]).iter(batch_size=10_000):
+        yield from zip(batch["question"], batch["answer"])
+
+
+def _build_streams(method: Method, forget_records, retain_records, refusals, tokenizer, fmt, length, settings):
     """Tokenize exactly the streams the method reads; refusal and mismatch picks are seeded."""
     rng = random.Random(settings.seed)
-    length = settings.max_length
     forget_streams, retain_streams = {}, {}
     if "forget" in method.streams:
         forget_streams["forget"] = tokenize_split(forget_records, tokenizer, fmt, length, name=settings.forget)
@@ -167,8 +195,8 @@ def _build_streams(method: Method, forget_records, retain_records, refusals, tok
         picked = forget_records.add_column("refusal", [rng.choice(refusals) for _ in range(len(forget_records))])
         forget_streams["forget_idk"] = tokenize_split(picked, tokenizer, fmt, length, "refusal", "forget refusals")
     if "forget_mismatch" in method.streams:
-        answers = retain_records["answer"]
-        picked = forget_records.add_column("mismatch", [rng.choice(answers) for _ in range(len(forget_records))])
+        partners = [rng.randrange(len(retain_records)) for _ in range(len(forget_records))]
+        picked = forget_records.add_column("mismatch", retain_records.select(partners)["answer"])
         forget_streams["forget_mismatch"] = tokenize_split(picked, tokenizer, fmt, length, "mismatch",
                                                            "forget mismatch")
     if "retain" in method.streams:
@@ -183,7 +211,8 @@ def _prepare_reference(method: Method, model, dataset, collator, device, setting
     """A frozen model only when a term needs full outputs; otherwise cached log-probs only."""
     separate = None
     if settings.reference and (method.needs_frozen_model or method.reference_logprob_streams):
-        separate, _ = load_model(settings.reference, settings.dtype, settings.device, settings.trust_remote_code)
+        separate, _ = load_model(settings.reference, settings.dtype, settings.device, settings.trust_remote_code,
+                                 settings.allow_pickle)
     reference = None
     if method.needs_frozen_model:
         reference = FrozenReference.separate(separate) if separate is not None else FrozenReference.copy_of(model)

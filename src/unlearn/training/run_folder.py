@@ -6,16 +6,16 @@ import json
 from pathlib import Path
 
 from unlearn.errors import UserError
-from unlearn.files import atomic_write_json
+from unlearn.files import atomic_write_json, check_writable
 
 SETTINGS_FILE = "unlearn_settings.json"
 
 
 def check_run_folder(out: str | Path, settings: dict, overwrite: bool = False) -> Path:
-    """Refuse a folder holding another run unless ``overwrite``; creates nothing."""
+    """Refuse a folder holding another run unless ``overwrite``, or one that cannot be written;
+    creates nothing."""
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"output path {out} is a file, not a folder")
+    check_writable(out)
     existing = out / SETTINGS_FILE
     if existing.is_file() and not overwrite:
         previous = json.loads(existing.read_text(encoding="utf-8"))

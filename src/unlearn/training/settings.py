@@ -20,6 +20,7 @@ class ModelSettings(BaseModel):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="weights precision; auto = bf16 on a GPU that supports it, fp32 otherwise")
     trust_remote_code: bool = Field(False, description="run model code from the Hub (only for models you trust)")
+    allow_pickle: bool = Field(False, description="load .bin/.pt weights, which can run code (only files you trust)")
     threads: PositiveInt | None = Field(None, description="torch CPU threads (default: torch's choice)")
 
 
