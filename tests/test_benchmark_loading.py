@@ -7,7 +7,6 @@ import json
 import datasets
 import pytest
 
-from unlearn.cli.main import main
 from unlearn.data.benchmark import Benchmark, read_split_file
 from unlearn.errors import UserError
 
@@ -124,12 +123,3 @@ def test_hub_failure_is_one_line(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(UserError, match=r"cannot load split 'full' of Hub dataset locuslab/TOFU .*Couldn't reach"):
         Benchmark("locuslab/TOFU").split("full")
-
-
-def test_cli_reports_bad_data_in_one_line_with_status_2(tmp_path, capsys):
-    (tmp_path / "full.jsonl").write_text('{"question": "Q?"}\n')
-    status = main(["finetune", "--data", str(tmp_path), "--out", str(tmp_path / "out"), "--model", "unused"])
-    err = capsys.readouterr().err
-    assert status == 2
-    assert err.count("\n") == 1 and "full.jsonl:1: field 'answer' is missing" in err
-    assert not (tmp_path / "out").exists()  # nothing half-written

@@ -74,10 +74,3 @@ def test_cli_help_lists_commands(capsys):
     out = capsys.readouterr().out
     for command in ("data", "finetune"):
         assert command in out
-
-
-def test_cli_bad_setting_exits_2_with_one_line(capsys):
-    assert main(["finetune", "--data", "d", "--out", "o", "--learning-rate", "-1"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("unlearn: error: command line: invalid setting 'learning_rate' = '-1'")
-    assert err.count("\n") == 1

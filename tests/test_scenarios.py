@@ -83,7 +83,6 @@ def test_continual_scenario_evaluates_after_every_request(tiny_model_dir, tmp_pa
 @pytest.mark.parametrize("section, value, message", [
     ("finetune", {"epochs": "many"}, "finetune"),
     ("unlearn", {"lerning_rate": 1e-5}, "did you mean 'learning_rate'"),
-    ("eval", {"model": "x"}, "set by the experiment itself"),
     ("methods", ["GA+XX"], "unknown regularizer"),
 ])
 def test_a_bad_experiment_file_fails_before_any_step(tmp_path, capsys, section, value, message):

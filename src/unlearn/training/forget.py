@@ -24,7 +24,7 @@ from unlearn.data.pairing import ForgetRetainDataset, PairCollator
 from unlearn.data.refusals import load_refusals
 from unlearn.errors import UserError
 from unlearn.files import atomic_write_json
-from unlearn.models.loading import load_model, save_model
+from unlearn.models.loading import load_model, resolve_source, save_model
 from unlearn.objectives.registry import Method, parse_method
 from unlearn.training.arguments import training_arguments
 from unlearn.training.common import prepare_model, train
@@ -81,6 +81,11 @@ def check_settings(settings: ForgetSettings) -> Method:
     if method.full_weights_only and settings.lora:
         raise UserError(f"method {method.name} updates chosen full-weight layers and cannot train a LoRA adapter; "
                         "drop --lora")
+    if settings.reference:  # a missing reference fails now, not after the model loads
+        try:
+            resolve_source(settings.reference)
+        except UserError as error:
+            raise UserError(f"--reference: {error}") from None
     if settings.reference and settings.lora and method.needs_frozen_model:
         log.info("LoRA with a separate reference model: the reference is loaded as a second model")
     return method

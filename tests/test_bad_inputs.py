@@ -1,0 +1,306 @@
+"""The catalog of bad inputs: each one, given to the command line, ends with exit status 2, one
+line ``unlearn: error: ...`` saying what is wrong and where, and no result that looks complete.
+
+Every entry is also listed in the README's troubleshooting section (checked below), so the
+list a user reads and the list that is tested are the same list.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import torch
+
+from conftest import make_model, make_tokenizer, write_jsonl
+from unlearn.cli.main import main
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+RESULT_FILES = {"summary.json", "train_summary.json", "model.safetensors", "adapter_model.safetensors",
+                "experiment.json", "report.html", "step_done.json"}
+GOOD = {"question": "Where was Ada born?", "answer": "Ada was born in London."}
+
+
+@dataclass
+class World:
+    """What a catalog entry builds its command from: a scratch folder, a benchmark, a tiny model."""
+
+    tmp: Path
+    bench: Path
+    model: Path
+    monkeypatch: pytest.MonkeyPatch
+
+    @property
+    def out(self) -> Path:
+        return self.tmp / "out"
+
+    def forget(self, *extra: str, model: str | None = None, data: Path | None = None) -> list[str]:
+        return ["forget", "--model", model or str(self.model), "--data", str(data or self.bench),
+                "--forget", "forget", "--retain", "retain", "--method", "GA+GD", "--out", str(self.out),
+                "--epochs", "1", "--batch-size", "2", "--device", "cpu", "--warmup-epochs", "0", *extra]
+
+    def split_file(self, name: str, content: bytes) -> Path:
+        """A copy of the benchmark whose split ``name`` holds ``content``."""
+        folder = self.tmp / "bad-bench"
+        if not folder.exists():
+            shutil.copytree(self.bench, folder)
+        (folder / f"{name}.jsonl").write_bytes(content)
+        return folder
+
+    def model_copy(self, change: Callable[[Path], None]) -> str:
+        folder = self.tmp / "bad-model"
+        shutil.copytree(self.model, folder)
+        change(folder)
+        return str(folder)
+
+    def config(self, text: str) -> str:
+        path = self.tmp / "c.yaml"
+        path.write_text(text)
+        return str(path)
+
+    def experiment(self, text: str) -> list[str]:
+        path = self.tmp / "experiment.yaml"
+        path.write_text(text)
+        return ["run", str(path)]
+
+
+@dataclass
+class Case:
+    name: str        # the troubleshooting entry in the README
+    build: Callable[[World], list[str]]
+    message: str     # regular expression the error line must match
+
+
+def line_of(record: dict) -> bytes:
+    return (json.dumps(record) + "\n").encode()
+
+
+def pickle_only(folder: Path) -> None:
+    for weights in folder.glob("*.safetensors"):
+        weights.unlink()
+    tok = make_tokenizer()
+    torch.save(make_model(len(tok)).state_dict(), folder / "pytorch_model.bin")
+
+
+def remote_code(folder: Path) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    config.update(model_type="custom-llm", auto_map={"AutoConfig": "custom.CustomConfig"})
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def no_pad_no_eos(folder: Path) -> None:
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config.update(pad_token=None, eos_token=None)
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+
+
+def other_run(world: World) -> list[str]:
+    world.out.mkdir()
+    (world.out / "unlearn_settings.json").write_text(json.dumps({"method": "NPO"}))
+    return world.forget()
+
+
+def foreign_folder(world: World) -> list[str]:
+    world.out.mkdir()
+    (world.out / "notes.txt").write_text("mine")
+    return world.forget()
+
+
+def file_as_out(world: World) -> list[str]:
+    world.out.write_text("a file")
+    return world.forget()
+
+
+def read_only_out(world: World) -> list[str]:
+    """Permissions do not bind root (as in CI), so the refusal the OS would give is injected."""
+    world.out.mkdir()
+    real = tempfile.mkstemp
+
+    def refuse(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir) == world.out:
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real(*args, dir=dir, **kwargs)
+
+    world.monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    return world.forget()
+
+
+def disk_full(world: World, target: str) -> None:
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    world.monkeypatch.setattr(target, full)
+
+
+def disk_full_on_model_save(world: World) -> list[str]:
+    disk_full(world, "transformers.modeling_utils.safe_save_file")
+    return world.forget("--no-save-checkpoints")
+
+
+def disk_full_on_checkpoint(world: World) -> list[str]:
+    disk_full(world, "transformers.modeling_utils.safe_save_file")
+    return world.forget()
+
+
+def disk_full_on_results(world: World) -> list[str]:
+    disk_full(world, "os.fsync")
+    return ["data", "fictitious", "--out", str(world.out), "--people", "10"]
+
+
+def retain_eval_of_other_benchmark(world: World) -> list[str]:
+    other = world.tmp / "retain-eval"
+    other.mkdir()
+    (other / "summary.json").write_text("{}")
+    (other / "forget.json").write_text(json.dumps({"examples": [{"question": "Who is Bob?", "truth_ratio": 0.5}]}))
+    return ["eval", "--model", str(world.model), "--data", str(world.bench), "--forget", "forget",
+            "--retain-split", "retain", "--real-authors", "none", "--world-facts", "none", "--holdout", "none",
+            "--retain-eval", str(other), "--out", str(world.out), "--device", "cpu"]
+
+
+def experiment_folder_of_another(world: World) -> list[str]:
+    world.out.mkdir()
+    (world.out / "experiment.json").write_text(json.dumps({"name": "other"}))
+    return world.experiment(f"name: mine\nout: {world.out}\n")
+
+
+CATALOG = [
+    # data files
+    Case("not valid JSON", lambda w: w.forget(data=w.split_file("forget", line_of(GOOD) + b'{"question": "Q?",\n')),
+         r"forget\.jsonl:2: not valid JSON"),
+    Case("field 'answer' is missing", lambda w: w.forget(data=w.split_file("forget", line_of({"question": "Q?"}))),
+         r"forget\.jsonl:1: field 'answer' is missing"),
+    Case("misspelled?",
+         lambda w: w.forget(data=w.split_file("forget", line_of({"question": "Q?", "answr": "A"}))),
+         r"forget\.jsonl:1: field 'answer' is missing \(found 'answr': misspelled\?\)"),
+    Case("unknown field", lambda w: w.forget(data=w.split_file("forget", line_of({**GOOD, "perturbed_answers": ["x"]}))),
+         r"forget\.jsonl:1: unknown field 'perturbed_answers' \(did you mean 'perturbed_answer'\?\)"),
+    Case("must be a string", lambda w: w.forget(data=w.split_file("retain", line_of({**GOOD, "answer": 42}))),
+         r"retain\.jsonl:1: field 'answer' must be a string, got int"),
+    Case("must be a non-empty list of strings",
+         lambda w: w.forget(data=w.split_file("forget", line_of({**GOOD, "perturbed_answer": []}))),
+         r"forget\.jsonl:1: field 'perturbed_answer' must be a non-empty list of strings"),
+    Case("not valid UTF-8", lambda w: w.forget(data=w.split_file("forget", line_of(GOOD) + b'{"question": "\xff"}\n')),
+         r"forget\.jsonl:2: not valid UTF-8 \(byte 15\)"),
+    Case("split is empty", lambda w: w.forget(data=w.split_file("forget", b"\n")), r"forget\.jsonl: split is empty"),
+    Case("not found in", lambda w: w.forget("--forget", "forget99"),
+         r"split 'forget99' not found in .* \(available: forget, full, retain\)"),
+    Case("may only hold letters", lambda w: w.forget("--forget", "../../etc/passwd"),
+         r"split name '\.\./\.\./etc/passwd' may only hold letters"),
+    Case("nor is it a Hub id", lambda w: w.forget(data=w.tmp / "nowhere"),
+         r"benchmark folder '.*nowhere' does not exist"),
+    # settings
+    Case("unknown method", lambda w: w.forget("--method", "FORGETALL"), r"unknown method 'FORGETALL'"),
+    Case("unknown regularizer", lambda w: w.forget("--method", "GA+XX"), r"unknown regularizer 'XX'"),
+    Case("cannot train a LoRA adapter", lambda w: w.forget("--method", "RMU", "--lora"),
+         r"method RMU updates chosen full-weight layers and cannot train a LoRA adapter"),
+    Case("needs a retain split", lambda w: w.forget("--retain", "none"), r"method GA\+GD needs a retain split"),
+    Case("--reference: model path", lambda w: w.forget("--method", "NPO+KL", "--reference", "./no/ref"),
+         r"--reference: model path \./no/ref does not exist"),
+    Case("should be a valid number", lambda w: w.forget("--learning-rate", "fast"),
+         r"invalid setting 'learning_rate' = 'fast'"),
+    Case("should be greater than 0", lambda w: w.forget("--batch-size", "0"),
+         r"invalid setting 'batch_size' = '0': Input should be greater than 0"),
+    Case("should be 'auto', 'cpu', 'cuda' or 'mps'", lambda w: w.forget("--device", "tpu"),
+         r"invalid setting 'device' = 'tpu'"),
+    Case("unknown setting", lambda w: w.forget("--config", w.config("learnig_rate: 1e-5\n")),
+         r"unknown setting 'learnig_rate' \(did you mean 'learning_rate'"),
+    Case("not valid YAML", lambda w: w.forget("--config", w.config("method: !!python/object/apply:os.system [ls]\n")),
+         r"c\.yaml:1: not valid YAML"),
+    Case("cannot read refusal phrases", lambda w: w.forget("--method", "IDK+GD", "--refusals", "/no/refusals.txt"),
+         r"cannot read refusal phrases from /no/refusals\.txt"),
+    Case("should be 'paper' or 'code'", lambda w: w.forget("--method", "ME+GD", "--me-form", "both"),
+         r"invalid setting 'me_form' = 'both': Input should be 'paper' or 'code'"),
+    Case("the model has layers", lambda w: w.forget("--method", "RMU", "--rmu-layer", "9"),
+         r"rmu_layer 9 does not exist: the model has layers 0\.\.1"),
+    # models
+    Case("model path", lambda w: w.forget(model="./no/such/model"),
+         r"model path \./no/such/model does not exist"),
+    Case("has no config.json", lambda w: w.forget(model=w.model_copy(lambda f: (f / "config.json").unlink())),
+         r"model folder .*bad-model has no config\.json"),
+    Case("holds weights only as pickle", lambda w: w.forget(model=w.model_copy(pickle_only)),
+         r"holds weights only as pickle \(pytorch_model\.bin\).*--allow-pickle"),
+    Case("ships its own code", lambda w: w.forget(model=w.model_copy(remote_code)),
+         r"ships its own code, which runs only with --trust-remote-code"),
+    Case("neither a pad nor an end-of-sequence token", lambda w: w.forget(model=w.model_copy(no_pad_no_eos)),
+         r"tokenizer of .* has neither a pad nor an end-of-sequence token"),
+    # output folders and storage
+    Case("holds a run with other settings", other_run, r"output folder .* holds a run with other settings"),
+    Case("holds no llm-unlearn run", foreign_folder, r"output folder .* is not empty and holds no llm-unlearn run"),
+    Case("is a file, not a folder", file_as_out, r"output path .*out is a file, not a folder"),
+    Case("is not writable", read_only_out, r"output folder .*out is not writable \(Permission denied\)"),
+    Case("cannot save the model", disk_full_on_model_save,
+         r"cannot save the model to .*out: No space left on device"),
+    Case("training stopped: cannot write", disk_full_on_checkpoint,
+         r"training stopped: cannot write .*: No space left on device; the last complete checkpoint is kept"),
+    Case("cannot write", disk_full_on_results, r"cannot write .*\.jsonl: No space left on device"),
+    # evaluation and experiments
+    Case("made on a different forget set", retain_eval_of_other_benchmark,
+         r"retain eval .*forget\.json was made on a different forget set \(2 of 2 questions"),
+    Case("invalid setting 'name'", lambda w: w.experiment("name: ../../etc\n"), r"invalid setting 'name' = '\.\./\.\./etc'"),
+    Case("holds experiment", experiment_folder_of_another, r"output folder .* holds experiment 'other', not 'mine'"),
+    Case("is set by the experiment itself", lambda w: w.experiment("unlearn:\n  forget: forget01\n"),
+         r"unlearn: 'forget' is set by the experiment itself"),
+]
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("bench")
+    records = [{"question": f"Where was person {i} born?", "answer": f"Person {i} was born in city {i}."}
+               for i in range(6)]
+    write_jsonl(folder / "full.jsonl", records)
+    write_jsonl(folder / "forget.jsonl", records[:2])
+    write_jsonl(folder / "retain.jsonl", records[2:])
+    return folder
+
+
+def test_the_catalog_has_at_least_25_distinct_entries():
+    assert len({case.name for case in CATALOG}) == len(CATALOG) >= 25
+
+
+@pytest.mark.parametrize("case", CATALOG, ids=[c.name for c in CATALOG])
+def test_bad_input_is_one_line_exit_2_and_leaves_no_result(case, bench, tiny_model_dir, tmp_path, monkeypatch,
+                                                           capsys):
+    argv = case.build(World(tmp_path, bench, tiny_model_dir, monkeypatch))
+    before = results_in(tmp_path / "out")
+    status = main(argv)
+    monkeypatch.undo()
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("unlearn: error: ")]
+    assert status == 2, err[-2000:]
+    assert len(errors) == 1 and "Traceback" not in err, err[-2000:]
+    assert re.search(case.message, errors[0]), errors[0]
+    assert results_in(tmp_path / "out") == before
+
+
+def results_in(folder: Path) -> set[Path]:
+    """Result files, temp files and staging folders under ``folder``."""
+    if not folder.is_dir():
+        return set()
+    return {p for p in folder.rglob("*") if p.name in RESULT_FILES or ".tmp" in p.name or p.name == ".saving"}
+
+
+def test_every_catalog_entry_is_in_the_readme_troubleshooting_section():
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Troubleshooting"):]
+    section = section[:section.find("\n## ", 1)] if "\n## " in section[1:] else section
+    missing = [case.name for case in CATALOG if case.name not in section]
+    assert not missing, missing
+    assert f"runs {len(CATALOG)} of them" in " ".join(section.split())
+
+
+def test_sequences_longer_than_the_model_context_are_cut_with_a_counted_warning(bench, tiny_model_dir, tmp_path,
+                                                                                monkeypatch, caplog):
+    world = World(tmp_path, bench, tiny_model_dir, monkeypatch)
+    long = {"question": "Tell me everything.", "answer": "city " * 400}
+    data = world.split_file("forget", line_of(GOOD) + line_of(long))
+    assert main(world.forget("--max-length", "1000", data=data)) == 0
+    assert "max_length 1000 is longer than the model's context of 256 tokens; using 256" in caplog.text
+    assert "forget: 1 of 2 sequences were longer than 256 tokens and were truncated" in caplog.text
