@@ -78,3 +78,25 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_model_dir
     assert "loss became nan at step 2 (method GA" in err and "last good checkpoint is kept" in err
     assert (out / "checkpoints" / "checkpoint-1").is_dir()
     assert not (out / "train_summary.json").exists()
+
+
+def test_non_finite_gradient_stops_before_the_optimizer_step(tiny_model_dir, bench, tmp_path, monkeypatch, capsys):
+    real = losses.gradient_ascent
+
+    def nan_gradient_on_second_step(logits, labels):
+        nan_gradient_on_second_step.calls += 1
+        value = real(logits, labels)
+        if nan_gradient_on_second_step.calls == 2:  # forward 0, backward d sqrt(u)/du at 0 = inf, times 0 = nan
+            value = value + 0 * torch.sqrt(logits.sum() - logits.sum())
+        return value
+
+    nan_gradient_on_second_step.calls = 0
+    monkeypatch.setattr(losses, "gradient_ascent", nan_gradient_on_second_step)
+    out = tmp_path / "o"
+    status = run_forget(tiny_model_dir, bench, out, "GA", "--epochs", "2", "--batch-size", "2")
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "gradient norm became nan at step 2; stopped before the optimizer step" in err
+    kept = load_model(str(out / "checkpoints" / "checkpoint-1"), device="cpu")[0]
+    assert all(torch.isfinite(p).all() for p in kept.parameters())
+    assert not (out / "train_summary.json").exists()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
+from transformers import TrainerCallback
 
 from unlearn.data.formatting import PromptFormat
 from unlearn.errors import UserError
@@ -30,7 +32,7 @@ def prepare_model(settings):
 
 def train(trainer, checkpoint_dir: Path, resume: bool, callbacks: list | None = None):
     """``trainer.train()``, from the last complete checkpoint in ``checkpoint_dir`` when ``resume``."""
-    for callback in callbacks or []:
+    for callback in [*(callbacks or []), LogEveryEpoch()]:
         trainer.add_callback(callback)
     checkpoint = last_complete_checkpoint(checkpoint_dir) if resume else None
     try:
@@ -50,3 +52,25 @@ def last_complete_checkpoint(checkpoint_dir: Path) -> Path | None:
     complete = [p for p in Path(checkpoint_dir).glob("checkpoint-*")
                 if p.name.removeprefix("checkpoint-").isdigit() and (p / "trainer_state.json").is_file()]
     return max(complete, key=lambda p: int(p.name.removeprefix("checkpoint-")), default=None)
+
+
+class LogEveryEpoch(TrainerCallback):
+    """Logs the loss at the end of every epoch, before its checkpoint is saved: the log history
+    stored in each checkpoint then accounts for every step before it (see ``mean_logged_loss``)."""
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        control.should_log = True
+
+
+def mean_logged_loss(log_history: list[dict]) -> float:
+    """Mean loss over all optimizer steps, from the logged losses (each the mean since the previous log).
+
+    The Trainer's own ``training_loss`` covers only the steps run since the last (re)start; the log
+    history comes back with the checkpoint, so a resumed run reports the same mean as an
+    uninterrupted one. Needs a log at the last step and at every checkpoint (``LogEveryEpoch``)."""
+    total, logged = 0.0, 0
+    for entry in log_history:
+        if "loss" in entry:
+            total += entry["loss"] * (entry["step"] - logged)
+            logged = entry["step"]
+    return total / logged if logged else math.nan

@@ -24,8 +24,7 @@ from unlearn.files import atomic_write_json
 from unlearn.metrics.fact import contains_fact, fact_accuracy
 from unlearn.models.loading import save_model
 from unlearn.training.arguments import training_arguments
-from unlearn.training.common import prepare_model, train
-from unlearn.training.forget import LogEveryEpoch, mean_logged_loss
+from unlearn.training.common import mean_logged_loss, prepare_model, train
 from unlearn.training.run_folder import check_run_folder, record_run_settings
 from unlearn.training.settings import DataSettings, OptimSettings, TrainableModelSettings
 
@@ -63,7 +62,7 @@ def finetune(settings: FinetuneSettings, callbacks: list | None = None) -> dict:
     train_set = tokenize_split(records, tokenizer, fmt, max_length, name=settings.split)
 
     trainer = _build_trainer(settings, model, tokenizer, train_set, out / "checkpoints")
-    result = train(trainer, out / "checkpoints", settings.resume, [*(callbacks or []), LogEveryEpoch()])
+    result = train(trainer, out / "checkpoints", settings.resume, callbacks)
     if not trainer.is_world_process_zero():
         return {}
     if settings.lora and settings.merge_lora:

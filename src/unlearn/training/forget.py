@@ -16,7 +16,6 @@ from typing import Literal
 
 import torch
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, field_validator
-from transformers import TrainerCallback
 
 from unlearn.data.benchmark import Benchmark
 from unlearn.data.formatting import tokenize_split
@@ -27,7 +26,7 @@ from unlearn.files import atomic_write_json
 from unlearn.models.loading import load_model, resolve_source, save_model
 from unlearn.objectives.registry import Method, parse_method
 from unlearn.training.arguments import training_arguments
-from unlearn.training.common import prepare_model, train
+from unlearn.training.common import mean_logged_loss, prepare_model, train
 from unlearn.training.reference import FrozenReference, cache_sequence_logprobs, model_forward
 from unlearn.training.run_folder import check_run_folder, record_run_settings
 from unlearn.training.settings import DataSettings, OptimSettings, TrainableModelSettings
@@ -98,7 +97,7 @@ def forget(settings: ForgetSettings, callbacks: list | None = None) -> dict:
     out = check_run_folder(settings.out, recorded, settings.overwrite)
     trainer, method, weights = build_trainer(settings, out / "checkpoints")
     record_run_settings(out, recorded)
-    result = train(trainer, out / "checkpoints", settings.resume, [*(callbacks or []), LogEveryEpoch()])
+    result = train(trainer, out / "checkpoints", settings.resume, callbacks)
     if not trainer.is_world_process_zero():
         return {}
     save_model(trainer.model, trainer.processing_class, out)
@@ -118,28 +117,6 @@ def forget(settings: ForgetSettings, callbacks: list | None = None) -> dict:
     if not settings.keep_checkpoints:
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
     return summary
-
-
-class LogEveryEpoch(TrainerCallback):
-    """Logs the loss at the end of every epoch, before its checkpoint is saved: the log history
-    stored in each checkpoint then accounts for every step before it (see ``mean_logged_loss``)."""
-
-    def on_epoch_end(self, args, state, control, **kwargs):
-        control.should_log = True
-
-
-def mean_logged_loss(log_history: list[dict]) -> float:
-    """Mean loss over all optimizer steps, from the logged losses (each the mean since the previous log).
-
-    The Trainer's own ``training_loss`` covers only the steps run since the last (re)start; the log
-    history comes back with the checkpoint, so a resumed run reports the same mean as an
-    uninterrupted one. Needs a log at the last step and at every checkpoint (``LogEveryEpoch``)."""
-    total, logged = 0.0, 0
-    for entry in log_history:
-        if "loss" in entry:
-            total += entry["loss"] * (entry["step"] - logged)
-            logged = entry["step"]
-    return total / logged if logged else math.nan
 
 
 def build_trainer(settings: ForgetSettings, checkpoint_dir) -> tuple[UnlearningTrainer, Method, tuple[float, float]]:
