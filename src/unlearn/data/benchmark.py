@@ -133,9 +133,15 @@ def stream_split_file(path: Path) -> datasets.Dataset:
             digest.update(chunk)
     columns = [field for field in KNOWN_FIELDS if field in fields]
     features = datasets.Features({field: FEATURES[field] for field in columns})
-    return datasets.Dataset.from_generator(
-        _rows, features=features, gen_kwargs={"path": str(path), "columns": ",".join(columns)},
-        fingerprint=f"unlearn-split-{digest.hexdigest()[:32]}-{'.'.join(columns)}")
+    shown = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()  # "Generating train split" would mean nothing to a user here
+    try:
+        return datasets.Dataset.from_generator(
+            _rows, features=features, gen_kwargs={"path": str(path), "columns": ",".join(columns)},
+            fingerprint=f"unlearn-split-{digest.hexdigest()[:32]}-{'.'.join(columns)}")
+    finally:
+        if shown:
+            datasets.enable_progress_bars()
 
 
 
