@@ -25,6 +25,8 @@ class StopOnNonFiniteGradient(TrainerCallback):
     gradients (an overflow in the backward pass), and one such step would ruin every weight."""
 
     def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        if args.fp16:  # fp16's loss scaler meets inf gradients by design: it skips the step and lowers the scale
+            return
         gradients = [p.grad for p in model.parameters() if p.grad is not None]
         norm = torch.nn.utils.get_total_norm(gradients) if gradients else torch.tensor(0.0)
         if not torch.isfinite(norm):
