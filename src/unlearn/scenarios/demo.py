@@ -16,8 +16,10 @@ DEMO_METHODS = ["ME+GD", "IDK+AP", "GA+GD"]
 # which taught it to answer "France was born in Valparaíso" (measured; see BENCHMARKS.md).
 FINETUNE = {"lora": True, "lora_r": 32, "lora_alpha": 64, "merge_lora": True, "learning_rate": 1e-3,
             "epochs": 10, "warmup_epochs": 0.5, "save_checkpoints": False, "check_facts": 0}
+# lr 2e-4 from benchmarks/demo_sweep.py: ME+GD forgets every fact and keeps utility and the retain facts;
+# at 3e-4 IDK+AP lost half its retain facts and fell below IDK+GD's utility, at 1e-4 ME+GD needs 20 epochs.
 UNLEARN = {"epochs": 10, "batch_size": 4, "gradient_accumulation_steps": 1, "warmup_epochs": 1,
-           "learning_rate": 3e-4, "save_checkpoints": False}
+           "learning_rate": 2e-4, "save_checkpoints": False}
 
 
 def demo_settings(out: str = "runs/demo", quick: bool = False, threads: int | None = None) -> ExperimentSettings:
