@@ -1,4 +1,4 @@
-"""Shared by the benchmark scripts: replace one section of BENCHMARKS.md."""
+"""Shared by the benchmark scripts: table cells, and replacing one section of BENCHMARKS.md."""
 
 from __future__ import annotations
 
@@ -15,3 +15,13 @@ def update_section(path: Path, section: str, heading: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+
+
+def cell(value: float | None) -> str:
+    """A table cell: three decimals, or ``n/c`` for a metric that was not computed."""
+    return "n/c" if value is None else f"{value:.3f}"
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    """``a / b``, or None when either is missing or ``b`` is 0."""
+    return None if a is None or b in (None, 0) else a / b

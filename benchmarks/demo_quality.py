@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks_common import update_section
+from benchmarks_common import cell, ratio, update_section
 
 SECTION = "## Demo quality targets"
 
@@ -50,15 +50,15 @@ def main() -> None:
          value("ME+GD", "forget", "fact_accuracy") <= 0.1),
         ("target forget fact accuracy", value(target, "forget", "fact_accuracy"), ">= 0.8",
          value(target, "forget", "fact_accuracy") >= 0.8),
-        ("ME+GD forget ROUGE-L / target's", _ratio(value("ME+GD", "forget", "rougeL_recall"),
+        ("ME+GD forget ROUGE-L / target's", ratio(value("ME+GD", "forget", "rougeL_recall"),
                                                     value(target, "forget", "rougeL_recall")), "well below 1", None),
-        ("ME+GD model utility / target's", _ratio(value("ME+GD", "overall", "model_utility_tofu"),
+        ("ME+GD model utility / target's", ratio(value("ME+GD", "overall", "model_utility_tofu"),
                                                    value(target, "overall", "model_utility_tofu")), ">= 0.9", 0.9),
-        ("ME+GD retain fact accuracy / target's", _ratio(value("ME+GD", "retain", "fact_accuracy"),
+        ("ME+GD retain fact accuracy / target's", ratio(value("ME+GD", "retain", "fact_accuracy"),
                                                           value(target, "retain", "fact_accuracy")), ">= 0.9", 0.9),
-        ("ME+GD forget token entropy / target's", _ratio(value("ME+GD", "forget", "token_entropy"),
+        ("ME+GD forget token entropy / target's", ratio(value("ME+GD", "forget", "token_entropy"),
                                                           value(target, "forget", "token_entropy")), ">= 0.8", 0.8),
-        ("IDK+AP model utility / IDK+GD's", _ratio(value("IDK+AP", "overall", "model_utility_tofu"),
+        ("IDK+AP model utility / IDK+GD's", ratio(value("IDK+AP", "overall", "model_utility_tofu"),
                                                     value("IDK+GD", "overall", "model_utility_tofu")), ">= 1", 1.0),
         ("IDK+AP retain fact accuracy", value("IDK+AP", "retain", "fact_accuracy"),
          f"vs IDK+GD {value('IDK+GD', 'retain', 'fact_accuracy'):.2f}", None),
@@ -72,7 +72,7 @@ def main() -> None:
         rows.append(f"| {name} | {'n/c' if measured is None else f'{measured:.3f}'} | {goal} | {status} |")
     columns = ["model", "forget fact acc.", "forget ROUGE-L", "forget TE", "retain fact acc.", "model utility",
                "forget quality"]
-    per_model = [f"| {label} | " + " | ".join(_cell(m.value(g, n)) for g, n in (
+    per_model = [f"| {label} | " + " | ".join(cell(m.value(g, n)) for g, n in (
         ("forget", "fact_accuracy"), ("forget", "rougeL_recall"), ("forget", "token_entropy"),
         ("retain", "fact_accuracy"), ("overall", "model_utility_tofu"), ("overall", "forget_quality"))) + " |"
         for label, m in models.items()]
@@ -89,14 +89,6 @@ def main() -> None:
         "| check | measured | goal | |", "|---|---|---|---|", *rows, ""])
     print(table)
     update_section(Path(args.write), table, SECTION)
-
-
-def _ratio(a, b):
-    return None if a is None or b in (None, 0) else a / b
-
-
-def _cell(value):
-    return "n/c" if value is None else f"{value:.3f}"
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks_common import update_section
+from benchmarks_common import cell, ratio, update_section
 
 SECTION = "## Demo: unlearning settings sweep"
 
@@ -65,8 +65,7 @@ def main() -> None:
     target_utility = target.value("overall", "model_utility_tofu")
     for label, model in models.items():
         values = [model.value(group, name) for group, name in COLUMNS]
-        ratio = None if values[-1] is None or not target_utility else values[-1] / target_utility
-        lines.append(f"| {label} | " + " | ".join("n/c" if v is None else f"{v:.3f}" for v in [*values, ratio]) + " |")
+        lines.append(f"| {label} | " + " | ".join(cell(v) for v in [*values, ratio(values[-1], target_utility)]) + " |")
     table = "\n".join(lines) + "\n"
     print(table)
     update_section(Path(args.write), table, SECTION)

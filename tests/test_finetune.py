@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
+from transformers import TrainerCallback
 
 from unlearn.cli.main import main
 from unlearn.data.benchmark import Benchmark
 from unlearn.data.collate import pad_batch
 from unlearn.data.formatting import PromptFormat, tokenize_split
 from unlearn.models.loading import load_model
+from unlearn.training.common import NonFiniteLoss
+from unlearn.training.finetune import FinetuneSettings, finetune
 
 
 def answer_nll(model_dir, bench) -> float:
@@ -58,3 +62,17 @@ def test_output_folder_of_another_run_is_refused(tiny_model_dir, small_benchmark
     (tmp_path / "stranger" / "notes.txt").write_text("mine")
     assert main(common[:-4] + ["--out", str(tmp_path / "stranger"), "--device", "cpu"]) == 2
     assert "is not empty and holds no llm-unlearn run" in capsys.readouterr().err
+
+
+def test_non_finite_gradient_stops_fine_tuning_too(tiny_model_dir, small_benchmark, tmp_path):
+    """The gradient check lives in the shared ``train()``: plain fine-tuning is protected as unlearning is."""
+    class SpoilSecondStep(TrainerCallback):  # runs before the check: it was added first
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+            if state.global_step == 1:
+                next(p for p in model.parameters() if p.grad is not None).grad.fill_(float("nan"))
+
+    settings = FinetuneSettings(model=str(tiny_model_dir), data=str(small_benchmark), out=str(tmp_path / "o"),
+                                epochs=2, batch_size=2, check_facts=0, device="cpu", warmup_epochs=0)
+    with pytest.raises(NonFiniteLoss, match="gradient norm became nan at step 2; stopped before the optimizer step"):
+        finetune(settings, callbacks=[SpoilSecondStep()])
+    assert not (tmp_path / "o" / "train_summary.json").exists()

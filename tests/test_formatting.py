@@ -50,7 +50,8 @@ def test_truncation_keeps_labels_aligned_and_is_counted(tokenizer, caplog):
     fmt = PromptFormat.for_tokenizer(tokenizer)
     short = len(encode_pair(tokenizer, fmt, "Who?", "b", max_length=512)["input_ids"])
     limit = short + 2
-    records = datasets.Dataset.from_list([{"question": "Who?", "answer": "a " * 40}, {"question": "Who?", "answer": "b"}])
+    records = datasets.Dataset.from_list([{"question": "Who?", "answer": "a " * 40},
+                                          {"question": "Who?", "answer": "b"}])
     with caplog.at_level(logging.WARNING):
         encoded = tokenize_split(records, tokenizer, fmt, max_length=limit, name="forget")
     assert len(encoded[0]["input_ids"]) == limit and len(encoded[0]["labels"]) == limit

@@ -11,6 +11,9 @@ from typing import Iterable
 
 from unlearn.errors import UserError
 
+# A name that becomes a file or folder name (split, experiment): it cannot hold a path.
+SAFE_NAME = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
+
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temp file in the same folder and a rename."""

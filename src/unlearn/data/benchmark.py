@@ -21,9 +21,9 @@ import datasets
 
 from unlearn.data.records import KNOWN_FIELDS, validate_record
 from unlearn.errors import UserError
-from unlearn.files import atomic_write_jsonl
+from unlearn.files import SAFE_NAME, atomic_write_jsonl
 
-SPLIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+SPLIT_NAME = re.compile(SAFE_NAME)
 EXTENSIONS = (".jsonl", ".json")
 FEATURES = {field: datasets.Value("string") for field in KNOWN_FIELDS}  # Arrow types of the record fields
 FEATURES["perturbed_answer"] = datasets.List(datasets.Value("string"))
@@ -50,9 +50,8 @@ class Benchmark:
         if self.folder is not None:
             return stream_split_file(self._split_file(name))
         table = self._hub_table(name)
-        where = f"{self.source}[{name}]"
-        for i, row in enumerate(table):
-            validate_record(_drop_nulls(row), f"{where} row {i + 1}")
+        for _ in self._validated_rows(table, name):  # validation only: the table itself is returned
+            pass
         if table.features.get("perturbed_answer") == datasets.Value("string"):
             table = table.map(lambda row: {"perturbed_answer": [row["perturbed_answer"]]})
         return table
@@ -62,9 +61,7 @@ class Benchmark:
         _check_split_name(name)
         if self.folder is not None:
             return read_split_file(self._split_file(name))
-        where = f"{self.source}[{name}]"
-        return [validate_record(_drop_nulls(row), f"{where} row {i + 1}")
-                for i, row in enumerate(self._hub_table(name))]
+        return list(self._validated_rows(self._hub_table(name), name))
 
     def _split_file(self, name: str) -> Path:
         for extension in EXTENSIONS:
@@ -73,6 +70,10 @@ class Benchmark:
                 return path
         available = ", ".join(self.split_names()) or "none"
         raise UserError(f"split '{name}' not found in {self.folder} (available: {available})")
+
+    def _validated_rows(self, table: datasets.Dataset, name: str) -> Iterator[dict]:
+        for i, row in enumerate(table):
+            yield validate_record(_drop_nulls(row), f"{self.source}[{name}] row {i + 1}")
 
     def _hub_table(self, name: str) -> datasets.Dataset:
         try:
@@ -87,8 +88,9 @@ class Benchmark:
         return table
 
 
-def iter_split_file(path: Path) -> Iterator[dict]:
-    """Parse and validate a JSON-lines split one line at a time; errors name the file and the line."""
+def iter_split_file(path: Path, digest=None) -> Iterator[dict]:
+    """Parse and validate a JSON-lines split one line at a time; errors name the file and the line.
+    ``digest`` (a ``hashlib`` object), if given, is fed every byte read."""
     try:
         handle = path.open("rb")
     except OSError as error:
@@ -96,6 +98,8 @@ def iter_split_file(path: Path) -> Iterator[dict]:
     empty = True
     with handle:
         for number, raw in enumerate(handle, start=1):
+            if digest is not None:
+                digest.update(raw)
             where = f"{path}:{number}"
             try:
                 line = raw.decode("utf-8")
@@ -125,12 +129,9 @@ def stream_split_file(path: Path) -> datasets.Dataset:
     the hash keys the ``datasets`` cache, so an unchanged file is converted once and an edited
     one is converted again. The second pass writes Arrow batches as it reads."""
     fields: set[str] = set()
-    for record in iter_split_file(path):
-        fields.update(record)
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
+    for record in iter_split_file(path, digest):
+        fields.update(record)
     columns = [field for field in KNOWN_FIELDS if field in fields]
     features = datasets.Features({field: FEATURES[field] for field in columns})
     shown = datasets.is_progress_bar_enabled()
@@ -142,7 +143,6 @@ def stream_split_file(path: Path) -> datasets.Dataset:
     finally:
         if shown:
             datasets.enable_progress_bars()
-
 
 
 def _rows(path: str, columns: str) -> Iterator[dict]:

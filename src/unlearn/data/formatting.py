@@ -100,8 +100,13 @@ def tokenize_split(
 
     encoded = dataset.map(encode, batched=True, batch_size=1000, remove_columns=dataset.column_names,
                           desc=f"tokenizing {name}")
-    truncated = pyarrow.compute.sum(encoded.with_format("arrow")["truncated"]).as_py() or 0
+    warn_truncated(name, pyarrow.compute.sum(encoded.with_format("arrow")["truncated"]).as_py() or 0,
+                   len(encoded), max_length)
+    return encoded.remove_columns("truncated")
+
+
+def warn_truncated(name: str, truncated: int, total: int, max_length: int) -> None:
+    """One warning per split that counts the sequences cut at ``max_length`` (none: no warning)."""
     if truncated:
         log.warning("%s: %d of %d sequences were longer than %d tokens and were truncated",
-                    name, truncated, len(encoded), max_length)
-    return encoded.remove_columns("truncated")
+                    name, truncated, total, max_length)

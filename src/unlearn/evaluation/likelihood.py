@@ -6,7 +6,6 @@ the numbers kept here, so an answer that several metrics need is scored once.
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -15,9 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from unlearn.data.collate import pad_batch
-from unlearn.data.formatting import encode_pairs
-
-log = logging.getLogger(__name__)
+from unlearn.data.formatting import encode_pairs, warn_truncated
 
 
 @dataclass(frozen=True)
@@ -56,9 +53,7 @@ def score_sequences(model, tokenizer, fmt, pairs: list[tuple[str, str]], batch_s
     ``sort_by_length=False`` keeps the input order (the naive baseline of the speed benchmark)."""
     distinct = list(dict.fromkeys(pairs))
     columns = encode_pairs(tokenizer, fmt, [q for q, _ in distinct], [a for _, a in distinct], max_length)
-    if any(columns["truncated"]):
-        log.warning("scoring: %d of %d sequences were longer than %d tokens and were truncated (their answers "
-                    "are scored only up to the cut)", sum(columns["truncated"]), len(distinct), max_length)
+    warn_truncated("scoring", sum(columns["truncated"]), len(distinct), max_length)
     encoded = [dict(zip(columns, values)) for values in zip(*columns.values())]
     order = list(range(len(distinct)))
     if sort_by_length:

@@ -42,4 +42,3 @@ def refusal_rate(generations: list[str], refusals: list[str]) -> float:
     retain questions is the over-refusal that answer preservation is meant to prevent."""
     openings = {r.lower().rstrip(".!") for r in refusals}
     return sum(any(g.lower().startswith(o) for o in openings) for g in generations) / len(generations)
-

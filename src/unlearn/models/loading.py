@@ -98,17 +98,15 @@ def load_model(
     # use_safetensors=None lets transformers fall back to pickle files; True never opens one
     kwargs = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code,
               "use_safetensors": None if allow_pickle else True}
+    _refuse_pickle_only(resolved, allow_pickle)
     if adapter.is_file():
         from peft import PeftModel
 
-        base_source = json.loads(adapter.read_text())["base_model_name_or_path"]
-        base_folder = resolve_source(base_source)
+        base_folder = resolve_source(json.loads(adapter.read_text())["base_model_name_or_path"])
         _refuse_pickle_only(base_folder, allow_pickle)
         base = _hf_call(AutoModelForCausalLM.from_pretrained, base_folder, **kwargs)
-        _refuse_pickle_only(resolved, allow_pickle)
         model = PeftModel.from_pretrained(base, resolved)
     else:
-        _refuse_pickle_only(resolved, allow_pickle)
         model = _hf_call(AutoModelForCausalLM.from_pretrained, resolved, **kwargs)
     tokenizer = load_tokenizer(resolved, trust_remote_code)
     if model.config.pad_token_id is None:

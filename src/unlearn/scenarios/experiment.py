@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 from unlearn.config import validate_settings
 from unlearn.errors import UserError
 from unlearn.evaluation.run import EvalSettings
-from unlearn.files import check_writable
+from unlearn.files import SAFE_NAME, check_writable
 from unlearn.models.gguf import DEFAULT_MODEL
 from unlearn.report.collect import MANIFEST
 from unlearn.training.finetune import FinetuneSettings
@@ -45,7 +45,7 @@ class ExperimentSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field("experiment", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+    name: str = Field("experiment", pattern=f"^{SAFE_NAME}$",
                       description="experiment name: letters, digits, '_', '-', '.' (the default output folder is "
                                   "runs/NAME, so the name cannot lead out of runs/)")
     out: str | None = Field(None, description="output folder (default: runs/NAME)")

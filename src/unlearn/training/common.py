@@ -31,8 +31,9 @@ def prepare_model(settings):
 
 
 def train(trainer, checkpoint_dir: Path, resume: bool, callbacks: list | None = None):
-    """``trainer.train()``, from the last complete checkpoint in ``checkpoint_dir`` when ``resume``."""
-    for callback in [*(callbacks or []), LogEveryEpoch()]:
+    """``trainer.train()``, from the last complete checkpoint in ``checkpoint_dir`` when ``resume``;
+    a non-finite gradient stops it before the optimizer step."""
+    for callback in [*(callbacks or []), LogEveryEpoch(), StopOnNonFiniteGradient()]:
         trainer.add_callback(callback)
     checkpoint = last_complete_checkpoint(checkpoint_dir) if resume else None
     try:
@@ -74,3 +75,21 @@ def mean_logged_loss(log_history: list[dict]) -> float:
             total += entry["loss"] * (entry["step"] - logged)
             logged = entry["step"]
     return total / logged if logged else math.nan
+
+
+class NonFiniteLoss(UserError):
+    """The loss or a gradient became NaN or infinite."""
+
+
+class StopOnNonFiniteGradient(TrainerCallback):
+    """Checks the gradient norm before each optimizer step: a finite loss can still give NaN
+    gradients (an overflow in the backward pass), and one such step would ruin every weight."""
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        if args.fp16:  # fp16's loss scaler meets inf gradients by design: it skips the step and lowers the scale
+            return
+        gradients = [p.grad for p in model.parameters() if p.grad is not None]
+        norm = torch.nn.utils.get_total_norm(gradients) if gradients else torch.tensor(0.0)
+        if not torch.isfinite(norm):
+            raise NonFiniteLoss(f"gradient norm became {norm.item()} at step {state.global_step + 1}; stopped before "
+                                f"the optimizer step; the last good checkpoint is kept in {args.output_dir}")

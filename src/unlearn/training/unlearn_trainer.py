@@ -1,8 +1,9 @@
 """The one Trainer: ``transformers.Trainer`` whose loss is ``a * forget_term + b * regularizer``.
 
 Everything else (accumulation, mixed precision, checkpoints, ``report_to``, DDP/FSDP/DeepSpeed
-through accelerate) is the Trainer's own. A loss or a gradient that is not finite stops the run
-before the optimizer applies it, so the weights and the last saved checkpoint stay good.
+through accelerate) is the Trainer's own. A loss that is not finite stops the run at once (and
+``training.common.train`` stops any run whose gradients are not), so the last saved checkpoint
+stays the last good one.
 """
 
 from __future__ import annotations
@@ -12,26 +13,8 @@ import math
 import torch
 from transformers import Trainer, TrainerCallback
 
-from unlearn.errors import UserError
+from unlearn.training.common import NonFiniteLoss
 from unlearn.training.step_context import StepContext
-
-
-class NonFiniteLoss(UserError):
-    """The loss or a gradient became NaN or infinite."""
-
-
-class StopOnNonFiniteGradient(TrainerCallback):
-    """Checks the gradient norm before each optimizer step: a finite loss can still give NaN
-    gradients (an overflow in the backward pass), and one such step would ruin every weight."""
-
-    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
-        if args.fp16:  # fp16's loss scaler meets inf gradients by design: it skips the step and lowers the scale
-            return
-        gradients = [p.grad for p in model.parameters() if p.grad is not None]
-        norm = torch.nn.utils.get_total_norm(gradients) if gradients else torch.tensor(0.0)
-        if not torch.isfinite(norm):
-            raise NonFiniteLoss(f"gradient norm became {norm.item()} at step {state.global_step + 1}; stopped before "
-                                f"the optimizer step; the last good checkpoint is kept in {args.output_dir}")
 
 
 class EpochPairing(TrainerCallback):
@@ -51,7 +34,6 @@ class UnlearningTrainer(Trainer):
         self.model_accepts_loss_kwargs = False  # our loss is a batch mean: let the Trainer scale it for accumulation
         if hasattr(self.train_dataset, "set_epoch"):
             self.add_callback(EpochPairing(self.train_dataset))
-        self.add_callback(StopOnNonFiniteGradient())
         self.method = method
         self.settings = settings
         self.forget_weight = forget_weight
