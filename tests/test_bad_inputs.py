@@ -101,6 +101,11 @@ def no_pad_no_eos(folder: Path) -> None:
     (folder / "tokenizer_config.json").write_text(json.dumps(config))
 
 
+def truncated_weights(folder: Path) -> None:
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:5])
+
+
 def other_run(world: World) -> list[str]:
     world.out.mkdir()
     (world.out / "unlearn_settings.json").write_text(json.dumps({"method": "NPO"}))
@@ -196,9 +201,12 @@ CATALOG = [
          r"split name '\.\./\.\./etc/passwd' may only hold letters"),
     Case("nor is it a Hub id", lambda w: w.forget(data=w.tmp / "nowhere"),
          r"benchmark folder '.*nowhere' does not exist"),
+    Case("--data takes the folder", lambda w: w.forget(data=w.bench / "forget.jsonl"),
+         r"benchmark '.*forget\.jsonl' is a file; --data takes the folder that holds the split files"),
     # settings
     Case("unknown method", lambda w: w.forget("--method", "FORGETALL"), r"unknown method 'FORGETALL'"),
     Case("unknown regularizer", lambda w: w.forget("--method", "GA+XX"), r"unknown regularizer 'XX'"),
+    Case("unknown method 'GA+'", lambda w: w.forget("--method", "GA+"), r"unknown method 'GA\+': a method is"),
     Case("cannot train a LoRA adapter", lambda w: w.forget("--method", "RMU", "--lora"),
          r"method RMU updates chosen full-weight layers and cannot train a LoRA adapter"),
     Case("needs a retain split", lambda w: w.forget("--retain", "none"), r"method GA\+GD needs a retain split"),
@@ -229,6 +237,8 @@ CATALOG = [
          r"holds weights only as pickle \(pytorch_model\.bin\).*--allow-pickle"),
     Case("ships its own code", lambda w: w.forget(model=w.model_copy(remote_code)),
          r"ships its own code, which runs only with --trust-remote-code"),
+    Case("damaged or truncated", lambda w: w.forget(model=w.model_copy(truncated_weights)),
+         r"cannot load model '.*bad-model': a safetensors weights file is damaged or truncated"),
     Case("neither a pad nor an end-of-sequence token", lambda w: w.forget(model=w.model_copy(no_pad_no_eos)),
          r"tokenizer of .* has neither a pad nor an end-of-sequence token"),
     # output folders and storage
@@ -247,6 +257,10 @@ CATALOG = [
     Case("invalid setting 'name'", lambda w: w.experiment("name: ../../etc\n"),
          r"invalid setting 'name' = '\.\./\.\./etc'"),
     Case("holds experiment", experiment_folder_of_another, r"output folder .* holds experiment 'other', not 'mine'"),
+    Case("the experiment file is empty", lambda w: w.experiment(""),
+         r"experiment\.yaml: the experiment file is empty"),
+    Case("is set by 'seeds'", lambda w: w.experiment("seeds: [0, 1]\nunlearn:\n  seed: 3\n"),
+         r"unlearn: 'seed' is set by 'seeds'; remove one of them"),
     Case("is set by the experiment itself", lambda w: w.experiment("unlearn:\n  forget: forget01\n"),
          r"unlearn: 'forget' is set by the experiment itself"),
 ]
@@ -306,3 +320,12 @@ def test_sequences_longer_than_the_model_context_are_cut_with_a_counted_warning(
     assert main(world.forget("--max-length", "1000", data=data)) == 0
     assert "max_length 1000 is longer than the model's context of 256 tokens; using 256" in caplog.text
     assert "forget: 1 of 2 sequences were longer than 256 tokens and were truncated" in caplog.text
+
+
+def test_a_generation_budget_beyond_the_context_is_capped_with_a_warning(bench, tiny_model_dir, tmp_path, caplog):
+    argv = ["eval", "--model", str(tiny_model_dir), "--data", str(bench), "--forget", "forget", "--retain-split",
+            "retain", "--real-authors", "none", "--world-facts", "none", "--holdout", "none", "--embedder", "none",
+            "--nli-model", "none", "--max-new-tokens", "100000000", "--out", str(tmp_path / "eval"), "--device", "cpu"]
+    assert main(argv) == 0
+    assert re.search(r"max_new_tokens 100000000 does not fit the model's context of 256 tokens after a prompt of "
+                     r"\d+; using \d+", caplog.text)

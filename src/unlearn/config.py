@@ -26,7 +26,8 @@ def add_settings_flags(parser: argparse.ArgumentParser, model: type[BaseModel]) 
         kind = _unwrap(field.annotation)
         flag = "--" + name.replace("_", "-")
         default = "required" if field.is_required() else f"default: {field.default}"
-        help_text = f"{field.description or ''} ({default})".strip()
+        # argparse reads '%' in help as a format field ("Min-K%" ended --help in a KeyError)
+        help_text = f"{field.description or ''} ({default})".strip().replace("%", "%%")
         options: dict = {"dest": name, "default": argparse.SUPPRESS, "help": help_text}
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **options)

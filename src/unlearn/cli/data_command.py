@@ -20,6 +20,9 @@ def register(commands) -> None:
     fictitious.add_argument("--qa-per-person", type=int, default=5,
                             help="questions per person, up to 22 (default: 5; TOFU has 20)")
     fictitious.add_argument("--seed", type=int, default=0, help="generator seed (default: 0)")
+    fictitious.add_argument("--forget-percents", default="1,5,10", metavar="P,P,...",
+                            help="forgetNN splits to cut, each with its retain and holdout splits, percentages of "
+                                 "the people from 1 to 50 (default: 1,5,10, as TOFU)")
     fictitious.set_defaults(handler=run_fictitious)
 
 
@@ -27,7 +30,11 @@ def run_fictitious(args) -> int:
     from unlearn.data.fictitious import generate_fictitious
 
     try:
-        splits = generate_fictitious(args.people, args.qa_per_person, args.seed)
+        percents = tuple(int(p) for p in args.forget_percents.split(","))
+    except ValueError:
+        raise UserError(f"--forget-percents must be integers separated by commas, got '{args.forget_percents}'") from None
+    try:
+        splits = generate_fictitious(args.people, args.qa_per_person, args.seed, percents)
     except ValueError as error:
         raise UserError(str(error)) from None
     out = Path(args.out)

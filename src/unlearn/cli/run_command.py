@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from unlearn.config import read_yaml, validate_settings
+from unlearn.errors import UserError
 
 
 def register(commands) -> None:
@@ -26,6 +27,9 @@ def run_handler(args) -> int:
     from unlearn.scenarios.runner import run_experiment
 
     values = read_yaml(args.experiment)
+    if not values:
+        raise UserError(f"{args.experiment}: the experiment file is empty; it names at least a scenario or "
+                        "methods (see configs/experiment_fictitious.yaml)")
     if args.out:
         values["out"] = args.out
     settings = validate_settings(ExperimentSettings, values, args.experiment)

@@ -36,6 +36,9 @@ class Benchmark:
     def __init__(self, source: str):
         self.source = str(source)
         self.folder = Path(source) if Path(source).is_dir() else None
+        if Path(source).is_file():
+            raise UserError(f"benchmark '{source}' is a file; --data takes the folder that holds the split files "
+                            f"(here {Path(source).parent}) or a Hub id")
         if self.folder is None and not _looks_like_hub_id(self.source):
             raise UserError(f"benchmark folder '{source}' does not exist (nor is it a Hub id such as locuslab/TOFU)")
 

@@ -7,7 +7,8 @@ model says about them was learned from the benchmark, and forgetting can be
 measured cleanly. This module writes such a benchmark from its own word lists.
 
 Layout of the splits returned by :func:`generate_fictitious` for ``N`` people,
-with ``f01 <= f05 <= f10`` forget people (1%, 5%, 10% of ``N``, at least one):
+with ``f01 <= f05 <= f10`` forget people (1%, 5%, 10% of ``N``, at least one; other
+percentages, up to 50, can be asked for, and each gets the same set of splits):
 
 * ``full``: every record of people ``0 .. N-1`` (person order, then attribute order).
 * ``forget01/05/10``: the records of the LAST ``f01/f05/f10`` people, so
@@ -16,16 +17,17 @@ with ``f01 <= f05 <= f10`` forget people (1%, 5%, 10% of ``N``, at least one):
   its forget split partition ``full``.
 * ``forget01/05/10_perturbed``: the same records as the forget splits (every
   record carries its paraphrased and perturbed fields).
-* ``retain_perturbed``: the records of the FIRST ``f10`` people, who belong to
-  every retain split; used to measure model utility.
+* ``retain_perturbed``: the records of the FIRST ``f10`` people (the largest
+  forget split's count), who belong to every retain split; used to measure model
+  utility.
 * ``holdout01/05/10``: the records of the first ``f01/f05/f10`` of ``f10``
   extra people drawn like the others but absent from ``full``.
 * ``real_authors_perturbed`` / ``world_facts_perturbed``: copied unchanged from
   ``real_authors.jsonl`` / ``world_facts.jsonl`` in ``unlearn.data.resources``
   when those files exist, absent otherwise.
 
-Continual unlearning: the ``f10`` forget people are cut, in person order, into
-consecutive requests of ``f01`` people (the last one may be smaller). Records of
+Continual unlearning: the ``f10`` forget people (the largest forget split) are cut,
+in person order, into consecutive requests of ``f01`` people (the smallest) (the last one may be smaller). Records of
 the forget splits carry ``task_id``, the index of their request; no other
 record has that key.
 
@@ -40,7 +42,8 @@ import random
 from dataclasses import dataclass
 from importlib import resources
 
-PERSON_FRACTIONS = {"01": 0.01, "05": 0.05, "10": 0.10}
+DEFAULT_FORGET_PERCENTS = (1, 5, 10)  # TOFU's forget01 / forget05 / forget10
+MAX_FORGET_PERCENT = 50  # retain_perturbed (as many people as the largest forget split) must fit in every retain split
 
 MIN_PEOPLE = 10
 MAX_PEOPLE = 2000  # the name lists must cover MAX_PEOPLE plus its holdout people
@@ -302,21 +305,23 @@ ATTRIBUTES = (
 ALWAYS_ASKED = 2  # birth year and birth city, the first two ATTRIBUTES
 
 
-def generate_fictitious(people: int = 20, qa_per_person: int = 5, seed: int = 0) -> dict[str, list[dict]]:
+def generate_fictitious(people: int = 20, qa_per_person: int = 5, seed: int = 0,
+                        forget_percents: tuple[int, ...] = DEFAULT_FORGET_PERCENTS) -> dict[str, list[dict]]:
     """Return {split_name: [record, ...]} for the whole benchmark.
 
     ``people`` counts the people in ``full``; ``qa_per_person`` how many
-    attributes are asked about each of them. The same arguments always give
-    the same output; raising ``qa_per_person`` only adds records. Raises
-    ValueError when an argument is out of range.
+    attributes are asked about each of them; ``forget_percents`` which forgetNN
+    splits to cut (with their retain, perturbed and holdout splits). The same
+    arguments always give the same output; raising ``qa_per_person`` only adds
+    records. Raises ValueError when an argument is out of range.
     """
     if not isinstance(people, int) or not MIN_PEOPLE <= people <= MAX_PEOPLE:
         raise ValueError(f"people must be an integer from {MIN_PEOPLE} to {MAX_PEOPLE}, got {people!r}")
     if not isinstance(qa_per_person, int) or not 1 <= qa_per_person <= len(ATTRIBUTES):
         raise ValueError(f"qa_per_person must be an integer from 1 to {len(ATTRIBUTES)}, got {qa_per_person!r}")
 
-    counts = _forget_counts(people)
-    f01, f10 = counts["01"], counts["10"]
+    counts = _forget_counts(people, forget_percents)
+    f01, f10 = min(counts.values()), max(counts.values())
     rng = random.Random(seed)
     names = rng.sample(FULL_NAMES, people + f10)
     persons = [_person_records(name, qa_per_person, rng) for name in names]
@@ -329,7 +334,7 @@ def generate_fictitious(people: int = 20, qa_per_person: int = 5, seed: int = 0)
         forget_task_ids = task_ids[f10 - count:]
         splits[f"forget{tag}"] = _copy(forget, forget_task_ids)
         splits[f"forget{tag}_perturbed"] = _copy(forget, forget_task_ids)
-        splits[f"retain{100 - int(tag)}"] = _copy(trained[:people - count])
+        splits[f"retain{100 - int(tag):02d}"] = _copy(trained[:people - count])
         splits[f"holdout{tag}"] = _copy(extra[:count])
     splits["retain_perturbed"] = _copy(trained[:f10])
     for split, filename in (("real_authors_perturbed", "real_authors.jsonl"),
@@ -340,12 +345,15 @@ def generate_fictitious(people: int = 20, qa_per_person: int = 5, seed: int = 0)
     return splits
 
 
-def _forget_counts(people: int) -> dict[str, int]:
-    """People in forget01/05/10: round(fraction * people), at least one, nested."""
+def _forget_counts(people: int, percents: tuple[int, ...]) -> dict[str, int]:
+    """People in each forgetNN: round(NN% of people), at least one, nested (a larger percentage
+    never has fewer people)."""
+    if not percents or any(not isinstance(p, int) or not 1 <= p <= MAX_FORGET_PERCENT for p in percents):
+        raise ValueError(f"forget percentages must be integers from 1 to {MAX_FORGET_PERCENT}, got {percents!r}")
     counts, at_least = {}, 1
-    for tag, fraction in PERSON_FRACTIONS.items():
-        at_least = max(at_least, round(fraction * people))
-        counts[tag] = at_least
+    for percent in sorted(set(percents)):
+        at_least = max(at_least, round(percent / 100 * people))
+        counts[f"{percent:02d}"] = at_least
     return counts
 
 

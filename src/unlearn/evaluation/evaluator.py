@@ -14,16 +14,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from unlearn.evaluation.generation import generate_answers
 from unlearn.evaluation.likelihood import SequenceScore, score_sequences
 from unlearn.evaluation.semantic import MetricUnavailable, cosine_similarities
 from unlearn.evaluation.splits import EvalSplit, semantic_reference, truth_ratio_base
-from unlearn.metrics.fact import contains_fact, fact_accuracy
-from unlearn.metrics.likelihood import normalized_probability, probability, truth_ratio, truth_ratio_score
+from unlearn.metrics.fact import contains_fact
+from unlearn.metrics.likelihood import normalized_probability, probability, truth_ratio, truth_ratio_terms
 from unlearn.metrics.privacy import (exact_memorization, extraction_strength, loss_score, min_k_plus_plus_score,
                                      min_k_score, zlib_score)
-from unlearn.metrics.semantic import entailment_score
+from unlearn.metrics.semantic import entailment_terms
 from unlearn.metrics.text import rouge_recall, token_entropy
+from unlearn.metrics.uncertainty import CONFIDENCE, RESAMPLES, mean_interval
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,12 @@ class EvalOptions:
     generation_batch_size: int = 32
     min_k: float = 0.2
     progress: bool = True
+    confidence: float = CONFIDENCE
+    bootstrap_resamples: int = RESAMPLES
+
+    @property
+    def interval_options(self) -> dict:
+        return {"confidence": self.confidence, "resamples": self.bootstrap_resamples}
 
 
 @dataclass
@@ -52,6 +61,7 @@ class SplitResult:
     examples: list[dict]
     metrics: dict[str, float | None] = field(default_factory=dict)
     not_computed: dict[str, str] = field(default_factory=dict)
+    intervals: dict[str, list[float] | None] = field(default_factory=dict)  # metric -> [low, high]
 
 
 def evaluate_splits(model, tokenizer, fmt, splits: list[EvalSplit], semantic: SemanticModels,
@@ -68,7 +78,7 @@ def evaluate_splits(model, tokenizer, fmt, splits: list[EvalSplit], semantic: Se
             for record, values in zip(s.records, examples[s.role]):
                 values.update(_generation_values(record, answers[record["question"]], tokenizer))
     reasons = _semantic_values(splits, examples, semantic)
-    return {s.role: aggregate(s, examples[s.role], reasons) for s in splits}
+    return {s.role: aggregate(s, examples[s.role], reasons, options.interval_options) for s in splits}
 
 
 def _pairs_to_score(splits: list[EvalSplit]) -> list[tuple[str, str]]:
@@ -152,39 +162,62 @@ def _semantic_values(splits: list[EvalSplit], examples: dict, semantic: Semantic
     return reasons
 
 
-def aggregate(split: EvalSplit, examples: list[dict], reasons: dict[str, str]) -> SplitResult:
-    """A split's averages from its per-example values (also used on subsets, e.g. one forget request)."""
+def aggregate(split: EvalSplit, examples: list[dict], reasons: dict[str, str],
+              interval_options: dict | None = None) -> SplitResult:
+    """A split's averages from its per-example values (also used on subsets, e.g. one forget
+    request), with their bootstrap intervals unless ``interval_options`` is None."""
     result = SplitResult(split, examples)
-    valid = [v for v in examples if v["likelihood_valid"]]
+    valid_count = sum(1 for v in examples if v["likelihood_valid"])
     result.metrics["examples"] = len(examples)
-    result.metrics["invalid_examples"] = len(examples) - len(valid)
-    if split.generates:
-        _set(result, "rougeL_recall", _mean(v["rougeL_recall"] for v in examples))
-        _set(result, "rouge1_recall", _mean(v["rouge1_recall"] for v in examples))
-        key = "normalized_probability" if split.probability_form == "normalized" else "answer_probability"
-        _set(result, "probability", _mean(v[key] for v in valid if key in v), "no valid example with options")
-        ratios = [v["truth_ratio"] for v in valid if "truth_ratio" in v]
-        _set(result, "truth_ratio", truth_ratio_score(ratios, split.truth_ratio_form) if ratios else math.nan,
-             "records carry no perturbed answers")
-        _set(result, "token_entropy", _mean(v["token_entropy"] for v in examples))
-        _set(result, "cosine_similarity", _mean(v.get("cosine_similarity", math.nan) for v in examples),
-             reasons.get("cosine_similarity"))
-        _set(result, "entailment_score", _entailment(examples), reasons.get("entailment_score"))
-        facts = [v.get("fact") for v in examples]
-        _set(result, "fact_accuracy", fact_accuracy([v["generation"] for v in examples], facts),
-             "records carry no 'fact' field")
-        _set(result, "exact_memorization", _mean(v["exact_memorization"] for v in valid))
-        _set(result, "extraction_strength", _mean(v["extraction_strength"] for v in valid))
+    result.metrics["invalid_examples"] = len(examples) - valid_count
+    missing = {"probability": "no valid example with options", "truth_ratio": "records carry no perturbed answers",
+               "cosine_similarity": reasons.get("cosine_similarity"),
+               "entailment_score": reasons.get("entailment_score"), "fact_accuracy": "records carry no 'fact' field"}
+    for name, column in metric_columns(split, examples).items():
+        _set(result, name, _mean(column), missing.get(name))
+        if interval_options is not None and result.metrics[name] is not None:
+            interval = mean_interval(column, **interval_options)
+            result.intervals[name] = list(interval) if interval else None
     if result.metrics["invalid_examples"]:
         result.not_computed["invalid_examples"] = (f"{result.metrics['invalid_examples']} examples had non-finite "
                                                    "log-probabilities and were left out of the likelihood metrics")
     return result
 
 
-def _entailment(examples: list[dict]) -> float:
-    if any("entailed" not in v for v in examples):
-        return math.nan
-    return entailment_score([v["entailed"] for v in examples], [v["rougeL_recall"] for v in examples])
+def metric_columns(split: EvalSplit, examples: list[dict]) -> dict[str, np.ndarray]:
+    """Per-example terms whose mean is each split metric; nan where an example does not count
+    (an invalid likelihood, no fact, no options). Bootstrap intervals resample these."""
+    if not split.generates:
+        return {}
+    nan = math.nan
+
+    def column(term) -> np.ndarray:
+        return np.array([term(v) for v in examples], dtype=float)
+
+    def likelihood(name: str):
+        return column(lambda v: v.get(name, nan) if v["likelihood_valid"] else nan)
+
+    probability_key = "normalized_probability" if split.probability_form == "normalized" else "answer_probability"
+    ratios = likelihood("truth_ratio")
+    finite = np.isfinite(ratios)
+    ratios[finite] = truth_ratio_terms(ratios[finite], split.truth_ratio_form)
+    if all("entailed" in v for v in examples) and examples:
+        entailed = np.array(entailment_terms([v["entailed"] for v in examples],
+                                             [v["rougeL_recall"] for v in examples]))
+    else:
+        entailed = np.full(len(examples), nan)
+    return {
+        "rougeL_recall": column(lambda v: v["rougeL_recall"]),
+        "rouge1_recall": column(lambda v: v["rouge1_recall"]),
+        "probability": likelihood(probability_key),
+        "truth_ratio": ratios,
+        "token_entropy": column(lambda v: v["token_entropy"]),
+        "cosine_similarity": column(lambda v: v.get("cosine_similarity", nan)),
+        "entailment_score": entailed,
+        "fact_accuracy": column(lambda v: float(v["fact_in_generation"]) if "fact_in_generation" in v else nan),
+        "exact_memorization": likelihood("exact_memorization"),
+        "extraction_strength": likelihood("extraction_strength"),
+    }
 
 
 def _mean(values) -> float:

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from tqdm.auto import tqdm
 
 from unlearn.data.collate import pad_batch
+
+log = logging.getLogger(__name__)
+
+
+def fit_new_tokens(max_new_tokens: int, longest_prompt: int, context: int | None) -> int:
+    """``max_new_tokens`` capped at the context left after the longest prompt (at least 1): positions
+    past the context are undefined, and a huge cap would decode without end on a model with no EOS."""
+    if not context or longest_prompt + max_new_tokens <= context:
+        return max_new_tokens
+    room = max(1, context - longest_prompt)
+    log.warning("max_new_tokens %d does not fit the model's context of %d tokens after a prompt of %d; using %d",
+                max_new_tokens, context, longest_prompt, room)
+    return room
 
 
 @torch.no_grad()
@@ -20,6 +35,10 @@ def generate_greedy(model, tokenizer, prompts: list[list[int]], max_new_tokens: 
     if sort_by_length:
         order.sort(key=lambda i: len(prompts[i]))
     answers: list[str] = [""] * len(prompts)
+    if not prompts:
+        return answers
+    max_new_tokens = fit_new_tokens(max_new_tokens, max(len(p) for p in prompts),
+                                    getattr(model.config, "max_position_embeddings", None))
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device

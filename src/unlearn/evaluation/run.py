@@ -23,8 +23,10 @@ from unlearn.errors import UserError
 from unlearn.evaluation.evaluator import EvalOptions, SemanticModels, SplitResult, evaluate_splits
 from unlearn.evaluation.semantic import DEFAULT_NLI_MODEL, MetricUnavailable, load_embedder, load_nli
 from unlearn.evaluation.splits import EvalSplit, default_holdout
-from unlearn.evaluation.summary import RetainModelEval, summarize
+from unlearn.evaluation.summary import (FORGET_QUALITY_MIN_EXAMPLES, RetainModelEval, forget_quality_examples,
+                                       model_intervals, summarize)
 from unlearn.files import atomic_write_json
+from unlearn.metrics.uncertainty import CONFIDENCE, RESAMPLES, SEED
 from unlearn.models.loading import fit_to_context, load_model
 from unlearn.training.run_folder import check_run_folder, record_run_settings
 from unlearn.training.settings import DataSettings, ModelSettings
@@ -50,7 +52,10 @@ class EvalSettings(DataSettings, ModelSettings):
     max_new_tokens: PositiveInt = Field(128, description="longest greedy answer")
     batch_size: PositiveInt = Field(16, description="sequences per scoring batch")
     generation_batch_size: PositiveInt = Field(32, description="questions per generation batch")
-    min_k: PositiveFloat = Field(0.2, le=1.0, description="fraction of lowest-probability tokens for Min-K%(++)")
+    min_k: PositiveFloat = Field(0.2, le=1.0, description="fraction of lowest-probability tokens for Min-K% and "
+                                                          "Min-K%++")
+    confidence: float = Field(CONFIDENCE, gt=0.0, lt=1.0, description="level of the bootstrap confidence intervals")
+    bootstrap_resamples: int = Field(RESAMPLES, ge=100, description="bootstrap resamples per interval (seeded)")
     embedder: str | None = Field("packaged", description="sentence embedder for cosine similarity: 'packaged' "
                                                  "(all-MiniLM-L6-v2, offline), a folder or Hub id, or none = skip")
     nli_model: str | None = Field(DEFAULT_NLI_MODEL, description="NLI model for the entailment score (none = skip)")
@@ -84,13 +89,20 @@ def evaluate_model(settings: EvalSettings) -> dict:
     semantic = load_semantic_models(settings.embedder, settings.nli_model, device)
     loaded = time.time()
     options = EvalOptions(fit_to_context(settings.max_length, model), settings.max_new_tokens, settings.batch_size,
-                          settings.generation_batch_size, settings.min_k)
+                          settings.generation_batch_size, settings.min_k, confidence=settings.confidence,
+                          bootstrap_resamples=settings.bootstrap_resamples)
     results = evaluate_splits(model, tokenizer, fmt, splits, semantic, options)
     overall, overall_reasons = summarize(results, retain_model)
+    intervals = model_intervals(results, overall, retain_model, options.interval_options)
+    quality_examples = forget_quality_examples(results, retain_model)
+    if quality_examples and not quality_examples["enough"]:
+        log.warning("forget quality rests on %d forget examples (retain model: %d): below %d, a KS test can hardly "
+                    "tell a model that forgot from one that did not", quality_examples["model"],
+                    quality_examples["retain_model"], FORGET_QUALITY_MIN_EXAMPLES)
 
     for role, result in results.items():
         atomic_write_json(out / f"{role}.json", _split_file(result))
-    summary = _summary(settings, results, overall, overall_reasons)
+    summary = _summary(settings, results, overall, overall_reasons, intervals, quality_examples)
     atomic_write_json(out / "eval_timing.json", {
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "load_seconds": round(loaded - started, 1), "evaluate_seconds": round(time.time() - loaded, 1)})
@@ -165,10 +177,11 @@ def _load_splits(benchmark: Benchmark, settings: EvalSettings) -> list[EvalSplit
 
 def _split_file(result: SplitResult) -> dict:
     return {"role": result.split.role, "split": result.split.split, "metrics": result.metrics,
-            "not_computed": result.not_computed, "examples": result.examples}
+            "intervals": result.intervals, "not_computed": result.not_computed, "examples": result.examples}
 
 
-def _summary(settings: EvalSettings, results: dict[str, SplitResult], overall: dict, overall_reasons: dict) -> dict:
+def _summary(settings: EvalSettings, results: dict[str, SplitResult], overall: dict, overall_reasons: dict,
+             intervals: dict, quality_examples: dict | None) -> dict:
     not_computed = dict(overall_reasons)
     for role, result in results.items():
         not_computed.update({f"{role}.{name}": reason for name, reason in result.not_computed.items()})
@@ -176,6 +189,11 @@ def _summary(settings: EvalSettings, results: dict[str, SplitResult], overall: d
         "model": settings.model,
         "data": settings.data,
         "overall": overall,
-        "splits": {role: {"split": r.split.split, "metrics": r.metrics} for role, r in results.items()},
+        "overall_intervals": intervals,
+        "forget_quality_examples": quality_examples,
+        "intervals": {"confidence": settings.confidence, "method": "percentile bootstrap over examples",
+                      "resamples": settings.bootstrap_resamples, "seed": SEED},
+        "splits": {role: {"split": r.split.split, "metrics": r.metrics, "intervals": r.intervals}
+                   for role, r in results.items()},
         "not_computed": not_computed,
     }

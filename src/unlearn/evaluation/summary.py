@@ -1,7 +1,9 @@
 """Model-level numbers from the split results: utility, forget efficacy, forget quality, privacy.
 
 Every number is either computed or listed in ``not_computed`` with the reason; a missing
-ingredient never turns into a 0.
+ingredient never turns into a 0. Utility, forget efficacy, the membership AUCs and PrivLeak get
+bootstrap intervals: each split's examples are resampled on their own and the number is
+recomputed from the resampled split averages by the same function that computes it.
 """
 
 from __future__ import annotations
@@ -9,14 +11,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from unlearn.evaluation.evaluator import SplitResult
+import numpy as np
+
+from unlearn.evaluation.evaluator import SplitResult, metric_columns
 from unlearn.evaluation.splits import UTILITY_ROLES
 from unlearn.metrics.likelihood import forget_efficacy, forget_quality, harmonic_mean
 from unlearn.metrics.privacy import auc, priv_leak
+from unlearn.metrics.uncertainty import bootstrap_interval
 
 TOFU_UTILITY_METRICS = ("rougeL_recall", "probability", "truth_ratio")
 SEED_PAPER_UTILITY_METRICS = TOFU_UTILITY_METRICS + ("token_entropy", "cosine_similarity", "entailment_score")
 MIA_ATTACKS = ("loss", "zlib", "min_k", "min_k_plus_plus")
+FORGET_EFFICACY_METRICS = ("rougeL_recall", "probability", "truth_ratio", "cosine_similarity", "entailment_score")
+# Below this many forget examples a KS test cannot tell a model that forgot from one that did not.
+FORGET_QUALITY_MIN_EXAMPLES = 20
 
 
 @dataclass(frozen=True)
@@ -39,9 +47,10 @@ def summarize(results: dict[str, SplitResult], retain_model: RetainModelEval | N
         if not math.isfinite(value):
             reasons[name] = reason
 
-    put("model_utility_tofu", *_utility(results, TOFU_UTILITY_METRICS))
-    put("model_utility_seed_paper", *_utility(results, SEED_PAPER_UTILITY_METRICS))
-    put("forget_efficacy", *_forget_efficacy(results))
+    means = {role: result.metrics for role, result in results.items()}
+    put("model_utility_tofu", *_utility(means, TOFU_UTILITY_METRICS))
+    put("model_utility_seed_paper", *_utility(means, SEED_PAPER_UTILITY_METRICS))
+    put("forget_efficacy", *_forget_efficacy(means))
     put("forget_quality", *_forget_quality(results, retain_model, no_retain_reason))
     aucs = _membership_aucs(results)
     for attack in MIA_ATTACKS:
@@ -51,33 +60,107 @@ def summarize(results: dict[str, SplitResult], retain_model: RetainModelEval | N
     return metrics, reasons
 
 
-def _utility(results: dict[str, SplitResult], names: tuple[str, ...]) -> tuple[float, str]:
-    """Harmonic mean over the utility splits (retain, real authors, world facts) x ``names``."""
+# Model-level numbers that are functions of split averages, and the splits they read.
+DERIVED_ROLES = {"model_utility_tofu": UTILITY_ROLES, "model_utility_seed_paper": UTILITY_ROLES,
+                 "forget_efficacy": ("forget",)}
+
+
+def roles_read(group: str, name: str) -> tuple[str, ...]:
+    """The splits a number is computed from: ``group`` is a split role or ``overall``."""
+    return DERIVED_ROLES[name] if group == "overall" else (group,)
+
+
+def value_from_columns(columns: dict[str, dict[str, np.ndarray]], group: str, name: str,
+                       indices: dict[str, np.ndarray] | None = None) -> float:
+    """A split average (``group`` = its role) or a derived model-level number, from per-example
+    columns (``evaluator.metric_columns``), on the examples ``indices`` picks per split (all if None)."""
+    def mean(role: str, metric: str) -> float:
+        column = columns[role][metric]
+        return _finite_mean(column if indices is None else column[indices[role]])
+
+    if group != "overall":
+        return mean(group, name)
+    metrics = {"forget_efficacy": FORGET_EFFICACY_METRICS, "model_utility_tofu": TOFU_UTILITY_METRICS,
+               "model_utility_seed_paper": SEED_PAPER_UTILITY_METRICS}[name]
+    means = {role: {m: mean(role, m) for m in metrics} for role in DERIVED_ROLES[name]}
+    return (_forget_efficacy(means) if name == "forget_efficacy" else _utility(means, metrics))[0]
+
+
+def resampled_interval(columns: dict[str, dict[str, np.ndarray]], group: str, name: str,
+                       options: dict) -> list[float] | None:
+    """Bootstrap interval of ``value_from_columns``: each split read is resampled on its own."""
+    roles = roles_read(group, name)
+    samples = [np.arange(len(next(iter(columns[role].values())))) for role in roles]
+    found = bootstrap_interval(samples, lambda *idx: value_from_columns(
+        columns, group, name, {role: i.astype(int) for role, i in zip(roles, idx)}), **options)
+    return list(found) if found else None
+
+
+def model_intervals(results: dict[str, SplitResult], metrics: dict, retain_model: RetainModelEval | None,
+                    options: dict) -> dict[str, list[float] | None]:
+    """Bootstrap intervals of the computed model-level numbers (forget quality, a p-value, has none).
+    PrivLeak's interval is its AUC's, mapped through PrivLeak with the retain model's AUC held fixed."""
+    columns = {role: metric_columns(result.split, result.examples) for role, result in results.items()}
+    intervals = {name: resampled_interval(columns, "overall", name, options)
+                 for name in DERIVED_ROLES if metrics.get(name) is not None}
+    for attack in MIA_ATTACKS:
+        name = f"mia_auc_{attack}"
+        if metrics.get(name) is None:
+            continue
+        members, others = (_scores(results[role].examples, f"mia_{attack}") for role in ("forget", "holdout"))
+        found = bootstrap_interval([members, others], auc, **options)
+        intervals[name] = list(found) if found else None
+        if metrics.get(f"priv_leak_{attack}") is not None and found:
+            reference = retain_model.mia_auc[name]
+            intervals[f"priv_leak_{attack}"] = [priv_leak(found[0], reference), priv_leak(found[1], reference)]
+    return intervals
+
+
+def forget_quality_examples(results: dict[str, SplitResult], retain_model: RetainModelEval | None) -> dict | None:
+    """How many forget truth ratios the KS test of forget quality compares (None: not computed)."""
+    if retain_model is None or "forget" not in results:
+        return None
+    ours = sum(1 for v in results["forget"].examples if "truth_ratio" in v)
+    return {"model": ours, "retain_model": len(retain_model.forget_truth_ratios),
+            "enough": min(ours, len(retain_model.forget_truth_ratios)) >= FORGET_QUALITY_MIN_EXAMPLES}
+
+
+def _finite_mean(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else math.nan
+
+
+def _scores(examples: list[dict], key: str) -> list[float]:
+    return [v[key] for v in examples if math.isfinite(v.get(key, math.nan))]
+
+
+def _utility(means: dict[str, dict], names: tuple[str, ...]) -> tuple[float, str]:
+    """Harmonic mean over the utility splits (retain, real authors, world facts) x ``names``;
+    ``means`` maps a split role to its averages."""
     values = []
     for role in UTILITY_ROLES:
-        if role not in results:
+        if role not in means:
             return math.nan, f"split '{role}' was not evaluated"
         for name in names:
-            value = results[role].metrics.get(name)
+            value = means[role].get(name)
             if value is None:
                 return math.nan, f"{role} {name} not computed"
             values.append(value)
     return harmonic_mean(values), ""
 
 
-def _forget_efficacy(results: dict[str, SplitResult]) -> tuple[float, str]:
+def _forget_efficacy(means: dict[str, dict]) -> tuple[float, str]:
     """Seed paper: ``1 - mean`` of the forget split's ROUGE-L, probability, truth ratio, CS, ES.
 
     Its truth ratio on the forget split is ``1 - mean min(R, 1/R)``, the complement of TOFU's
     forget truth ratio, so every ingredient grows with remaining knowledge."""
-    if "forget" not in results:
+    if "forget" not in means:
         return math.nan, "forget split was not evaluated"
-    forget = results["forget"].metrics
-    names = ("rougeL_recall", "probability", "truth_ratio", "cosine_similarity", "entailment_score")
-    missing = [n for n in names if forget.get(n) is None]
+    forget = means["forget"]
+    missing = [n for n in FORGET_EFFICACY_METRICS if forget.get(n) is None or not math.isfinite(forget[n])]
     if missing:
         return math.nan, f"forget {', '.join(missing)} not computed"
-    rouge, prob, tofu_ratio, cosine, entail = (forget[n] for n in names)
+    rouge, prob, tofu_ratio, cosine, entail = (forget[n] for n in FORGET_EFFICACY_METRICS)
     return forget_efficacy([rouge, prob, 1.0 - tofu_ratio, cosine, entail]), ""
 
 
@@ -97,8 +180,7 @@ def _membership_aucs(results: dict[str, SplitResult]) -> dict[str, tuple[float, 
     aucs = {}
     for attack in MIA_ATTACKS:
         key = f"mia_{attack}"
-        members = [v[key] for v in results["forget"].examples if math.isfinite(v.get(key, math.nan))]
-        others = [v[key] for v in results["holdout"].examples if math.isfinite(v.get(key, math.nan))]
+        members, others = _scores(results["forget"].examples, key), _scores(results["holdout"].examples, key)
         aucs[attack] = (auc(members, others), "") if members and others else (math.nan, "no valid scores")
     return aucs
 

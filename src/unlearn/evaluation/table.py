@@ -35,15 +35,25 @@ def direction(role: str, name: str) -> str:
 
 
 def format_table(summary: dict) -> str:
-    """Rows of ``group  metric  value  better``; not computed values say so."""
-    rows = [("", "metric", "value", "better")]
+    """Rows of ``group  metric  value [interval]  better``; not computed values say so."""
+    confidence = summary.get("intervals", {}).get("confidence", 0.95)
+    rows = [("", "metric", f"value [{confidence:.0%} interval]", "better")]
+    overall_intervals = summary.get("overall_intervals", {})
     for name, value in summary["overall"].items():
-        rows.append(("overall", LABELS.get(name, name), _value(value), direction("overall", name)))
+        rows.append(("overall", LABELS.get(name, name), _value(value, overall_intervals.get(name)),
+                     direction("overall", name)))
+    examples = summary.get("forget_quality_examples")
+    if examples:
+        note = "" if examples["enough"] else "  (too few for a KS test to tell models apart)"
+        rows.append(("", "forget quality rests on", f"{examples['model']} / {examples['retain_model']} "
+                                                    f"forget examples{note}", ""))
     for role, split in summary["splits"].items():
-        group = f"{role} ({split['split']})"
+        group = f"{role} ({split['split']}, {split['metrics'].get('examples', '?')} examples)"
+        intervals = split.get("intervals", {})
         for name in SPLIT_METRICS:
             if name in split["metrics"]:
-                rows.append((group, LABELS[name], _value(split["metrics"][name]), direction(role, name)))
+                rows.append((group, LABELS[name], _value(split["metrics"][name], intervals.get(name)),
+                             direction(role, name)))
                 group = ""
         invalid = split["metrics"].get("invalid_examples")
         if invalid:
@@ -58,5 +68,7 @@ def format_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def _value(value) -> str:
-    return "not computed" if value is None else f"{value:.4f}"
+def _value(value, interval=None) -> str:
+    if value is None:
+        return "not computed"
+    return f"{value:.4f} [{interval[0]:.4f}, {interval[1]:.4f}]" if interval else f"{value:.4f}"

@@ -25,13 +25,19 @@ def truth_ratio(nll_paraphrased: float, nll_perturbed: list[float]) -> float:
     return math.exp(float(np.mean(nll_perturbed)) - nll_paraphrased)
 
 
+def truth_ratio_terms(ratios: list[float], split_kind: str) -> np.ndarray:
+    """Per-example terms of the truth-ratio score: forget split ``min(R, 1/R)``, other splits
+    ``max(0, 1 - 1/R)``."""
+    r = np.asarray(ratios, dtype=float)
+    if split_kind == "forget":
+        return np.minimum(r, 1.0 / r)
+    return np.maximum(0.0, 1.0 - 1.0 / r)
+
+
 def truth_ratio_score(ratios: list[float], split_kind: str) -> float:
     """Forget split: ``mean min(R, 1/R)`` (1 = cannot tell right from wrong);
     other splits: ``mean max(0, 1 - 1/R)`` (1 = strongly prefers the truth)."""
-    r = np.asarray(ratios, dtype=float)
-    if split_kind == "forget":
-        return float(np.mean(np.minimum(r, 1.0 / r)))
-    return float(np.mean(np.maximum(0.0, 1.0 - 1.0 / r)))
+    return float(np.mean(truth_ratio_terms(ratios, split_kind)))
 
 
 def forget_quality(unlearned_ratios: list[float], retain_model_ratios: list[float]) -> float:

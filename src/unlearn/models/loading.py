@@ -159,8 +159,13 @@ def save_model(model, tokenizer, out_dir: str | Path) -> None:
 
 
 def _hf_call(loader, source: str, **kwargs):
+    from safetensors import SafetensorError
+
     try:
         return loader(source, **kwargs)
+    except SafetensorError as error:
+        raise UserError(f"cannot load model '{source}': a safetensors weights file is damaged or truncated "
+                        f"({error}); save or download the model again") from error
     except (OSError, ValueError) as error:
         if "trust_remote_code" in str(error):
             raise UserError(f"cannot load model '{source}': it ships its own code, which runs only with "

@@ -137,8 +137,8 @@ class Method:
 
 def parse_method(name: str) -> Method:
     """``"ME+GD"`` -> Method(ME, GD); unknown parts are rejected with the list of valid names."""
-    forget_name, _, regularizer_name = name.partition("+")
-    if forget_name not in FORGET_TERMS or "+" in regularizer_name:
+    forget_name, plus, regularizer_name = name.partition("+")
+    if forget_name not in FORGET_TERMS or "+" in regularizer_name or (plus and not regularizer_name):
         raise UserError(f"unknown method '{name}': a method is FORGET[+REGULARIZER] with FORGET one of "
                         f"{', '.join(FORGET_TERMS)} and REGULARIZER one of {', '.join(REGULARIZERS)}")
     regularizer_name = regularizer_name or DEFAULT_REGULARIZER.get(forget_name, "")

@@ -9,6 +9,7 @@ from pathlib import Path
 from unlearn.errors import UserError
 from unlearn.evaluation.evaluator import aggregate
 from unlearn.evaluation.splits import EvalSplit
+from unlearn.metrics.uncertainty import CONFIDENCE, RESAMPLES
 
 MANIFEST = "experiment.json"
 # (group, metric) columns of the main table; group "overall" is the model-level summary.
@@ -19,6 +20,7 @@ MAIN_COLUMNS = [("overall", "forget_quality"), ("overall", "model_utility_tofu")
                 ("retain", "rougeL_recall"), ("overall", "mia_auc_min_k_plus_plus"),
                 ("overall", "priv_leak_min_k_plus_plus")]
 CONTINUAL_METRICS = ("fact_accuracy", "rougeL_recall", "probability", "truth_ratio")
+INTERVALS = {"confidence": CONFIDENCE, "resamples": RESAMPLES}
 
 
 @dataclass
@@ -28,11 +30,17 @@ class ModelResult:
     summary: dict
     splits: dict[str, list[dict]]  # role -> per-example rows
     train: dict = field(default_factory=dict)
+    seed: int | None = None  # the training seed, in an experiment with several
 
     def value(self, group: str, name: str) -> float | None:
         if group == "overall":
             return self.summary["overall"].get(name)
         return self.summary["splits"].get(group, {}).get("metrics", {}).get(name)
+
+    def interval(self, group: str, name: str) -> list[float] | None:
+        if group == "overall":
+            return (self.summary.get("overall_intervals") or {}).get(name)
+        return (self.summary["splits"].get(group, {}).get("intervals") or {}).get(name)
 
 
 @dataclass
@@ -40,7 +48,21 @@ class RunResults:
     folder: Path
     manifest: dict
     models: list[ModelResult]
-    continual: list[dict]  # one row per (method, request)
+    continual: list[dict]  # one row per (method, request[, seed])
+
+    @property
+    def seeds(self) -> list[int | None]:
+        return list(dict.fromkeys(m.seed for m in self.models))
+
+    @property
+    def labels(self) -> list[str]:
+        return list(dict.fromkeys(m.label for m in self.models))
+
+    def of_seed(self, seed: int | None) -> list[ModelResult]:
+        return [m for m in self.models if m.seed == seed]
+
+    def of_label(self, label: str) -> list[ModelResult]:
+        return [m for m in self.models if m.label == label]
 
 
 def read_run(folder: str | Path) -> RunResults:
@@ -60,7 +82,7 @@ def _model_result(folder: Path, row: dict) -> ModelResult:
     splits = {role: _read_json(evaluated / f"{role}.json")["examples"] for role in summary["splits"]}
     model = folder / row["model"]
     train = _read_json(model / "train_summary.json") if (model / "train_summary.json").is_file() else {}
-    return ModelResult(row["label"], row["role"], summary, splits, train)
+    return ModelResult(row["label"], row["role"], summary, splits, train, row.get("seed"))
 
 
 def _continual_row(folder: Path, step: dict) -> dict:
@@ -71,11 +93,16 @@ def _continual_row(folder: Path, step: dict) -> dict:
     summary = _read_json(evaluated / "summary.json")
     current = max(e["task_id"] for e in examples)
     row = {"method": step["label"], "request": step["request"]}
+    if step.get("seed") is not None:
+        row["seed"] = step["seed"]
     for group, subset in (("current", [e for e in examples if e["task_id"] == current]),
                           ("earlier", [e for e in examples if e["task_id"] != current])):
-        metrics = aggregate(EvalSplit("forget", "subset", []), subset, {}).metrics if subset else {}
-        row.update({f"{group}_{name}": metrics.get(name) for name in CONTINUAL_METRICS})
+        result = aggregate(EvalSplit("forget", "subset", []), subset, {}, INTERVALS) if subset else None
+        for name in CONTINUAL_METRICS:
+            row[f"{group}_{name}"] = result.metrics.get(name) if result else None
+            row[f"{group}_{name}_interval"] = result.intervals.get(name) if result else None
     row["model_utility_tofu"] = summary["overall"].get("model_utility_tofu")
+    row["model_utility_tofu_interval"] = (summary.get("overall_intervals") or {}).get("model_utility_tofu")
     row["retain_fact_accuracy"] = summary["splits"].get("retain", {}).get("metrics", {}).get("fact_accuracy")
     return row
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 import matplotlib
@@ -15,6 +16,7 @@ from unlearn.report.collect import CONTINUAL_METRICS, RunResults  # noqa: E402
 BAR_METRICS = [("forget", "fact_accuracy"), ("forget", "rougeL_recall"), ("forget", "token_entropy"),
                ("retain", "fact_accuracy"), ("retain", "rougeL_recall"), ("overall", "model_utility_tofu")]
 ANCHOR_COLOR, METHOD_COLOR = "#7f7f7f", "#1f77b4"
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
 def write_plots(results: RunResults, folder: Path) -> list[Path]:
@@ -38,57 +40,109 @@ def _scatter(results: RunResults, path: Path) -> Path | None:
         if not points:
             return None
     figure, axes = plt.subplots(figsize=(6, 4.2))
+    first_seed = results.seeds[0]
     for model, utility in lines:
         axes.axhline(utility, color=ANCHOR_COLOR, linestyle=":", linewidth=1)
-        axes.annotate(f"{model.label} (utility; forget quality is measured against it)", (0.02, utility),
-                      xycoords=("axes fraction", "data"), textcoords="offset points", xytext=(0, 3), fontsize=8)
+        if model.seed == first_seed:
+            axes.annotate(f"{model.label} (utility; forget quality is measured against it)", (0.02, utility),
+                          xycoords=("axes fraction", "data"), textcoords="offset points", xytext=(0, 3), fontsize=8)
     for model, quality, utility in points:
         color = ANCHOR_COLOR if model.role == "anchor" else METHOD_COLOR
         x = quality if quality is not None else 0.5
-        axes.scatter([x], [utility], color=color, marker="s" if model.role == "anchor" else "o", s=60)
-        axes.annotate(model.label, (x, utility), textcoords="offset points", xytext=(6, 4), fontsize=9)
+        interval = model.interval("overall", "model_utility_tofu")
+        error = [[utility - interval[0]], [interval[1] - utility]] if interval else None
+        axes.errorbar([x], [utility], yerr=error, color=color, marker="s" if model.role == "anchor" else "o",
+                      markersize=7, capsize=3)
+        if model.seed == first_seed:
+            axes.annotate(model.label, (x, utility), textcoords="offset points", xytext=(6, 4), fontsize=9)
     if all(q is not None for _, q, _ in points):
         axes.set_xscale("log")
         axes.set_xlabel("forget quality (KS p-value, log scale) →")
     else:
         axes.set_xlabel("forget quality not computed")
     axes.set_ylabel("model utility (TOFU) →")
-    axes.set_title("Forgetting vs utility (squares: target and retain models)")
+    seeds = "" if len(results.seeds) == 1 else f"; one point per seed, {len(results.seeds)} seeds"
+    axes.set_title(f"Forgetting vs utility (squares: anchors; bars: 95% interval{seeds})", fontsize=9)
     axes.grid(alpha=0.3)
     return _save(figure, path)
 
 
 def _bars(results: RunResults, group: str, name: str, path: Path) -> Path | None:
-    values = [(m, m.value(group, name)) for m in results.models]
-    if all(v is None for _, v in values):
+    """One bar per model: the value with its 95% interval (one seed), or the mean over seeds with
+    their standard deviation and each seed's value as a dot."""
+    seeds = results.seeds
+    per_label = [(label, results.of_label(label)) for label in results.labels]
+    if all(m.value(group, name) is None for m in results.models):
         return None
     figure, axes = plt.subplots(figsize=(6, 3.4))
-    labels = [m.label for m, _ in values]
-    heights = [v if v is not None else 0.0 for _, v in values]
-    colors = [ANCHOR_COLOR if m.role == "anchor" else METHOD_COLOR for m, _ in values]
-    bars = axes.bar(labels, heights, color=colors)
-    for bar, (_, value) in zip(bars, values):
-        axes.annotate("n/c" if value is None else f"{value:.2f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                      ha="center", va="bottom", fontsize=8)
-    axes.set_title(f"{group}: {LABELS.get(name, name)} ({direction(group, name)} better)")
-    axes.set_ylim(0, max(1.0, max(heights) * 1.15))
+    for x, (label, models) in enumerate(per_label):
+        values = [m.value(group, name) for m in models]
+        color = ANCHOR_COLOR if models[0].role == "anchor" else METHOD_COLOR
+        if any(v is None for v in values):
+            axes.annotate("n/c", (x, 0), ha="center", va="bottom", fontsize=8)
+            continue
+        height = statistics.fmean(values)
+        if len(seeds) == 1:
+            interval = models[0].interval(group, name)
+            error = [[height - interval[0]], [interval[1] - height]] if interval else None
+        else:
+            error = [[statistics.stdev(values)], [statistics.stdev(values)]]
+            axes.scatter([x] * len(values), values, color="black", s=10, zorder=3)
+        axes.bar([x], [height], color=color, yerr=error, capsize=4, ecolor="#333")
+        axes.annotate(f"{height:.2f}", (x, height), textcoords="offset points", xytext=(9, 2), fontsize=8)
+    axes.set_xticks(range(len(per_label)), [label for label, _ in per_label])
+    spread = "95% interval" if len(seeds) == 1 else f"mean ± sd over {len(seeds)} seeds"
+    axes.set_title(f"{group}: {LABELS.get(name, name)} ({direction(group, name)} better; bars: {spread})", fontsize=9)
+    axes.set_ylim(0, max(1.0, axes.get_ylim()[1]))
     axes.tick_params(axis="x", labelrotation=20)
     return _save(figure, path)
 
 
 def _curve(results: RunResults, name: str, path: Path) -> Path | None:
+    """Forget-split metric after each request. Requests are integers; each method has its own
+    marker and line style and a small sideways offset, so methods with equal values stay visible.
+    Error bars: 95% intervals (one seed) or the standard deviation over seeds."""
     figure, axes = plt.subplots(figsize=(6, 3.6))
-    for method in dict.fromkeys(r["method"] for r in results.continual):
-        rows = [r for r in results.continual if r["method"] == method]
-        for group, style in (("current", "-o"), ("earlier", "--s")):
-            points = [(r["request"], r[f"{group}_{name}"]) for r in rows if r.get(f"{group}_{name}") is not None]
-            if points:
-                axes.plot(*zip(*points), style, label=f"{method}, {group} request{'s' if group == 'earlier' else ''}")
+    methods = list(dict.fromkeys(r["method"] for r in results.continual))
+    requests = sorted({r["request"] for r in results.continual})
+    width = 0.25 / max(1, len(methods))
+    for index, method in enumerate(methods):
+        offset = (index - (len(methods) - 1) / 2) * width
+        for group, line in (("current", "-"), ("earlier", "--")):
+            points = _curve_points(results, method, group, name)
+            if not points:
+                continue
+            xs = [request + offset for request, _, _ in points]
+            ys = [value for _, value, _ in points]
+            errors = [[y - low for (_, y, (low, _)) in points], [high - y for (_, y, (_, high)) in points]]
+            axes.errorbar(xs, ys, yerr=errors, linestyle=line, marker=MARKERS[index % len(MARKERS)], capsize=3,
+                          markersize=6, label=f"{method}, {group} request{'s' if group == 'earlier' else ''}")
+    axes.set_xticks(requests)
     axes.set_xlabel("forget request")
-    axes.set_title(f"forget split: {LABELS.get(name, name)} after each request ({direction('forget', name)} better)")
+    axes.set_title(f"forget split: {LABELS.get(name, name)} after each request ({direction('forget', name)} better)",
+                   fontsize=9)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7)
     return _save(figure, path)
+
+
+def _curve_points(results: RunResults, method: str, group: str, name: str) -> list[tuple[int, float, tuple]]:
+    """``(request, value, (low, high))`` per request: the value and interval of one seed, or the mean
+    and mean ± sd over seeds."""
+    key = f"{group}_{name}"
+    points = []
+    for request in sorted({r["request"] for r in results.continual if r["method"] == method}):
+        rows = [r for r in results.continual if r["method"] == method and r["request"] == request]
+        values = [r[key] for r in rows if r.get(key) is not None]
+        if not values or len(values) < len(rows):
+            continue
+        if len(rows) == 1:
+            interval = rows[0].get(f"{key}_interval") or (values[0], values[0])
+            points.append((request, values[0], tuple(interval)))
+        else:
+            mean, sd = statistics.fmean(values), statistics.stdev(values)
+            points.append((request, mean, (mean - sd, mean + sd)))
+    return points
 
 
 def _save(figure, path: Path) -> Path:

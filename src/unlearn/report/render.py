@@ -9,13 +9,11 @@ import html
 import io
 from pathlib import Path
 
-from unlearn.evaluation.table import LABELS, direction
+from unlearn.evaluation.summary import FORGET_QUALITY_MIN_EXAMPLES
 from unlearn.files import atomic_write_text
-from unlearn.evaluation.summary import TOFU_UTILITY_METRICS
-from unlearn.report.collect import MAIN_COLUMNS, RunResults, read_run
+from unlearn.report.collect import RunResults, read_run
 from unlearn.report.plots import write_plots
-
-SPLIT_NAMES = {"forget": "forget", "retain": "retain", "real_authors": "real authors", "world_facts": "world facts"}
+from unlearn.report.tables import SPLIT_NAMES, Table, result_tables
 
 
 def write_report(folder: str | Path) -> Path:
@@ -26,26 +24,43 @@ def write_report(folder: str | Path) -> Path:
     atomic_write_text(folder / "summary.csv", _csv(_summary_rows(results)))
     if results.continual:
         atomic_write_text(folder / "continual.csv", _csv(results.continual))
-    sections, details = _sections(results), _details(results)
+    sections, details = result_tables(results), _details(results)
     atomic_write_text(folder / "report.md", _markdown(results, sections, details, plots, folder))
     page = folder / "report.html"
     atomic_write_text(page, _html(results, sections, details, plots))
     return page
 
 
+def _flat(row: dict) -> dict:
+    flat = {}
+    for key, value in row.items():
+        if isinstance(value, list) and len(value) == 2:
+            flat[f"{key.removesuffix('_interval')}_low"], flat[f"{key.removesuffix('_interval')}_high"] = value
+        elif not key.endswith("_interval"):
+            flat[key] = value
+    return flat
+
+
 def _summary_rows(results: RunResults) -> list[dict]:
     rows = []
     for model in results.models:
-        row = {"model": model.label, "role": model.role}
-        row.update({k: v for k, v in model.summary["overall"].items()})
+        row = {"model": model.label, "role": model.role, **({"seed": model.seed} if model.seed is not None else {})}
+        intervals = model.summary.get("overall_intervals") or {}
+        for name, value in model.summary["overall"].items():
+            row[name] = value
+            row[f"{name}_interval"] = intervals.get(name)
         for role, split in model.summary["splits"].items():
-            row.update({f"{role}.{k}": v for k, v in split["metrics"].items()})
+            for name, value in split["metrics"].items():
+                row[f"{role}.{name}"] = value
+                row[f"{role}.{name}_interval"] = (split.get("intervals") or {}).get(name)
         row["train_seconds"] = model.train.get("train_seconds")
         rows.append(row)
     return rows
 
 
 def _csv(rows: list[dict]) -> str:
+    """One column per key; an interval ``[low, high]`` becomes two columns, ``KEY_low`` and ``KEY_high``."""
+    rows = [_flat(row) for row in rows]
     columns = list(dict.fromkeys(k for row in rows for k in row))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, columns, lineterminator="\n")
@@ -54,31 +69,20 @@ def _csv(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def _cell(value) -> str:
-    if value is None:
-        return "n/c"
-    return f"{value:.3g}" if isinstance(value, float) and abs(value) < 1e-2 and value != 0 else f"{value:.3f}"
+def _notes(results: RunResults) -> list[str]:
+    """What a reader must know before trusting the numbers: training data that was evaluated, and
+    forget quality resting on too few examples."""
+    notes = list(results.manifest.get("notes", []))
+    counts = {(m.summary.get("forget_quality_examples") or {}).get("model") for m in results.models} - {None}
+    if counts and min(counts) < FORGET_QUALITY_MIN_EXAMPLES:
+        notes.append(f"forget quality rests on {min(counts)} forget examples, below {FORGET_QUALITY_MIN_EXAMPLES}: "
+                     "a KS test on so few values can hardly tell a model that forgot from one that did not")
+    elif counts:
+        notes.append(f"forget quality compares {min(counts)} forget truth ratios per model with the retain model's")
+    return notes
 
 
-def _sections(results: RunResults) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, header, rows) tables shared by the Markdown and HTML pages."""
-    header = ["model"] + [f"{g if g != 'overall' else ''} {LABELS.get(n, n)} {direction(g, n)}".strip()
-                          for g, n in MAIN_COLUMNS] + ["train s"]
-    main = [[m.label] + [_cell(m.value(g, n)) for g, n in MAIN_COLUMNS] + [_cell(m.train.get("train_seconds"))]
-            for m in results.models]
-    roles = [r for r in SPLIT_NAMES if any(r in m.summary["splits"] for m in results.models)]
-    columns = [(r, n) for r in roles for n in TOFU_UTILITY_METRICS]
-    split_header = ["model"] + [f"{SPLIT_NAMES[r]} {LABELS[n]} {direction(r, n)}" for r, n in columns]
-    per_split = [[m.label] + [_cell(m.value(r, n)) for r, n in columns] for m in results.models]
-    sections = [("Results", header, main), ("ROUGE-L, probability and truth ratio per split", split_header, per_split)]
-    if results.continual:
-        names = [k for k in results.continual[0] if k not in ("method", "request")]
-        sections.append(("Continual: after each forget request", ["method", "request", *names],
-                         [[r["method"], str(r["request"])] + [_cell(r[k]) for k in names] for r in results.continual]))
-    return sections
-
-
-def _details(results: RunResults) -> list[tuple[str, list[str], list[list[str]]]]:
+def _details(results: RunResults) -> list[Table]:
     """Tables shown after the plots: example generations and what was not computed."""
     sections = [_examples(results, role) for role in ("forget", "retain")]
     reasons: dict[tuple[str, str], list[str]] = {}
@@ -87,26 +91,33 @@ def _details(results: RunResults) -> list[tuple[str, list[str], list[list[str]]]
             reasons.setdefault((metric, reason), []).append(model.label)
     if reasons:
         sections.append(("Not computed (n/c), and why", ["metric", "reason", "models"],
-                         [[metric, reason, ", ".join(models)] for (metric, reason), models in sorted(reasons.items())]))
+                         [[metric, reason, ", ".join(dict.fromkeys(models))]
+                          for (metric, reason), models in sorted(reasons.items())]))
     return sections
 
 
-def _examples(results: RunResults, role: str) -> tuple[str, list[str], list[list[str]]]:
+def _examples(results: RunResults, role: str) -> Table:
+    """Generations of the first seed's models."""
     count = results.manifest.get("settings", {}).get("report_examples", 3)
-    first = next(m for m in results.models if role in m.splits)
+    models = results.of_seed(results.seeds[0])
+    first = next(m for m in models if role in m.splits)
     rows = []
     for index, example in enumerate(first.splits.get(role, [])[:count]):
         row = [example["question"], example["answer"]]
-        for model in results.models:
+        for model in models:
             examples = model.splits.get(role, [])
             row.append(examples[index].get("generation", "") if index < len(examples) else "")
         rows.append(row)
-    return (f"Example generations: {SPLIT_NAMES[role]} split", ["question", "reference answer",
-                                                               *[m.label for m in results.models]], rows)
+    seed = "" if len(results.seeds) == 1 else f" (seed {results.seeds[0]})"
+    return (f"Example generations: {SPLIT_NAMES[role]} split{seed}", ["question", "reference answer",
+                                                                     *[m.label for m in models]], rows)
 
 
 def _markdown(results: RunResults, sections, details, plots: list[Path], folder: Path) -> str:
     lines = [f"# {results.manifest['name']}: {results.manifest['scenario']} scenario", "", _intro(results), ""]
+    notes = _notes(results)
+    if notes:
+        lines += ["## Notes", ""] + [f"- {note}" for note in notes] + [""]
     lines += _markdown_tables(sections)
     lines += ["## Plots", ""] + [f"![{p.stem}]({p.relative_to(folder).as_posix()})" for p in plots] + [""]
     lines += _markdown_tables(details)
@@ -125,6 +136,9 @@ def _markdown_tables(sections) -> list[str]:
 def _html(results: RunResults, sections, details, plots: list[Path]) -> str:
     parts = [f"<h1>{html.escape(results.manifest['name'])}: {html.escape(results.manifest['scenario'])} scenario</h1>",
              f"<p>{html.escape(_intro(results))}</p>"]
+    notes = _notes(results)
+    if notes:
+        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
     parts += _html_tables(sections)
     parts.append("<h2>Plots</h2><div class='plots'>")
     for plot in plots:

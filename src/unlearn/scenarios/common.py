@@ -6,11 +6,12 @@ Each step calls the same library function as its command (``unlearn finetune``, 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from unlearn.config import validate_settings
-from unlearn.data.benchmark import Benchmark, write_benchmark
-from unlearn.data.fictitious import generate_fictitious
+from unlearn.data.benchmark import Benchmark, read_split_file, write_benchmark
+from unlearn.data.fictitious import DEFAULT_FORGET_PERCENTS, MAX_FORGET_PERCENT, generate_fictitious
 from unlearn.data.requests import request_splits
 from unlearn.errors import UserError
 from unlearn.evaluation.run import EvalSettings, evaluate_model
@@ -37,6 +38,8 @@ def data_step(settings: ExperimentSettings, steps: Steps, splits: list[str], req
     and with ``requests`` the continual scenario's request splits of the forget split."""
     if settings.data == "builtin":
         source = {"builtin": [settings.people, settings.qa_per_person, settings.data_seed]}
+        if builtin_percents(settings) != DEFAULT_FORGET_PERCENTS:
+            source["forget_percents"] = list(builtin_percents(settings))
     elif Path(settings.data).is_dir():
         source = {"folder": str(Path(settings.data).resolve()), "content": folder_fingerprint(settings.data)}
     else:
@@ -46,7 +49,8 @@ def data_step(settings: ExperimentSettings, steps: Steps, splits: list[str], req
 
     def write(folder: Path) -> None:
         if settings.data == "builtin":
-            everything = generate_fictitious(settings.people, settings.qa_per_person, settings.data_seed)
+            everything = generate_fictitious(settings.people, settings.qa_per_person, settings.data_seed,
+                                             builtin_percents(settings))
             chosen = {name: everything[name] for name in splits if name in everything}
         else:
             benchmark = Benchmark(settings.data)
@@ -63,6 +67,15 @@ def data_step(settings: ExperimentSettings, steps: Steps, splits: list[str], req
         write_benchmark(chosen, folder)
 
     return steps.run("data", inputs, write)
+
+
+def builtin_percents(settings: ExperimentSettings) -> tuple[int, ...]:
+    """TOFU's 1/5/10 % forget splits, plus the experiment's own forgetNN when it is another one."""
+    match = re.fullmatch(r"forget(\d\d)", settings.forget)
+    extra = int(match.group(1)) if match else None
+    if extra is None or extra in DEFAULT_FORGET_PERCENTS or not 1 <= extra <= MAX_FORGET_PERCENT:
+        return DEFAULT_FORGET_PERCENTS
+    return tuple(sorted({*DEFAULT_FORGET_PERCENTS, extra}))
 
 
 def finetune_step(settings: ExperimentSettings, steps: Steps, data: Path, split: str, name: str) -> Path:
@@ -98,3 +111,21 @@ def _command_step(steps: Steps, name: str, settings_model, command, values: dict
                                                    "overwrite": True}, f"step {name}"))
 
     return steps.run(name, inputs, act)
+
+
+def training_overlap_notes(data: Path, trained: dict[str, str], evaluated: dict[str, str]) -> list[str]:
+    """A note for each evaluated split that shares questions with a split some step trained on
+    (``trained``: what trained on it -> split; ``evaluated``: evaluation role -> split)."""
+    def questions(split: str) -> set[str]:
+        path = data / f"{split}.jsonl"
+        return {r["question"] for r in read_split_file(path)} if path.is_file() else set()
+
+    notes = []
+    for role, evaluated_split in evaluated.items():
+        seen = questions(evaluated_split)
+        for what, trained_split in trained.items():
+            shared = len(seen & questions(trained_split))
+            if shared:
+                notes.append(f"{role} evaluation ({evaluated_split}): {shared} of {len(seen)} questions are in "
+                             f"{trained_split}, which {what} trained on")
+    return notes

@@ -13,7 +13,7 @@ from pathlib import Path
 from unlearn.evaluation.splits import default_holdout
 from unlearn.scenarios.common import data_step, eval_step, forget_step
 from unlearn.scenarios.experiment import ExperimentSettings
-from unlearn.scenarios.fictitious import anchors, needed_splits
+from unlearn.scenarios.fictitious import anchors, needed_splits, tofu_protocol_notes
 from unlearn.scenarios.steps import Steps
 
 
@@ -35,4 +35,4 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
             sequence.append({"label": entry.name, "request": k, "model": model, "eval": evaluated})
             previous = model
         rows.append({"label": entry.name, "role": "method", "model": previous, "eval": sequence[-1]["eval"]})
-    return {"models": rows, "continual": sequence, "requests": count}
+    return {"models": rows, "continual": sequence, "requests": count, "notes": tofu_protocol_notes(settings, data)}

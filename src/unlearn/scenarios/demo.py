@@ -18,7 +18,7 @@ FINETUNE = {"lora": True, "lora_r": 32, "lora_alpha": 64, "merge_lora": True, "l
             "epochs": 10, "warmup_epochs": 0.5, "save_checkpoints": False, "check_facts": 0}
 # lr 2e-4 from benchmarks/demo_sweep.py: ME+GD forgets every fact and keeps utility and the retain facts;
 # at 3e-4 IDK+AP lost half its retain facts and fell below IDK+GD's utility, at 1e-4 ME+GD needs 20 epochs.
-UNLEARN = {"epochs": 10, "batch_size": 4, "gradient_accumulation_steps": 1, "warmup_epochs": 1,
+UNLEARN = {"epochs": 5, "batch_size": 4, "gradient_accumulation_steps": 1, "warmup_epochs": 1,
            "learning_rate": 2e-4, "save_checkpoints": False}
 
 
@@ -29,5 +29,6 @@ def demo_settings(out: str = "runs/demo", quick: bool = False, threads: int | No
             methods=DEMO_METHODS, finetune={**FINETUNE, "epochs": 1}, unlearn={**UNLEARN, "epochs": 1},
             eval={"max_new_tokens": 8}, report_examples=2)
     return ExperimentSettings(
-        name="demo", out=out, people=20, qa_per_person=2, utility_records=15, threads=threads,
-        methods=DEMO_METHODS, finetune=FINETUNE, unlearn=UNLEARN, eval={"max_new_tokens": 32})
+        name="demo", out=out, people=20, qa_per_person=2, forget="forget50", retain="retain50",
+        utility_records=15, threads=threads, methods=DEMO_METHODS, finetune=FINETUNE, unlearn=UNLEARN,
+        eval={"max_new_tokens": 32})

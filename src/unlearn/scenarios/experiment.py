@@ -64,6 +64,8 @@ class ExperimentSettings(BaseModel):
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     threads: PositiveInt | None = None
     methods: list[MethodEntry] = Field(default_factory=lambda: [MethodEntry(method="ME+GD")])
+    seeds: list[int] | None = Field(None, min_length=1, description="training seeds: fine-tuning and every method run "
+                                                                    "once per seed; the report gives mean and spread")
     finetune: dict = Field(default_factory=dict, description="unlearn finetune settings for target and retain models")
     unlearn: dict = Field(default_factory=dict, description="unlearn forget settings shared by every method")
     eval: dict = Field(default_factory=dict, description="unlearn eval settings")
@@ -89,6 +91,20 @@ class ExperimentSettings(BaseModel):
                 raise ValueError(f"a method is a name or a mapping with 'method', got {item!r}")
         return entries
 
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, value):
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("seeds must be distinct")
+        return value
+
+    def with_seed(self, seed: int | None) -> "ExperimentSettings":
+        """The experiment with training ``seed`` in its fine-tuning and unlearning sections (None: as written)."""
+        if seed is None:
+            return self
+        return self.model_copy(update={"finetune": {**self.finetune, "seed": seed},
+                                       "unlearn": {**self.unlearn, "seed": seed}})
+
     @property
     def run_folder(self) -> Path:
         return Path(self.out or Path("runs") / self.name)
@@ -103,6 +119,11 @@ def check_experiment(settings: ExperimentSettings, source: str) -> None:
         _check_section(getattr(settings, section), model, f"{source}: {section}", placeholders)
     if "method" in settings.unlearn:
         raise UserError(f"{source}: unlearn: 'method' is chosen per entry of 'methods'")
+    if settings.seeds is not None:
+        for where, values in [("finetune", settings.finetune), ("unlearn", settings.unlearn),
+                              *((f"method {m.name}", m.settings) for m in settings.methods)]:
+            if "seed" in values:
+                raise UserError(f"{source}: {where}: 'seed' is set by 'seeds'; remove one of them")
     labels = [m.name for m in settings.methods]
     if len(set(labels)) != len(labels):
         raise UserError(f"{source}: two methods share a name; give one a 'label'")

@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from unlearn.evaluation.splits import default_holdout
-from unlearn.scenarios.common import UTILITY_SPLITS, data_step, eval_step, finetune_step, forget_step
+from unlearn.scenarios.common import (UTILITY_SPLITS, data_step, eval_step, finetune_step, forget_step,
+                                      training_overlap_notes)
+from unlearn.objectives.registry import parse_method
 from unlearn.scenarios.experiment import ExperimentSettings
 from unlearn.scenarios.steps import Steps
 
@@ -38,4 +40,14 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
         model = forget_step(settings, steps, target, data, entry, settings.forget, f"forget-{entry.name}")
         evaluated = eval_step(settings, steps, model, data, f"eval-{entry.name}", retain_eval)
         rows.append({"label": entry.name, "role": "method", "model": model, "eval": evaluated})
-    return {"models": rows}
+    return {"models": rows, "notes": tofu_protocol_notes(settings, data)}
+
+
+def tofu_protocol_notes(settings: ExperimentSettings, data: Path) -> list[str]:
+    """TOFU measures retain utility on retain_perturbed, part of the retain split that the
+    regularizers (and the retain model) train on; the report says so."""
+    regularized = [m.name for m in settings.methods if parse_method(m.method).needs_retain]
+    trained = {"the retain model" + (f" and the regularizers of {', '.join(regularized)}" if regularized else ""):
+               settings.retain}
+    notes = training_overlap_notes(data, trained, {"retain": "retain_perturbed"})
+    return [f"{note} (TOFU's own protocol)" for note in notes]

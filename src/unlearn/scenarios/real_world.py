@@ -3,10 +3,14 @@
 Input: questions with golden answers about target entities (to forget) and neighbor entities
 (to keep), from ``real_world_targets.jsonl`` and ``real_world_neighbors.jsonl`` (packaged, or in
 the ``data`` folder). The base model answers every question; only questions it answers
-correctly are kept (it cannot forget what it does not know). The forget set trains on the
-model's own answers; evaluation compares with the golden answers on the targets (forgetting)
-and the neighbors (locality), plus the real-authors and world-facts utility splits. There is
-no retain model, so forget quality and PrivLeak are not computed, and no holdout split.
+correctly are kept (it cannot forget what it does not know). The neighbor entities are split
+in two, alternately in file order: the first, third, ... form the retain set the regularizers
+train on (``neighbor_train``, the model's own answers as targets, like the forget set); the
+others are held out for the locality evaluation (``neighbor``, golden answers), so no method is
+evaluated on what it trained on (the seed paper keeps the two apart the same way). Evaluation
+compares with the golden answers on the targets (forgetting) and the held-out neighbors
+(locality), plus the real-authors and world-facts utility splits. There is no retain model, so
+forget quality and PrivLeak are not computed, and no holdout split.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from pathlib import Path
 
 from unlearn.data.benchmark import read_split_file, write_benchmark
 from unlearn.errors import UserError
-from unlearn.scenarios.common import UTILITY_SPLITS, eval_step, forget_step, identity
+from unlearn.scenarios.common import UTILITY_SPLITS, eval_step, forget_step, identity, training_overlap_notes
 from unlearn.scenarios.experiment import ExperimentSettings
 from unlearn.scenarios.steps import Steps, folder_fingerprint
 
@@ -32,10 +36,11 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
     rows = [{"label": "original model", "role": "anchor", "model": model, "eval": original}]
     for entry in settings.methods:
         unlearned = forget_step(settings, steps, model, data, entry, "forget_train", f"forget-{entry.name}",
-                                retain="neighbor")
+                                retain="neighbor_train")
         evaluated = eval_step(settings, steps, unlearned, data, f"eval-{entry.name}", **splits)
         rows.append({"label": entry.name, "role": "method", "model": unlearned, "eval": evaluated})
-    return {"models": rows}
+    notes = training_overlap_notes(data, {"the regularizers": "neighbor_train"}, {"retain": "neighbor"})
+    return {"models": rows, "notes": notes}
 
 
 def _source_folder(settings: ExperimentSettings) -> Path:
@@ -51,7 +56,7 @@ def _data_step(settings: ExperimentSettings, steps: Steps) -> Path:
     source = _source_folder(settings)
     inputs = {"model": identity(settings.target_model or settings.model), "source": folder_fingerprint(source),
               "utility_records": settings.utility_records, "keep_only_known": settings.real_world_keep_only_known,
-              "device": settings.device}
+              "device": settings.device, "neighbors": "alternate entities: trained on, held out"}
     return steps.run("real-world-data", inputs, lambda folder: _write_data(settings, source, folder))
 
 
@@ -73,11 +78,28 @@ def _write_data(settings: ExperimentSettings, source: Path, folder: Path) -> Non
         if not known:
             raise UserError(f"{source / name}: the model answers none of the questions correctly; nothing to "
                             f"{'forget' if split == 'forget' else 'keep'}")
-        splits[split] = [r for r, _ in known]
         if split == "forget":  # unlearning trains on what the model itself says
-            splits["forget_train"] = [{"question": r["question"], "answer": a or r["answer"]} for r, a in known]
+            splits["forget"] = [r for r, _ in known]
+            splits["forget_train"] = _own_answers(known)
+        else:
+            trained, held_out = _split_entities(known, source / name)
+            splits["neighbor_train"], splits["neighbor"] = _own_answers(trained), [r for r, _ in held_out]
     utility_source = Path(str(resources.files(RESOURCES)))
     for name in UTILITY_SPLITS:
         records = read_split_file(utility_source / f"{name.removesuffix('_perturbed')}.jsonl")
         splits[name] = records[:settings.utility_records] if settings.utility_records else records
     write_benchmark(splits, folder)
+
+
+def _own_answers(known: list[tuple[dict, str]]) -> list[dict]:
+    return [{"question": r["question"], "answer": a or r["answer"]} for r, a in known]
+
+
+def _split_entities(known: list[tuple[dict, str]], path: Path) -> tuple[list, list]:
+    """Neighbor records of the 1st, 3rd, ... entity (file order) to train on, the others held out."""
+    subjects = list(dict.fromkeys(r.get("subject") for r, _ in known))
+    if None in subjects or len(subjects) < 2:
+        raise UserError(f"{path}: the neighbors need a 'subject' on every record and at least two subjects, so that "
+                        "the entities trained on and the entities evaluated can be kept apart")
+    trained = set(subjects[0::2])
+    return [k for k in known if k[0]["subject"] in trained], [k for k in known if k[0]["subject"] not in trained]

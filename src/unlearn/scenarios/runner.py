@@ -25,7 +25,18 @@ def run_experiment(settings: ExperimentSettings, source: str = "experiment",
     folder = settings.run_folder
     steps = Steps(folder, progress)
     scenario = importlib.import_module(SCENARIOS[settings.scenario])
-    manifest = scenario.run(settings, steps)
+    manifest: dict = {}
+    for seed in settings.seeds or [None]:
+        if seed is not None:
+            steps.progress = lambda message, seed=seed: progress(f"seed {seed}: {message}")
+        part = scenario.run(settings.with_seed(seed), steps)
+        for key, value in part.items():  # rows of every seed, each tagged with its seed; notes once
+            if key == "notes":
+                manifest[key] = list(dict.fromkeys([*manifest.get(key, []), *value]))
+            elif isinstance(value, list):
+                manifest.setdefault(key, []).extend({**row, "seed": seed} for row in value)
+            else:
+                manifest[key] = value
     manifest = {"name": settings.name, "scenario": settings.scenario, "settings": settings.model_dump(mode="json"),
                 **_relative(manifest, folder)}
     atomic_write_json(folder / MANIFEST, manifest)
