@@ -18,8 +18,11 @@ def update_section(path: Path, section: str, heading: str) -> None:
 
 
 def cell(value: float | None) -> str:
-    """A table cell: three decimals, or ``n/c`` for a metric that was not computed."""
-    return "n/c" if value is None else f"{value:.3f}"
+    """A table cell: three decimals (three digits below 0.001, where p-values live), or ``n/c``
+    for a metric that was not computed."""
+    if value is None:
+        return "n/c"
+    return f"{value:.3g}" if 0 < abs(value) < 1e-3 else f"{value:.3f}"
 
 
 def ratio(a: float | None, b: float | None) -> float | None:

@@ -3,9 +3,8 @@
 Runs the demo experiment (reusing the finished steps of ``--out``: data, target, retain model,
 their evaluations) with one method entry per variant below, each with its own overrides, and
 prints per variant: forget fact accuracy, forget ROUGE-L, forget token entropy, retain fact
-accuracy, real-authors / world-facts ROUGE-L, and model utility against the target's. The demo
-goals (ME+GD: forget fact accuracy <= 0.1, utility and retain fact accuracy >= 0.9x the target's;
-IDK+AP: utility >= IDK+GD's at the same settings) are those of ``benchmarks/demo_quality.py``.
+accuracy, real-authors / world-facts ROUGE-L, and model utility against the target's. The checks
+the demo's settings must pass are those of ``benchmarks/demo_quality.py``.
 
     python benchmarks/demo_sweep.py --out runs/demo --threads 2
 """
@@ -20,22 +19,14 @@ from benchmarks_common import cell, ratio, update_section
 SECTION = "## Demo: unlearning settings sweep"
 
 # (method, label, overrides of the demo's unlearning settings). Every variant names its learning
-# rate, so the table does not change meaning when the demo's default does (now 2e-4, 10 epochs).
+# rate, so the table does not change meaning when the demo's default does.
 VARIANTS = [
     ("ME+GD", "lr3e-4", {"learning_rate": 3e-4}),
-    ("ME+GD", "lr2e-4", {"learning_rate": 2e-4}),
-    ("ME+GD", "lr1e-4 e20", {"learning_rate": 1e-4, "epochs": 20}),
-    ("ME+GD", "lr3e-4 a0.05", {"learning_rate": 3e-4, "forget_weight": 0.05}),
-    ("ME+GD", "lr3e-4 b3", {"learning_rate": 3e-4, "regularizer_weight": 3.0}),
-    ("ME+GD", "lr2e-4 e15 b3", {"learning_rate": 2e-4, "epochs": 15, "regularizer_weight": 3.0}),
+    ("ME+GD", "lr5e-4", {"learning_rate": 5e-4}),
     ("IDK+AP", "lr3e-4", {"learning_rate": 3e-4}),
-    ("IDK+GD", "lr3e-4", {"learning_rate": 3e-4}),
-    ("IDK+AP", "lr2e-4", {"learning_rate": 2e-4}),
-    ("IDK+GD", "lr2e-4", {"learning_rate": 2e-4}),
-    ("IDK+AP", "lr1e-4", {"learning_rate": 1e-4}),
-    ("IDK+GD", "lr1e-4", {"learning_rate": 1e-4}),
 ]
-COLUMNS = [("forget", "fact_accuracy"), ("forget", "rougeL_recall"), ("forget", "token_entropy"),
+COLUMNS = [("overall", "forget_quality"), ("forget", "fact_accuracy"), ("forget", "rougeL_recall"),
+           ("forget", "token_entropy"),
            ("retain", "fact_accuracy"), ("real_authors", "rougeL_recall"), ("world_facts", "rougeL_recall"),
            ("overall", "model_utility_tofu")]
 
@@ -60,7 +51,8 @@ def main() -> None:
     header = ["model"] + [f"{group} {name}" for group, name in COLUMNS] + ["utility / target's"]
     lines = [SECTION, "", f"`python benchmarks/demo_sweep.py --out {args.out} --threads {args.threads}`: the demo "
              "(target, retain model and evaluations as in `unlearn demo`) with each method under the variant's "
-             "overrides of the demo's unlearning settings (10 epochs, batch 4, 1 warmup epoch; ME+GD a 0.1, b 1).", "",
+             "overrides of the demo's unlearning settings ("
+             + ", ".join(f"{k} {v}" for k, v in settings.unlearn.items()) + "; ME+GD a 0.1, b 1).", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     target_utility = target.value("overall", "model_utility_tofu")
     for label, model in models.items():

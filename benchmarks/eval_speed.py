@@ -78,7 +78,8 @@ def naive(model, tokenizer, fmt, splits, semantic, options):
 
     timer = Timer()
     score = timer.wrap("scoring", lambda pairs: score_sequences(
-        model, tokenizer, fmt, pairs, options.batch_size, options.max_length, progress=False, sort_by_length=False))
+        model, tokenizer, fmt, pairs, options.batch_size, options.max_length, progress=False, sort_by_length=False,
+        share_prompts=False))
     generate = timer.wrap("generation", lambda questions: generate_answers(
         model, tokenizer, fmt, questions, options.max_new_tokens, options.generation_batch_size, progress=False,
         sort_by_length=False))

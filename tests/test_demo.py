@@ -24,4 +24,4 @@ def test_quick_demo_runs_end_to_end_on_the_default_model(tmp_path, capsys):
         assert (out / name).is_file(), name
     assert_metrics_finite_or_explained(out)
     manifest = json.loads((out / "experiment.json").read_text())
-    assert [m["label"] for m in manifest["models"]] == ["target", "retain model", "ME+GD", "IDK+AP", "GA+GD"]
+    assert [m["label"] for m in manifest["models"]] == ["target", "retain model", "ME+GD", "IDK+AP"]

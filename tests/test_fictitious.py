@@ -204,3 +204,22 @@ def test_resource_splits_copied_when_present(tmp_path, monkeypatch):
     splits = generate_fictitious(people=10, qa_per_person=1)
     assert splits["real_authors_perturbed"] == rows
     assert "world_facts_perturbed" not in splits
+
+
+def test_other_forget_percentages_get_the_same_set_of_splits():
+    splits = generate_fictitious(people=20, qa_per_person=2, seed=0, forget_percents=(1, 5, 10, 50))
+    assert len(splits["forget50"]) == len(splits["retain50"]) == len(splits["holdout50"]) == 20
+    full = [r["question"] for r in splits["full"]]
+    assert [r["question"] for r in splits["retain50"] + splits["forget50"]] == full
+    assert splits["forget10"] == [r for r in splits["forget50"] if r in splits["forget10"]]  # nested
+    retain = {r["question"] for r in splits["retain50"]}
+    assert {r["question"] for r in splits["retain_perturbed"]} <= retain  # as many people as forget50, all retained
+    assert not {r["question"] for r in splits["holdout50"]} & set(full)
+    # TOFU's default cut is unchanged by the option
+    assert generate_fictitious(40, 3, 0) == generate_fictitious(40, 3, 0, forget_percents=(1, 5, 10))
+
+
+@pytest.mark.parametrize("percents", [(), (0,), (51,), (1.5,)])
+def test_forget_percentages_out_of_range_are_refused(percents):
+    with pytest.raises(ValueError, match="forget percentages must be integers from 1 to 50"):
+        generate_fictitious(people=20, qa_per_person=1, forget_percents=percents)

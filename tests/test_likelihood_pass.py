@@ -41,6 +41,26 @@ def test_batched_scores_equal_the_naive_path(tiny_model_dir, side):
         assert scores[(question, answer)].valid
 
 
+def test_answers_sharing_a_prompt_score_as_whole_sequences(tiny_model_dir):
+    """The prompt runs once for all of a question's answers (its cache repeated per answer); a
+    sequence too long for max_length takes the whole-sequence path and is truncated like it."""
+    model, tokenizer = load_model(str(tiny_model_dir), device="cpu")
+    fmt = PromptFormat.for_tokenizer(tokenizer)
+    pairs = [("Where was Ada born?", answer) for answer in ("London.", "Ada was born in Paris, France.", "Rome")]
+    pairs += [("Who?", "Paavo"), ("Tell me a long story.", "once upon a time " * 30)]
+    shared = score_sequences(model, tokenizer, fmt, pairs, batch_size=2, max_length=64, progress=False)
+    whole = score_sequences(model, tokenizer, fmt, pairs, batch_size=2, max_length=64, progress=False,
+                            share_prompts=False)
+    for pair in pairs:
+        assert shared[pair].token_logprobs == pytest.approx(whole[pair].token_logprobs, abs=1e-5)
+        # sqrt(E[x^2] - E[x]^2) loses digits to cancellation: float rounding shows at 1e-5
+        assert shared[pair].vocab_logprob_stds == pytest.approx(whole[pair].vocab_logprob_stds, abs=1e-4)
+        assert shared[pair].argmax_tokens == whole[pair].argmax_tokens
+    for question, answer in pairs[:4]:
+        assert shared[(question, answer)].nll_sum == pytest.approx(naive_nll(model, tokenizer, fmt, question, answer),
+                                                                   abs=1e-5)
+
+
 def test_per_token_numbers_are_consistent(tiny_model_dir):
     model, tokenizer = load_model(str(tiny_model_dir), device="cpu")
     fmt = PromptFormat.for_tokenizer(tokenizer)

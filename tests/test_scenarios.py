@@ -55,6 +55,9 @@ def test_fictitious_scenario_reports_and_reuses_finished_steps(tiny_model_dir, t
     assert [r["model"] for r in rows] == ["target", "retain model", "GA+GD", "IDK+AP"]
     report = (out / "report.md").read_text()
     assert "forget quality (KS p-value) ↑" in report and "Example generations: forget split" in report
+    assert "retain evaluation (retain_perturbed): 2 of 2 questions are in retain90, which the retain model and the " \
+           "regularizers of GA+GD, IDK+AP trained on (TOFU's own protocol)" in report
+    assert "forget quality rests on 2 forget examples, below 20" in report
     assert "<img alt='quality_vs_utility' src='data:image/png;base64," in (out / "report.html").read_text()
 
     _, again = run_experiment(tiny_experiment(tiny_model_dir, out, threads=2), progress=lambda _: None)
@@ -62,6 +65,31 @@ def test_fictitious_scenario_reports_and_reuses_finished_steps(tiny_model_dir, t
     more = tiny_experiment(tiny_model_dir, out, methods=["GA+GD", "IDK+AP", "NPO"])
     _, added = run_experiment(more, progress=lambda _: None)
     assert [name.rsplit("-", 1)[0] for name in added.ran] == ["forget-NPO", "eval-NPO"]
+
+
+def test_seeds_run_every_training_step_once_per_seed_and_the_report_gives_the_spread(tiny_model_dir, tmp_path):
+    out = tmp_path / "run"
+    settings = tiny_experiment(tiny_model_dir, out, methods=["GA+GD"], seeds=[0, 1])
+    _, steps = run_experiment(settings, progress=lambda _: None)
+    # data once; per seed 2 fine-tunes, 2 anchor evals, 1 forget, 1 eval
+    assert len(steps.ran) == 1 + 2 * 6
+    manifest = json.loads((out / "experiment.json").read_text())
+    assert [(m["label"], m["seed"]) for m in manifest["models"]] == [
+        ("target", 0), ("retain model", 0), ("GA+GD", 0), ("target", 1), ("retain model", 1), ("GA+GD", 1)]
+    targets = [m for m in manifest["models"] if m["label"] == "target"]
+    assert targets[0]["model"] != targets[1]["model"]
+    settings_0 = json.loads((out / targets[0]["model"] / "unlearn_settings.json").read_text())
+    settings_1 = json.loads((out / targets[1]["model"] / "unlearn_settings.json").read_text())
+    assert (settings_0["seed"], settings_1["seed"]) == (0, 1)
+    report = (out / "report.md").read_text()
+    assert "mean ± standard deviation over 2 training seeds (0, 1)" in report
+    assert "Which differences hold in every seed (2 seeds)" in report and "| target vs GA+GD |" in report
+    assert "| GA+GD (seed 1) |" in report and "Results per seed" in report
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert [r["seed"] for r in rows] == ["0", "0", "0", "1", "1", "1"]
+    assert "model_utility_tofu_low" in rows[0]
+    _, again = run_experiment(settings, progress=lambda _: None)
+    assert again.ran == []
 
 
 def test_continual_scenario_evaluates_after_every_request(tiny_model_dir, tmp_path):
@@ -110,7 +138,9 @@ def test_real_world_scenario_forgets_targets_and_keeps_neighbors(tiny_model_dir,
         qa("Paris", "Which country is Paris the capital of?", "France")])
     write_jsonl(folder / "real_world_neighbors.jsonl", [
         qa("Charles Babbage", "What did Charles Babbage design?", "engines"),
-        qa("Berlin", "Which country is Berlin the capital of?", "Germany")])
+        qa("Berlin", "Which country is Berlin the capital of?", "Germany"),
+        qa("Charles Babbage", "Which country was Charles Babbage from?", "England"),
+        qa("Berlin", "Which river flows through Berlin?", "Spree")])
     out = tmp_path / "run"
     settings = tiny_experiment(tiny_model_dir, out, scenario="real_world", data=str(folder), methods=["ME+GD"],
                                real_world_keep_only_known=False)
@@ -119,8 +149,14 @@ def test_real_world_scenario_forgets_targets_and_keeps_neighbors(tiny_model_dir,
         assert (out / name).is_file(), name
     assert_metrics_finite_or_explained(out)
     data = next((out / "steps").glob("real-world-data-*"))
-    assert sorted(p.stem for p in data.glob("*.jsonl")) == ["forget", "forget_train", "neighbor",
+    assert sorted(p.stem for p in data.glob("*.jsonl")) == ["forget", "forget_train", "neighbor", "neighbor_train",
                                                            "real_authors_perturbed", "world_facts_perturbed"]
+    # the regularizer trains on Babbage (the model's own answers); locality is measured on Berlin only
+    trained = [json.loads(line) for line in (data / "neighbor_train.jsonl").read_text().splitlines()]
+    held_out = [json.loads(line) for line in (data / "neighbor.jsonl").read_text().splitlines()]
+    assert all("Babbage" in r["question"] for r in trained) and len(trained) == 2
+    assert all("Berlin" in r["question"] for r in held_out) and len(held_out) == 2
+    assert "Notes" not in (out / "report.md").read_text()  # nothing evaluated was trained on
     summary = json.loads(next((out / "steps").glob("eval-ME_GD-*")).joinpath("summary.json").read_text())
     assert summary["splits"]["retain"]["split"] == "neighbor"
     assert summary["overall"]["forget_quality"] is None  # no retain model in this scenario
@@ -135,3 +171,31 @@ def test_shipped_experiment_files_are_valid(path):
 
 
     check_experiment(validate_settings(ExperimentSettings, read_yaml(path), str(path)), str(path))
+
+
+def test_forget_requests_can_be_cut_into_equal_consecutive_parts():
+    from unlearn.data.requests import request_splits
+    from unlearn.errors import UserError
+
+    records = [{"question": f"q{i}", "answer": "a", "task_id": 0} for i in range(5)]
+    splits = request_splits(records, "forget", count=2)
+    assert [r["question"] for r in splits["request01"]] == ["q0", "q1", "q2"]
+    assert [r["question"] for r in splits["request02"]] == ["q3", "q4"]
+    assert [r["task_id"] for r in splits["requests_upto02"]] == [0, 0, 0, 1, 1]
+    with pytest.raises(UserError, match="6 forget requests asked for, but the forget split has 5 records"):
+        request_splits(records, "forget", count=6)
+
+
+def test_the_fictitious_example_is_the_demo_with_idk_gd_over_three_seeds():
+    """benchmarks/demo_quality.py measures the demo plus IDK+GD over seeds 0-2; the shipped example
+    file must be that same experiment, so its measured numbers are the file's."""
+    from unlearn.config import read_yaml
+    from unlearn.scenarios.demo import demo_settings
+
+    path = Path(__file__).parent.parent / "configs" / "experiment_fictitious.yaml"
+    example = validate_settings(ExperimentSettings, read_yaml(path), str(path)).model_dump()
+    demo = demo_settings().model_dump()
+    demo["methods"].append({"method": "IDK+GD", "label": None, "settings": {}})
+    ignored = {"name", "out", "threads", "seeds"}
+    assert {k: v for k, v in example.items() if k not in ignored} == {k: v for k, v in demo.items() if k not in ignored}
+    assert example["seeds"] == [0, 1, 2]

@@ -103,7 +103,8 @@ def test_model_utility_from_columns_equals_the_summary_and_a_model_against_itsel
 def test_paired_difference_of_a_better_model_excludes_zero():
     better, worse = split_examples(shift=0.3), split_examples()
     difference, interval = paired_difference(better, worse, "retain", "rougeL_recall", {})
-    assert difference == pytest.approx((4 * 0.3 + 0.2 + 0.0) / 6)  # 0.8 + 0.3 is capped at 1; the invalid row is 0 in both
+    # 0.8 + 0.3 is capped at 1; the invalid row is 0 in both
+    assert difference == pytest.approx((4 * 0.3 + 0.2 + 0.0) / 6)
     assert excludes(interval)
     other_questions = {**worse, "retain": [{**e, "question": e["question"] + "?"} for e in worse["retain"]]}
     assert paired_difference(better, other_questions, "retain", "rougeL_recall", {}) is None

@@ -32,7 +32,8 @@ def run_fictitious(args) -> int:
     try:
         percents = tuple(int(p) for p in args.forget_percents.split(","))
     except ValueError:
-        raise UserError(f"--forget-percents must be integers separated by commas, got '{args.forget_percents}'") from None
+        raise UserError("--forget-percents must be integers separated by commas, "
+                        f"got '{args.forget_percents}'") from None
     try:
         splits = generate_fictitious(args.people, args.qa_per_person, args.seed, percents)
     except ValueError as error:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def register(commands) -> None:
     parser = commands.add_parser(
-        "demo", help="fine-tune, unlearn with ME+GD, IDK+AP and GA+GD, evaluate and report (about 12 min on 2 cores)",
+        "demo", help="fine-tune, unlearn with ME+GD and IDK+AP, evaluate and report (about 20 min on 2 cores)",
         description="Run the fictitious scenario on the packaged SmolLM2-135M-Instruct and the built-in benchmark, "
                     "then print the report's path. Finished steps are reused when run again.")
     parser.add_argument("--out", default=None, help="output folder (default: runs/demo, or runs/demo-quick)")

@@ -2,6 +2,11 @@
 
 Every likelihood metric (probability, truth ratio, MIA scores, memorization) is derived from
 the numbers kept here, so an answer that several metrics need is scored once.
+
+A question is usually scored with several answers (the answer, its paraphrase, five wrong
+ones), and its prompt (with a chat template's system message) is most of each sequence. So the
+prompt runs once, its key-value cache is repeated for each answer, and only the answer tokens
+run on top of it: the same numbers (to float rounding) for about a third of the work.
 """
 
 from __future__ import annotations
@@ -44,14 +49,23 @@ class SequenceScore:
 @torch.no_grad()
 def score_sequences(model, tokenizer, fmt, pairs: list[tuple[str, str]], batch_size: int = 16,
                     max_length: int = 512, side: Literal["right", "left"] = "left",
-                    progress: bool = True, sort_by_length: bool = True) -> dict[tuple[str, str], SequenceScore]:
+                    progress: bool = True, sort_by_length: bool = True,
+                    share_prompts: bool = True) -> dict[tuple[str, str], SequenceScore]:
     """Score each distinct pair once; returns ``{(question, answer): SequenceScore}``.
 
-    With left padding every answer ends at the last position, so the output layer runs only on
-    the last ``longest answer + 1`` positions (``logits_to_keep``) instead of the whole prompt:
-    the vocabulary projection is the largest single cost of a small model's forward pass.
-    ``sort_by_length=False`` keeps the input order (the naive baseline of the speed benchmark)."""
+    ``share_prompts``: each question's prompt runs once for all its answers (see the module
+    docstring); sequences longer than ``max_length`` take the whole-sequence path below, which
+    truncates them as training does. Otherwise each sequence runs whole: with left padding every
+    answer ends at the last position, so the output layer runs only on the last ``longest answer
+    + 1`` positions (``logits_to_keep``). ``sort_by_length=False`` keeps the input order (the naive
+    baseline of the speed benchmark)."""
     distinct = list(dict.fromkeys(pairs))
+    if share_prompts:
+        scores, rest = _score_sharing_prompts(model, tokenizer, fmt, distinct, batch_size, max_length, progress)
+        if rest:
+            scores.update(score_sequences(model, tokenizer, fmt, rest, batch_size, max_length, side, progress,
+                                          sort_by_length, share_prompts=False))
+        return scores
     columns = encode_pairs(tokenizer, fmt, [q for q, _ in distinct], [a for _, a in distinct], max_length)
     warn_truncated("scoring", sum(columns["truncated"]), len(distinct), max_length)
     encoded = [dict(zip(columns, values)) for values in zip(*columns.values())]
@@ -79,13 +93,78 @@ def score_sequences(model, tokenizer, fmt, pairs: list[tuple[str, str]], batch_s
     return scores
 
 
+def _score_sharing_prompts(model, tokenizer, fmt, pairs: list[tuple[str, str]], batch_size: int,
+                           max_length: int, progress: bool) -> tuple[dict, list[tuple[str, str]]]:
+    """Scores of the pairs that fit in ``max_length``, and the pairs left for the whole-sequence path.
+
+    Per chunk of questions (at most ``batch_size`` answers): the left-padded prompts run once with
+    the cache on; the cache is repeated per answer; the right-padded answers run on top of it, at
+    positions that continue each prompt's own. The last prompt position predicts the first
+    answer token, the answer's own positions the rest."""
+    questions = list(dict.fromkeys(q for q, _ in pairs))
+    prompts = dict(zip(questions, fmt.prompt_ids(tokenizer, questions)))
+    answers = dict(zip(pairs, fmt.answer_ids(tokenizer, [a for _, a in pairs])))
+    by_question: dict[str, list[tuple[str, str]]] = {}
+    rest = []
+    for pair in pairs:
+        if len(prompts[pair[0]]) + len(answers[pair]) <= max_length and answers[pair]:
+            by_question.setdefault(pair[0], []).append(pair)
+        else:
+            rest.append(pair)
+    order = sorted(by_question, key=lambda q: len(prompts[q]))
+    chunks, chunk, rows = [], [], 0
+    for question in order:
+        if chunk and rows + len(by_question[question]) > batch_size:
+            chunks.append(chunk)
+            chunk, rows = [], 0
+        chunk.append(question)
+        rows += len(by_question[question])
+    if chunk:
+        chunks.append(chunk)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    scores: dict[tuple[str, str], SequenceScore] = {}
+    for chunk in tqdm(chunks, desc="scoring", unit="batch", disable=not progress):
+        prompt_batch = pad_batch([{"input_ids": prompts[q], "attention_mask": [1] * len(prompts[q])} for q in chunk],
+                                 tokenizer.pad_token_id, "left")
+        prompt_mask = prompt_batch["attention_mask"].to(device)
+        prompt_lengths = prompt_mask.sum(-1)
+        out = model(input_ids=prompt_batch["input_ids"].to(device), attention_mask=prompt_mask,
+                    position_ids=(prompt_mask.cumsum(-1) - 1).clamp(min=0), use_cache=True, logits_to_keep=1)
+        rows_of = [(b, pair) for b, q in enumerate(chunk) for pair in by_question[q]]
+        index = torch.tensor([b for b, _ in rows_of], device=device)
+        # transformers 5.x calls the key-value cache `cache` (in and out); earlier, `past_key_values`
+        name = "cache" if "cache" in out else "past_key_values"
+        cache = out[name]
+        cache.batch_select_indices(index)
+        answer_batch = pad_batch([{"input_ids": answers[p], "attention_mask": [1] * len(answers[p])}
+                                  for _, p in rows_of], tokenizer.pad_token_id, "right")
+        answer_ids = answer_batch["input_ids"].to(device)
+        answer_mask = answer_batch["attention_mask"].to(device)
+        positions = prompt_lengths[index].unsqueeze(-1) + torch.arange(answer_ids.shape[1], device=device)
+        logits = model(input_ids=answer_ids, attention_mask=torch.cat([prompt_mask[index], answer_mask], -1),
+                       position_ids=positions, use_cache=False, **{name: cache}).logits
+        first = out.logits[:, -1]
+        for row, (b, pair) in enumerate(rows_of):
+            n = len(answers[pair])
+            stacked = torch.cat([first[b:b + 1], logits[row, :n - 1]])
+            scores[pair] = _token_score(stacked, answer_ids[row, :n])
+    model.train(was_training)
+    return scores, rest
+
+
 def _row_score(logits: torch.Tensor, labels: torch.Tensor) -> SequenceScore:
     """``logits`` are those of the last K positions (K = sequence length without ``logits_to_keep``);
     the logits at position p predict the token at p + 1."""
     labels = labels[len(labels) - len(logits) + 1:]
     scored = (labels != -100).nonzero().squeeze(-1)
-    log_probs = torch.log_softmax(logits[:-1][scored].float(), dim=-1)
-    targets = labels[scored]
+    return _token_score(logits[:-1][scored], labels[scored])
+
+
+def _token_score(logits: torch.Tensor, targets: torch.Tensor) -> SequenceScore:
+    """The numbers kept for answer tokens ``targets``, from the logits that predict each of them."""
+    log_probs = torch.log_softmax(logits.float(), dim=-1)
     token_logprobs = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     probs = log_probs.exp()
     means = (probs * log_probs).sum(-1)

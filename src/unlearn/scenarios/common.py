@@ -46,6 +46,8 @@ def data_step(settings: ExperimentSettings, steps: Steps, splits: list[str], req
         source = {"hub": settings.data}
     inputs = {**source, "splits": sorted(splits), "utility_records": settings.utility_records,
               "requests": settings.forget if requests else None}
+    if requests and settings.requests:
+        inputs["request_count"] = settings.requests
 
     def write(folder: Path) -> None:
         if settings.data == "builtin":
@@ -63,7 +65,7 @@ def data_step(settings: ExperimentSettings, steps: Steps, splits: list[str], req
             forget = chosen.get(f"{settings.forget}_perturbed") or chosen.get(settings.forget)
             if forget is None:
                 raise UserError(f"{settings.data}: no split '{settings.forget}' to split into forget requests")
-            chosen.update(request_splits(forget, f"{settings.data}/{settings.forget}"))
+            chosen.update(request_splits(forget, f"{settings.data}/{settings.forget}", settings.requests))
         write_benchmark(chosen, folder)
 
     return steps.run("data", inputs, write)

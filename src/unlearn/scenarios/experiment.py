@@ -22,6 +22,9 @@ from unlearn.models.gguf import DEFAULT_MODEL
 from unlearn.report.collect import MANIFEST
 from unlearn.training.finetune import FinetuneSettings
 from unlearn.training.forget import ForgetSettings, check_settings
+from unlearn.training.settings import OptimSettings
+
+DEFAULT_SEED = OptimSettings.model_fields["seed"].default
 
 # Set by the experiment itself for every step; an override would break the step chain.
 RESERVED = {"model", "data", "out", "split", "forget", "retain", "retain_eval", "reference", "overwrite", "resume",
@@ -69,6 +72,8 @@ class ExperimentSettings(BaseModel):
     finetune: dict = Field(default_factory=dict, description="unlearn finetune settings for target and retain models")
     unlearn: dict = Field(default_factory=dict, description="unlearn forget settings shared by every method")
     eval: dict = Field(default_factory=dict, description="unlearn eval settings")
+    requests: PositiveInt | None = Field(None, description="continual: cut the forget split into this many "
+                                                           "consecutive requests (default: its task_id groups)")
     continual_reference: Literal["original", "previous"] = Field(
         "original", description="continual: NPO/DPO/KL reference is the original model or the previous request's")
     real_world_keep_only_known: bool = Field(
@@ -99,8 +104,10 @@ class ExperimentSettings(BaseModel):
         return value
 
     def with_seed(self, seed: int | None) -> "ExperimentSettings":
-        """The experiment with training ``seed`` in its fine-tuning and unlearning sections (None: as written)."""
-        if seed is None:
+        """The experiment with training ``seed`` in its fine-tuning and unlearning sections (None: as
+        written). Seed 0 is every command's default and is left implicit, so a run with ``seeds: [0, ...]``
+        reuses the steps of the same experiment run without ``seeds``."""
+        if seed is None or seed == DEFAULT_SEED:
             return self
         return self.model_copy(update={"finetune": {**self.finetune, "seed": seed},
                                        "unlearn": {**self.unlearn, "seed": seed}})
