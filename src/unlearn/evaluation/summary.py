@@ -60,14 +60,15 @@ def summarize(results: dict[str, SplitResult], retain_model: RetainModelEval | N
     return metrics, reasons
 
 
-# Model-level numbers that are functions of split averages, and the splits they read.
-DERIVED_ROLES = {"model_utility_tofu": UTILITY_ROLES, "model_utility_seed_paper": UTILITY_ROLES,
-                 "forget_efficacy": ("forget",)}
+# Model-level numbers that are functions of split averages: the splits and the averages they read.
+DERIVED = {"model_utility_tofu": (UTILITY_ROLES, TOFU_UTILITY_METRICS),
+           "model_utility_seed_paper": (UTILITY_ROLES, SEED_PAPER_UTILITY_METRICS),
+           "forget_efficacy": (("forget",), FORGET_EFFICACY_METRICS)}
 
 
 def roles_read(group: str, name: str) -> tuple[str, ...]:
     """The splits a number is computed from: ``group`` is a split role or ``overall``."""
-    return DERIVED_ROLES[name] if group == "overall" else (group,)
+    return DERIVED[name][0] if group == "overall" else (group,)
 
 
 def value_from_columns(columns: dict[str, dict[str, np.ndarray]], group: str, name: str,
@@ -80,9 +81,8 @@ def value_from_columns(columns: dict[str, dict[str, np.ndarray]], group: str, na
 
     if group != "overall":
         return mean(group, name)
-    metrics = {"forget_efficacy": FORGET_EFFICACY_METRICS, "model_utility_tofu": TOFU_UTILITY_METRICS,
-               "model_utility_seed_paper": SEED_PAPER_UTILITY_METRICS}[name]
-    means = {role: {m: mean(role, m) for m in metrics} for role in DERIVED_ROLES[name]}
+    roles, metrics = DERIVED[name]
+    means = {role: {m: mean(role, m) for m in metrics} for role in roles}
     return (_forget_efficacy(means) if name == "forget_efficacy" else _utility(means, metrics))[0]
 
 
@@ -102,7 +102,7 @@ def model_intervals(results: dict[str, SplitResult], metrics: dict, retain_model
     PrivLeak's interval is its AUC's, mapped through PrivLeak with the retain model's AUC held fixed."""
     columns = {role: metric_columns(result.split, result.examples) for role, result in results.items()}
     intervals = {name: resampled_interval(columns, "overall", name, options)
-                 for name in DERIVED_ROLES if metrics.get(name) is not None}
+                 for name in DERIVED if metrics.get(name) is not None}
     for attack in MIA_ATTACKS:
         name = f"mia_auc_{attack}"
         if metrics.get(name) is None:
