@@ -174,7 +174,7 @@ def aggregate(split: EvalSplit, examples: list[dict], reasons: dict[str, str],
                "cosine_similarity": reasons.get("cosine_similarity"),
                "entailment_score": reasons.get("entailment_score"), "fact_accuracy": "records carry no 'fact' field"}
     for name, column in metric_columns(split, examples).items():
-        _set(result, name, _mean(column), missing.get(name))
+        _set(result, name, finite_mean(column), missing.get(name))
         if interval_options is not None and result.metrics[name] is not None:
             interval = mean_interval(column, **interval_options)
             result.intervals[name] = list(interval) if interval else None
@@ -220,7 +220,7 @@ def metric_columns(split: EvalSplit, examples: list[dict]) -> dict[str, np.ndarr
     }
 
 
-def _mean(values) -> float:
+def finite_mean(values) -> float:
     """Mean of the finite values (nan when there are none)."""
     finite = [v for v in values if v is not None and math.isfinite(v)]
     return math.fsum(finite) / len(finite) if finite else math.nan

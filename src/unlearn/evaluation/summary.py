@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from unlearn.evaluation.evaluator import SplitResult, metric_columns
+from unlearn.evaluation.evaluator import SplitResult, finite_mean, metric_columns
 from unlearn.evaluation.splits import UTILITY_ROLES
 from unlearn.metrics.likelihood import forget_efficacy, forget_quality, harmonic_mean
 from unlearn.metrics.privacy import auc, priv_leak
@@ -77,7 +77,7 @@ def value_from_columns(columns: dict[str, dict[str, np.ndarray]], group: str, na
     columns (``evaluator.metric_columns``), on the examples ``indices`` picks per split (all if None)."""
     def mean(role: str, metric: str) -> float:
         column = columns[role][metric]
-        return _finite_mean(column if indices is None else column[indices[role]])
+        return finite_mean(column if indices is None else column[indices[role]])
 
     if group != "overall":
         return mean(group, name)
@@ -123,11 +123,6 @@ def forget_quality_examples(results: dict[str, SplitResult], retain_model: Retai
     ours = sum(1 for v in results["forget"].examples if "truth_ratio" in v)
     return {"model": ours, "retain_model": len(retain_model.forget_truth_ratios),
             "enough": min(ours, len(retain_model.forget_truth_ratios)) >= FORGET_QUALITY_MIN_EXAMPLES}
-
-
-def _finite_mean(values: np.ndarray) -> float:
-    finite = values[np.isfinite(values)]
-    return float(finite.mean()) if finite.size else math.nan
 
 
 def _scores(examples: list[dict], key: str) -> list[float]:
