@@ -169,6 +169,20 @@ def retain_eval_of_other_benchmark(world: World) -> list[str]:
             "--retain-eval", str(other), "--out", str(world.out), "--device", "cpu"]
 
 
+def finished_eval(world: World) -> Path:
+    """A minimal evaluation folder: a summary with no splits."""
+    folder = world.tmp / "eval"
+    folder.mkdir()
+    (folder / "summary.json").write_text(json.dumps({"overall": {"model_utility_tofu": 0.5}, "splits": {}}))
+    return folder
+
+
+def compare_into_foreign_folder(world: World) -> list[str]:
+    world.out.mkdir()
+    (world.out / "notes.txt").write_text("mine")
+    return ["compare", str(finished_eval(world)), "--out", str(world.out)]
+
+
 def experiment_folder_of_another(world: World) -> list[str]:
     world.out.mkdir()
     (world.out / "experiment.json").write_text(json.dumps({"name": "other"}))
@@ -263,6 +277,16 @@ CATALOG = [
          r"unlearn: 'seed' is set by 'seeds'; remove one of them"),
     Case("is set by the experiment itself", lambda w: w.experiment("unlearn:\n  forget: forget01\n"),
          r"unlearn: 'forget' is set by the experiment itself"),
+    Case("holds neither a finished evaluation", lambda w: ["compare", str(w.bench), "--out", str(w.out)],
+         r"bench\S* holds neither a finished evaluation \(summary.json\) nor an experiment \(experiment.json\)"),
+    Case("is computed for none of the entries",
+         lambda w: ["compare", str(finished_eval(w)), "--sort-by", "forget_qualty", "--out", str(w.out)],
+         r"metric 'forget_qualty' is computed for none of the entries \(available: model_utility_tofu\)"),
+    Case("names for", lambda w: ["compare", str(finished_eval(w)), "--labels", "a", "b", "--out", str(w.out)],
+         r"--labels gives 2 names for 1 sources; give one per source"),
+    Case("is one of the compared folders", lambda w: ["compare", str(finished_eval(w)), "--out", str(w.tmp / "eval")],
+         r"--out .*eval is one of the compared folders"),
+    Case("holds other files", compare_into_foreign_folder, r"output folder .*out holds other files \(notes.txt, ...\)"),
 ]
 
 

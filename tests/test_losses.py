@@ -78,15 +78,55 @@ def test_maximize_entropy_paper_form():
     assert losses.maximize_entropy(logits, mask, "paper").item() == pytest.approx(expected)
 
 
-def test_maximize_entropy_code_form_counts_padding():
-    logits, mask = me_example()
+def padded_me_example():
+    """Vocab 2, a right-padded batch of 2 sequences of length 3.
 
-    def kl_uniform_to(p):  # KL(U||P) = -ln K - (1/K) sum ln p_k
-        return -LN(4) - sum(LN(x) for x in p) / 4
+    Row 0 (3 real tokens): P_0 = [1/2, 1/2], P_1 = [1/4, 3/4], P_2 = [3/4, 1/4].
+    Row 1 (2 real tokens, then padding): P_0 = [1/8, 7/8], P_1 = [7/8, 1/8], P_2 (padding) = [~1, ~0].
+    """
+    logits = torch.tensor([[[0.0, 0.0], [0.0, LN(3)], [LN(3), 0.0]],
+                           [[0.0, LN(7)], [LN(7), 0.0], [9.0, -9.0]]])
+    return logits, torch.tensor([[1, 1, 1], [1, 1, 0]])
 
-    padding = torch.softmax(torch.tensor([9.0, 0.0, 0.0, 0.0]), -1).tolist()
-    expected = (0.0 + kl_uniform_to([1 / 2, 1 / 6, 1 / 6, 1 / 6]) + kl_uniform_to(padding)) / 3
-    assert losses.maximize_entropy(logits, mask, "code").item() == pytest.approx(expected, rel=1e-5)
+
+# KL(U || P) = -ln 2 - (ln p + ln(1 - p)) / 2 for vocab 2:
+KL_U_QUARTER = LN(4 / 3) / 2  # P = [1/4, 3/4]: -ln 2 + (ln 4 + ln 4/3) / 2
+KL_U_EIGHTH = 2 * LN(2) - LN(7) / 2  # P = [1/8, 7/8]: -ln 2 + (ln 8 + ln 8/7) / 2
+# KL(P || U) = ln 2 + p ln p + (1 - p) ln(1 - p)
+KL_QUARTER_U = LN(2) + 0.25 * LN(0.25) + 0.75 * LN(0.75)
+KL_EIGHTH_U = LN(2) + 0.125 * LN(0.125) + 0.875 * LN(0.875)
+
+
+def test_maximize_entropy_code_form_counts_positions_whose_next_token_is_real():
+    logits, mask = padded_me_example()
+    # counted: row 0 t=0 (predicts token 1), t=1 (token 2); row 1 t=0 (token 1).
+    # not counted: every t=2 (predicts nothing), row 1 t=1 (predicts padding), row 1 t=2 (padding).
+    expected = (0.0 + KL_U_QUARTER + KL_U_EIGHTH) / 3
+    assert expected == pytest.approx(0.185727, abs=1e-6)  # (0 + 0.143841 + 0.413339) / 3
+    assert losses.maximize_entropy(logits, mask, "code").item() == pytest.approx(expected, rel=1e-6)
+    # row 1 with one real token: its first prediction (of token 1, now padding) no longer counts
+    short = torch.tensor([[1, 1, 1], [1, 0, 0]])
+    assert losses.maximize_entropy(logits, short, "code").item() == pytest.approx(KL_U_QUARTER / 2, rel=1e-6)
+
+
+def test_maximize_entropy_code_form_is_the_reference_kl_div():
+    """Same number as the released ``get_me_loss`` written out with ``F.kl_div`` on shifted labels."""
+    logits, mask = padded_me_example()
+    soft = torch.softmax(logits[:, :-1], -1)
+    kl = torch.nn.functional.kl_div((soft + 1e-12).log(), torch.full_like(soft, 1 / 2), reduction="none").sum(-1)
+    keep = mask[:, 1:].float()
+    reference = (kl * keep).sum() / keep.sum()
+    assert losses.maximize_entropy(logits, mask, "code").item() == pytest.approx(reference.item(), rel=1e-6)
+
+
+def test_maximize_entropy_paper_form_on_the_padded_batch():
+    logits, mask = padded_me_example()
+    # every real position counts (row 0: t=0,1,2; row 1: t=0,1), padding does not
+    expected = (0.0 + KL_QUARTER_U + KL_QUARTER_U + KL_EIGHTH_U + KL_EIGHTH_U) / 5
+    assert losses.maximize_entropy(logits, mask, "paper").item() == pytest.approx(expected, rel=1e-6)
+    short = torch.tensor([[1, 1, 1], [1, 0, 0]])
+    expected_short = (0.0 + KL_QUARTER_U + KL_QUARTER_U + KL_EIGHTH_U) / 4
+    assert losses.maximize_entropy(logits, short, "paper").item() == pytest.approx(expected_short, rel=1e-6)
 
 
 def test_weighted_gradient_ascent():

@@ -60,13 +60,44 @@ def test_forget_efficacy():
 
 def test_mia_scores_by_hand():
     assert privacy.loss_score(1.25) == 1.25
-    text_ = "Ada was born in London."
-    assert privacy.zlib_score(10.0, text_) == pytest.approx(10.0 / len(zlib.compress(text_.encode())))
     logps = [-0.1, -3.0, -0.5, -2.0, -0.2]
-    assert privacy.min_k_score(logps, k=0.4) == pytest.approx(2.5)  # lowest 2 of 5: -3, -2
-    assert privacy.min_k_score(logps, k=0.01) == pytest.approx(3.0)  # at least one token
+    assert privacy.min_k_score(logps, k=0.4) == pytest.approx(2.5)  # int(0.4 * 5) = 2 lowest: -3, -2
+    assert privacy.min_k_score(logps, k=0.01) == pytest.approx(3.0)  # int(0.05) = 0 -> at least one token
     # z = (logp - mu) / sigma with mu = -1, sigma = 2: [0.45, -1, 0.25, -0.5, 0.4]; lowest 2 -> mean -0.75
     assert privacy.min_k_plus_plus_score(logps, [-1.0] * 5, [2.0] * 5, k=0.4) == pytest.approx(0.75)
+
+
+def test_zlib_score_is_the_mean_nll_over_the_compressed_bytes():
+    text_ = "Ada was born in London."  # 23 ASCII characters
+    # zlib: 2 header bytes + one fixed-Huffman deflate block (3 header bits, 23 literals of 8 bits,
+    # 7-bit end code: 194 bits -> 25 bytes) + 4 bytes Adler-32 = 31 bytes
+    assert len(zlib.compress(text_.encode("utf-8"))) == 31
+    token_logprobs = [-1.0, -2.0, -3.0]  # mean NLL 2 (the sum, 6, is not what is divided)
+    assert privacy.zlib_score(2.0, text_) == pytest.approx(2.0 / 31)
+
+    from unlearn.evaluation.evaluator import _likelihood_values
+    from unlearn.evaluation.likelihood import SequenceScore
+    from unlearn.evaluation.splits import EvalSplit
+
+    record = {"question": "Where was Ada born?", "answer": text_}
+    score = SequenceScore(tuple(token_logprobs), (0, 0, 0), (1, 2, 3), (-1.0,) * 3, (1.0,) * 3)
+    values = _likelihood_values(EvalSplit("holdout", "holdout", [record]),
+                                record, {(record["question"], text_): score}, 0.2)
+    assert values["mia_zlib"] == pytest.approx(2.0 / 31)  # the evaluator passes the mean NLL
+
+
+def test_min_k_count_is_truncated_with_at_least_one_token():
+    # the lowest int(k * n) log-probs (floor, as open-unlearning), never fewer than one
+    seven = [-7.0, -1.0, -2.0, -3.0, -4.0, -5.0, -6.0]
+    assert privacy.min_k_score(seven, k=0.2) == pytest.approx(7.0)  # int(1.4) = 1: only -7 (ceil took -7, -6)
+    ten = [-float(i) for i in range(1, 11)]
+    assert privacy.min_k_score(ten, k=0.2) == pytest.approx(9.5)  # int(2.0) = 2: -10, -9
+    assert privacy.min_k_score([-1.0, -4.0, -2.0], k=0.2) == pytest.approx(4.0)  # int(0.6) = 0 -> 1: -4
+    assert privacy.min_k_score([-1.0, -4.0, -2.0, -8.0, -3.0], k=0.5) == pytest.approx(6.0)  # int(2.5) = 2
+    # Min-K%++ counts the same way: z = logp with mu = 0, sigma = 1
+    assert privacy.min_k_plus_plus_score(seven, [0.0] * 7, [1.0] * 7, k=0.2) == pytest.approx(7.0)
+    # mu = -1, sigma = 2 on ten: z = (logp + 1) / 2, lowest two (-10, -9) -> -4.5, -4 -> 4.25
+    assert privacy.min_k_plus_plus_score(ten, [-1.0] * 10, [2.0] * 10, k=0.2) == pytest.approx(4.25)
 
 
 def test_auc_on_known_rankings():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 
 from conftest import make_model
@@ -26,7 +27,8 @@ def make_batch(tokenizer):
     fmt = PromptFormat.for_tokenizer(tokenizer)
     enc = lambda pairs: [encode_pair(tokenizer, fmt, q, a, 128) for q, a in pairs]  # noqa: E731
     dataset = ForgetRetainDataset(
-        {"forget": enc(FORGET), "forget_idk": enc([(q, REFUSAL) for q, _ in FORGET])},
+        {"forget": enc(FORGET), "forget_idk": enc([(q, REFUSAL) for q, _ in FORGET]),
+         "forget_mismatch": enc([(q, a) for (q, _), (_, a) in zip(FORGET, RETAIN)])},
         {"retain": enc(RETAIN), "retain_idk": enc([(q, REFUSAL) for q, _ in RETAIN])})
     collator = PairCollator(tokenizer.pad_token_id)
     return dataset, collator, collator([dataset[0], dataset[1]])
@@ -41,10 +43,18 @@ def step(model, loss, lr=0.05):
                 parameter -= lr * parameter.grad
 
 
-def forget_nll(model, batch):
+def logits_of(model, batch, stream):
     with torch.no_grad():
-        out = model(input_ids=batch["forget"]["input_ids"], attention_mask=batch["forget"]["attention_mask"])
-        return mean_nll(out.logits, batch["forget"]["labels"]).item()
+        return model(input_ids=batch[stream]["input_ids"], attention_mask=batch[stream]["attention_mask"]).logits
+
+
+def stream_nll(model, batch, stream):
+    """Token-mean answer NLL of a stream (minus the mean log-prob of its answer tokens)."""
+    return mean_nll(logits_of(model, batch, stream), batch[stream]["labels"]).item()
+
+
+def forget_nll(model, batch):
+    return stream_nll(model, batch, "forget")
 
 
 def test_gradient_ascent_raises_forget_nll(tokenizer):
@@ -64,13 +74,15 @@ def mean_entropy(model, batch):
         return entropy[mask].mean().item()
 
 
-def test_maximize_entropy_raises_token_entropy(tokenizer):
+@pytest.mark.parametrize("form", ["paper", "code"])
+def test_maximize_entropy_raises_token_entropy(tokenizer, form):
     model = make_model(len(tokenizer), seed=3)
     with torch.no_grad():  # start from a peaked model so there is entropy to gain
         model.lm_head.weight.mul_(20)
     _, _, batch = make_batch(tokenizer)
     before = mean_entropy(model, batch)
-    step(model, FORGET_TERMS["ME"].compute(StepContext(model, batch, SETTINGS)), lr=0.01)
+    settings = ForgetSettings(data="unused", out="unused", me_form=form)
+    step(model, FORGET_TERMS["ME"].compute(StepContext(model, batch, settings)), lr=0.01)
     assert mean_entropy(model, batch) > before + 1e-3
 
 
@@ -113,3 +125,172 @@ def test_npo_with_cached_reference_equals_live_reference(tokenizer):
     assert abs(cached_loss.item() - live_loss.item()) < 1e-6
     for (name, a), (_, b) in zip(cached_model.named_parameters(), model.named_parameters()):
         assert torch.allclose(a.grad, b.grad, atol=1e-6), name
+
+
+# --- one step of every other term, through the registry's Term.compute as the trainer calls it ---
+
+def cached_reference(model, dataset, collator, streams):
+    """``log p_ref(y|x)`` of ``streams`` under the model as it is now (the trainer's default reference)."""
+    return cache_sequence_logprobs(model_forward(model), dataset, streams, collator, 2, torch.device("cpu"))
+
+
+def test_npo_raises_forget_nll(tokenizer):
+    model = make_model(len(tokenizer))
+    dataset, collator, batch = make_batch(tokenizer)
+    cached = cached_reference(model, dataset, collator, ("forget",))
+    before = forget_nll(model, batch)
+    step(model, FORGET_TERMS["NPO"].compute(StepContext(model, batch, SETTINGS, cached_logprobs=cached)))
+    assert forget_nll(model, batch) > before + 1e-3
+
+
+def test_npo_away_from_the_reference_still_raises_forget_nll(tokenizer):
+    """With logp below logp_ref the two arguments are no longer interchangeable: swapping them flips the step."""
+    model = make_model(len(tokenizer))
+    dataset, collator, batch = make_batch(tokenizer)
+    cached = cached_reference(model, dataset, collator, ("forget",))
+    cached["forget"] += 5.0  # the reference found the forget answers e^5 times likelier than the model does
+    before = forget_nll(model, batch)
+    step(model, FORGET_TERMS["NPO"].compute(StepContext(model, batch, SETTINGS, cached_logprobs=cached)))
+    assert forget_nll(model, batch) > before + 1e-3
+
+
+def test_simnpo_raises_forget_nll(tokenizer):
+    # at beta 2.5 an untrained model (forget NLL ~5.7, sigma(-2.5 * 5.7) ~ 6e-7) is at the flat end of
+    # log sigma; a small beta keeps the step measurable without changing its direction
+    settings = ForgetSettings(data="unused", out="unused", simnpo_beta=0.25, simnpo_gamma=0.5)
+    model = make_model(len(tokenizer))
+    _, _, batch = make_batch(tokenizer)
+    before = forget_nll(model, batch)
+    step(model, FORGET_TERMS["SimNPO"].compute(StepContext(model, batch, settings)))
+    assert forget_nll(model, batch) > before + 1e-3
+
+
+def dpo_margin(model, batch, cached):
+    """``(logp - logp_ref)(refusal) - (logp - logp_ref)(answer)``, averaged over the batch."""
+    index = batch["index"]
+    win = sequence_logprob(logits_of(model, batch, "forget_idk"), batch["forget_idk"]["labels"])
+    lose = sequence_logprob(logits_of(model, batch, "forget"), batch["forget"]["labels"])
+    return ((win - cached["forget_idk"][index]) - (lose - cached["forget"][index])).mean().item()
+
+
+def test_dpo_raises_the_refusal_over_answer_margin(tokenizer):
+    model = make_model(len(tokenizer))
+    dataset, collator, batch = make_batch(tokenizer)
+    cached = cached_reference(model, dataset, collator, ("forget", "forget_idk"))
+    before = dpo_margin(model, batch, cached)
+    assert abs(before) < 1e-4  # the reference is the model itself
+    step(model, FORGET_TERMS["DPO"].compute(StepContext(model, batch, SETTINGS, cached_logprobs=cached)))
+    assert dpo_margin(model, batch, cached) > before + 1e-2
+
+
+def test_idk_raises_the_refusal_probability(tokenizer):
+    model = make_model(len(tokenizer))
+    _, _, batch = make_batch(tokenizer)
+    before = stream_nll(model, batch, "forget_idk")
+    step(model, FORGET_TERMS["IDK"].compute(StepContext(model, batch, SETTINGS)))
+    assert stream_nll(model, batch, "forget_idk") < before - 1e-3
+
+
+@pytest.mark.parametrize("name", ["WGA", "CE-U", "UNDIAL"])
+def test_token_level_terms_lower_the_true_answer_log_probability(tokenizer, name):
+    model = make_model(len(tokenizer))
+    _, _, batch = make_batch(tokenizer)
+    reference = FrozenReference.copy_of(model) if FORGET_TERMS[name].frozen_model else None
+    before = forget_nll(model, batch)  # minus the mean log-prob of the answer tokens
+    # their gradients scale with p(y_t) (~1/300 on an untrained model), hence the large step
+    step(model, FORGET_TERMS[name].compute(StepContext(model, batch, SETTINGS, reference=reference)), lr=1.0)
+    assert forget_nll(model, batch) > before + 5e-3
+
+
+def test_llmu_raises_forget_nll_and_learns_the_mismatched_answer(tokenizer):
+    model = make_model(len(tokenizer))
+    _, _, batch = make_batch(tokenizer)
+    before_forget, before_mismatch = forget_nll(model, batch), stream_nll(model, batch, "forget_mismatch")
+    step(model, FORGET_TERMS["LLMU"].compute(StepContext(model, batch, SETTINGS)))
+    assert forget_nll(model, batch) > before_forget + 1e-2
+    assert stream_nll(model, batch, "forget_mismatch") < before_mismatch - 1e-2
+
+
+def test_rmu_steers_layer_activations_to_c_u_and_trains_only_its_mlps(tokenizer):
+    from unlearn.objectives.losses import activation_distance
+    from unlearn.training.forget import _prepare_rmu
+
+    model = make_model(len(tokenizer))
+    _, _, batch = make_batch(tokenizer)
+    settings = ForgetSettings(data="unused", out="unused", method="RMU", rmu_layer=0)
+    layer, target = _prepare_rmu(model, settings)  # the trainer's own parameter selection and u
+    assert layer == 0 and target.norm().item() == pytest.approx(settings.rmu_steering, rel=1e-5)
+
+    def distance():
+        with torch.no_grad():
+            out = model(input_ids=batch["forget"]["input_ids"], attention_mask=batch["forget"]["attention_mask"],
+                        output_hidden_states=True)
+            hidden = out.hidden_states[layer + 1]
+            return activation_distance(hidden, target.expand_as(hidden), batch["forget"]["attention_mask"]).item()
+
+    before_weights = {name: p.detach().clone() for name, p in model.named_parameters()}
+    before = distance()
+    context = StepContext(model, batch, settings, hidden_layer=layer, steering_target=target)
+    step(model, FORGET_TERMS["RMU"].compute(context), lr=0.5)
+    assert distance() < before - 1e-2
+    for name, parameter in model.named_parameters():
+        trained = name.startswith("model.layers.0.mlp.")
+        assert parameter.requires_grad == trained, name
+        if trained:
+            assert parameter.grad is not None and not torch.equal(parameter, before_weights[name]), name
+        else:
+            assert parameter.grad is None and torch.equal(parameter, before_weights[name]), name
+
+
+def retain_kl(model, reference, batch):
+    """``mean_t KL(p_ref,t || p_theta,t)`` over retain answer tokens, written out independently."""
+    labels = batch["retain"]["labels"]
+    mask = (labels[:, 1:] != -100).float()
+    log_p = torch.log_softmax(logits_of(model, batch, "retain")[:, :-1], -1)
+    log_ref = torch.log_softmax(reference(batch["retain"]).logits[:, :-1], -1)
+    kl = (log_ref.exp() * (log_ref - log_p)).sum(-1)
+    return ((kl * mask).sum() / mask.sum()).item()
+
+
+def peaked_reference(tokenizer):
+    """Another seed with a sharpened output layer: its next-token distributions differ from the model's."""
+    reference = make_model(len(tokenizer), seed=1)
+    with torch.no_grad():
+        reference.lm_head.weight.mul_(10)
+    return FrozenReference.separate(reference)
+
+
+def test_kl_regularizer_lowers_kl_to_a_different_reference(tokenizer):
+    model = make_model(len(tokenizer))
+    reference = peaked_reference(tokenizer)
+    _, _, batch = make_batch(tokenizer)
+    before = retain_kl(model, reference, batch)
+    assert before > 1.0  # the two models differ
+    step(model, REGULARIZERS["KL"].compute(StepContext(model, batch, SETTINGS, reference=reference)), lr=0.5)
+    assert retain_kl(model, reference, batch) < before - 5e-2
+
+
+def test_kl_regularizer_gradient_is_that_of_kl_ref_to_model(tokenizer):
+    """d KL(p_ref || p_theta) / d z_theta = (p_theta - p_ref) / N on each counted position; the reverse
+    KL(p_theta || p_ref), which swapping model and reference would give, has another gradient."""
+    model = make_model(len(tokenizer))
+    reference = peaked_reference(tokenizer)
+    _, _, batch = make_batch(tokenizer)
+    context = StepContext(model, batch, SETTINGS, reference=reference)
+    logits = context.logits("retain")  # memoized: the very tensor the term reads
+    logits.retain_grad()
+    REGULARIZERS["KL"].compute(context).backward()
+    mask = (batch["retain"]["labels"][:, 1:] != -100).float()
+    p = torch.softmax(logits.detach()[:, :-1], -1)
+    p_ref = torch.softmax(reference(batch["retain"]).logits[:, :-1], -1)
+    expected = (p - p_ref) * mask.unsqueeze(-1) / mask.sum()
+    assert torch.allclose(logits.grad[:, :-1], expected, atol=1e-7)
+    assert torch.count_nonzero(logits.grad[:, -1]) == 0
+
+
+def test_gradient_descent_lowers_retain_nll(tokenizer):
+    model = make_model(len(tokenizer))
+    _, _, batch = make_batch(tokenizer)
+    before = stream_nll(model, batch, "retain")
+    step(model, REGULARIZERS["GD"].compute(StepContext(model, batch, SETTINGS)))
+    assert stream_nll(model, batch, "retain") < before - 1e-3

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import unlearn
 from unlearn.cli.main import main
 from unlearn.config import validate_settings
 from unlearn.scenarios.experiment import ExperimentSettings
@@ -88,6 +89,13 @@ def test_seeds_run_every_training_step_once_per_seed_and_the_report_gives_the_sp
     rows = list(csv.DictReader((out / "summary.csv").open()))
     assert [r["seed"] for r in rows] == ["0", "0", "0", "1", "1", "1"]
     assert "model_utility_tofu_low" in rows[0]
+
+    board = unlearn.compare(out, out=tmp_path / "board", sort_by="retain.probability")
+    name = manifest["name"]
+    assert sorted(e.label for e in board.entries) == sorted(
+        f"{name}/{label} (seed {seed})" for label in ("target", "retain model", "GA+GD") for seed in (0, 1))
+    values = [e.value("retain", "probability") for e in board.entries]
+    assert values == sorted(values, reverse=True) and (tmp_path / "board" / "leaderboard.html").is_file()
     _, again = run_experiment(settings, progress=lambda _: None)
     assert again.ran == []
 

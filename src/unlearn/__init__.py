@@ -1,3 +1,20 @@
-"""llm-unlearn: remove what a language model learned from a forget set, and measure it."""
+"""llm-unlearn: remove what a language model learned from a forget set, and measure it.
+
+``import unlearn`` stays light (the command line starts fast); the API functions load on first use:
+``unlearn.fictitious_benchmark``, ``unlearn.finetune``, ``unlearn.forget``, ``unlearn.evaluate``,
+``unlearn.run``, ``unlearn.compare``, ``unlearn.write_report`` (see ``unlearn.api``).
+"""
+
+from unlearn.errors import UserError
 
 __version__ = "0.1.0"
+API = ("compare", "evaluate", "fictitious_benchmark", "finetune", "forget", "run", "write_report")
+__all__ = ["UserError", *API]
+
+
+def __getattr__(name: str):
+    if name in API:
+        from unlearn import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'unlearn' has no attribute {name!r}")

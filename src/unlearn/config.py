@@ -40,17 +40,21 @@ def add_settings_flags(parser: argparse.ArgumentParser, model: type[BaseModel]) 
             parser.add_argument(flag, type=str, metavar=_metavar(kind), **options)
 
 
+def flag_values(model: type[BaseModel], args: argparse.Namespace) -> dict:
+    """The settings of ``model`` given as flags (unset flags are absent)."""
+    return {name: getattr(args, name) for name in model.model_fields if hasattr(args, name)}
+
+
+def settings_from(model: type[BaseModel], values: dict, config: str | Path | None = None,
+                  source: str = "settings"):
+    """Validate ``values`` into ``model``, on top of the YAML file ``config`` if given (values win)."""
+    merged = {**(read_yaml(config) if config else {}), **values}
+    return validate_settings(model, merged, f"{config} / {source}" if config else source)
+
+
 def resolve_settings(model: type[BaseModel], args: argparse.Namespace):
     """Merge the YAML file (if any) with the flags given, then validate into ``model``."""
-    values: dict = {}
-    source = "command line"
-    if getattr(args, "config", None):
-        values.update(read_yaml(args.config))
-        source = f"{args.config} / command line"
-    for name in model.model_fields:
-        if hasattr(args, name):
-            values[name] = getattr(args, name)
-    return validate_settings(model, values, source)
+    return settings_from(model, flag_values(model, args), getattr(args, "config", None), "command line")
 
 
 def read_yaml(path: str | Path) -> dict:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from unlearn.data.benchmark import write_benchmark
 from unlearn.errors import UserError
 
 
@@ -27,21 +24,14 @@ def register(commands) -> None:
 
 
 def run_fictitious(args) -> int:
-    from unlearn.data.fictitious import generate_fictitious
+    from unlearn import api
 
     try:
         percents = tuple(int(p) for p in args.forget_percents.split(","))
     except ValueError:
         raise UserError("--forget-percents must be integers separated by commas, "
                         f"got '{args.forget_percents}'") from None
-    try:
-        splits = generate_fictitious(args.people, args.qa_per_person, args.seed, percents)
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file, not a folder")
-    paths = write_benchmark(splits, out)
-    sizes = ", ".join(f"{name} {len(records)}" for name, records in splits.items())
-    print(f"wrote {len(paths)} splits to {out}: {sizes}")
+    out = api.fictitious_benchmark(args.out, args.people, args.qa_per_person, args.seed, percents)
+    sizes = ", ".join(f"{p.stem} {sum(1 for _ in p.open(encoding='utf-8'))}" for p in sorted(out.glob("*.jsonl")))
+    print(f"wrote {len(list(out.glob('*.jsonl')))} splits to {out}: {sizes}")
     return 0

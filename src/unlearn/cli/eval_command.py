@@ -17,11 +17,9 @@ def register(commands) -> None:
 
 
 def run(args) -> int:
-    settings = resolve_settings(EvalSettings, args)
-    from unlearn.evaluation.run import evaluate_model
-    from unlearn.evaluation.table import format_table
+    from unlearn import api
 
-    summary = evaluate_model(settings)
-    print(format_table(summary))
-    print(f"evaluation written to {settings.out}")
+    result = api.evaluate(settings=resolve_settings(EvalSettings, args))
+    print(result.table())
+    print(f"evaluation written to {result.out}")
     return 0

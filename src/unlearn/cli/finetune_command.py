@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from unlearn.config import add_settings_flags, resolve_settings
 from unlearn.training.finetune import FinetuneSettings
 
@@ -16,10 +18,9 @@ def register(commands) -> None:
 
 
 def run(args) -> int:
-    settings = resolve_settings(FinetuneSettings, args)
-    from unlearn.training.finetune import finetune, print_summary
+    from unlearn import api
 
-    summary = finetune(settings)
-    print_summary(summary)
-    print(f"model saved to {settings.out}")
+    result = api.finetune(resolve_settings(FinetuneSettings, args))
+    print(json.dumps({k: v for k, v in result.summary.items() if k != "fact_check"}, indent=2))
+    print(f"model saved to {result.out}")
     return 0

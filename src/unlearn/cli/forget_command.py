@@ -21,12 +21,11 @@ def run(args) -> int:
     if args.list_methods:
         print(method_table())
         return 0
-    settings = resolve_settings(ForgetSettings, args)
-    from unlearn.training.forget import forget
+    from unlearn import api
 
-    summary = forget(settings)
-    if summary:
-        for key, value in summary.items():
+    result = api.forget(resolve_settings(ForgetSettings, args))
+    if result.summary:  # empty on the processes other than the main one
+        for key, value in result.summary.items():
             print(f"{key:>20}: {value}")
-        print(f"unlearned model saved to {settings.out}")
+        print(f"unlearned model saved to {result.out}")
     return 0

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from unlearn.config import read_yaml, validate_settings
-from unlearn.errors import UserError
-
 
 def register(commands) -> None:
     run = commands.add_parser(
@@ -23,22 +18,14 @@ def register(commands) -> None:
 
 
 def run_handler(args) -> int:
-    from unlearn.scenarios.experiment import ExperimentSettings
-    from unlearn.scenarios.runner import run_experiment
+    from unlearn import api
 
-    values = read_yaml(args.experiment)
-    if not values:
-        raise UserError(f"{args.experiment}: the experiment file is empty; it names at least a scenario or "
-                        "methods (see configs/experiment_fictitious.yaml)")
-    if args.out:
-        values["out"] = args.out
-    settings = validate_settings(ExperimentSettings, values, args.experiment)
-    run_experiment(settings, args.experiment)
+    api.run(args.experiment, **({"out": args.out} if args.out else {}))
     return 0
 
 
 def report_handler(args) -> int:
-    from unlearn.report.render import write_report
+    from unlearn import api
 
-    print(f"report: {write_report(Path(args.folder))}")
+    print(f"report: {api.write_report(args.folder)}")
     return 0

@@ -7,6 +7,11 @@ config per split. Either way every record is validated before anything uses it.
 ``split()`` is what training reads: a memory-mapped Arrow table built by streaming the file
 line by line, so a split of hundreds of thousands of records never becomes a list of Python
 objects. ``records()`` is the small-split convenience (evaluation, scenario data) as a list.
+
+``Benchmark(source, answer_field=...)`` reads the answer from another field of every record
+(the seed paper's ``answer_key``, e.g. ``golden_answer``): each record's ``answer`` is that
+field's text, in ``split()`` and ``records()``, local or Hub, so training and evaluation read
+``answer`` as always.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Iterator
 
 import datasets
 
-from unlearn.data.records import KNOWN_FIELDS, validate_record
+from unlearn.data.records import DEFAULT_ANSWER_FIELD, KNOWN_FIELDS, validate_record
 from unlearn.errors import UserError
 from unlearn.files import SAFE_NAME, atomic_write_jsonl
 
@@ -33,8 +38,9 @@ FEATURES["task_id"] = datasets.Value("int64")
 class Benchmark:
     """A named set of splits; ``split(name)`` returns validated records as a ``datasets.Dataset``."""
 
-    def __init__(self, source: str):
+    def __init__(self, source: str, answer_field: str = DEFAULT_ANSWER_FIELD):
         self.source = str(source)
+        self.answer_field = answer_field
         self.folder = Path(source) if Path(source).is_dir() else None
         if Path(source).is_file():
             raise UserError(f"benchmark '{source}' is a file; --data takes the folder that holds the split files "
@@ -51,19 +57,17 @@ class Benchmark:
         """The validated split as a memory-mapped ``datasets.Dataset`` (streamed, bounded memory)."""
         _check_split_name(name)
         if self.folder is not None:
-            return stream_split_file(self._split_file(name))
+            return stream_split_file(self._split_file(name), self.answer_field)
         table = self._hub_table(name)
         for _ in self._validated_rows(table, name):  # validation only: the table itself is returned
             pass
-        if table.features.get("perturbed_answer") == datasets.Value("string"):
-            table = table.map(lambda row: {"perturbed_answer": [row["perturbed_answer"]]})
-        return table
+        return _normalized_hub_table(table, self.answer_field)
 
     def records(self, name: str) -> list[dict]:
         """The validated split as a list of dicts: for the small splits of evaluation and scenarios."""
         _check_split_name(name)
         if self.folder is not None:
-            return read_split_file(self._split_file(name))
+            return read_split_file(self._split_file(name), self.answer_field)
         return list(self._validated_rows(self._hub_table(name), name))
 
     def _split_file(self, name: str) -> Path:
@@ -76,7 +80,7 @@ class Benchmark:
 
     def _validated_rows(self, table: datasets.Dataset, name: str) -> Iterator[dict]:
         for i, row in enumerate(table):
-            yield validate_record(_drop_nulls(row), f"{self.source}[{name}] row {i + 1}")
+            yield validate_record(_drop_nulls(row), f"{self.source}[{name}] row {i + 1}", self.answer_field)
 
     def _hub_table(self, name: str) -> datasets.Dataset:
         try:
@@ -91,7 +95,19 @@ class Benchmark:
         return table
 
 
-def iter_split_file(path: Path, digest=None) -> Iterator[dict]:
+def _normalized_hub_table(table: datasets.Dataset, answer_field: str) -> datasets.Dataset:
+    """A validated Hub table in the form ``validate_record`` gives a record: ``answer`` from
+    ``answer_field``, a single ``perturbed_answer`` string as a list, a digit-string ``task_id`` as int."""
+    if answer_field != DEFAULT_ANSWER_FIELD:
+        table = table.map(lambda row: {"answer": row[answer_field]})
+    if table.features.get("perturbed_answer") == datasets.Value("string"):
+        table = table.map(lambda row: {"perturbed_answer": [row["perturbed_answer"]]})
+    if "task_id" in table.features and table.features["task_id"] != FEATURES["task_id"]:
+        table = table.cast_column("task_id", FEATURES["task_id"])  # validated: every value is digits or null
+    return table
+
+
+def iter_split_file(path: Path, digest=None, answer_field: str = DEFAULT_ANSWER_FIELD) -> Iterator[dict]:
     """Parse and validate a JSON-lines split one line at a time; errors name the file and the line.
     ``digest`` (a ``hashlib`` object), if given, is fed every byte read."""
     try:
@@ -115,25 +131,26 @@ def iter_split_file(path: Path, digest=None) -> Iterator[dict]:
             except json.JSONDecodeError as error:
                 raise UserError(f"{where}: not valid JSON ({error.msg} at column {error.colno})") from error
             empty = False
-            yield validate_record(record, where)
+            yield validate_record(record, where, answer_field)
     if empty:
         raise UserError(f"{path}: split is empty")
 
 
-def read_split_file(path: Path) -> list[dict]:
+def read_split_file(path: Path, answer_field: str = DEFAULT_ANSWER_FIELD) -> list[dict]:
     """All records of a JSON-lines split, validated, as a list (small splits only)."""
-    return list(iter_split_file(path))
+    return list(iter_split_file(path, answer_field=answer_field))
 
 
-def stream_split_file(path: Path) -> datasets.Dataset:
+def stream_split_file(path: Path, answer_field: str = DEFAULT_ANSWER_FIELD) -> datasets.Dataset:
     """A JSON-lines split as a memory-mapped Arrow table, built without holding the records.
 
     A first streaming pass validates every line, finds the fields in use and hashes the bytes;
     the hash keys the ``datasets`` cache, so an unchanged file is converted once and an edited
-    one is converted again. The second pass writes Arrow batches as it reads."""
+    one is converted again (and so is a file read with another ``answer_field``). The second pass
+    writes Arrow batches as it reads."""
     fields: set[str] = set()
     digest = hashlib.sha256()
-    for record in iter_split_file(path, digest):
+    for record in iter_split_file(path, digest, answer_field):
         fields.update(record)
     columns = [field for field in KNOWN_FIELDS if field in fields]
     features = datasets.Features({field: FEATURES[field] for field in columns})
@@ -141,17 +158,18 @@ def stream_split_file(path: Path) -> datasets.Dataset:
     datasets.disable_progress_bars()  # "Generating train split" would mean nothing to a user here
     try:
         return datasets.Dataset.from_generator(
-            _rows, features=features, gen_kwargs={"path": str(path), "columns": ",".join(columns)},
-            fingerprint=f"unlearn-split-{digest.hexdigest()[:32]}-{'.'.join(columns)}")
+            _rows, features=features,
+            gen_kwargs={"path": str(path), "columns": ",".join(columns), "answer_field": answer_field},
+            fingerprint=f"unlearn-split-{digest.hexdigest()[:32]}-{'.'.join(columns)}-{answer_field}")
     finally:
         if shown:
             datasets.enable_progress_bars()
 
 
-def _rows(path: str, columns: str) -> Iterator[dict]:
+def _rows(path: str, columns: str, answer_field: str) -> Iterator[dict]:
     # ``columns`` is one string: ``datasets`` would shard a list argument across generator calls
     names = columns.split(",")
-    for record in iter_split_file(Path(path)):
+    for record in iter_split_file(Path(path), answer_field=answer_field):
         yield {name: record.get(name) for name in names}
 
 

@@ -6,7 +6,8 @@ from unlearn.errors import UserError
 
 
 def request_splits(forget_records: list[dict], source: str, count: int | None = None) -> dict[str, list[dict]]:
-    """``requestNN`` (one request's records) and ``requests_uptoNN`` (all so far), in ``task_id`` order.
+    """``requestNN`` (one request's records) and ``requests_uptoNN`` (all so far), in ``task_id`` order
+    (numeric: the loader reads the seed paper's ``"task_id": "10"`` as 10, so it follows 9, not 1).
 
     With ``count``, the records are instead cut in file order into ``count`` consecutive requests of
     (nearly) equal size, and their ``task_id`` is rewritten to the request's index: a request of a

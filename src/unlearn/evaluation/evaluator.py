@@ -115,7 +115,7 @@ def _likelihood_values(split: EvalSplit, record: dict, scores: dict, min_k: floa
     if split.membership:
         values.update(
             mia_loss=loss_score(answer.nll_mean),
-            mia_zlib=zlib_score(answer.nll_sum, record["answer"]),
+            mia_zlib=zlib_score(answer.nll_mean, record["answer"]),
             mia_min_k=min_k_score(answer.token_logprobs, min_k),
             mia_min_k_plus_plus=min_k_plus_plus_score(answer.token_logprobs, answer.vocab_logprob_means,
                                                       answer.vocab_logprob_stds, min_k))

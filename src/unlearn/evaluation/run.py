@@ -27,7 +27,7 @@ from unlearn.evaluation.summary import (FORGET_QUALITY_MIN_EXAMPLES, RetainModel
                                        model_intervals, summarize)
 from unlearn.files import atomic_write_json
 from unlearn.metrics.uncertainty import CONFIDENCE, RESAMPLES, SEED
-from unlearn.models.loading import fit_to_context, load_model
+from unlearn.models.loading import ensure_pad_token, fit_to_context, load_model
 from unlearn.training.run_folder import check_run_folder, record_run_settings
 from unlearn.training.settings import DataSettings, ModelSettings
 
@@ -68,10 +68,12 @@ class EvalSettings(DataSettings, ModelSettings):
         return None if isinstance(value, str) and value.strip().lower() in NONE_WORDS else value
 
 
-def evaluate_model(settings: EvalSettings) -> dict:
-    """Evaluate, write the output folder, return the summary."""
+def evaluate_model(settings: EvalSettings, in_memory: tuple | None = None) -> dict:
+    """Evaluate, write the output folder, return the summary. ``in_memory``: a ``(model, tokenizer)``
+    already in memory, evaluated as it is (``settings.model`` then only names it; device, dtype and
+    the loading settings do not apply)."""
     started = time.time()
-    benchmark = Benchmark(settings.data)
+    benchmark = Benchmark(settings.data, answer_field=settings.answer_field)
     splits = _load_splits(benchmark, settings)  # bad data fails before the model loads
     forget_questions = [r["question"] for r in splits[0].records]
     retain_model = read_retain_model_eval(settings.retain_eval, forget_questions) if settings.retain_eval else None
@@ -82,8 +84,12 @@ def evaluate_model(settings: EvalSettings) -> dict:
 
     if settings.threads:
         torch.set_num_threads(settings.threads)
-    model, tokenizer = load_model(settings.model, settings.dtype, settings.device, settings.trust_remote_code,
-                                  settings.allow_pickle)
+    if in_memory:
+        model, tokenizer = in_memory[0], ensure_pad_token(in_memory[1], settings.model)
+        was_training = model.training
+    else:
+        model, tokenizer = load_model(settings.model, settings.dtype, settings.device, settings.trust_remote_code,
+                                      settings.allow_pickle)
     fmt = PromptFormat.for_tokenizer(tokenizer, settings.prompt_template, settings.plain_template)
     device = str(next(model.parameters()).device)
     semantic = load_semantic_models(settings.embedder, settings.nli_model, device)
@@ -92,6 +98,8 @@ def evaluate_model(settings: EvalSettings) -> dict:
                           settings.generation_batch_size, settings.min_k, confidence=settings.confidence,
                           bootstrap_resamples=settings.bootstrap_resamples)
     results = evaluate_splits(model, tokenizer, fmt, splits, semantic, options)
+    if in_memory:
+        model.train(was_training)  # a model in a notebook goes back to the mode it was in
     overall, overall_reasons = summarize(results, retain_model)
     intervals = model_intervals(results, overall, retain_model, options.interval_options)
     quality_examples = forget_quality_examples(results, retain_model)

@@ -14,23 +14,29 @@ def loss_score(nll_mean: float) -> float:
     return nll_mean
 
 
-def zlib_score(nll_sum: float, text: str) -> float:
-    """zlib attack: ``NLL / len(zlib(text))``, the summed NLL relative to the text's compressibility."""
-    return nll_sum / len(zlib.compress(text.encode("utf-8")))
+def zlib_score(nll_mean: float, text: str) -> float:
+    """zlib attack (Carlini et al. 2021): ``nll_mean / len(zlib.compress(text.encode("utf-8")))``,
+    the token-mean NLL over the text's zlib-compressed length in bytes, as open-unlearning's and
+    MUSE's code compute it."""
+    return nll_mean / len(zlib.compress(text.encode("utf-8")))
 
 
 def min_k_score(token_logprobs: list[float], k: float = 0.2) -> float:
-    """Min-K%: ``-mean`` of the lowest ``k`` fraction of token log-probs (at least one token).
-    Returned negated so that, like LOSS, a lower score means "more likely a member"."""
+    """Min-K%: ``-mean`` of the ``max(1, int(k * n))`` lowest of the ``n`` token log-probs.
+
+    The count is truncated (floor), as open-unlearning's code (``mia_min_k``) counts; MUSE's code
+    can select zero tokens, we keep at least one. Returned negated so that, like LOSS, a lower
+    score means "more likely a member"."""
     values = np.sort(np.asarray(token_logprobs, dtype=float))
-    count = max(1, int(math.ceil(k * len(values))))
+    count = max(1, int(k * len(values)))
     return -float(values[:count].mean())
 
 
 def min_k_plus_plus_score(token_logprobs: list[float], means: list[float], stds: list[float],
                           k: float = 0.2) -> float:
     """Min-K%++: Min-K% on ``(log p_t - mu_t) / sigma_t``, where ``mu_t`` and ``sigma_t`` are the mean
-    and standard deviation of ``log p`` over the vocabulary under the model's own distribution at t."""
+    and standard deviation of ``log p`` over the vocabulary under the model's own distribution at t
+    (the same count of tokens, ``max(1, int(k * n))``)."""
     z = (np.asarray(token_logprobs) - np.asarray(means)) / np.asarray(stds)
     return min_k_score(z.tolist(), k)
 

@@ -72,7 +72,12 @@ def resolve_source(source: str) -> str:
 def load_tokenizer(source: str, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
-    tokenizer = _hf_call(AutoTokenizer.from_pretrained, source, trust_remote_code=trust_remote_code)
+    return ensure_pad_token(_hf_call(AutoTokenizer.from_pretrained, source, trust_remote_code=trust_remote_code),
+                            source)
+
+
+def ensure_pad_token(tokenizer, source: str):
+    """Batches need a pad token: without one, the end-of-sequence token pads (with a warning)."""
     if tokenizer.pad_token_id is None:
         if tokenizer.eos_token_id is None:
             raise UserError(f"tokenizer of {source} has neither a pad nor an end-of-sequence token")

@@ -59,14 +59,25 @@ def maximize_entropy(logits: torch.Tensor, attention_mask: torch.Tensor,
     """ME: divergence of each next-token distribution from the uniform one over K tokens.
 
     ``paper`` (default, the ICLR 2025 text): ``mean_t KL(P_t || U) = mean_t (log K - H(P_t))``
-    over the positions of question and answer tokens (``attention_mask == 1``).
-    ``code`` (the authors' released code): ``mean_t KL(U || P_t) = mean_t (-log K - (1/K) sum_k log P_t,k)``
-    over every position, padding included.
+    over the positions of question and answer tokens (``attention_mask[:, t] == 1``).
+
+    ``code`` (the authors' released code, ``get_me_loss`` in sail-sg/closer-look-LLM-unlearning):
+    ``mean_t KL(U || P_t) = mean_t (-log K - (1/K) sum_k log P_t,k)`` over t = 0..L-2 with
+    ``attention_mask[:, t + 1] == 1``: as there, position t counts when the token it predicts
+    (its shifted label) is kept, and their ME+GD keeps question and answer tokens, never padding,
+    which here is what the attention mask marks. The last position predicts nothing and never
+    counts; the first counts iff token 1 is real. We take ``log_softmax`` where that code takes
+    ``log(softmax + 1e-12)``: the probabilities differ by 1e-12 absolute, so each log term by
+    ``log(1 + 1e-12 / P_t,k) < 1e-12 / P_t,k`` (under 1e-9 wherever every P_t,k > 1e-3); only
+    where a probability falls to about 1e-12 or below does the epsilon matter: it caps ``log P``
+    near ``log 1e-12 = -27.6``, while ``log_softmax`` keeps the exact value.
     """
+    if form == "code":
+        log_probs = torch.log_softmax(logits[:, :-1, :].float(), dim=-1)
+        kl_from_uniform = -math.log(log_probs.shape[-1]) - log_probs.mean(-1)  # KL(U || P_t)
+        return masked_mean(kl_from_uniform, attention_mask[:, 1:])
     log_probs = torch.log_softmax(logits.float(), dim=-1)
     vocab = log_probs.shape[-1]
-    if form == "code":
-        return (-math.log(vocab) - log_probs.mean(-1)).mean()
     kl_to_uniform = math.log(vocab) + (log_probs.exp() * log_probs).sum(-1)  # log K - H(P_t)
     return masked_mean(kl_to_uniform, attention_mask)
 

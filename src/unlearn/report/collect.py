@@ -78,10 +78,10 @@ def read_run(folder: str | Path) -> RunResults:
 
 def _model_result(folder: Path, row: dict) -> ModelResult:
     evaluated = folder / row["eval"]
-    summary = _read_json(evaluated / "summary.json")
-    splits = {role: _read_json(evaluated / f"{role}.json")["examples"] for role in summary["splits"]}
+    summary = read_json(evaluated / "summary.json")
+    splits = {role: read_json(evaluated / f"{role}.json")["examples"] for role in summary["splits"]}
     model = folder / row["model"]
-    train = _read_json(model / "train_summary.json") if (model / "train_summary.json").is_file() else {}
+    train = read_json(model / "train_summary.json") if (model / "train_summary.json").is_file() else {}
     return ModelResult(row["label"], row["role"], summary, splits, train, row.get("seed"))
 
 
@@ -89,8 +89,8 @@ def _continual_row(folder: Path, step: dict) -> dict:
     """One request of one method: the request just unlearned ("current"), the earlier ones
     (from the per-example task ids), and utility."""
     evaluated = folder / step["eval"]
-    examples = _read_json(evaluated / "forget.json")["examples"]
-    summary = _read_json(evaluated / "summary.json")
+    examples = read_json(evaluated / "forget.json")["examples"]
+    summary = read_json(evaluated / "summary.json")
     current = max(e["task_id"] for e in examples)
     row = {"method": step["label"], "request": step["request"]}
     if step.get("seed") is not None:
@@ -107,7 +107,7 @@ def _continual_row(folder: Path, step: dict) -> dict:
     return row
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:

@@ -21,14 +21,14 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 def write_plots(results: RunResults, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    paths = [_scatter(results, folder / "quality_vs_utility.png")]
-    paths += [_bars(results, group, name, folder / f"bar_{group}_{name}.png") for group, name in BAR_METRICS]
+    paths = [scatter_plot(results, folder / "quality_vs_utility.png")]
+    paths += [bar_plot(results, group, name, folder / f"bar_{group}_{name}.png") for group, name in BAR_METRICS]
     if results.continual:
         paths += [_curve(results, name, folder / f"continual_{name}.png") for name in CONTINUAL_METRICS]
     return [p for p in paths if p is not None]
 
 
-def _scatter(results: RunResults, path: Path) -> Path | None:
+def scatter_plot(results: RunResults, path: Path) -> Path | None:
     """Forget quality (log scale) against model utility, one point per model."""
     points = [(m, m.value("overall", "forget_quality"), m.value("overall", "model_utility_tofu"))
               for m in results.models]
@@ -67,14 +67,14 @@ def _scatter(results: RunResults, path: Path) -> Path | None:
     return _save(figure, path)
 
 
-def _bars(results: RunResults, group: str, name: str, path: Path) -> Path | None:
+def bar_plot(results: RunResults, group: str, name: str, path: Path) -> Path | None:
     """One bar per model: the value with its 95% interval (one seed), or the mean over seeds with
     their standard deviation and each seed's value as a dot."""
     seeds = results.seeds
     per_label = [(label, results.of_label(label)) for label in results.labels]
     if all(m.value(group, name) is None for m in results.models):
         return None
-    figure, axes = plt.subplots(figsize=(6, 3.4))
+    figure, axes = plt.subplots(figsize=(max(6.0, 0.7 * len(per_label)), 3.4))
     for x, (label, models) in enumerate(per_label):
         values = [m.value(group, name) for m in models]
         color = ANCHOR_COLOR if models[0].role == "anchor" else METHOD_COLOR
@@ -106,6 +106,7 @@ def _curve(results: RunResults, name: str, path: Path) -> Path | None:
     methods = list(dict.fromkeys(r["method"] for r in results.continual))
     requests = sorted({r["request"] for r in results.continual})
     width = 0.25 / max(1, len(methods))
+    drawn = False
     for index, method in enumerate(methods):
         offset = (index - (len(methods) - 1) / 2) * width
         for group, line in (("current", "-"), ("earlier", "--")):
@@ -117,6 +118,10 @@ def _curve(results: RunResults, name: str, path: Path) -> Path | None:
             errors = [[y - low for (_, y, (low, _)) in points], [high - y for (_, y, (_, high)) in points]]
             axes.errorbar(xs, ys, yerr=errors, linestyle=line, marker=MARKERS[index % len(MARKERS)], capsize=3,
                           markersize=6, label=f"{method}, {group} request{'s' if group == 'earlier' else ''}")
+            drawn = True
+    if not drawn:  # not computed for any request (e.g. fact accuracy of records without facts)
+        plt.close(figure)
+        return None
     axes.set_xticks(requests)
     axes.set_xlabel("forget request")
     axes.set_title(f"forget split: {LABELS.get(name, name)} after each request ({direction('forget', name)} better)",

@@ -21,9 +21,9 @@ def write_report(folder: str | Path) -> Path:
     results = read_run(folder)
     folder = Path(folder)
     plots = write_plots(results, folder / "plots")
-    atomic_write_text(folder / "summary.csv", _csv(_summary_rows(results)))
+    atomic_write_text(folder / "summary.csv", csv_text(_summary_rows(results)))
     if results.continual:
-        atomic_write_text(folder / "continual.csv", _csv(results.continual))
+        atomic_write_text(folder / "continual.csv", csv_text(results.continual))
     sections, details = result_tables(results), _details(results)
     atomic_write_text(folder / "report.md", _markdown(results, sections, details, plots, folder))
     page = folder / "report.html"
@@ -58,7 +58,7 @@ def _summary_rows(results: RunResults) -> list[dict]:
     return rows
 
 
-def _csv(rows: list[dict]) -> str:
+def csv_text(rows: list[dict]) -> str:
     """One column per key; an interval ``[low, high]`` becomes two columns, ``KEY_low`` and ``KEY_high``."""
     rows = [_flat(row) for row in rows]
     columns = list(dict.fromkeys(k for row in rows for k in row))
@@ -118,13 +118,13 @@ def _markdown(results: RunResults, sections, details, plots: list[Path], folder:
     notes = _notes(results)
     if notes:
         lines += ["## Notes", ""] + [f"- {note}" for note in notes] + [""]
-    lines += _markdown_tables(sections)
+    lines += markdown_tables(sections)
     lines += ["## Plots", ""] + [f"![{p.stem}]({p.relative_to(folder).as_posix()})" for p in plots] + [""]
-    lines += _markdown_tables(details)
+    lines += markdown_tables(details)
     return "\n".join(lines) + "\n"
 
 
-def _markdown_tables(sections) -> list[str]:
+def markdown_tables(sections) -> list[str]:
     lines = []
     for title, header, rows in sections:
         lines += [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -139,21 +139,29 @@ def _html(results: RunResults, sections, details, plots: list[Path]) -> str:
     notes = _notes(results)
     if notes:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
-    parts += _html_tables(sections)
-    parts.append("<h2>Plots</h2><div class='plots'>")
-    for plot in plots:
-        data = base64.b64encode(plot.read_bytes()).decode("ascii")
-        parts.append(f"<img alt='{html.escape(plot.stem)}' src='data:image/png;base64,{data}'>")
-    parts.append("</div>")
-    parts += _html_tables(details)
+    parts += html_tables(sections)
+    parts.append(html_plots(plots))
+    parts += html_tables(details)
+    return html_page(results.manifest["name"], parts)
+
+
+def html_page(title: str, parts: list[str]) -> str:
+    """A self-contained page of HTML ``parts``."""
     style = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;"
              "font-size:13px}th,td{border:1px solid #ccc;padding:4px 7px;text-align:left;vertical-align:top;"
              "max-width:22em}th{background:#f2f2f2}.scroll{overflow-x:auto}.plots img{max-width:48%;margin:4px}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(results.manifest['name'])}"
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
             f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
 
 
-def _html_tables(sections) -> list[str]:
+def html_plots(plots: list[Path]) -> str:
+    """The PNG plots inlined, so the page is one file."""
+    images = "".join(f"<img alt='{html.escape(plot.stem)}' src='data:image/png;base64,"
+                     f"{base64.b64encode(plot.read_bytes()).decode('ascii')}'>" for plot in plots)
+    return f"<h2>Plots</h2><div class='plots'>{images}</div>"
+
+
+def html_tables(sections) -> list[str]:
     return [f"<h2>{html.escape(title)}</h2><div class='scroll'><table><thead><tr>"
             + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead><tbody>"
             + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)

@@ -1,6 +1,9 @@
 """Continual scenario: a sequence of forget requests, each unlearned from the previous model.
 
-The requests are the forget split's ``task_id`` groups, in order. After request k the model is
+The requests are the forget split's ``task_id`` groups, in numeric order (the seed paper's
+``forget01.json`` with ``"task_id": "1"`` .. ``"10"`` gives its ten requests; a data folder of its
+``data/tofu`` files runs as is, given ``target_model`` and ``retain_model``, and without
+``holdoutNN`` split membership inference is not computed). After request k the model is
 evaluated on everything forgotten so far (so each request's numbers can be read separately
 from the per-example ``task_id``) and on the utility splits. The reference of NPO/DPO/KL is
 the original target model or the previous request's model (``continual_reference``).
@@ -22,12 +25,13 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
     target, retain_eval, rows = anchors(settings, steps, data)
     count = len(list(data.glob("request[0-9]*.jsonl")))
     holdout = default_holdout(settings.forget)
+    if holdout and not (data / f"{holdout}.jsonl").is_file():  # a folder without it (the seed paper's TOFU files)
+        holdout = None
     sequence = []
     for entry in settings.methods:
         previous: str | Path = target
         for k in range(1, count + 1):
-            # None: the model before this request (for the first request, that is the target itself)
-            reference = target if settings.continual_reference == "original" and k > 1 else None
+            reference = request_reference(settings.continual_reference, k, target)
             model = forget_step(settings, steps, previous, data, entry, f"request{k:02d}",
                                 f"forget-{entry.name}-request{k:02d}", reference=reference)
             evaluated = eval_step(settings, steps, model, data, f"eval-{entry.name}-request{k:02d}", retain_eval,
@@ -36,3 +40,12 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
             previous = model
         rows.append({"label": entry.name, "role": "method", "model": previous, "eval": sequence[-1]["eval"]})
     return {"models": rows, "continual": sequence, "requests": count, "notes": tofu_protocol_notes(settings, data)}
+
+
+def request_reference(choice: str, k: int, target: str | Path) -> str | Path | None:
+    """``--reference`` of the k-th request's ``forget`` (k from 1), which starts from request k-1's model.
+
+    None means the model the request starts from, i.e. the previous request's model (for the first
+    request, the target itself); ``original`` names the target for every later request, so NPO/DPO
+    cache the target's log-probs and KL/UNDIAL/RMU compare with the target."""
+    return target if choice == "original" and k > 1 else None

@@ -78,6 +78,11 @@ class ExperimentSettings(BaseModel):
         "original", description="continual: NPO/DPO/KL reference is the original model or the previous request's")
     real_world_keep_only_known: bool = Field(
         True, description="real world: keep only questions the model answers correctly (false: keep all)")
+    real_world_answer_field: str = Field(
+        "golden_answer", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="real world, the seed paper's files (forget, neighbor, forget_perturbed, neighbor_perturbed): "
+                    "the field of forget_perturbed and neighbor_perturbed that the evaluation scores against "
+                    "(training reads 'answer')")
     report_examples: PositiveInt = Field(3, description="example generations per split shown in the report")
 
     @field_validator("methods", mode="before")

@@ -11,6 +11,19 @@ evaluated on what it trained on (the seed paper keeps the two apart the same way
 compares with the golden answers on the targets (forgetting) and the held-out neighbors
 (locality), plus the real-authors and world-facts utility splits. There is no retain model, so
 forget quality and PrivLeak are not computed, and no holdout split.
+
+The seed paper's own files: a ``data`` folder holding ``forget``, ``neighbor``,
+``forget_perturbed`` and ``neighbor_perturbed`` (``.json`` or ``.jsonl``, JSON lines, as in
+sail-sg/closer-look-LLM-unlearning's ``data/real_world``) is used as the paper uses it, with no
+generation and no filtering (``real_world_keep_only_known`` does not apply): the methods train on
+``forget`` with ``neighbor`` as the retain set, both with their ``answer`` field (the answers the
+paper's model gave); the evaluation reads ``forget_perturbed`` (role forget) and
+``neighbor_perturbed`` (role retain) with their ``golden_answer`` as the answer (the paper's
+``answer_key: golden_answer``; the experiment's ``real_world_answer_field`` chooses another field).
+The data step writes them under the same names as above (``forget_train``, ``neighbor_train``,
+``forget``, ``neighbor``), so the later steps are the same for both layouts. The utility splits
+are the folder's own ``real_authors_perturbed`` and ``world_facts_perturbed`` where it has them,
+else the packaged ones.
 """
 
 from __future__ import annotations
@@ -18,13 +31,14 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from unlearn.data.benchmark import read_split_file, write_benchmark
+from unlearn.data.benchmark import Benchmark, read_split_file, write_benchmark
 from unlearn.errors import UserError
 from unlearn.scenarios.common import UTILITY_SPLITS, eval_step, forget_step, identity, training_overlap_notes
 from unlearn.scenarios.experiment import ExperimentSettings
 from unlearn.scenarios.steps import Steps, folder_fingerprint
 
 FILES = {"forget": "real_world_targets.jsonl", "neighbor": "real_world_neighbors.jsonl"}
+PAPER_SPLITS = ("forget", "neighbor", "forget_perturbed", "neighbor_perturbed")  # the seed paper's layout
 RESOURCES = "unlearn.data.resources"
 
 
@@ -40,7 +54,23 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
         evaluated = eval_step(settings, steps, unlearned, data, f"eval-{entry.name}", **splits)
         rows.append({"label": entry.name, "role": "method", "model": unlearned, "eval": evaluated})
     notes = training_overlap_notes(data, {"the regularizers": "neighbor_train"}, {"retain": "neighbor"})
+    if _paper_layout(settings) and "real_world_keep_only_known" in settings.model_fields_set:
+        notes.append("real_world_keep_only_known does not apply to the seed paper's files, which are used as they are")
     return {"models": rows, "notes": notes}
+
+
+def _paper_layout(settings: ExperimentSettings) -> bool:
+    """Whether ``data`` is a folder of the seed paper's real-world files (all four, or an error)."""
+    if settings.data == "builtin" or not Path(settings.data).is_dir():
+        return False
+    present = set(Benchmark(settings.data).split_names())
+    if not {"forget", "neighbor"} <= present:
+        return False
+    missing = [name for name in PAPER_SPLITS if name not in present]
+    if missing:
+        raise UserError(f"real-world data folder {settings.data} in the seed paper's layout needs "
+                        f"{', '.join(PAPER_SPLITS)} (.json or .jsonl); missing: {', '.join(missing)}")
+    return True
 
 
 def _source_folder(settings: ExperimentSettings) -> Path:
@@ -48,11 +78,17 @@ def _source_folder(settings: ExperimentSettings) -> Path:
         return Path(str(resources.files(RESOURCES)))
     folder = Path(settings.data)
     if not all((folder / name).is_file() for name in FILES.values()):
-        raise UserError(f"real-world data folder {folder} needs {' and '.join(FILES.values())}")
+        raise UserError(f"real-world data folder {folder} needs {' and '.join(FILES.values())}, or the seed "
+                        f"paper's {', '.join(n + '.json' for n in PAPER_SPLITS)}")
     return folder
 
 
 def _data_step(settings: ExperimentSettings, steps: Steps) -> Path:
+    if _paper_layout(settings):
+        folder = Path(settings.data)
+        inputs = {"layout": "seed paper", "source": folder_fingerprint(folder), "utility_records":
+                  settings.utility_records, "answer_field": settings.real_world_answer_field}
+        return steps.run("real-world-data", inputs, lambda out: _write_paper_data(settings, folder, out))
     source = _source_folder(settings)
     inputs = {"model": identity(settings.target_model or settings.model), "source": folder_fingerprint(source),
               "utility_records": settings.utility_records, "keep_only_known": settings.real_world_keep_only_known,
@@ -87,6 +123,20 @@ def _write_data(settings: ExperimentSettings, source: Path, folder: Path) -> Non
     utility_source = Path(str(resources.files(RESOURCES)))
     for name in UTILITY_SPLITS:
         records = read_split_file(utility_source / f"{name.removesuffix('_perturbed')}.jsonl")
+        splits[name] = records[:settings.utility_records] if settings.utility_records else records
+    write_benchmark(splits, folder)
+
+
+def _write_paper_data(settings: ExperimentSettings, source: Path, folder: Path) -> None:
+    """The seed paper's files as they are: train on ``answer``, evaluate against ``real_world_answer_field``."""
+    trained, scored = Benchmark(str(source)), Benchmark(str(source), answer_field=settings.real_world_answer_field)
+    splits = {"forget_train": trained.records("forget"), "neighbor_train": trained.records("neighbor"),
+              "forget": scored.records("forget_perturbed"), "neighbor": scored.records("neighbor_perturbed")}
+    own = set(trained.split_names())
+    packaged = Path(str(resources.files(RESOURCES)))
+    for name in UTILITY_SPLITS:
+        records = trained.records(name) if name in own else \
+            read_split_file(packaged / f"{name.removesuffix('_perturbed')}.jsonl")
         splits[name] = records[:settings.utility_records] if settings.utility_records else records
     write_benchmark(splits, folder)
 

@@ -12,7 +12,7 @@ from unlearn.data.formatting import PromptFormat
 from unlearn.errors import UserError
 from unlearn.files import STORAGE_ERRORS
 from unlearn.models.loading import fit_to_context, load_model
-from unlearn.models.lora import apply_lora
+from unlearn.models.lora import apply_lora, full_weights
 
 
 def prepare_model(settings):
@@ -24,8 +24,9 @@ def prepare_model(settings):
     torch.manual_seed(settings.seed)
     model, tokenizer = load_model(settings.model, settings.dtype, settings.device, settings.trust_remote_code,
                                   settings.allow_pickle)
-    if settings.lora:
-        model = apply_lora(model, settings.lora_r, settings.lora_alpha, settings.lora_dropout)
+    # an adapter folder: with --lora its adapter trains further; without, it is merged and every weight trains
+    model = apply_lora(model, settings.lora_r, settings.lora_alpha, settings.lora_dropout) if settings.lora \
+        else full_weights(model)
     fmt = PromptFormat.for_tokenizer(tokenizer, settings.prompt_template, settings.plain_template)
     return model, tokenizer, fmt, fit_to_context(settings.max_length, model)
 

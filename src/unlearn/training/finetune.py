@@ -7,7 +7,6 @@ split is answered greedily to report fact accuracy, the honest sign of memorizat
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import shutil
@@ -54,7 +53,8 @@ def finetune(settings: FinetuneSettings, callbacks: list | None = None) -> dict:
     fact accuracy epoch by epoch).
     """
     started = time.time()
-    records = Benchmark(settings.data).split(settings.split)  # bad data fails before the model loads
+    benchmark = Benchmark(settings.data, answer_field=settings.answer_field)
+    records = benchmark.split(settings.split)  # bad data fails before the model loads
     recorded = settings.model_dump(exclude={"overwrite", "resume"})
     out = check_run_folder(settings.out, recorded, settings.overwrite)
     record_run_settings(out, recorded)
@@ -109,8 +109,3 @@ def _fact_check(model, tokenizer, fmt, records, settings) -> dict:
         "fact_accuracy_note": "not computed: records carry no 'fact'" if math.isnan(accuracy) else "",
         "fact_check": examples,
     }
-
-
-def print_summary(summary: dict) -> None:
-    brief = {k: v for k, v in summary.items() if k != "fact_check"}
-    print(json.dumps(brief, indent=2))

@@ -53,7 +53,8 @@ class ForgetSettings(OptimSettings, DataSettings, TrainableModelSettings):
     simnpo_beta: PositiveFloat = Field(2.5, description="SimNPO beta")
     simnpo_gamma: float = Field(0.0, description="SimNPO reward margin gamma")
     me_form: Literal["paper", "code"] = Field(
-        "paper", description="ME divergence: paper = KL(P||U) on real tokens; code = KL(U||P) on all positions")
+        "paper", description="ME divergence: paper = KL(P||U) on real tokens; code = KL(U||P) on the positions "
+                             "whose next token is real (the authors' get_me_loss)")
     wga_alpha: NonNegativeFloat = Field(1.0, description="WGA weight exponent")
     undial_strength: NonNegativeFloat = Field(10.0, description="UNDIAL: how far the true token's logit is lowered")
     mismatch_weight: NonNegativeFloat = Field(1.0, description="LLMU: weight of the random-mismatch term")
@@ -123,7 +124,7 @@ def build_trainer(settings: ForgetSettings, checkpoint_dir) -> tuple[UnlearningT
     """Everything up to ``train()``: checks, data, model, reference, trainer (benchmarks reuse it)."""
     method = check_settings(settings)
     refusals = load_refusals(settings.refusals) if method.needs_refusals else None
-    benchmark = Benchmark(settings.data)
+    benchmark = Benchmark(settings.data, answer_field=settings.answer_field)
     forget_records = benchmark.split(settings.forget)
     retain_records = benchmark.split(settings.retain) if method.needs_retain else None
     if retain_records is not None:
@@ -190,7 +191,13 @@ def _build_streams(method: Method, forget_records, retain_records, refusals, tok
 
 
 def _prepare_reference(method: Method, model, dataset, collator, device, settings):
-    """A frozen model only when a term needs full outputs; otherwise cached log-probs only."""
+    """A frozen model only when a term needs full outputs; otherwise cached log-probs only.
+
+    Both come from ``settings.reference`` when given, else from ``model`` as it is before the first
+    step, the model being unlearned: with a fresh ``--lora`` adapter the frozen model is ``model``
+    with that adapter off; a model that carries a loaded adapter (an adapter folder trained with
+    ``--lora``) is copied, adapter included (see ``FrozenReference.copy_of``). The trainer keeps
+    both (``trainer.reference``, ``trainer.cached_logprobs``)."""
     separate = None
     if settings.reference and (method.needs_frozen_model or method.reference_logprob_streams):
         separate, _ = load_model(settings.reference, settings.dtype, settings.device, settings.trust_remote_code,

@@ -4,6 +4,13 @@ NPO and DPO only need ``log p_ref(y|x)`` per forget example: it is computed once
 training, and kept as numbers (no second model in memory). KL, UNDIAL and RMU need the
 reference's full outputs at every step: they keep a frozen model, which for a LoRA run is
 the base model itself with the adapter switched off (no copy at all).
+
+Both are the model before unlearning (unless ``--reference`` names another): the cache is taken
+from the model as loaded, before the first step. Switching the adapter off gives that model only
+when the adapter is the one this run added (zero at the start): a model loaded from an adapter
+folder is base + that adapter, so with ``--lora`` (which trains the loaded adapter further) its
+reference is a frozen copy, and without ``--lora`` the adapter is merged into the weights first
+(``models.lora.full_weights``) and copied like any full model.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import copy
 import torch
 from tqdm.auto import tqdm
 
+from unlearn.models.lora import disabling_gives_start
 from unlearn.objectives.sequence import sequence_logprob
 
 
@@ -26,7 +34,9 @@ class FrozenReference:
 
     @classmethod
     def copy_of(cls, model) -> "FrozenReference":
-        if hasattr(model, "disable_adapter"):
+        """``model`` as it is now, frozen: the model itself with its adapter off when that adapter was
+        added by this run (still zero), otherwise a frozen deep copy (a loaded adapter included)."""
+        if disabling_gives_start(model):
             return cls(model, adapter_host=model)
         frozen = copy.deepcopy(model).eval()
         for parameter in frozen.parameters():

@@ -42,6 +42,9 @@ class DataSettings(BaseModel):
         "auto", description="chat = tokenizer's chat template; plain = plain_template; auto = chat if available")
     plain_template: str = Field(DEFAULT_PLAIN_TEMPLATE, description="prompt for the plain template")
     max_length: PositiveInt = Field(256, description="longest tokenized prompt + answer; longer ones are truncated")
+    answer_field: str = Field("answer", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                              description="the record field that holds the answer to train on and score against "
+                                          "(e.g. golden_answer)")
 
 
 class OptimSettings(BaseModel):

@@ -28,6 +28,10 @@ class EpochPairing(TrainerCallback):
 
 
 class UnlearningTrainer(Trainer):
+    """``reference`` (a ``FrozenReference`` or None) and ``cached_logprobs`` (``{stream: tensor[N]}``
+    by dataset index, or None) are what the reference contributes, as ``forget._prepare_reference``
+    made them before training; they stay unchanged on the trainer while it trains."""
+
     def __init__(self, *args, method, settings, forget_weight: float, regularizer_weight: float,
                  reference=None, cached_logprobs=None, hidden_layer=None, steering_target=None, **kwargs):
         super().__init__(*args, **kwargs)

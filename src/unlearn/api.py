@@ -1,0 +1,184 @@
+"""The Python API: every command as a function, for notebooks and scripts.
+
+Each function takes the command's settings as keyword arguments (the same names as the flags,
+``learning_rate=`` for ``--learning-rate``), optionally on top of a YAML file (``config=``),
+validates them exactly as the command does, runs, and returns a result object. Bad settings
+raise ``unlearn.UserError`` with the same one-line message the command prints. The command
+line (``unlearn.cli``) is a thin layer over these functions.
+
+    import unlearn
+    target = unlearn.finetune(data="bench", out="runs/target")
+    model = unlearn.forget(model=target.out, data="bench", method="ME+GD", out="runs/me_gd")
+    scores = unlearn.evaluate(model=model.out, data="bench", out="runs/me_gd_eval")
+    scores.overall["model_utility_tofu"], scores.metric("forget", "rougeL_recall")
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from unlearn.config import read_yaml, settings_from, validate_settings
+from unlearn.errors import UserError
+
+
+@dataclass(frozen=True)
+class Result:
+    """A finished command: where its output is, the settings it ran with, and its summary."""
+
+    out: Path
+    settings: BaseModel
+    summary: dict = field(repr=False)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.summary[key]
+
+
+@dataclass(frozen=True)
+class EvalResult(Result):
+    """An evaluation; ``overall`` holds the model-level numbers, ``metric`` a split's average."""
+
+    @property
+    def overall(self) -> dict:
+        return self.summary["overall"]
+
+    def metric(self, role: str, name: str) -> float | None:
+        """The average of ``name`` on split ``role`` (forget, retain, ...); None if not computed."""
+        return self.summary["splits"].get(role, {}).get("metrics", {}).get(name)
+
+    def interval(self, role: str, name: str) -> list[float] | None:
+        """The bootstrap interval of a split average, or of a model-level number (``role="overall"``)."""
+        if role == "overall":
+            return (self.summary.get("overall_intervals") or {}).get(name)
+        return self.summary["splits"].get(role, {}).get("intervals", {}).get(name)
+
+    def table(self) -> str:
+        """The table ``unlearn eval`` prints."""
+        from unlearn.evaluation.table import format_table
+
+        return format_table(self.summary)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished experiment: its folder, report page, manifest and which steps ran."""
+
+    out: Path
+    report: Path
+    manifest: dict = field(repr=False)
+    steps_run: list[str] = field(default_factory=list)
+    steps_reused: list[str] = field(default_factory=list)
+
+
+def fictitious_benchmark(out: str | Path, people: int = 20, qa_per_person: int = 5, seed: int = 0,
+                         forget_percents=(1, 5, 10)) -> Path:
+    """Write the built-in TOFU-format benchmark of invented people (``unlearn data fictitious``);
+    returns its folder, to pass as ``data=``."""
+    from unlearn.data.benchmark import write_benchmark
+    from unlearn.data.fictitious import generate_fictitious
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"benchmark folder {out} is a file, not a folder")
+    try:
+        splits = generate_fictitious(people, qa_per_person, seed, tuple(forget_percents))
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    write_benchmark(splits, out)
+    return out
+
+
+def finetune(settings: BaseModel | None = None, *, config: str | Path | None = None, callbacks: list | None = None,
+             **values) -> Result:
+    """Fine-tune a model on a benchmark split (``unlearn finetune``); ``callbacks`` are Trainer callbacks."""
+    from unlearn.training.finetune import FinetuneSettings, finetune as run_finetune
+
+    chosen = _settings(FinetuneSettings, settings, values, config)
+    return Result(Path(chosen.out), chosen, run_finetune(chosen, callbacks))
+
+
+def forget(settings: BaseModel | None = None, *, config: str | Path | None = None, callbacks: list | None = None,
+           **values) -> Result:
+    """Unlearn a forget split with a method such as ``method="ME+GD"`` (``unlearn forget``)."""
+    from unlearn.training.forget import ForgetSettings, forget as run_forget
+
+    chosen = _settings(ForgetSettings, settings, values, config)
+    return Result(Path(chosen.out), chosen, run_forget(chosen, callbacks))
+
+
+def evaluate(model=None, tokenizer=None, *, settings: BaseModel | None = None, config: str | Path | None = None,
+             **values) -> EvalResult:
+    """Evaluate a model (``unlearn eval``): a Hub id or folder, or a model already in memory with its
+    tokenizer (a ``transformers`` causal LM, e.g. one just trained in the notebook)."""
+    from unlearn.evaluation.run import EvalSettings, evaluate_model
+
+    in_memory = model is not None and not isinstance(model, (str, Path))
+    if in_memory and tokenizer is None:
+        raise UserError("evaluate(model=...) with a model in memory needs its tokenizer too: "
+                        "evaluate(model, tokenizer, ...)")
+    if tokenizer is not None and not in_memory:
+        raise UserError("evaluate(tokenizer=...) is only for a model in memory; a model folder or Hub id "
+                        "brings its own tokenizer")
+    if model is not None:
+        values["model"] = _in_memory_name(model) if in_memory else str(model)
+    chosen = _settings(EvalSettings, settings, values, config)
+    return EvalResult(Path(chosen.out), chosen, evaluate_model(chosen, (model, tokenizer) if in_memory else None))
+
+
+def run(experiment: str | Path | dict | None = None, *, progress=print, **values) -> RunResult:
+    """Run an experiment (``unlearn run``): a YAML file or a dict of its settings, with keyword
+    settings on top (``out=`` for another folder). Finished steps with the same inputs are reused."""
+    from unlearn.report.collect import read_run
+    from unlearn.scenarios.experiment import ExperimentSettings
+    from unlearn.scenarios.runner import run_experiment
+
+    source = str(experiment) if isinstance(experiment, (str, Path)) else "experiment"
+    written = dict(experiment) if isinstance(experiment, dict) else read_yaml(experiment) if experiment else {}
+    if isinstance(experiment, (str, Path)) and not written:
+        raise UserError(f"{experiment}: the experiment file is empty; it names at least a scenario or methods "
+                        "(see configs/experiment_fictitious.yaml)")
+    chosen = validate_settings(ExperimentSettings, {**written, **_plain(values)}, source)
+    page, steps = run_experiment(chosen, source, progress)
+    return RunResult(chosen.run_folder, page, read_run(chosen.run_folder).manifest, list(steps.ran),
+                     list(steps.reused))
+
+
+def write_report(folder: str | Path) -> Path:
+    """(Re)write the report of a finished run folder (``unlearn report``); returns the HTML page."""
+    from unlearn.report.render import write_report as write
+
+    return write(folder)
+
+
+def compare(*sources: str | Path, out: str | Path, sort_by: str | None = None, metrics: list[str] | None = None,
+            labels: list[str] | None = None):
+    """A leaderboard of finished evaluations and experiments (``unlearn compare``); see
+    ``unlearn.report.leaderboard.compare``."""
+    from unlearn.report.leaderboard import compare as run_compare
+
+    return run_compare(list(sources), out, sort_by=sort_by, metrics=metrics, labels=labels)
+
+
+def _settings(model: type[BaseModel], given: BaseModel | None, values: dict, config):
+    """Settings already validated (the command line passes them), or keyword values on top of ``config``.
+    Paths are accepted wherever a setting names a file or folder."""
+    values = _plain(values)
+    if given is None:
+        return settings_from(model, values, config)
+    if not isinstance(given, model):
+        raise UserError(f"settings must be {model.__name__}, got {type(given).__name__}")
+    return validate_settings(model, {**given.model_dump(), **values}) if values else given
+
+
+def _plain(values: dict) -> dict:
+    return {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in values.items()}
+
+
+def _in_memory_name(model) -> str:
+    """What an evaluation of an in-memory model records as its model: its source path or id, marked."""
+    source = getattr(model, "name_or_path", "") or getattr(getattr(model, "config", None), "_name_or_path", "")
+    return f"in-memory {type(model).__name__}" + (f" ({source})" if source else "")
