@@ -61,8 +61,10 @@ def test_fictitious_scenario_reports_and_reuses_finished_steps(tiny_model_dir, t
     assert "forget quality rests on 2 forget examples, below 20" in report
     assert "<img alt='quality_vs_utility' src='data:image/png;base64," in (out / "report.html").read_text()
 
-    _, again = run_experiment(tiny_experiment(tiny_model_dir, out, threads=2), progress=lambda _: None)
-    assert again.ran == [] and len(again.reused) == 9  # the thread count is not part of a step's key
+    # the Python API on the same experiment, as a dict: every step reused; the thread count is not in a step's key
+    again = unlearn.run(tiny_experiment(tiny_model_dir, out).model_dump(), threads=2, progress=lambda _: None)
+    assert again.steps_run == [] and len(again.steps_reused) == 9
+    assert (again.out, again.report) == (out, page) and again.summary == json.loads((out / "experiment.json").read_text())
     more = tiny_experiment(tiny_model_dir, out, methods=["GA+GD", "IDK+AP", "NPO"])
     _, added = run_experiment(more, progress=lambda _: None)
     assert [name.rsplit("-", 1)[0] for name in added.ran] == ["forget-NPO", "eval-NPO"]
@@ -96,6 +98,11 @@ def test_seeds_run_every_training_step_once_per_seed_and_the_report_gives_the_sp
         f"{name}/{label} (seed {seed})" for label in ("target", "retain model", "GA+GD") for seed in (0, 1))
     values = [e.value("retain", "probability") for e in board.entries]
     assert values == sorted(values, reverse=True) and (tmp_path / "board" / "leaderboard.html").is_file()
+    # forget quality: higher first, the retain models (not computed) last, no paired difference
+    board = unlearn.compare(out, out=tmp_path / "board", sort_by="forget_quality")
+    qualities = [e.value("overall", "forget_quality") for e in board.entries]
+    assert qualities[-2:] == [None, None] and qualities[:4] == sorted(qualities[:4], reverse=True)
+    assert "n/c (not a paired number)" in (tmp_path / "board" / "leaderboard.md").read_text()
     _, again = run_experiment(settings, progress=lambda _: None)
     assert again.ran == []
 
@@ -207,3 +214,10 @@ def test_the_fictitious_example_is_the_demo_with_idk_gd_over_three_seeds():
     ignored = {"name", "out", "threads", "seeds"}
     assert {k: v for k, v in example.items() if k not in ignored} == {k: v for k, v in demo.items() if k not in ignored}
     assert example["seeds"] == [0, 1, 2]
+
+
+def test_an_experiments_written_settings_read_back_as_the_same_experiment():
+    """experiment.json keeps ``settings.model_dump()``; ``unlearn.run(that)`` must be the same experiment."""
+    settings = validate_settings(ExperimentSettings, {"methods": ["GA+GD", {"method": "NPO", "label": "npo",
+                                                                            "learning_rate": 1e-3}]})
+    assert validate_settings(ExperimentSettings, settings.model_dump(mode="json")) == settings

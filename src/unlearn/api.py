@@ -65,11 +65,12 @@ class EvalResult(Result):
 
 @dataclass(frozen=True)
 class RunResult:
-    """A finished experiment: its folder, report page, manifest and which steps ran."""
+    """A finished experiment: its folder, report page, summary (its ``experiment.json``: settings,
+    models with their evaluation folders, notes) and which steps ran or were reused."""
 
     out: Path
     report: Path
-    manifest: dict = field(repr=False)
+    summary: dict = field(repr=False)
     steps_run: list[str] = field(default_factory=list)
     steps_reused: list[str] = field(default_factory=list)
 
@@ -116,7 +117,7 @@ def evaluate(model=None, tokenizer=None, *, settings: BaseModel | None = None, c
     tokenizer (a ``transformers`` causal LM, e.g. one just trained in the notebook)."""
     from unlearn.evaluation.run import EvalSettings, evaluate_model
 
-    in_memory = model is not None and not isinstance(model, (str, Path))
+    in_memory = model is not None and not isinstance(model, (str, os.PathLike))
     if in_memory and tokenizer is None:
         raise UserError("evaluate(model=...) with a model in memory needs its tokenizer too: "
                         "evaluate(model, tokenizer, ...)")

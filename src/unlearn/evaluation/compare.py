@@ -12,7 +12,7 @@ import numpy as np
 
 from unlearn.evaluation.evaluator import metric_columns
 from unlearn.evaluation.splits import EvalSplit
-from unlearn.evaluation.summary import roles_read, value_from_columns
+from unlearn.evaluation.summary import DERIVED, roles_read, value_from_columns
 from unlearn.metrics.uncertainty import bootstrap_interval
 
 
@@ -21,11 +21,20 @@ def split_columns(splits: dict[str, list[dict]]) -> dict[str, dict[str, np.ndarr
     return {role: metric_columns(EvalSplit(role, role, []), examples) for role, examples in splits.items()}
 
 
+def pairable(group: str, name: str) -> bool:
+    """Whether a number has a paired comparison: a split average, or a model-level number computed
+    from split averages (utility, forget efficacy). Forget quality, MIA AUCs and PrivLeak compare
+    whole distributions with another model's, so they have none."""
+    return group != "overall" or name in DERIVED
+
+
 def paired_difference(a: dict[str, list[dict]], b: dict[str, list[dict]], group: str, name: str,
                       options: dict) -> tuple[float, list[float] | None] | None:
-    """``value(a) - value(b)`` for a split average (``group`` = its role) or a model-level number,
-    with a paired bootstrap interval; None when either lacks the splits, the questions differ,
-    or the value is not computed."""
+    """``value(a) - value(b)`` for a split average (``group`` = its role) or a model-level number
+    computed from split averages, with a paired bootstrap interval; None when the number is not
+    ``pairable``, either lacks the splits, the questions differ, or the value is not computed."""
+    if not pairable(group, name):
+        return None
     roles = roles_read(group, name)
     if any(role not in a or role not in b for role in roles):
         return None

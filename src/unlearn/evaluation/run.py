@@ -34,6 +34,9 @@ from unlearn.training.settings import DataSettings, ModelSettings
 log = logging.getLogger(__name__)
 
 SUMMARY_FILE = "summary.json"
+# Raised when a metric's definition changes, so that an experiment reruns its finished evaluations
+# instead of mixing old and new numbers. 2: zlib on the mean NLL, Min-K% counting max(1, int(k n)).
+METRICS_VERSION = 2
 NONE_WORDS = ("", "none", "null")
 
 
@@ -196,6 +199,7 @@ def _summary(settings: EvalSettings, results: dict[str, SplitResult], overall: d
     return {
         "model": settings.model,
         "data": settings.data,
+        "metrics_version": METRICS_VERSION,
         "overall": overall,
         "overall_intervals": intervals,
         "forget_quality_examples": quality_examples,

@@ -65,14 +65,16 @@ class RunResults:
         return [m for m in self.models if m.label == label]
 
 
-def read_run(folder: str | Path) -> RunResults:
+def read_run(folder: str | Path, continual: bool = True) -> RunResults:
+    """The run's models and, unless ``continual`` is false, its per-request continual rows
+    (each recomputed with intervals from the per-example task ids)."""
     folder = Path(folder)
     path = folder / MANIFEST
     if not path.is_file():
         raise UserError(f"{folder} holds no finished experiment ({MANIFEST} is missing); run 'unlearn run' first")
     manifest = json.loads(path.read_text(encoding="utf-8"))
     models = [_model_result(folder, row) for row in manifest["models"]]
-    continual = [_continual_row(folder, step) for step in manifest.get("continual", [])]
+    continual = [_continual_row(folder, step) for step in manifest.get("continual", [])] if continual else []
     return RunResults(folder, manifest, models, continual)
 
 

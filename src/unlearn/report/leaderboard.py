@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from unlearn.errors import UserError
-from unlearn.evaluation.compare import paired_difference
+from unlearn.evaluation.compare import paired_difference, pairable
 from unlearn.evaluation.table import direction
 from unlearn.files import atomic_write_text, check_writable
 from unlearn.metrics.uncertainty import excludes
@@ -69,7 +69,7 @@ def read_source(folder: Path, label: str | None) -> list[ModelResult]:
     """The entries of one folder: an evaluation (labelled by ``label`` or the folder's name) or an
     experiment (each model labelled ``NAME/model``, with its seed; ``label`` replaces NAME)."""
     if (folder / MANIFEST).is_file():
-        run = read_run(folder)
+        run = read_run(folder, continual=False)  # a leaderboard shows each method's final model
         name = label or run.manifest.get("name", folder.name)
         return [dataclasses.replace(m, label=f"{name}/{m.label}" + (f" (seed {m.seed})" if m.seed is not None else ""),
                                     seed=None) for m in run.models]
@@ -132,8 +132,8 @@ def table(board: Leaderboard) -> tuple[str, list[str], list[list[str]]]:
     for rank, (entry, source, lead) in enumerate(zip(board.entries, board.sources, board.leads), start=1):
         row = [str(rank), entry.label, source] + [cell(entry.value(*c), entry.interval(*c)) for c in board.columns]
         if board.sort_by:
-            row.append("—" if rank == 1 else "n/c (other questions)" if lead is None
-                       else cell(*lead) + (" *" if excludes(lead[1]) else ""))
+            row.append("—" if rank == 1 else cell(*lead) + (" *" if excludes(lead[1]) else "") if lead
+                       else "n/c (other questions)" if pairable(*board.sort_by) else "n/c (not a paired number)")
         rows.append(row)
     return _title(board), header, rows
 

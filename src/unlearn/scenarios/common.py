@@ -14,7 +14,7 @@ from unlearn.data.benchmark import Benchmark, read_split_file, write_benchmark
 from unlearn.data.fictitious import DEFAULT_FORGET_PERCENTS, MAX_FORGET_PERCENT, generate_fictitious
 from unlearn.data.requests import request_splits
 from unlearn.errors import UserError
-from unlearn.evaluation.run import EvalSettings, evaluate_model
+from unlearn.evaluation.run import METRICS_VERSION, EvalSettings, evaluate_model
 from unlearn.scenarios.experiment import ExperimentSettings, MethodEntry
 from unlearn.scenarios.steps import Steps, folder_fingerprint
 from unlearn.training.finetune import FinetuneSettings, finetune
@@ -97,15 +97,19 @@ def eval_step(settings: ExperimentSettings, steps: Steps, model: str | Path, dat
     """``split_choice`` names the forget / retain / holdout splits where they differ from the defaults."""
     values = {**settings.eval, **machine(settings), "model": model, "forget": settings.forget,
               "retain_eval": retain_eval, **split_choice}
-    return _command_step(steps, name, EvalSettings, evaluate_model, values, data)
+    return _command_step(steps, name, EvalSettings, evaluate_model, values, data,
+                         {"metrics_version": METRICS_VERSION})
 
 
-def _command_step(steps: Steps, name: str, settings_model, command, values: dict, data: Path) -> Path:
+def _command_step(steps: Steps, name: str, settings_model, command, values: dict, data: Path,
+                  versions: dict | None = None) -> Path:
     """Run ``command`` (finetune, forget, evaluate_model) with ``values`` in a hash-keyed step folder.
 
     The key holds every value that shapes the result (step outputs by their folder names, not
-    the thread count); the step folder belongs to the experiment, so it may be overwritten."""
+    the thread count, and ``versions`` of the definitions it computes); the step folder belongs to
+    the experiment, so it may be overwritten."""
     inputs = {k: identity(v) for k, v in {**values, "data": data}.items() if k not in ("threads", "resume")}
+    inputs.update(versions or {})
 
     def act(folder: Path) -> None:
         as_given = {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}

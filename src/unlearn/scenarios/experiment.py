@@ -96,6 +96,8 @@ class ExperimentSettings(BaseModel):
                 entries.append({"method": item})
             elif isinstance(item, dict) and "method" in item:
                 rest = {k: v for k, v in item.items() if k not in ("method", "label")}
+                if set(rest) == {"settings"} and isinstance(rest["settings"], dict):
+                    rest = rest["settings"]  # the form model_dump() writes (experiment.json's settings)
                 entries.append({"method": item["method"], "label": item.get("label"), "settings": rest})
             else:
                 raise ValueError(f"a method is a name or a mapping with 'method', got {item!r}")
