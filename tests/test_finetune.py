@@ -76,3 +76,19 @@ def test_non_finite_gradient_stops_fine_tuning_too(tiny_model_dir, small_benchma
     with pytest.raises(NonFiniteLoss, match="gradient norm became nan at step 2; stopped before the optimizer step"):
         finetune(settings, callbacks=[SpoilSecondStep()])
     assert not (tmp_path / "o" / "train_summary.json").exists()
+
+
+@pytest.mark.parametrize("epochs,warmup_epochs,warned", [(1, 1.0, True), (1, 0.0, False), (4, 1.0, False)])
+def test_a_run_that_is_all_warmup_is_warned(tmp_path, caplog, epochs, warmup_epochs, warned):
+    from types import SimpleNamespace
+
+    from conftest import make_model
+    from unlearn.training.arguments import training_arguments
+
+    settings = SimpleNamespace(epochs=epochs, learning_rate=1e-3, batch_size=4, gradient_accumulation_steps=1,
+                               weight_decay=0.0, logging_steps=1, save_checkpoints=False, report_to="none", seed=0,
+                               gradient_checkpointing=False, warmup_epochs=warmup_epochs)
+    with caplog.at_level("WARNING", logger="unlearn.training.arguments"):
+        args = training_arguments(settings, make_model(50), 8, tmp_path)
+    assert args.warmup_steps == round(2 * warmup_epochs)
+    assert ("are in the learning-rate warmup" in caplog.text) == warned

@@ -163,6 +163,8 @@ def test_real_world_scenario_forgets_targets_and_keeps_neighbors(tiny_model_dir,
     for name in REPORT_FILES:
         assert (out / name).is_file(), name
     assert_metrics_finite_or_explained(out)
+    intro = (out / "report.md").read_text().splitlines()[2]
+    assert "the retain split the held-out neighbor entities" in intro and "forget10" not in intro
     data = next((out / "steps").glob("real-world-data-*"))
     assert sorted(p.stem for p in data.glob("*.jsonl")) == ["forget", "forget_train", "neighbor", "neighbor_train",
                                                            "real_authors_perturbed", "world_facts_perturbed"]

@@ -170,6 +170,11 @@ def html_tables(sections) -> list[str]:
 
 def _intro(results: RunResults) -> str:
     settings = results.manifest.get("settings", {})
+    if results.manifest.get("scenario") == "real_world":
+        return (f"Model {settings.get('model')}, data {settings.get('data')}: the forget split holds the questions "
+                "about the target entities, the retain split the held-out neighbor entities (locality). Arrows say "
+                "which direction is better; n/c = not computed (reasons at the end). There is no retain model, so "
+                "forget quality and PrivLeak are not computed.")
     return (f"Model {settings.get('model')}, data {settings.get('data')}, forget split {settings.get('forget')}, "
             f"retain split {settings.get('retain')}. Arrows say which direction is better; n/c = not computed "
             "(reasons at the end). Squares in the scatter plot are the target and retain models; the retain "

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import torch
+
+log = logging.getLogger(__name__)
 
 
 def training_arguments(settings, model, examples: int, output_dir):
@@ -39,4 +42,9 @@ def training_arguments(settings, model, examples: int, output_dir):
     batches_per_epoch = math.ceil(examples / (settings.batch_size * args.world_size))
     updates_per_epoch = math.ceil(batches_per_epoch / settings.gradient_accumulation_steps)
     args.warmup_steps = int(round(settings.warmup_epochs * updates_per_epoch))
+    total = math.ceil(settings.epochs * updates_per_epoch)
+    if args.warmup_steps >= total:
+        log.warning("all %d optimizer steps are in the learning-rate warmup (%d steps, warmup_epochs %s): the "
+                    "first step has learning rate 0 and the rate never reaches %s; lower warmup_epochs or train "
+                    "longer", total, args.warmup_steps, settings.warmup_epochs, settings.learning_rate)
     return args
