@@ -60,3 +60,24 @@ def test_choice_accuracy_by_hand():
     assert [chosen_letter(s) for s in scores] == ["B", "A", "C"]  # a tie goes to the earlier letter
     assert choice_accuracy(scores, ["B", "B", "C"]) == pytest.approx(2 / 3)
     assert math.isnan(choice_accuracy([], [])) and chance_level(4) == 0.25
+
+
+def test_letter_log_probs_equal_one_unbatched_forward_pass(tokenizer):
+    import torch
+
+    from conftest import make_model
+    from unlearn.data.formatting import PromptFormat, encode_pair
+    from unlearn.evaluation.choice import letter_logprobs
+
+    model = make_model(len(tokenizer)).eval()
+    fmt = PromptFormat.for_tokenizer(tokenizer)
+    prompts = [multiple_choice_prompt("Where was Ada born?", "London", ["Paris", "Rome"], seed=s)[0] for s in (0, 1)]
+    found = letter_logprobs(model, tokenizer, fmt, prompts, "ABC", batch_size=2)
+    for prompt, scores in zip(prompts, found):
+        for letter in "ABC":
+            encoded = encode_pair(tokenizer, fmt, prompt, letter, 512)
+            first = next(i for i, label in enumerate(encoded["labels"]) if label != -100)
+            with torch.no_grad():
+                logits = model(input_ids=torch.tensor([encoded["input_ids"]])).logits[0]
+            expected = torch.log_softmax(logits[first - 1], -1)[encoded["input_ids"][first]].item()
+            assert scores[letter] == pytest.approx(expected, abs=1e-5)
