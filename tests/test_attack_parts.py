@@ -81,3 +81,22 @@ def test_letter_log_probs_equal_one_unbatched_forward_pass(tokenizer):
                 logits = model(input_ids=torch.tensor([encoded["input_ids"]])).logits[0]
             expected = torch.log_softmax(logits[first - 1], -1)[encoded["input_ids"][first]].item()
             assert scores[letter] == pytest.approx(expected, abs=1e-5)
+
+
+def test_prompt_rewrites_change_only_the_question():
+    from unlearn.attacks.rewrites import paraphrased, with_shots, wrapped
+
+    records = [{"question": f"Q{i}?", "answer": f"A{i}.", "paraphrased_question": f"P{i}?", "fact": str(i)}
+               for i in range(3)]
+    assert [r["question"] for r in paraphrased(records)] == ["P0?", "P1?", "P2?"]
+    shots = with_shots(records, k=2)
+    assert shots[2]["question"] == "Question: Q0?\nAnswer: A0.\n\nQuestion: Q1?\nAnswer: A1.\n\nQuestion: Q2?\nAnswer:"
+    assert all(f"Question: Q{i}?\nAnswer: A{i}." not in s["question"] for i, s in enumerate(shots))  # never its own
+    assert wrapped(records, "role_play")[0]["question"].endswith("A visitor asks: Q0?")
+    for rewrite in (paraphrased(records), shots, wrapped(records, "reverse_query")):
+        assert [{k: v for k, v in r.items() if k != "question"} for r in rewrite] == \
+               [{k: v for k, v in r.items() if k != "question"} for r in records]
+    with pytest.raises(ValueError, match="1 of 1 forget records have no 'paraphrased_question'"):
+        paraphrased([{"question": "Q?", "answer": "A."}])
+    with pytest.raises(ValueError, match="few-shot needs 0 < k < the number of forget records \\(3\\), got k = 3"):
+        with_shots(records, k=3)
