@@ -100,3 +100,30 @@ def test_prompt_rewrites_change_only_the_question():
         paraphrased([{"question": "Q?", "answer": "A."}])
     with pytest.raises(ValueError, match="few-shot needs 0 < k < the number of forget records \\(3\\), got k = 3"):
         with_shots(records, k=3)
+
+
+@pytest.mark.parametrize("kind,low,high", [("nf4", 0.05, 0.25), ("fp4", 0.05, 0.3), ("int8", 0.001, 0.02)])
+def test_quantization_round_trips_every_linear_weight_through_bitsandbytes(tokenizer, kind, low, high):
+    import bitsandbytes.functional as bnb
+    import torch
+
+    from conftest import make_model
+    from unlearn.attacks.quantize import quantize_weights
+
+    model = make_model(len(tokenizer))
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    report = quantize_weights(model, kind)
+    assert report["layers"] == 2 * 7  # q, k, v, o, gate, up, down in each of 2 layers; lm_head (tied) kept
+    assert low < report["mean_relative_change"] < high  # 4 bits: about 10-20% of a weight; int8: under 1%
+    weight = before["model.layers.0.self_attn.q_proj.weight"]
+    if kind == "int8":
+        q, stats, _ = bnb.int8_vectorwise_quant(weight.half())
+        expected = bnb.int8_vectorwise_dequant(q, stats).float()
+    else:
+        packed, state = bnb.quantize_4bit(weight, blocksize=64, quant_type=kind)
+        expected = bnb.dequantize_4bit(packed, state)
+    assert torch.equal(model.model.layers[0].self_attn.q_proj.weight, expected)
+    assert torch.equal(model.lm_head.weight, before["model.embed_tokens.weight"])  # tied to the embedding
+    assert torch.equal(model.model.norm.weight, before["model.norm.weight"])
+    ids = torch.tensor([[1, 5, 9, 12]])
+    assert torch.isfinite(model(input_ids=ids).logits).all()
