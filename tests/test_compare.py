@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -107,7 +108,7 @@ def test_an_experiment_folder_gives_one_entry_per_model_and_seed(evaluations, tm
 def test_bad_compare_arguments_are_one_line_errors(evaluations, tmp_path, capsys, extra, message):
     status = main(["compare", str(evaluations[0]), str(evaluations[1]), "--out", str(tmp_path / "b"), *extra])
     error = capsys.readouterr().err.strip().splitlines()
-    assert status == 2 and len(error) == 1 and __import__("re").search(message, error[0]), error
+    assert status == 2 and len(error) == 1 and re.search(message, error[0]), error
     assert not (tmp_path / "b").exists()
 
 

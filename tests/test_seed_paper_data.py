@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from pathlib import Path
 
 import pytest
 
 from conftest import write_jsonl
+from test_scenarios import assert_metrics_finite_or_explained
 from unlearn.config import validate_settings
 from unlearn.data.benchmark import Benchmark
 from unlearn.errors import UserError
@@ -30,16 +30,6 @@ def tiny_experiment(model_dir, out, **overrides) -> ExperimentSettings:
               "eval": {"max_new_tokens": 2, "nli_model": "none", "embedder": "none"}}
     return validate_settings(ExperimentSettings, {**values, **overrides})
 
-
-def assert_metrics_finite_or_explained(run_folder: Path) -> None:
-    for summary_path in (run_folder / "steps").glob("eval-*/summary.json"):
-        summary = json.loads(summary_path.read_text())
-        values = dict(summary["overall"])
-        for role, split in summary["splits"].items():
-            values.update({f"{role}.{k}": v for k, v in split["metrics"].items()})
-        for name, value in values.items():
-            assert math.isfinite(value) if value is not None else summary["not_computed"].get(name), \
-                f"{summary_path}: {name} = {value}"
 
 # --- data/tofu: forget01 cut into continual requests by task_id (here 3 of its 10: "1", "2", "10")
 
