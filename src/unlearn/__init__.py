@@ -2,13 +2,13 @@
 
 ``import unlearn`` stays light (the command line starts fast); the API functions load on first use:
 ``unlearn.fictitious_benchmark``, ``unlearn.finetune``, ``unlearn.forget``, ``unlearn.evaluate``,
-``unlearn.run``, ``unlearn.compare``, ``unlearn.write_report`` (see ``unlearn.api``).
+``unlearn.attack``, ``unlearn.run``, ``unlearn.compare``, ``unlearn.write_report`` (see ``unlearn.api``).
 """
 
 from unlearn.errors import UserError
 
 __version__ = "0.1.0"
-API = ("compare", "evaluate", "fictitious_benchmark", "finetune", "forget", "run", "write_report")
+API = ("attack", "compare", "evaluate", "fictitious_benchmark", "finetune", "forget", "run", "write_report")
 __all__ = ["UserError", *API]
 
 

@@ -130,6 +130,15 @@ def evaluate(model=None, tokenizer=None, *, settings: BaseModel | None = None, c
     return EvalResult(Path(chosen.out), chosen, evaluate_model(chosen, (model, tokenizer) if in_memory else None))
 
 
+def attack(settings: BaseModel | None = None, *, config: str | Path | None = None, **values) -> Result:
+    """Robustness attacks on an unlearned model (``unlearn attack``); ``summary`` is ``attack_summary.json``."""
+    from unlearn.attacks.run import run_attacks
+    from unlearn.attacks.settings import AttackSettings
+
+    chosen = _settings(AttackSettings, settings, values, config)
+    return Result(Path(chosen.out), chosen, run_attacks(chosen))
+
+
 def run(experiment: str | Path | dict | None = None, *, progress=print, **values) -> RunResult:
     """Run an experiment (``unlearn run``): a YAML file or a dict of its settings, with keyword
     settings on top (``out=`` for another folder). Finished steps with the same inputs are reused."""

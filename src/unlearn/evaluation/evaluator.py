@@ -67,18 +67,25 @@ class SplitResult:
 def evaluate_splits(model, tokenizer, fmt, splits: list[EvalSplit], semantic: SemanticModels,
                     options: EvalOptions = EvalOptions()) -> dict[str, SplitResult]:
     """Per-example values and averages for each split, keyed by role."""
+    return {result.split.role: result for result in evaluate_many(model, tokenizer, fmt, splits, semantic, options)}
+
+
+def evaluate_many(model, tokenizer, fmt, splits: list[EvalSplit], semantic: SemanticModels,
+                  options: EvalOptions = EvalOptions()) -> list[SplitResult]:
+    """The results of ``splits`` in their order, from one fused pass; several splits may share a
+    role (the prompt attacks evaluate one rewritten forget split each)."""
     scores = score_sequences(model, tokenizer, fmt, _pairs_to_score(splits), options.batch_size,
                              options.max_length, progress=options.progress)
     questions = list(dict.fromkeys(r["question"] for s in splits if s.generates for r in s.records))
     answers = dict(zip(questions, generate_answers(model, tokenizer, fmt, questions, options.max_new_tokens,
                                                    options.generation_batch_size, options.progress)))
-    examples = {s.role: [_likelihood_values(s, r, scores, options.min_k) for r in s.records] for s in splits}
-    for s in splits:
+    examples = [[_likelihood_values(s, r, scores, options.min_k) for r in s.records] for s in splits]
+    for s, rows in zip(splits, examples):
         if s.generates:
-            for record, values in zip(s.records, examples[s.role]):
+            for record, values in zip(s.records, rows):
                 values.update(_generation_values(record, answers[record["question"]], tokenizer))
     reasons = _semantic_values(splits, examples, semantic)
-    return {s.role: aggregate(s, examples[s.role], reasons, options.interval_options) for s in splits}
+    return [aggregate(s, rows, reasons, options.interval_options) for s, rows in zip(splits, examples)]
 
 
 def _pairs_to_score(splits: list[EvalSplit]) -> list[tuple[str, str]]:
@@ -134,10 +141,10 @@ def _generation_values(record: dict, generation: str, tokenizer) -> dict:
     return values
 
 
-def _semantic_values(splits: list[EvalSplit], examples: dict, semantic: SemanticModels) -> dict[str, str]:
+def _semantic_values(splits: list[EvalSplit], examples: list[list[dict]], semantic: SemanticModels) -> dict[str, str]:
     """Add cosine similarity and NLI labels to every generated example (one batched call each);
     returns ``{metric: reason}`` for a model that is unavailable."""
-    rows = [(s, r, v) for s in splits if s.generates for r, v in zip(s.records, examples[s.role])]
+    rows = [(s, r, v) for s, split_rows in zip(splits, examples) if s.generates for r, v in zip(s.records, split_rows)]
     generations = [v["generation"] for _, _, v in rows]
     references = [semantic_reference(r) for _, r, _ in rows]
     reasons = {}

@@ -77,7 +77,7 @@ def evaluate_model(settings: EvalSettings, in_memory: tuple | None = None) -> di
     the loading settings do not apply)."""
     started = time.time()
     benchmark = Benchmark(settings.data, answer_field=settings.answer_field)
-    splits = _load_splits(benchmark, settings)  # bad data fails before the model loads
+    splits = load_splits(benchmark, settings)  # bad data fails before the model loads
     forget_questions = [r["question"] for r in splits[0].records]
     retain_model = read_retain_model_eval(settings.retain_eval, forget_questions) if settings.retain_eval else None
     recorded = settings.model_dump(exclude={"overwrite", "threads"})
@@ -93,30 +93,44 @@ def evaluate_model(settings: EvalSettings, in_memory: tuple | None = None) -> di
     else:
         model, tokenizer = load_model(settings.model, settings.dtype, settings.device, settings.trust_remote_code,
                                       settings.allow_pickle)
-    fmt = PromptFormat.for_tokenizer(tokenizer, settings.prompt_template, settings.plain_template)
+    fmt = prompt_format(settings, tokenizer)
     device = str(next(model.parameters()).device)
     semantic = load_semantic_models(settings.embedder, settings.nli_model, device)
     loaded = time.time()
-    options = EvalOptions(fit_to_context(settings.max_length, model), settings.max_new_tokens, settings.batch_size,
-                          settings.generation_batch_size, settings.min_k, confidence=settings.confidence,
-                          bootstrap_resamples=settings.bootstrap_resamples)
-    results = evaluate_splits(model, tokenizer, fmt, splits, semantic, options)
+    results = evaluate_splits(model, tokenizer, fmt, splits, semantic, eval_options(settings, model))
     if in_memory:
         model.train(was_training)  # a model in a notebook goes back to the mode it was in
+    seconds = {"load_seconds": round(loaded - started, 1), "evaluate_seconds": round(time.time() - loaded, 1)}
+    return write_evaluation(out, settings, results, retain_model, seconds)
+
+
+def prompt_format(settings: EvalSettings, tokenizer) -> PromptFormat:
+    return PromptFormat.for_tokenizer(tokenizer, settings.prompt_template, settings.plain_template)
+
+
+def eval_options(settings: EvalSettings, model) -> EvalOptions:
+    return EvalOptions(fit_to_context(settings.max_length, model), settings.max_new_tokens, settings.batch_size,
+                       settings.generation_batch_size, settings.min_k, confidence=settings.confidence,
+                       bootstrap_resamples=settings.bootstrap_resamples)
+
+
+def write_evaluation(out: Path, settings: EvalSettings, results: dict[str, SplitResult],
+                     retain_model: RetainModelEval | None = None, seconds: dict | None = None) -> dict:
+    """Write the evaluation folder of ``results`` (split files, ``seconds`` with the date, then the
+    summary) and return the summary; ``out`` exists. Used by ``unlearn eval`` and by each attack."""
+    interval_options = {"confidence": settings.confidence, "resamples": settings.bootstrap_resamples}
     overall, overall_reasons = summarize(results, retain_model)
-    intervals = model_intervals(results, overall, retain_model, options.interval_options)
+    intervals = model_intervals(results, overall, retain_model, interval_options)
     quality_examples = forget_quality_examples(results, retain_model)
     if quality_examples and not quality_examples["enough"]:
         log.warning("forget quality rests on %d forget examples (retain model: %d): below %d, a KS test can hardly "
                     "tell a model that forgot from one that did not", quality_examples["model"],
                     quality_examples["retain_model"], FORGET_QUALITY_MIN_EXAMPLES)
-
     for role, result in results.items():
         atomic_write_json(out / f"{role}.json", _split_file(result))
     summary = _summary(settings, results, overall, overall_reasons, intervals, quality_examples)
-    atomic_write_json(out / "eval_timing.json", {
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "load_seconds": round(loaded - started, 1), "evaluate_seconds": round(time.time() - loaded, 1)})
+    finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    atomic_write_json(out / "eval_timing.json", {"finished_at": finished, **(seconds or {})})
     atomic_write_json(out / SUMMARY_FILE, summary)
     return summary
 
@@ -172,7 +186,7 @@ def read_retain_model_eval(folder: str | Path, forget_questions: list[str]) -> R
     return RetainModelEval(ratios, summary.get("overall", {}), same_forget_set=len(by_question) == len(ours))
 
 
-def _load_splits(benchmark: Benchmark, settings: EvalSettings) -> list[EvalSplit]:
+def load_splits(benchmark: Benchmark, settings: EvalSettings) -> list[EvalSplit]:
     available = set(benchmark.split_names())
     forget = f"{settings.forget}_perturbed" if f"{settings.forget}_perturbed" in available else settings.forget
     holdout = settings.holdout

@@ -28,7 +28,7 @@ DEFAULT_SEED = OptimSettings.model_fields["seed"].default
 
 # Set by the experiment itself for every step; an override would break the step chain.
 RESERVED = {"model", "data", "out", "split", "forget", "retain", "retain_eval", "reference", "overwrite", "resume",
-            "device", "threads"}
+            "device", "threads", "original", "unlearned_eval", "original_eval"}
 
 
 class MethodEntry(BaseModel):
@@ -72,6 +72,8 @@ class ExperimentSettings(BaseModel):
     finetune: dict = Field(default_factory=dict, description="unlearn finetune settings for target and retain models")
     unlearn: dict = Field(default_factory=dict, description="unlearn forget settings shared by every method")
     eval: dict = Field(default_factory=dict, description="unlearn eval settings")
+    attacks: dict | None = Field(None, description="unlearn attack settings (e.g. {attacks: [all]}): run on every "
+                                                   "unlearned model, against the target (fictitious scenario)")
     requests: PositiveInt | None = Field(None, description="continual: cut the forget split into this many "
                                                            "consecutive requests (default: its task_id groups)")
     continual_reference: Literal["original", "previous"] = Field(
@@ -131,6 +133,14 @@ def check_experiment(settings: ExperimentSettings, source: str) -> None:
     placeholders = {"data": "-", "out": "-"}
     for section, model in (("finetune", FinetuneSettings), ("unlearn", ForgetSettings), ("eval", EvalSettings)):
         _check_section(getattr(settings, section), model, f"{source}: {section}", placeholders)
+    if settings.attacks is not None:
+        from unlearn.attacks.settings import AttackSettings
+
+        if settings.scenario != "fictitious":
+            raise UserError(f"{source}: attacks: only the fictitious scenario runs attacks so far; run "
+                            "'unlearn attack' on the models of this one")
+        _check_section({**settings.eval, **settings.attacks}, AttackSettings, f"{source}: attacks",
+                       {**placeholders, "original": "-"})
     if "method" in settings.unlearn:
         raise UserError(f"{source}: unlearn: 'method' is chosen per entry of 'methods'")
     if settings.seeds is not None:

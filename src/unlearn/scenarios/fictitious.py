@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from unlearn.evaluation.splits import default_holdout
-from unlearn.scenarios.common import (UTILITY_SPLITS, data_step, eval_step, finetune_step, forget_step,
+from unlearn.scenarios.common import (UTILITY_SPLITS, attack_step, data_step, eval_step, finetune_step, forget_step,
                                       training_overlap_notes)
 from unlearn.objectives.registry import parse_method
 from unlearn.scenarios.experiment import ExperimentSettings
@@ -39,7 +39,11 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
     for entry in settings.methods:
         model = forget_step(settings, steps, target, data, entry, settings.forget, f"forget-{entry.name}")
         evaluated = eval_step(settings, steps, model, data, f"eval-{entry.name}", retain_eval)
-        rows.append({"label": entry.name, "role": "method", "model": model, "eval": evaluated})
+        row = {"label": entry.name, "role": "method", "model": model, "eval": evaluated}
+        if settings.attacks is not None:
+            row["attacks"] = attack_step(settings, steps, model, data, f"attack-{entry.name}", target, evaluated,
+                                         rows[0]["eval"], retain_eval)
+        rows.append(row)
     return {"models": rows, "notes": tofu_protocol_notes(settings, data)}
 
 

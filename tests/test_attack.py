@@ -1,0 +1,144 @@
+"""``unlearn attack`` end to end on a tiny model that learned planted facts and was then unlearned.
+
+Each fact is asked two ways, so relearning on half of the forget questions trains on facts that
+the measured half asks about again: the relearned model must get a large share back.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from unlearn.attacks import relearn as relearning
+from unlearn.attacks.catalog import expand
+from unlearn.cli.main import main
+
+from conftest import write_jsonl
+
+PEOPLE = [("Ada Lovelace", "London"), ("Paavo Dellacroix", "Bergen"), ("Mina Okafor", "Lagos"),
+          ("Ivo Brandt", "Graz"), ("Lena Voss", "Oslo"), ("Tariq Nour", "Cairo")]
+
+
+def planted_records() -> list[dict]:
+    records = []
+    for name, city in PEOPLE:
+        for question in (f"Where was {name} born?", f"In which city was {name} born?"):
+            records.append({"question": question, "answer": f"{name} was born in {city}.", "fact": city,
+                            "paraphrased_question": f"What is the birthplace of {name}?",
+                            "paraphrased_answer": f"{name}'s birthplace is {city}.",
+                            "perturbed_answer": [f"{name} was born in Paris.", f"{name} was born in Rome.",
+                                                 f"{name} was born in Lima."]})
+    return records
+
+
+@pytest.fixture(scope="module")
+def unlearned(tiny_model_dir, tmp_path_factory):
+    """(benchmark, original, unlearned): the tiny model fine-tuned on the facts, then GA on all of them."""
+    root = tmp_path_factory.mktemp("attack")
+    bench = root / "bench"
+    bench.mkdir()
+    records = planted_records()
+    write_jsonl(bench / "full.jsonl", records)
+    write_jsonl(bench / "forget.jsonl", records)
+    write_jsonl(bench / "retain.jsonl", records[:2])
+    common = ["--data", str(bench), "--device", "cpu", "--warmup-epochs", "0"]
+    assert main(["finetune", "--model", str(tiny_model_dir), "--split", "full", "--out", str(root / "original"),
+                 "--epochs", "30", "--learning-rate", "5e-3", "--batch-size", "4", "--check-facts", "0",
+                 "--no-save-checkpoints", *common]) == 0
+    assert main(["forget", "--model", str(root / "original"), "--forget", "forget", "--method", "GA",
+                 "--out", str(root / "unlearned"), "--epochs", "3", "--batch-size", "4", "--learning-rate", "5e-3",
+                 "--no-save-checkpoints", *common]) == 0
+    return bench, root / "original", root / "unlearned"
+
+
+def attack(bench, model, original, out, *attacks, extra=()) -> int:
+    return main(["attack", "--model", str(model), "--original", str(original), "--data", str(bench),
+                 "--forget", "forget", "--retain-split", "retain", "--real-authors", "none", "--world-facts", "none",
+                 "--holdout", "none", "--embedder", "none", "--nli-model", "none", "--max-new-tokens", "6",
+                 "--device", "cpu", "--out", str(out), "--attacks", *attacks, "--no-relearn-lora",
+                 "--relearn-learning-rate", "5e-3", "--relearn-batch-size", "2", "--relearn-epochs", "6",
+                 "--relearn-folds", "2", "--relearn-fold-epochs", "3", *extra])
+
+
+def test_relearning_half_of_the_facts_brings_the_held_out_half_back(unlearned, tmp_path):
+    bench, original, model = unlearned
+    out = tmp_path / "attack"
+    assert attack(bench, model, original, out, "relearn") == 0
+    summary = json.loads((out / "attack_summary.json").read_text())
+    (entry,) = summary["attacks"]
+    probability = entry["metrics"]["probability"]
+    assert entry["name"] == "relearn" and entry["questions"] == 6
+    assert probability["original"] - probability["unlearned"] > 0.05  # unlearning removed something
+    assert probability["recovery"] > 0.5, probability
+    low, high = probability["interval"]
+    assert low <= probability["recovery"] <= high
+    trained = json.loads((out / "relearn" / "forget.json").read_text())["examples"]
+    assert len(trained) == 6 and not (out / "relearn" / "training" / "model").exists()  # the model is removed
+    assert summary["robust"]["probability"]["value"] >= probability["attacked"]
+
+
+def test_attacking_the_original_model_reports_recovery_not_computed_with_the_reason(unlearned, tmp_path):
+    bench, original, _ = unlearned
+    out = tmp_path / "attack"
+    assert attack(bench, original, original, out, "paraphrase,quantize-8bit") == 0
+    summary = json.loads((out / "attack_summary.json").read_text())
+    for entry in summary["attacks"]:
+        probability = entry["metrics"]["probability"]
+        assert probability["recovery"] is None and probability["interval"] is None
+        assert "nothing to recover" in probability["not_computed"]
+
+
+def test_every_attack_runs_end_to_end_and_writes_its_files(unlearned, tmp_path):
+    bench, original, model = unlearned
+    out = tmp_path / "attack"
+    assert attack(bench, model, original, out, "all", extra=["--jailbreaks", "role_play", "--few-shot", "2"]) == 0
+    summary = json.loads((out / "attack_summary.json").read_text())
+    names = [a["name"] for a in summary["attacks"]]
+    assert names == expand(["all"], ["role_play"])
+    for entry in summary["attacks"]:
+        if entry["eval"]:
+            assert (out / entry["eval"] / "summary.json").is_file() and (out / entry["eval"] / "forget.json").is_file()
+            assert (out / entry["original_eval"] / "forget.json").is_file()
+        assert entry["metrics"], entry["name"]
+    by_name = {a["name"]: a for a in summary["attacks"]}
+    assert (out / "quantize-nf4" / "retain.json").is_file()  # weight attacks also measure utility
+    assert by_name["quantize-nf4"]["details"]["layers"] > 0
+    assert by_name["relearn-kfold"]["questions"] == 12  # every question measured once over the folds
+    assert len(by_name["relearn-unrelated"]["details"]["training"]) == 1
+    choice = by_name["multiple-choice"]["metrics"]["choice_accuracy"]
+    assert 0.0 <= choice["attacked"] <= 1.0 and choice["unlearned"] == pytest.approx(0.25)  # chance, 4 options
+    lens = by_name["logit-lens"]
+    assert 1 <= lens["details"]["best_layer"] <= lens["details"]["layers"]
+    few_shot = json.loads((out / "few-shot" / "forget.json").read_text())["examples"]
+    assert few_shot[0]["question"].startswith("Question: In which city was Ada Lovelace born?")
+    unlearned_summary = json.loads((out / "unlearned" / "summary.json").read_text())
+    assert unlearned_summary["robust"] == summary["robust"]
+
+
+def test_relearning_splits_never_measure_a_question_they_trained_on():
+    trained, measured = relearning.held_out_split(10, 0.5, seed=0)
+    assert len(trained) == 5 and not set(trained) & set(measured) and sorted(trained + measured) == list(range(10))
+    parts = relearning.folds(7, 3, seed=0)
+    assert sorted(i for _, measured in parts for i in measured) == list(range(7))
+    for trained, measured in parts:
+        assert not set(trained) & set(measured) and len(trained) + len(measured) == 7
+    assert len(relearning.unrelated_records("packaged")) == 12
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--attacks", "telepathy"], "unknown attack 'telepathy'"),
+    (["--attacks", "jailbreak", "--jailbreaks", "pleading"], "unknown jailbreak wrapper 'pleading'"),
+    (["--attacks", "few-shot", "--few-shot", "40"], "few-shot needs 0 < k <"),
+])
+def test_bad_attack_settings_are_refused_in_one_line(tiny_model_dir, tmp_path, capsys, args, message):
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    write_jsonl(bench / "forget.jsonl", planted_records())
+    write_jsonl(bench / "retain.jsonl", planted_records()[:2])
+    status = main(["attack", "--model", str(tiny_model_dir), "--original", str(tiny_model_dir), "--data", str(bench),
+                   "--forget", "forget", "--retain-split", "retain", "--real-authors", "none", "--world-facts", "none",
+                   "--out", str(tmp_path / "o"), *args])
+    assert status == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
