@@ -29,6 +29,7 @@ from unlearn.data.benchmark import Benchmark
 from unlearn.errors import UserError
 from unlearn.evaluation.choice import letter_logprobs
 from unlearn.evaluation.evaluator import aggregate, evaluate_many
+from unlearn.evaluation.logit_lens import logit_lens
 from unlearn.evaluation.run import (SUMMARY_FILE, eval_options, load_semantic_models, load_splits, prompt_format,
                                     read_retain_model_eval, write_evaluation)
 from unlearn.evaluation.splits import EvalSplit
@@ -235,8 +236,6 @@ def _write_choices(work: _Work, model, tokenizer, forget: list[dict], role: str)
 
 
 def _write_lens(work: _Work, model, tokenizer, forget: list[dict], role: str) -> None:
-    from unlearn.evaluation.logit_lens import logit_lens
-
     lens = logit_lens(model, tokenizer, prompt_format(work.settings, tokenizer), forget,
                       eval_options(work.settings, model).max_length, work.settings.batch_size)
     folder = work.out / "logit-lens"

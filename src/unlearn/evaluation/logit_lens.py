@@ -1,0 +1,97 @@
+"""Logit lens (nostalgebraist 2020): decode each layer's residual stream with the model's own final
+norm and unembedding, to see whether the answer is still there below the output layer.
+
+A model that only suppresses the answer at its last layers shows it again at an inner one. Each
+decoder layer's output is captured by a forward hook (independent of how a transformers version
+fills ``hidden_states``); the last layer's lens is the model's own logits, exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import torch
+
+from unlearn.data.collate import pad_batch
+from unlearn.data.formatting import IGNORE_INDEX, encode_pairs
+from unlearn.metrics.lens import covering_token, token_rank
+
+
+def final_norm(model):
+    """The norm applied before the unembedding (Llama / Mistral / Qwen ``norm``, Phi ``final_layernorm``,
+    GPT-2 ``ln_f``)."""
+    decoder = model.get_decoder()
+    for name in ("norm", "final_layernorm", "ln_f"):
+        if getattr(decoder, name, None) is not None:
+            return getattr(decoder, name)
+    raise ValueError(f"logit lens: cannot find the final norm of {type(model).__name__}")
+
+
+def fact_token_index(tokenizer, answer_ids: list[int], answer: str, fact: str | None) -> int:
+    """Position among the answer tokens of the first token of ``fact`` (the first answer token when
+    there is no fact or the answer does not contain it)."""
+    start = answer.find(fact) if fact else -1
+    if start < 0:
+        return 0
+    pieces = [tokenizer.decode(answer_ids[:i + 1]) for i in range(len(answer_ids))]
+    texts = [p[len(q):] for p, q in zip(pieces, ["", *pieces[:-1]])]
+    return covering_token(texts, start)
+
+
+@torch.no_grad()
+def logit_lens(model, tokenizer, fmt, records: list[dict], max_length: int = 512, batch_size: int = 8) -> dict:
+    """Per layer and record: the fact token's probability and rank, and the answer's probability
+    ``exp(-mean NLL)``, under the layer's decoding; means (ranks: medians) per layer and the best layer
+    (highest mean fact-token probability, 1-based)."""
+    columns = encode_pairs(tokenizer, fmt, [r["question"] for r in records], [r["answer"] for r in records],
+                           max_length)
+    layers = model.get_decoder().layers
+    norm, unembed = final_norm(model), model.get_output_embeddings()
+    captured: list[torch.Tensor] = []
+    hooks = [layer.register_forward_hook(lambda _m, _i, out: captured.append(out[0] if isinstance(out, tuple)
+                                                                             else out)) for layer in layers]
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    examples = []
+    try:
+        for start in range(0, len(records), batch_size):
+            chunk = range(start, min(start + batch_size, len(records)))
+            batch = pad_batch([{k: columns[k][i] for k in ("input_ids", "attention_mask", "labels")} for i in chunk],
+                              tokenizer.pad_token_id, "right")
+            captured.clear()
+            logits = model(input_ids=batch["input_ids"].to(device),
+                           attention_mask=batch["attention_mask"].to(device)).logits.float()
+            for row, index in enumerate(chunk):
+                labels = batch["labels"][row]
+                predicting = (labels != IGNORE_INDEX).nonzero().flatten() - 1  # position t - 1 predicts token t
+                decoded = [unembed(norm(h[row, predicting])).float() for h in captured[:len(layers) - 1]]
+                decoded.append(logits[row, predicting])
+                examples.append(_example(tokenizer, records[index], labels[predicting + 1], decoded))
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+    per_layer = [{"layer": layer + 1,
+                  "fact_token_probability": statistics.fmean(e["fact_token_probability"][layer] for e in examples),
+                  "fact_token_rank": statistics.median(e["fact_token_rank"][layer] for e in examples),
+                  "answer_probability": statistics.fmean(e["answer_probability"][layer] for e in examples)}
+                 for layer in range(len(layers))]
+    best = max(per_layer, key=lambda p: p["fact_token_probability"])["layer"]
+    return {"layers": len(layers), "best_layer": best, "per_layer": per_layer, "examples": examples}
+
+
+def _example(tokenizer, record: dict, targets: torch.Tensor, decoded: list[torch.Tensor]) -> dict:
+    """One record's values at every layer; ``decoded``: per layer, the logits that predict the answer
+    tokens ``targets``, row for row."""
+    fact = fact_token_index(tokenizer, targets.tolist(), record["answer"], record.get("fact"))
+    values = {"question": record["question"], "fact_token": tokenizer.decode(targets[fact:fact + 1]),
+              "fact_token_probability": [], "fact_token_rank": [], "answer_probability": []}
+    for predicting in decoded:
+        logprobs = torch.log_softmax(predicting, dim=-1)
+        chosen = logprobs.gather(1, targets.to(logprobs.device).unsqueeze(1)).squeeze(1)
+        values["fact_token_probability"].append(math.exp(chosen[fact].item()))
+        values["fact_token_rank"].append(token_rank(predicting[fact], int(targets[fact])))
+        values["answer_probability"].append(math.exp(chosen.mean().item()))
+    return values
