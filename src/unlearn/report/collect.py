@@ -31,6 +31,8 @@ class ModelResult:
     splits: dict[str, list[dict]]  # role -> per-example rows
     train: dict = field(default_factory=dict)
     seed: int | None = None  # the training seed, in an experiment with several
+    attacks: dict | None = None  # its attack_summary.json, in an experiment with attacks
+    attacks_folder: Path | None = None
 
     def value(self, group: str, name: str) -> float | None:
         if group == "overall":
@@ -84,7 +86,9 @@ def _model_result(folder: Path, row: dict) -> ModelResult:
     splits = {role: read_json(evaluated / f"{role}.json")["examples"] for role in summary["splits"]}
     model = folder / row["model"]
     train = read_json(model / "train_summary.json") if (model / "train_summary.json").is_file() else {}
-    return ModelResult(row["label"], row["role"], summary, splits, train, row.get("seed"))
+    attacks_folder = folder / row["attacks"] if row.get("attacks") else None
+    attacks = read_json(attacks_folder / "attack_summary.json") if attacks_folder else None
+    return ModelResult(row["label"], row["role"], summary, splits, train, row.get("seed"), attacks, attacks_folder)
 
 
 def _continual_row(folder: Path, step: dict) -> dict:

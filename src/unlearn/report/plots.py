@@ -64,7 +64,7 @@ def scatter_plot(results: RunResults, path: Path) -> Path | None:
     seeds = "" if len(results.seeds) == 1 else f"; one point per seed, {len(results.seeds)} seeds"
     axes.set_title(f"Forgetting vs utility (squares: anchors; bars: 95% interval{seeds})", fontsize=9)
     axes.grid(alpha=0.3)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def bar_plot(results: RunResults, group: str, name: str, path: Path) -> Path | None:
@@ -95,7 +95,7 @@ def bar_plot(results: RunResults, group: str, name: str, path: Path) -> Path | N
     axes.set_title(f"{group}: {LABELS.get(name, name)} ({direction(group, name)} better; bars: {spread})", fontsize=9)
     axes.set_ylim(0, max(1.0, axes.get_ylim()[1]))
     axes.tick_params(axis="x", labelrotation=20)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def _curve(results: RunResults, name: str, path: Path) -> Path | None:
@@ -128,7 +128,7 @@ def _curve(results: RunResults, name: str, path: Path) -> Path | None:
                    fontsize=9)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def _curve_points(results: RunResults, method: str, group: str, name: str) -> list[tuple[int, float, tuple]]:
@@ -150,7 +150,7 @@ def _curve_points(results: RunResults, method: str, group: str, name: str) -> li
     return points
 
 
-def _save(figure, path: Path) -> Path:
+def save_figure(figure, path: Path) -> Path:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

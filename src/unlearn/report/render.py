@@ -1,5 +1,6 @@
 """The report of a run: ``report.md`` and a self-contained ``report.html`` (plots inlined),
-plus ``summary.csv`` (one row per model) and, for the continual scenario, ``continual.csv``."""
+plus ``summary.csv`` (one row per model), for the continual scenario ``continual.csv``, and for a
+run with attacks ``robustness.csv`` (one row per method, attack and metric)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from unlearn.evaluation.summary import FORGET_QUALITY_MIN_EXAMPLES
 from unlearn.files import atomic_write_text
 from unlearn.report.collect import RunResults, read_run
 from unlearn.report.plots import write_plots
+from unlearn.report.robustness import recovery_heatmap, robustness_rows, robustness_tables, strongest_attack_examples
 from unlearn.report.tables import SPLIT_NAMES, Table, result_tables
 
 
@@ -21,10 +23,16 @@ def write_report(folder: str | Path) -> Path:
     results = read_run(folder)
     folder = Path(folder)
     plots = write_plots(results, folder / "plots")
+    heatmap = recovery_heatmap(results, folder / "plots" / "robustness_recovery.png")
+    plots += [heatmap] if heatmap else []
     atomic_write_text(folder / "summary.csv", csv_text(_summary_rows(results)))
     if results.continual:
         atomic_write_text(folder / "continual.csv", csv_text(results.continual))
-    sections, details = result_tables(results), _details(results)
+    robustness = robustness_rows(results)
+    if robustness:
+        atomic_write_text(folder / "robustness.csv", csv_text(robustness))
+    sections = result_tables(results) + robustness_tables(results)
+    details = _details(results)
     atomic_write_text(folder / "report.md", _markdown(results, sections, details, plots, folder))
     page = folder / "report.html"
     atomic_write_text(page, _html(results, sections, details, plots))
@@ -85,6 +93,7 @@ def _notes(results: RunResults) -> list[str]:
 def _details(results: RunResults) -> list[Table]:
     """Tables shown after the plots: example generations and what was not computed."""
     sections = [_examples(results, role) for role in ("forget", "retain")]
+    sections += strongest_attack_examples(results, results.manifest.get("settings", {}).get("report_examples", 3))
     reasons: dict[tuple[str, str], list[str]] = {}
     for model in results.models:
         for metric, reason in model.summary.get("not_computed", {}).items():

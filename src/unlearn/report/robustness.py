@@ -1,0 +1,134 @@
+"""The report's Robustness section: recovery per method and attack, the worst case, a heat map, and
+generations before and after each method's strongest attack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from unlearn.report.collect import ModelResult, RunResults, read_json
+from unlearn.report.plots import plt, save_figure
+from unlearn.report.tables import Table, cell
+
+HEADLINE_METRICS = ("fact_accuracy", "rougeL_recall", "probability")
+
+
+def attacked_models(results: RunResults) -> list[ModelResult]:
+    return [m for m in results.models if m.attacks]
+
+
+def headline_metric(models: list[ModelResult]) -> str:
+    """The first of fact accuracy, ROUGE-L, probability with a recovery computed somewhere (else
+    probability, which every evaluation has: the section then says why each is n/c)."""
+    for name in HEADLINE_METRICS:
+        entries = [a["metrics"].get(name) or {} for m in models for a in m.attacks["attacks"]]
+        if any(entry.get("recovery") is not None for entry in entries):
+            return name
+    return HEADLINE_METRICS[-1]
+
+
+def attack_names(models: list[ModelResult]) -> list[str]:
+    return list(dict.fromkeys(a["name"] for m in models for a in m.attacks["attacks"]))
+
+
+def _label(model: ModelResult, several_seeds: bool) -> str:
+    return f"{model.label} (seed {model.seed})" if several_seeds and model.seed is not None else model.label
+
+
+def _recovery(model: ModelResult, attack: str, metric: str) -> dict:
+    entry = next((a for a in model.attacks["attacks"] if a["name"] == attack), None)
+    return (entry or {}).get("metrics", {}).get(metric) or {}
+
+
+def recovery_cell(entry: dict) -> str:
+    if entry.get("recovery") is None:
+        return "n/c"
+    return cell(entry["recovery"], entry.get("interval"))
+
+
+def robustness_tables(results: RunResults) -> list[Table]:
+    """Recovery of the headline metric (method x attack), the worst case, and the reasons for n/c."""
+    models = attacked_models(results)
+    metric = headline_metric(models)
+    if not models:
+        return []
+    several = len(results.seeds) > 1
+    names = attack_names(models)
+    recovery = (f"Robustness: recovery of forget {metric} under each attack, (attacked - unlearned) / (original - "
+                "unlearned), 0 = nothing came back, 1 = all of it [95% paired interval]",
+                ["method", *names],
+                [[_label(m, several), *[recovery_cell(_recovery(m, n, metric)) for n in names]] for m in models])
+    worst = ("Robustness: forget score without attack and the worst case over attacks",
+             ["method", "metric", "without attack", "worst case", "attack"],
+             [[_label(m, several), name, cell(r["unlearned"]), cell(r["value"]), r["attack"]]
+              for m in models for name, r in m.attacks["robust"].items()])
+    reasons = sorted({(n, _recovery(m, n, metric).get("not_computed") or "") for m in models for n in names
+                      if _recovery(m, n, metric).get("recovery") is None} - {(n, "") for n in names})
+    tables = [recovery, worst]
+    if reasons:
+        tables.append((f"Robustness: why a recovery of {metric} is n/c", ["attack", "reason"],
+                       [list(r) for r in reasons]))
+    return tables
+
+
+def robustness_rows(results: RunResults) -> list[dict]:
+    """One CSV row per method, attack and metric."""
+    rows = []
+    for model in attacked_models(results):
+        for attack in model.attacks["attacks"]:
+            for metric, entry in attack["metrics"].items():
+                interval = entry.get("interval") or [None, None]
+                rows.append({"model": model.label, "seed": model.seed, "attack": attack["name"], "metric": metric,
+                             "unlearned": entry.get("unlearned"), "attacked": entry.get("attacked"),
+                             "original": entry.get("original"), "recovery": entry.get("recovery"),
+                             "recovery_low": interval[0], "recovery_high": interval[1],
+                             "not_computed": entry.get("not_computed")})
+    return rows
+
+
+def recovery_heatmap(results: RunResults, path: Path) -> Path | None:
+    """Methods x attacks, the headline recovery as colour (n/c grey), the value in each cell."""
+    models = attacked_models(results)
+    metric = headline_metric(models)
+    if not models:
+        return None
+    names = attack_names(models)
+    values = [[_recovery(m, n, metric).get("recovery") for n in names] for m in models]
+    figure, axes = plt.subplots(figsize=(1.0 + 0.65 * len(names), 1.2 + 0.45 * len(models)))
+    grid = [[float("nan") if v is None else v for v in row] for row in values]
+    colours = plt.get_cmap("RdYlGn_r").with_extremes(bad="#dddddd")
+    image = axes.imshow(grid, cmap=colours, vmin=-0.25, vmax=1.25, aspect="auto")
+    for i, row in enumerate(values):
+        for j, value in enumerate(row):
+            axes.text(j, i, "n/c" if value is None else f"{value:.2f}", ha="center", va="center", fontsize=7)
+    axes.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
+    several = len(results.seeds) > 1
+    axes.set_yticks(range(len(models)), [_label(m, several) for m in models], fontsize=8)
+    axes.set_title(f"Recovery of forget {metric} (0 = nothing back, 1 = all)", fontsize=9)
+    figure.colorbar(image, ax=axes, fraction=0.03)
+    return save_figure(figure, path)
+
+
+def strongest_attack_examples(results: RunResults, count: int) -> list[Table]:
+    """Per method, forget generations before and after the attack with the highest headline recovery
+    that has an evaluation folder (relearning attacks: their held-out questions)."""
+    models = attacked_models(results)
+    metric = headline_metric(models)
+    tables = []
+    for model in models:
+        candidates = [a for a in model.attacks["attacks"]
+                      if a.get("eval") and (a["metrics"].get(metric) or {}).get("recovery") is not None]
+        if not candidates:
+            continue
+        strongest = max(candidates, key=lambda a: a["metrics"][metric]["recovery"])
+        after = read_json(model.attacks_folder / strongest["eval"] / "forget.json")["examples"]
+        before = model.splits.get("forget", [])
+        by_question = {e["question"]: e for e in before}
+        rows = []
+        for index, example in enumerate(after[:count]):
+            plain = by_question.get(example["question"]) or (before[index] if index < len(before) else {})
+            rows.append([plain.get("question", example["question"]), example["answer"], plain.get("generation", ""),
+                         example.get("generation", "")])
+        tables.append((f"Robustness: {model.label} before and after its strongest attack, {strongest['name']} "
+                       f"(recovery {strongest['metrics'][metric]['recovery']:.2f})",
+                       ["question", "reference answer", "unlearned", f"after {strongest['name']}"], rows))
+    return tables
