@@ -67,13 +67,18 @@ def run_attacks(settings: AttackSettings) -> dict:
 
     evaluations = {role: reused.get(role, out / role) for role in ("unlearned", "original")}
     details: dict[str, dict] = {}
+    probes = [n for n in names if catalog.kind(n) == "probe"]
     for role, source in (("original", settings.original), ("unlearned", settings.model)):
-        model, tokenizer = load_model(source, settings.dtype, settings.device, settings.trust_remote_code,
-                                      settings.allow_pickle)
         folders = {} if role in reused else {role: plain}
         prefix = "original-" if role == "original" else ""
         folders.update({f"{prefix}{name}": [split] for name, split in prompt_splits.items()})
-        work.evaluate(model, tokenizer, source, folders, plain_folder=role if role not in reused else None)
+        weights = role == "unlearned" and any(n.startswith("quantize-") for n in names)
+        if not (folders or probes or weights):
+            continue  # a reused evaluation and nothing else to do with this model
+        model, tokenizer = load_model(source, settings.dtype, settings.device, settings.trust_remote_code,
+                                      settings.allow_pickle)
+        if folders:
+            work.evaluate(model, tokenizer, source, folders, plain_folder=role if role not in reused else None)
         if "multiple-choice" in names:
             _write_choices(work, model, tokenizer, forget, role)
         if "logit-lens" in names:

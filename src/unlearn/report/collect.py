@@ -12,6 +12,7 @@ from unlearn.evaluation.splits import EvalSplit
 from unlearn.metrics.uncertainty import CONFIDENCE, RESAMPLES
 
 MANIFEST = "experiment.json"
+ATTACK_SUMMARY = "attack_summary.json"  # of an ``unlearn attack`` folder (unlearn.attacks imports this module)
 # (group, metric) columns of the main table; group "overall" is the model-level summary.
 MAIN_COLUMNS = [("overall", "forget_quality"), ("overall", "model_utility_tofu"),
                 ("overall", "model_utility_seed_paper"), ("overall", "forget_efficacy"),
@@ -31,6 +32,8 @@ class ModelResult:
     splits: dict[str, list[dict]]  # role -> per-example rows
     train: dict = field(default_factory=dict)
     seed: int | None = None  # the training seed, in an experiment with several
+    attacks: dict | None = None  # the row's attack_summary.json, when the model was attacked
+    attacks_folder: Path | None = None  # where that summary's relative eval folders lie
     attacks: dict | None = None  # its attack_summary.json, in an experiment with attacks
     attacks_folder: Path | None = None
 
