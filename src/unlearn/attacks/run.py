@@ -36,11 +36,10 @@ from unlearn.evaluation.splits import EvalSplit
 from unlearn.files import atomic_write_json
 from unlearn.metrics.choice import chance_level, chosen_letter
 from unlearn.models.loading import load_model, resolve_device
-from unlearn.report.collect import read_json
+from unlearn.report.collect import ATTACK_SUMMARY, read_json
 from unlearn.training.run_folder import check_run_folder, record_run_settings
 
 log = logging.getLogger(__name__)
-ATTACK_SUMMARY = "attack_summary.json"
 
 
 def run_attacks(settings: AttackSettings) -> dict:
@@ -171,6 +170,8 @@ def _quantized(work: _Work, model, tokenizer, name: str, plain: list[EvalSplit])
     started = time.time()
     saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
     change = quantize_weights(model, name.removeprefix("quantize-"))
+    log.info("attack %s: %d linear layers rounded, mean relative weight change %.4f", name, change["layers"],
+             change["mean_relative_change"])
     work.evaluate(model, tokenizer, work.settings.model, {name: _weight_attack_splits(plain)}, plain_folder=name)
     model.load_state_dict(saved)
     return {**change, "rows": None, "seconds": round(time.time() - started, 1)}
@@ -195,6 +196,7 @@ def _relearned(work: _Work, name: str, forget: list[dict], plain: list[EvalSplit
     for index, (trained, measured) in enumerate(plans):
         folder = work.out / name / (f"fold-{index + 1}" if len(plans) > 1 else "training")
         records = unrelated if trained is None else [forget[i] for i in trained]
+        log.info("attack %s: training on %d records, measuring %d forget questions", name, len(records), len(measured))
         model_folder, trained_summary = relearning.relearn(settings, records, folder, epochs)
         training.append(trained_summary)
         model, tokenizer = load_model(str(model_folder), settings.dtype, settings.device, settings.trust_remote_code,

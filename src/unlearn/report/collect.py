@@ -32,10 +32,8 @@ class ModelResult:
     splits: dict[str, list[dict]]  # role -> per-example rows
     train: dict = field(default_factory=dict)
     seed: int | None = None  # the training seed, in an experiment with several
-    attacks: dict | None = None  # the row's attack_summary.json, when the model was attacked
-    attacks_folder: Path | None = None  # where that summary's relative eval folders lie
     attacks: dict | None = None  # its attack_summary.json, in an experiment with attacks
-    attacks_folder: Path | None = None
+    attacks_folder: Path | None = None  # the folder that summary's eval paths are relative to
 
     def value(self, group: str, name: str) -> float | None:
         if group == "overall":
@@ -90,7 +88,7 @@ def _model_result(folder: Path, row: dict) -> ModelResult:
     model = folder / row["model"]
     train = read_json(model / "train_summary.json") if (model / "train_summary.json").is_file() else {}
     attacks_folder = folder / row["attacks"] if row.get("attacks") else None
-    attacks = read_json(attacks_folder / "attack_summary.json") if attacks_folder else None
+    attacks = read_json(attacks_folder / ATTACK_SUMMARY) if attacks_folder else None
     return ModelResult(row["label"], row["role"], summary, splits, train, row.get("seed"), attacks, attacks_folder)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from unlearn.evaluation.table import LABELS
 from unlearn.report.collect import ModelResult, RunResults, read_json
 from unlearn.report.plots import plt, save_figure
 from unlearn.report.tables import Table, cell
@@ -34,9 +35,30 @@ def _label(model: ModelResult, several_seeds: bool) -> str:
     return f"{model.label} (seed {model.seed})" if several_seeds and model.seed is not None else model.label
 
 
+def _shown_metric(attack: dict, metric: str) -> str:
+    """``metric``, or a probe's own metric when the probe does not measure it (multiple-choice accuracy,
+    the logit lens's token probability): its recovery is on the same 0-to-1 scale."""
+    measured = attack["metrics"]
+    return metric if metric in measured or not measured else next(iter(measured))
+
+
 def _recovery(model: ModelResult, attack: str, metric: str) -> dict:
+    """The summary's entry of ``attack`` on ``model`` for the metric shown; a reason when there is none."""
     entry = next((a for a in model.attacks["attacks"] if a["name"] == attack), None)
-    return (entry or {}).get("metrics", {}).get(metric) or {}
+    if entry is None:
+        return {"not_computed": "attack not run on this model"}
+    shown = _shown_metric(entry, metric)
+    return entry["metrics"].get(shown) or {"not_computed": f"{shown} not measured by this attack"}
+
+
+def _column_titles(models: list[ModelResult], metric: str) -> list[str]:
+    """Attack names, with the metric where a probe shows its own."""
+    first = {}
+    for model in models:
+        for attack in model.attacks["attacks"]:
+            first.setdefault(attack["name"], attack)
+    return [name if (shown := _shown_metric(a, metric)) == metric else f"{name} ({LABELS.get(shown, shown)})"
+            for name, a in first.items()]
 
 
 def recovery_cell(entry: dict) -> str:
@@ -53,20 +75,21 @@ def robustness_tables(results: RunResults) -> list[Table]:
         return []
     several = len(results.seeds) > 1
     names = attack_names(models)
-    recovery = (f"Robustness: recovery of forget {metric} under each attack, (attacked - unlearned) / (original - "
-                "unlearned), 0 = nothing came back, 1 = all of it [95% paired interval]",
-                ["method", *names],
+    confidence = models[0].attacks["intervals"]["confidence"]
+    recovery = (f"Robustness: recovery of forget {LABELS.get(metric, metric)} under each attack, (attacked - "
+                "unlearned) / (original - unlearned), 0 = nothing came back, 1 = all of it "
+                f"[{confidence:.0%} paired interval]",
+                ["method", *_column_titles(models, metric)],
                 [[_label(m, several), *[recovery_cell(_recovery(m, n, metric)) for n in names]] for m in models])
     worst = ("Robustness: forget score without attack and the worst case over attacks",
              ["method", "metric", "without attack", "worst case", "attack"],
-             [[_label(m, several), name, cell(r["unlearned"]), cell(r["value"]), r["attack"]]
+             [[_label(m, several), LABELS.get(name, name), cell(r["unlearned"]), cell(r["value"]), r["attack"]]
               for m in models for name, r in m.attacks["robust"].items()])
-    reasons = sorted({(n, _recovery(m, n, metric).get("not_computed") or "") for m in models for n in names
-                      if _recovery(m, n, metric).get("recovery") is None} - {(n, "") for n in names})
+    reasons = [[_label(m, several), n, _recovery(m, n, metric).get("not_computed") or "not computed"]
+               for m in models for n in names if _recovery(m, n, metric).get("recovery") is None]
     tables = [recovery, worst]
     if reasons:
-        tables.append((f"Robustness: why a recovery of {metric} is n/c", ["attack", "reason"],
-                       [list(r) for r in reasons]))
+        tables.append(("Robustness: why a recovery is n/c", ["method", "attack", "reason"], reasons))
     return tables
 
 
@@ -93,17 +116,20 @@ def recovery_heatmap(results: RunResults, path: Path) -> Path | None:
         return None
     names = attack_names(models)
     values = [[_recovery(m, n, metric).get("recovery") for n in names] for m in models]
-    figure, axes = plt.subplots(figsize=(1.0 + 0.65 * len(names), 1.2 + 0.45 * len(models)))
+    titles = _column_titles(models, metric)
+    # room for the title, and below the cells for the slanted attack names
+    size = (max(5.5, 2.0 + 0.8 * len(names)), 1.4 + 0.45 * len(models) + 0.055 * max(map(len, titles)))
+    figure, axes = plt.subplots(figsize=size)
     grid = [[float("nan") if v is None else v for v in row] for row in values]
     colours = plt.get_cmap("RdYlGn_r").with_extremes(bad="#dddddd")
     image = axes.imshow(grid, cmap=colours, vmin=-0.25, vmax=1.25, aspect="auto")
     for i, row in enumerate(values):
         for j, value in enumerate(row):
             axes.text(j, i, "n/c" if value is None else f"{value:.2f}", ha="center", va="center", fontsize=7)
-    axes.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
+    axes.set_xticks(range(len(names)), titles, rotation=45, ha="right", fontsize=7)
     several = len(results.seeds) > 1
     axes.set_yticks(range(len(models)), [_label(m, several) for m in models], fontsize=8)
-    axes.set_title(f"Recovery of forget {metric} (0 = nothing back, 1 = all)", fontsize=9)
+    axes.set_title(f"Recovery of forget {LABELS.get(metric, metric)} (0 = nothing back, 1 = all)", fontsize=9)
     figure.colorbar(image, ax=axes, fraction=0.03)
     return save_figure(figure, path)
 
