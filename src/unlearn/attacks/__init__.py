@@ -1,9 +1,8 @@
 """Robustness attacks: does forgotten knowledge come back?
 
-Each attack changes the model (relearning, quantization) or the prompt (paraphrase, multiple
-choice, few-shot, jailbreak wrappers); the evaluator then measures the forget split again, and
-``recovery`` says how much of what unlearning removed came back. Built so far: the recovery
-measure (``recovery``), the prompt builders (``prompts``), the forget-record rewrites
-(``rewrites``) and the quantization round trips (``quantize``); the ``unlearn attack`` command,
-relearning, the logit lens and the report section are still to come (issue 13).
+``unlearn attack`` (``run.py``) changes the model (relearning, quantization), the prompt
+(paraphrase, few-shot, jailbreak wrappers) or how it is read (multiple-choice letters, the logit
+lens), measures the forget split again with the evaluator, and reports per attack how much of what
+unlearning removed came back (``recovery.py``, ``summary.py``). ``catalog.py`` names the attacks;
+a new attack is an entry there plus its step in ``run.py``.
 """
