@@ -30,7 +30,7 @@ def test_rank_counts_only_strictly_larger_logits():
 
 def test_the_fact_token_is_the_one_covering_the_facts_first_character():
     assert covering_token(["Ada", " was", " born", " in", " Lon", "don", "."], 18) == 4  # 'L' of London
-    assert covering_token(["a", "b"], 9) == 1
+    assert covering_token(["a", "b"], 9) is None  # past the end: the fact was cut off
     tokenizer = make_tokenizer()
     answer = RECORDS[0]["answer"]
     ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
@@ -78,3 +78,19 @@ def test_batches_with_padding_give_the_numbers_of_one_record_at_a_time():
             assert a[key] == close(b[key])
         assert a["fact_token_rank"] == b["fact_token_rank"]
     assert 1 <= together["best_layer"] <= 2
+
+
+def test_plain_prompts_find_the_fact_and_truncation_gives_nan_not_a_wrong_token():
+    tokenizer = make_tokenizer()
+    plain = PromptFormat.for_tokenizer(tokenizer, style="plain")
+    answer = "Born in (London)."  # the answer is tokenized as " " + answer: offsets into it are one early
+    ids = plain.answer_ids(tokenizer, [answer])[0]
+    assert tokenizer.decode(ids[fact_token_index(tokenizer, ids, answer, "London"):]).startswith("London")
+    chat = PromptFormat.for_tokenizer(tokenizer)
+    prompt = len(chat.prompt_ids(tokenizer, [RECORDS[0]["question"]])[0])
+    model = make_model(len(tokenizer))
+    cut = logit_lens(model, tokenizer, chat, RECORDS[:1], max_length=prompt + 2)["examples"][0]
+    assert cut["fact_token"] is None and all(math.isnan(p) for p in cut["fact_token_probability"])
+    assert all(math.isfinite(p) for p in cut["answer_probability"])
+    gone = logit_lens(model, tokenizer, chat, RECORDS[:1], max_length=prompt)
+    assert all(math.isnan(p["answer_probability"]) for p in gone["per_layer"])

@@ -28,15 +28,20 @@ def final_norm(model):
     raise ValueError(f"logit lens: cannot find the final norm of {type(model).__name__}")
 
 
-def fact_token_index(tokenizer, answer_ids: list[int], answer: str, fact: str | None) -> int:
+def fact_token_index(tokenizer, answer_ids: list[int], answer: str, fact: str | None) -> int | None:
     """Position among the answer tokens of the first token of ``fact`` (the first answer token when
-    there is no fact or the answer does not contain it)."""
-    start = answer.find(fact) if fact else -1
-    if start < 0:
+    there is no fact or the answer does not contain it; None when truncation cut the fact off).
+
+    The character is found in the decoded answer tokens, not in ``answer``: a plain prompt's answer
+    is tokenized as ``" " + answer``, so offsets into ``answer`` are one character early there."""
+    if fact is None or fact not in answer:
         return 0
     pieces = [tokenizer.decode(answer_ids[:i + 1]) for i in range(len(answer_ids))]
     texts = [p[len(q):] for p, q in zip(pieces, ["", *pieces[:-1]])]
-    return covering_token(texts, start)
+    text = "".join(texts)
+    shift = text.find(answer)
+    start = shift + answer.find(fact) if shift >= 0 else text.find(fact)
+    return covering_token(texts, start) if start >= 0 else None
 
 
 @torch.no_grad()
@@ -44,6 +49,8 @@ def logit_lens(model, tokenizer, fmt, records: list[dict], max_length: int = 512
     """Per layer and record: the fact token's probability and rank, and the answer's probability
     ``exp(-mean NLL)``, under the layer's decoding; means (ranks: medians) per layer and the best layer
     (highest mean fact-token probability, 1-based)."""
+    if not records:
+        raise ValueError("logit lens: no records to probe")
     columns = encode_pairs(tokenizer, fmt, [r["question"] for r in records], [r["answer"] for r in records],
                            max_length)
     layers = model.get_decoder().layers
@@ -74,24 +81,34 @@ def logit_lens(model, tokenizer, fmt, records: list[dict], max_length: int = 512
             hook.remove()
         model.train(was_training)
     per_layer = [{"layer": layer + 1,
-                  "fact_token_probability": statistics.fmean(e["fact_token_probability"][layer] for e in examples),
-                  "fact_token_rank": statistics.median(e["fact_token_rank"][layer] for e in examples),
-                  "answer_probability": statistics.fmean(e["answer_probability"][layer] for e in examples)}
+                  "fact_token_probability": _kept(statistics.fmean, examples, "fact_token_probability", layer),
+                  "fact_token_rank": _kept(statistics.median, examples, "fact_token_rank", layer),
+                  "answer_probability": _kept(statistics.fmean, examples, "answer_probability", layer)}
                  for layer in range(len(layers))]
-    best = max(per_layer, key=lambda p: p["fact_token_probability"])["layer"]
+    best = max(per_layer, key=lambda p: -math.inf if math.isnan(p["fact_token_probability"])
+               else p["fact_token_probability"])["layer"]
     return {"layers": len(layers), "best_layer": best, "per_layer": per_layer, "examples": examples}
 
 
 def _example(tokenizer, record: dict, targets: torch.Tensor, decoded: list[torch.Tensor]) -> dict:
     """One record's values at every layer; ``decoded``: per layer, the logits that predict the answer
     tokens ``targets``, row for row."""
-    fact = fact_token_index(tokenizer, targets.tolist(), record["answer"], record.get("fact"))
-    values = {"question": record["question"], "fact_token": tokenizer.decode(targets[fact:fact + 1]),
+    fact = fact_token_index(tokenizer, targets.tolist(), record["answer"], record.get("fact")) if len(targets) \
+        else None
+    shown = None if fact is None else tokenizer.decode(targets[fact:fact + 1])
+    values = {"question": record["question"], "fact_token": shown,
               "fact_token_probability": [], "fact_token_rank": [], "answer_probability": []}
     for predicting in decoded:
         logprobs = torch.log_softmax(predicting, dim=-1)
         chosen = logprobs.gather(1, targets.to(logprobs.device).unsqueeze(1)).squeeze(1)
-        values["fact_token_probability"].append(math.exp(chosen[fact].item()))
-        values["fact_token_rank"].append(token_rank(predicting[fact], int(targets[fact])))
-        values["answer_probability"].append(math.exp(chosen.mean().item()))
+        values["fact_token_probability"].append(math.nan if fact is None else math.exp(chosen[fact].item()))
+        rank = math.nan if fact is None else token_rank(predicting[fact], int(targets[fact]))
+        values["fact_token_rank"].append(rank)
+        values["answer_probability"].append(math.exp(chosen.mean().item()) if len(targets) else math.nan)
     return values
+
+
+def _kept(aggregate, examples: list[dict], key: str, layer: int) -> float:
+    """``aggregate`` over the records whose value survived truncation (nan: none did)."""
+    values = [e[key][layer] for e in examples if not math.isnan(e[key][layer])]
+    return aggregate(values) if values else math.nan

@@ -10,12 +10,13 @@ def token_rank(logits: torch.Tensor, token: int) -> int:
     return 1 + int((logits > logits[token]).sum())
 
 
-def covering_token(pieces: list[str], char: int) -> int:
+def covering_token(pieces: list[str], char: int) -> int | None:
     """Index of the token whose text covers character ``char`` of the concatenated ``pieces``
-    (the decoded answer tokens); the last token when ``char`` is past the end."""
+    (the decoded answer tokens): the least k with ``len(pieces[0]) + ... + len(pieces[k]) > char``;
+    None when ``char`` is past the end (the fact was cut off by truncation)."""
     end = 0
     for index, piece in enumerate(pieces):
         end += len(piece)
         if char < end:
             return index
-    return len(pieces) - 1
+    return None
