@@ -8,7 +8,7 @@ from pathlib import Path
 from unlearn.evaluation.table import LABELS
 from unlearn.report.collect import ModelResult, RunResults, read_json
 from unlearn.report.plots import plt, save_figure
-from unlearn.report.tables import Table, cell
+from unlearn.report.tables import Table, cell, model_name
 
 HEADLINE_METRICS = ("fact_accuracy", "rougeL_recall", "probability")
 
@@ -29,10 +29,6 @@ def headline_metric(models: list[ModelResult]) -> str:
 
 def attack_names(models: list[ModelResult]) -> list[str]:
     return list(dict.fromkeys(a["name"] for m in models for a in m.attacks["attacks"]))
-
-
-def _label(model: ModelResult, several_seeds: bool) -> str:
-    return f"{model.label} (seed {model.seed})" if several_seeds and model.seed is not None else model.label
 
 
 def _shown_metric(attack: dict, metric: str) -> str:
@@ -73,19 +69,18 @@ def robustness_tables(results: RunResults) -> list[Table]:
     metric = headline_metric(models)
     if not models:
         return []
-    several = len(results.seeds) > 1
     names = attack_names(models)
     confidence = models[0].attacks["intervals"]["confidence"]
     recovery = (f"Robustness: recovery of forget {LABELS.get(metric, metric)} under each attack, (attacked - "
                 "unlearned) / (original - unlearned), 0 = nothing came back, 1 = all of it "
                 f"[{confidence:.0%} paired interval]",
                 ["method", *_column_titles(models, metric)],
-                [[_label(m, several), *[recovery_cell(_recovery(m, n, metric)) for n in names]] for m in models])
+                [[model_name(m, results.seeds), *[recovery_cell(_recovery(m, n, metric)) for n in names]] for m in models])
     worst = ("Robustness: forget score without attack and the worst case over attacks",
              ["method", "metric", "without attack", "worst case", "attack"],
-             [[_label(m, several), LABELS.get(name, name), cell(r["unlearned"]), cell(r["value"]), r["attack"]]
+             [[model_name(m, results.seeds), LABELS.get(name, name), cell(r["unlearned"]), cell(r["value"]), r["attack"]]
               for m in models for name, r in m.attacks["robust"].items()])
-    reasons = [[_label(m, several), n, _recovery(m, n, metric).get("not_computed") or "not computed"]
+    reasons = [[model_name(m, results.seeds), n, _recovery(m, n, metric).get("not_computed") or "not computed"]
                for m in models for n in names if _recovery(m, n, metric).get("recovery") is None]
     tables = [recovery, worst]
     if reasons:
@@ -127,8 +122,7 @@ def recovery_heatmap(results: RunResults, path: Path) -> Path | None:
         for j, value in enumerate(row):
             axes.text(j, i, "n/c" if value is None else f"{value:.2f}", ha="center", va="center", fontsize=7)
     axes.set_xticks(range(len(names)), titles, rotation=45, ha="right", fontsize=7)
-    several = len(results.seeds) > 1
-    axes.set_yticks(range(len(models)), [_label(m, several) for m in models], fontsize=8)
+    axes.set_yticks(range(len(models)), [model_name(m, results.seeds) for m in models], fontsize=8)
     axes.set_title(f"Recovery of forget {LABELS.get(metric, metric)} (0 = nothing back, 1 = all)", fontsize=9)
     figure.colorbar(image, ax=axes, fraction=0.03)
     return save_figure(figure, path)

@@ -60,7 +60,7 @@ def result_tables(results: RunResults) -> list[Table]:
     columns = [(r, n) for r in roles for n in TOFU_UTILITY_METRICS]
     split_header = ["model"] + [f"{SPLIT_NAMES[r]} {LABELS[n]} {direction(r, n)}" for r, n in columns]
     tables.append(("ROUGE-L, probability and truth ratio per split", split_header,
-                   [[_name(m, seeds)] + [cell(m.value(r, n), m.interval(r, n)) for r, n in columns]
+                   [[model_name(m, seeds)] + [cell(m.value(r, n), m.interval(r, n)) for r, n in columns]
                     for m in results.models]))
     if len(seeds) > 1:
         tables.append(("Results per seed", header, _rows(results.models, with_seed=True)))
@@ -79,7 +79,7 @@ def paired_table(results: RunResults) -> Table:
         for model in models:
             if target is None or model is target:
                 continue
-            row = [_name(model, results.seeds)]
+            row = [model_name(model, results.seeds)]
             for group, name in COMPARED:
                 found = paired_difference(model.splits, target.splits, group, name, INTERVALS)
                 row.append("n/c" if found is None else
@@ -128,12 +128,12 @@ def continual_table(results: RunResults) -> Table:
 
 
 def _rows(models: list[ModelResult], with_seed: bool = False) -> list[list[str]]:
-    return [[_name(m, [None, None] if with_seed else [m.seed])]
+    return [[model_name(m, [None, None] if with_seed else [m.seed])]
             + [cell(m.value(g, n), m.interval(g, n)) for g, n in MAIN_COLUMNS]
             + [cell(m.train.get("train_seconds"))] for m in models]
 
 
-def _name(model: ModelResult, seeds: list) -> str:
+def model_name(model: ModelResult, seeds: list) -> str:
     return f"{model.label} (seed {model.seed})" if len(seeds) > 1 and model.seed is not None else model.label
 
 
