@@ -21,7 +21,7 @@ CHAT_TEMPLATE = (
 )
 
 
-def make_tokenizer(chat: bool = True, pad: bool = True):
+def make_tokenizer(chat: bool = True, pad: bool = True, extra_corpus: tuple[str, ...] = ()):
     """A byte-level BPE tokenizer trained on a few sentences, with the usual special tokens."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -32,7 +32,7 @@ def make_tokenizer(chat: bool = True, pad: bool = True):
     backend.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=specials,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    backend.train_from_iterator(CORPUS, trainer)
+    backend.train_from_iterator(CORPUS + list(extra_corpus), trainer)
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", bos_token="<s>",
                                         eos_token="<|im_end|>", pad_token="<pad>" if pad else None)
     if chat:

@@ -103,3 +103,13 @@ def _unwrap(annotation):
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         return next(a for a in typing.get_args(annotation) if a is not type(None))
     return annotation
+
+
+def comma_list(cls, value):
+    """A list setting given as one string, a list, or flags' values, each part split at commas
+    (``--attacks relearn,paraphrase`` and ``attacks: [relearn, paraphrase]`` mean the same)."""
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list):
+        value = [part.strip() for item in value for part in str(item).split(",") if part.strip()]
+    return value

@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 def run_attacks(settings: AttackSettings) -> dict:
     """Run every chosen attack, write the folder, return the attack summary."""
     names = settings.measured_attacks
+    if not settings.forget:
+        raise UserError("unlearn attack measures a forget split of question-answer records: give --forget")
     benchmark = Benchmark(settings.data, answer_field=settings.answer_field)
     plain = load_splits(benchmark, settings)
     forget = plain[0].records

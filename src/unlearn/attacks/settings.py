@@ -7,6 +7,7 @@ from pydantic import Field, PositiveFloat, PositiveInt, field_validator
 from unlearn.attacks.catalog import check_jailbreaks, expand
 from unlearn.attacks.prompts import JAILBREAKS
 from unlearn.attacks.recovery import MIN_GAP
+from unlearn.config import comma_list
 from unlearn.evaluation.run import EvalSettings
 
 RECOVERY_METRICS = ["fact_accuracy", "rougeL_recall", "probability", "cosine_similarity", "entailment_score",
@@ -46,14 +47,7 @@ class AttackSettings(EvalSettings):
     jailbreaks: list[str] = Field(list(JAILBREAKS), description="jailbreak: wrappers to try")
     keep_models: bool = Field(False, description="keep the relearned models (each as large as the model)")
 
-    @field_validator("attacks", "recovery_metrics", "jailbreaks", mode="before")
-    @classmethod
-    def _comma_lists(cls, value):
-        if isinstance(value, str):
-            value = [value]
-        if isinstance(value, list):
-            value = [part.strip() for item in value for part in str(item).split(",") if part.strip()]
-        return value
+    _comma_lists = field_validator("attacks", "recovery_metrics", "jailbreaks", mode="before")(comma_list)
 
     @field_validator("attacks")
     @classmethod

@@ -2,7 +2,8 @@
 
 A local benchmark is a folder with one file per split, ``<split>.jsonl`` (or ``<split>.json``
 holding JSON lines, as TOFU ships them). A Hub benchmark such as ``locuslab/TOFU`` has one
-config per split. Either way every record is validated before anything uses it.
+config per split. Either way every record is validated before anything uses it. A split holds
+records of one kind (``kinds.py``): question-answer, raw text or multiple-choice.
 
 ``split()`` is what training reads: a memory-mapped Arrow table built by streaming the file
 line by line, so a split of hundreds of thousands of records never becomes a list of Python
@@ -24,15 +25,13 @@ from typing import Iterator
 
 import datasets
 
-from unlearn.data.records import DEFAULT_ANSWER_FIELD, KNOWN_FIELDS, validate_record
+from unlearn.data import kinds
+from unlearn.data.records import DEFAULT_ANSWER_FIELD
 from unlearn.errors import UserError
 from unlearn.files import SAFE_NAME, atomic_write_jsonl
 
 SPLIT_NAME = re.compile(SAFE_NAME)
 EXTENSIONS = (".jsonl", ".json")
-FEATURES = {field: datasets.Value("string") for field in KNOWN_FIELDS}  # Arrow types of the record fields
-FEATURES["perturbed_answer"] = datasets.List(datasets.Value("string"))
-FEATURES["task_id"] = datasets.Value("int64")
 
 
 class Benchmark:
@@ -63,6 +62,13 @@ class Benchmark:
             pass
         return _normalized_hub_table(table, self.answer_field)
 
+    def split_kind(self, name: str) -> str:
+        """The kind of the split's records (``kinds.KINDS``), from its first record."""
+        _check_split_name(name)
+        if self.folder is not None:
+            return file_kind(self._split_file(name))
+        return kinds.record_kind(self._hub_table(name)[0])
+
     def records(self, name: str) -> list[dict]:
         """The validated split as a list of dicts: for the small splits of evaluation and scenarios."""
         _check_split_name(name)
@@ -79,8 +85,9 @@ class Benchmark:
         raise UserError(f"split '{name}' not found in {self.folder} (available: {available})")
 
     def _validated_rows(self, table: datasets.Dataset, name: str) -> Iterator[dict]:
+        kind = kinds.record_kind(table[0])
         for i, row in enumerate(table):
-            yield validate_record(_drop_nulls(row), f"{self.source}[{name}] row {i + 1}", self.answer_field)
+            yield kinds.validate(_drop_nulls(row), f"{self.source}[{name}] row {i + 1}", kind, self.answer_field)
 
     def _hub_table(self, name: str) -> datasets.Dataset:
         try:
@@ -96,25 +103,31 @@ class Benchmark:
 
 
 def _normalized_hub_table(table: datasets.Dataset, answer_field: str) -> datasets.Dataset:
-    """A validated Hub table in the form ``validate_record`` gives a record: ``answer`` from
-    ``answer_field``, a single ``perturbed_answer`` string as a list, a digit-string ``task_id`` as int."""
+    """A validated Hub table in the form ``kinds.validate`` gives a record: text and choice tables
+    keep their kind's fields only; a QA table gets ``answer`` from ``answer_field``, a single
+    ``perturbed_answer`` string as a list, a digit-string ``task_id`` as int."""
+    kind = kinds.record_kind(table[0])
+    if kind != "qa":
+        return table.select_columns([field for field in kinds.FEATURES[kind] if field in table.column_names])
     if answer_field != DEFAULT_ANSWER_FIELD:
         table = table.map(lambda row: {"answer": row[answer_field]})
     if table.features.get("perturbed_answer") == datasets.Value("string"):
         table = table.map(lambda row: {"perturbed_answer": [row["perturbed_answer"]]})
-    if "task_id" in table.features and table.features["task_id"] != FEATURES["task_id"]:
-        table = table.cast_column("task_id", FEATURES["task_id"])  # validated: every value is digits or null
+    task_id = kinds.FEATURES["qa"]["task_id"]
+    if "task_id" in table.features and table.features["task_id"] != task_id:
+        table = table.cast_column("task_id", task_id)  # validated: every value is digits or null
     return table
 
 
 def iter_split_file(path: Path, digest=None, answer_field: str = DEFAULT_ANSWER_FIELD) -> Iterator[dict]:
     """Parse and validate a JSON-lines split one line at a time; errors name the file and the line.
-    ``digest`` (a ``hashlib`` object), if given, is fed every byte read."""
+    The first record's kind is the split's. ``digest`` (a ``hashlib`` object), if given, is fed
+    every byte read."""
     try:
         handle = path.open("rb")
     except OSError as error:
         raise UserError(f"cannot read {path}: {error.strerror or error}") from error
-    empty = True
+    empty, kind = True, None
     with handle:
         for number, raw in enumerate(handle, start=1):
             if digest is not None:
@@ -131,9 +144,17 @@ def iter_split_file(path: Path, digest=None, answer_field: str = DEFAULT_ANSWER_
             except json.JSONDecodeError as error:
                 raise UserError(f"{where}: not valid JSON ({error.msg} at column {error.colno})") from error
             empty = False
-            yield validate_record(record, where, answer_field)
+            kind = kind or kinds.record_kind(record)
+            yield kinds.validate(record, where, kind, answer_field)
     if empty:
         raise UserError(f"{path}: split is empty")
+
+
+def file_kind(path: Path) -> str:
+    """The kind of a split file's records: its first record's, validated."""
+    for record in iter_split_file(path):
+        return kinds.record_kind(record)
+    raise AssertionError("unreachable: an empty split is refused")
 
 
 def read_split_file(path: Path, answer_field: str = DEFAULT_ANSWER_FIELD) -> list[dict]:
@@ -150,10 +171,12 @@ def stream_split_file(path: Path, answer_field: str = DEFAULT_ANSWER_FIELD) -> d
     writes Arrow batches as it reads."""
     fields: set[str] = set()
     digest = hashlib.sha256()
+    kind = None
     for record in iter_split_file(path, digest, answer_field):
         fields.update(record)
-    columns = [field for field in KNOWN_FIELDS if field in fields]
-    features = datasets.Features({field: FEATURES[field] for field in columns})
+        kind = kind or kinds.record_kind(record)
+    columns = [field for field in kinds.FEATURES[kind] if field in fields]
+    features = datasets.Features({field: kinds.FEATURES[kind][field] for field in columns})
     shown = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()  # "Generating train split" would mean nothing to a user here
     try:

@@ -30,6 +30,7 @@ class PromptFormat:
 
     style: Literal["chat", "plain"]
     plain_template: str = DEFAULT_PLAIN_TEMPLATE
+    plain_special_tokens: bool = True  # a plain prompt gets the tokenizer's BOS; lm-eval's scoring adds none
 
     @classmethod
     def for_tokenizer(cls, tokenizer, style: PromptStyle = "auto", plain_template: str = DEFAULT_PLAIN_TEMPLATE):
@@ -53,7 +54,7 @@ class PromptFormat:
         texts = [self.prompt_text(tokenizer, question) for question in questions]
         if not texts:  # a fast tokenizer fails on an empty batch
             return []
-        return tokenizer(texts, add_special_tokens=self.style == "plain")["input_ids"]
+        return tokenizer(texts, add_special_tokens=self.style == "plain" and self.plain_special_tokens)["input_ids"]
 
     def answer_ids(self, tokenizer, answers: list[str]) -> list[list[int]]:
         texts = answers if self.style == "chat" else [" " + answer for answer in answers]
@@ -85,6 +86,32 @@ def encode_pair(tokenizer, fmt: PromptFormat, question: str, answer: str, max_le
     return {name: values[0] for name, values in encode_pairs(tokenizer, fmt, [question], [answer], max_length).items()}
 
 
+def encode_text_windows(tokenizer, texts: list[str], max_length: int) -> dict:
+    """Columns ``input_ids``, ``attention_mask``, ``labels`` (= ``input_ids``): each text as the
+    tokenizer encodes it (its BOS, if it adds one) plus EOS, cut into windows of ``max_length``
+    tokens. A text never shares a window with another; a last window of one token, which
+    predicts nothing, is dropped."""
+    columns = {"input_ids": [], "attention_mask": [], "labels": []}
+    if not texts:
+        return columns
+    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]:
+        ids = ids + eos
+        for start in range(0, len(ids), max_length):
+            window = ids[start:start + max_length]
+            if len(window) < 2:
+                continue
+            columns["input_ids"].append(window)
+            columns["attention_mask"].append([1] * len(window))
+            columns["labels"].append(list(window))
+    return columns
+
+
+def is_text_split(dataset: datasets.Dataset) -> bool:
+    """A split of raw-text records (``kinds.py``): a ``text`` column and no ``question``."""
+    return "text" in dataset.column_names and "question" not in dataset.column_names
+
+
 def tokenize_split(
     dataset: datasets.Dataset,
     tokenizer,
@@ -93,7 +120,13 @@ def tokenize_split(
     answer_field: str = "answer",
     name: str = "split",
 ) -> datasets.Dataset:
-    """Tokenize every record of ``dataset``; warn once with the count of truncated sequences."""
+    """Tokenize every record of ``dataset``; warn once with the count of truncated sequences. A
+    raw-text split becomes its windows (one row per window, ``encode_text_windows``)."""
+    if is_text_split(dataset):
+        windows = dataset.map(lambda batch: encode_text_windows(tokenizer, batch["text"], max_length), batched=True,
+                              batch_size=1000, remove_columns=dataset.column_names, desc=f"tokenizing {name}")
+        log.info("%s: %d texts in %d windows of at most %d tokens", name, len(dataset), len(windows), max_length)
+        return windows
 
     def encode(batch):
         return encode_pairs(tokenizer, fmt, batch["question"], batch[answer_field], max_length)

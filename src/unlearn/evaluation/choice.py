@@ -1,14 +1,33 @@
 """Multiple-choice scoring: the log-likelihood of each option's letter after the prompt.
 
-The prompt lists the options as ``A. ...``, ``B. ...`` (``attacks.prompts.multiple_choice_prompt``);
-the model's choice is the letter it finds likeliest as the first answer token, as WMDP and MMLU
-are scored. One teacher-forced pass per (prompt, letter) through ``score_sequences``, which runs
-each prompt once for all its letters.
+Two prompt forms share one scorer:
+- the multiple-choice attack lists a QA record's true and perturbed answers as ``A. ...`` options
+  (``attacks.prompts.multiple_choice_prompt``) inside the model's own prompt format;
+- a multiple-choice split (WMDP, MMLU, any file of ``question`` / ``choices`` / ``answer``
+  records) is scored as lm-eval-harness scores those tasks zero-shot (``lm_eval_prompt``): the
+  description line, the question, the lettered options, ``Answer:``, no chat template, no BOS,
+  and the continuation `` A``..`` D``.
+
+The model's choice is the letter it finds likeliest as the first answer token. One
+teacher-forced pass per (prompt, letter) through ``score_sequences``, which runs each prompt
+once for all its letters.
 """
 
 from __future__ import annotations
 
+import math
+import string
+
+from unlearn.data.formatting import PromptFormat
 from unlearn.evaluation.likelihood import score_sequences
+from unlearn.metrics.choice import chance_level, choice_accuracy, chosen_letter
+from unlearn.metrics.uncertainty import mean_interval
+
+LETTERS = string.ascii_uppercase
+# lm-eval's WMDP tasks name their subject in the description; a split of that name gets it.
+SUBJECTS = {"wmdp-bio": "biology", "wmdp_bio": "biology", "wmdp-chem": "chemistry", "wmdp_chem": "chemistry",
+            "wmdp-cyber": "cybersecurity", "wmdp_cyber": "cybersecurity"}
+LM_EVAL_FORMAT = PromptFormat("plain", "{question}", plain_special_tokens=False)
 
 
 def letter_logprobs(model, tokenizer, fmt, prompts: list[str], letters: str = "ABCD", batch_size: int = 16,
@@ -17,3 +36,42 @@ def letter_logprobs(model, tokenizer, fmt, prompts: list[str], letters: str = "A
     pairs = [(prompt, letter) for prompt in prompts for letter in letters]
     scores = score_sequences(model, tokenizer, fmt, pairs, batch_size, max_length, progress=False)
     return [{letter: scores[(prompt, letter)].token_logprobs[0] for letter in letters} for prompt in prompts]
+
+
+def description(subject: str | None) -> str:
+    """lm-eval's MMLU / WMDP description line (MMLU subjects are written with underscores)."""
+    if not subject:
+        return ""
+    return f"The following are multiple choice questions (with answers) about {subject.replace('_', ' ')}.\n\n"
+
+
+def lm_eval_prompt(record: dict, subject: str | None = None) -> str:
+    """The zero-shot context lm-eval builds for a WMDP / MMLU question:
+    ``{description}{question.strip()}\\nA. {c0}\\nB. {c1}\\n...\\nAnswer:``."""
+    options = "".join(f"\n{LETTERS[i]}. {choice}" for i, choice in enumerate(record["choices"]))
+    return f"{description(record.get('subject') or subject)}{record['question'].strip()}{options}\nAnswer:"
+
+
+def evaluate_choices(model, tokenizer, records: list[dict], split: str, batch_size: int = 16,
+                     max_length: int = 512, **interval_options) -> dict:
+    """Accuracy of a multiple-choice split, with its bootstrap interval over questions, chance
+    level and per-question letters. The description's subject is each record's ``subject``, else
+    the one lm-eval gives a WMDP split of this name, else none."""
+    subject = SUBJECTS.get(split)
+    widest = max(len(r["choices"]) for r in records)
+    prompts = [lm_eval_prompt(r, subject) for r in records]
+    scores = letter_logprobs(model, tokenizer, LM_EVAL_FORMAT, prompts, LETTERS[:widest], batch_size, max_length)
+    examples, correct, shown_scores = [], [], []
+    for record, prompt, letters in zip(records, prompts, scores):
+        shown = {letter: letters[letter] for letter in LETTERS[:len(record["choices"])]}
+        right = LETTERS[record["answer"]]
+        examples.append({"question": record["question"], "prompt": prompt, "correct": right,
+                         "letter_logprobs": shown, "chosen": chosen_letter(shown)})
+        correct.append(right)
+        shown_scores.append(shown)
+    hits = [float(e["chosen"] == e["correct"]) for e in examples]
+    chance = sum(chance_level(len(r["choices"])) for r in records) / len(records)
+    accuracy = choice_accuracy(shown_scores, correct)
+    return {"split": split, "questions": len(records), "accuracy": accuracy,
+            "interval": mean_interval(hits, **interval_options) if math.isfinite(accuracy) else None,
+            "chance": chance, "examples": examples}

@@ -19,7 +19,9 @@ from pydantic import Field, PositiveFloat, PositiveInt, field_validator
 
 from unlearn.data.benchmark import Benchmark
 from unlearn.data.formatting import PromptFormat
+from unlearn.config import comma_list
 from unlearn.errors import UserError
+from unlearn.evaluation.choice import evaluate_choices
 from unlearn.evaluation.evaluator import EvalOptions, SemanticModels, SplitResult, evaluate_splits
 from unlearn.evaluation.semantic import DEFAULT_NLI_MODEL, MetricUnavailable, load_embedder, load_nli
 from unlearn.evaluation.splits import EvalSplit, default_holdout
@@ -43,12 +45,17 @@ NONE_WORDS = ("", "none", "null")
 class EvalSettings(DataSettings, ModelSettings):
     """Defaults read TOFU's evaluation splits, which the built-in benchmark also has."""
 
-    forget: str = Field("forget10", description="forget split (its _perturbed version is read when present)")
+    forget: str | None = Field("forget10", description="forget split (its _perturbed version is read when "
+                                                       "present); none: multiple-choice splits only")
     retain_split: str | None = Field("retain_perturbed", description="retain split for model utility")
     real_authors: str | None = Field("real_authors_perturbed", description="real-authors utility split")
     world_facts: str | None = Field("world_facts_perturbed", description="world-facts utility split")
     holdout: str | None = Field("auto", description="non-member split for membership inference "
                                                     "(auto: holdoutNN matching forgetNN, if present)")
+    choice_forget: list[str] = Field([], description="multiple-choice splits whose accuracy unlearning should "
+                                                     "bring to chance (WMDP), scored as lm-eval does")
+    choice_utility: list[str] = Field([], description="multiple-choice splits whose accuracy it should keep (MMLU "
+                                                      "format)")
     retain_eval: str | None = Field(None, description="eval folder of the retain-only model (for forget quality "
                                                       "and PrivLeak)")
     out: str = Field(description="output folder for the evaluation files")
@@ -64,11 +71,13 @@ class EvalSettings(DataSettings, ModelSettings):
     nli_model: str | None = Field(DEFAULT_NLI_MODEL, description="NLI model for the entailment score (none = skip)")
     overwrite: bool = Field(False, description="reuse an output folder that holds another run")
 
-    @field_validator("retain_split", "real_authors", "world_facts", "holdout", "retain_eval", "embedder",
+    @field_validator("forget", "retain_split", "real_authors", "world_facts", "holdout", "retain_eval", "embedder",
                      "nli_model", mode="before")
     @classmethod
     def _none_word(cls, value):
         return None if isinstance(value, str) and value.strip().lower() in NONE_WORDS else value
+
+    _comma_lists = field_validator("choice_forget", "choice_utility", mode="before")(comma_list)
 
 
 def evaluate_model(settings: EvalSettings, in_memory: tuple | None = None) -> dict:
@@ -78,8 +87,12 @@ def evaluate_model(settings: EvalSettings, in_memory: tuple | None = None) -> di
     started = time.time()
     benchmark = Benchmark(settings.data, answer_field=settings.answer_field)
     splits = load_splits(benchmark, settings)  # bad data fails before the model loads
-    forget_questions = [r["question"] for r in splits[0].records]
-    retain_model = read_retain_model_eval(settings.retain_eval, forget_questions) if settings.retain_eval else None
+    choice_splits = load_choice_splits(benchmark, settings)
+    if not splits and not choice_splits:
+        raise UserError("nothing to evaluate: no forget or utility split, and no --choice-forget / --choice-utility")
+    forget_questions = [r["question"] for r in splits[0].records] if settings.forget else []
+    retain_model = (read_retain_model_eval(settings.retain_eval, forget_questions)
+                    if settings.retain_eval and settings.forget else None)
     recorded = settings.model_dump(exclude={"overwrite", "threads"})
     out = check_run_folder(settings.out, recorded, settings.overwrite)
     record_run_settings(out, recorded)
@@ -97,11 +110,12 @@ def evaluate_model(settings: EvalSettings, in_memory: tuple | None = None) -> di
     device = str(next(model.parameters()).device)
     semantic = load_semantic_models(settings.embedder, settings.nli_model, device)
     loaded = time.time()
-    results = evaluate_splits(model, tokenizer, fmt, splits, semantic, eval_options(settings, model))
+    results = evaluate_splits(model, tokenizer, fmt, splits, semantic, eval_options(settings, model)) if splits else {}
+    choices = evaluate_choice_splits(model, tokenizer, choice_splits, settings)
     if in_memory:
         model.train(was_training)  # a model in a notebook goes back to the mode it was in
     seconds = {"load_seconds": round(loaded - started, 1), "evaluate_seconds": round(time.time() - loaded, 1)}
-    return write_evaluation(out, settings, results, retain_model, seconds)
+    return write_evaluation(out, settings, results, retain_model, seconds, choices)
 
 
 def prompt_format(settings: EvalSettings, tokenizer) -> PromptFormat:
@@ -115,9 +129,11 @@ def eval_options(settings: EvalSettings, model) -> EvalOptions:
 
 
 def write_evaluation(out: Path, settings: EvalSettings, results: dict[str, SplitResult],
-                     retain_model: RetainModelEval | None = None, seconds: dict | None = None) -> dict:
-    """Write the evaluation folder of ``results`` (split files, ``seconds`` with the date, then the
-    summary) and return the summary; ``out`` exists. Used by ``unlearn eval`` and by each attack."""
+                     retain_model: RetainModelEval | None = None, seconds: dict | None = None,
+                     choices: list[dict] | None = None) -> dict:
+    """Write the evaluation folder of ``results`` and ``choices`` (split files, ``seconds`` with
+    the date, then the summary) and return the summary; ``out`` exists. Used by ``unlearn eval``
+    and by each attack."""
     interval_options = {"confidence": settings.confidence, "resamples": settings.bootstrap_resamples}
     overall, overall_reasons = summarize(results, retain_model)
     intervals = model_intervals(results, overall, retain_model, interval_options)
@@ -128,7 +144,12 @@ def write_evaluation(out: Path, settings: EvalSettings, results: dict[str, Split
                     quality_examples["retain_model"], FORGET_QUALITY_MIN_EXAMPLES)
     for role, result in results.items():
         atomic_write_json(out / f"{role}.json", _split_file(result))
+    for choice in choices or []:
+        atomic_write_json(out / f"choice_{choice['split']}.json", choice)
     summary = _summary(settings, results, overall, overall_reasons, intervals, quality_examples)
+    if choices:
+        summary["multiple_choice"] = {c["split"]: {k: v for k, v in c.items() if k not in ("split", "examples")}
+                                      for c in choices}
     finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
     atomic_write_json(out / "eval_timing.json", {"finished_at": finished, **(seconds or {})})
     atomic_write_json(out / SUMMARY_FILE, summary)
@@ -186,7 +207,32 @@ def read_retain_model_eval(folder: str | Path, forget_questions: list[str]) -> R
     return RetainModelEval(ratios, summary.get("overall", {}), same_forget_set=len(by_question) == len(ours))
 
 
+def load_choice_splits(benchmark: Benchmark, settings: EvalSettings) -> list[tuple[str, str, list[dict]]]:
+    """``(role, split, records)`` of each multiple-choice split, checked to hold that kind."""
+    chosen = [("forget", name) for name in settings.choice_forget] + [("utility", n) for n in settings.choice_utility]
+    loaded = []
+    for role, name in chosen:
+        if benchmark.split_kind(name) != "choice":
+            raise UserError(f"--choice-{role} {name}: split '{name}' does not hold multiple-choice records "
+                            "(question, choices, answer)")
+        loaded.append((role, name, benchmark.records(name)))
+    return loaded
+
+
+def evaluate_choice_splits(model, tokenizer, choice_splits, settings: EvalSettings) -> list[dict]:
+    options = {"confidence": settings.confidence, "resamples": settings.bootstrap_resamples}
+    max_length = fit_to_context(settings.max_length, model)
+    return [{"role": role, **evaluate_choices(model, tokenizer, records, name, settings.batch_size, max_length,
+                                              **options)}
+            for role, name, records in choice_splits]
+
+
 def load_splits(benchmark: Benchmark, settings: EvalSettings) -> list[EvalSplit]:
+    """The QA splits to evaluate; the forget split, when there is one, comes first."""
+    if settings.forget is None:
+        chosen = [("retain", settings.retain_split), ("real_authors", settings.real_authors),
+                  ("world_facts", settings.world_facts)]
+        return [EvalSplit(role, name, benchmark.records(name)) for role, name in chosen if name]
     available = set(benchmark.split_names())
     forget = f"{settings.forget}_perturbed" if f"{settings.forget}_perturbed" in available else settings.forget
     holdout = settings.holdout

@@ -18,7 +18,7 @@ import torch
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, field_validator
 
 from unlearn.data.benchmark import Benchmark
-from unlearn.data.formatting import tokenize_split
+from unlearn.data.formatting import is_text_split, tokenize_split
 from unlearn.data.pairing import ForgetRetainDataset, PairCollator
 from unlearn.data.refusals import load_refusals
 from unlearn.errors import UserError
@@ -127,7 +127,8 @@ def build_trainer(settings: ForgetSettings, checkpoint_dir) -> tuple[UnlearningT
     benchmark = Benchmark(settings.data, answer_field=settings.answer_field)
     forget_records = benchmark.split(settings.forget)
     retain_records = benchmark.split(settings.retain) if method.needs_retain else None
-    if retain_records is not None:
+    _check_record_kinds(method, forget_records, retain_records, settings)
+    if retain_records is not None and not is_text_split(forget_records) and not is_text_split(retain_records):
         _warn_overlap(forget_records, retain_records, settings)
     weights = _weights(settings, method)
     model, tokenizer, fmt, max_length = prepare_model(settings)
@@ -152,6 +153,28 @@ def _weights(settings: ForgetSettings, method: Method) -> tuple[float, float]:
     a = default_a if settings.forget_weight is None else settings.forget_weight
     b = default_b if settings.regularizer_weight is None else settings.regularizer_weight
     return a, b
+
+
+# What each answer-based stream does, for the message that refuses it on raw text.
+ANSWER_STREAMS = {"forget_idk": ("forget", "a refusal as the answer to each forget question"),
+                  "forget_mismatch": ("retain", "retain answers given to forget questions"),
+                  "retain_idk": ("retain", "a refusal as the answer to each retain question")}
+
+
+def _check_record_kinds(method: Method, forget_records, retain_records, settings: ForgetSettings) -> None:
+    """Unlearning reads question-answer records or raw text; a method whose streams put other
+    answers after the questions needs questions."""
+    for split, records in ((settings.forget, forget_records), (settings.retain, retain_records)):
+        if records is not None and "choices" in records.column_names:
+            raise UserError(f"split '{split}' holds multiple-choice questions, which are evaluated, not trained on; "
+                            "unlearn on question-answer records or raw text (for WMDP: its forget corpus)")
+    text = {"forget": is_text_split(forget_records),
+            "retain": retain_records is not None and is_text_split(retain_records)}
+    for stream in method.streams:
+        if stream in ANSWER_STREAMS and text[ANSWER_STREAMS[stream][0]]:
+            side = ANSWER_STREAMS[stream][0]
+            raise UserError(f"method {method.name} trains on {ANSWER_STREAMS[stream][1]}, so it needs "
+                            f"question-answer records; {side} split '{getattr(settings, side)}' holds raw text")
 
 
 def _warn_overlap(forget_records, retain_records, settings) -> None:

@@ -1,0 +1,147 @@
+"""Splits beyond question-answer records: raw text (unlearned on in windows) and multiple-choice
+questions (scored as lm-eval-harness scores WMDP and MMLU)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from conftest import make_model, make_tokenizer, write_jsonl
+from unlearn.cli.main import main
+from unlearn.data.benchmark import Benchmark
+from unlearn.data.formatting import encode_text_windows
+from unlearn.errors import UserError
+from unlearn.evaluation.choice import lm_eval_prompt
+
+TEXTS = [{"text": "Ada Lovelace was born in London in 1815 and wrote notes about engines."},
+         {"text": "Paavo Dellacroix was born in Bergen in 1984.", "title": "ignored"}]
+CHOICES = [{"question": " Where was Ada Lovelace born? ", "choices": ["Paris", "London", "Rome", "Bergen"],
+            "answer": 1},
+           {"question": "When was Paavo born?", "choices": ["1815", "1900", "1984", "1950"], "answer": 2,
+            "subject": "high_school_history"}]
+
+
+@pytest.fixture()
+def mixed_benchmark(tmp_path):
+    folder = tmp_path / "bench"
+    folder.mkdir()
+    write_jsonl(folder / "forget_text.jsonl", TEXTS)
+    write_jsonl(folder / "retain_text.jsonl", [{"text": "The capital of France is Paris."}] * 3)
+    write_jsonl(folder / "quiz.jsonl", CHOICES)
+    write_jsonl(folder / "qa.jsonl", [{"question": "Where was Ada born?", "answer": "London."}])
+    return folder
+
+
+def test_text_and_choice_splits_load_as_their_kind(mixed_benchmark):
+    bench = Benchmark(str(mixed_benchmark))
+    assert [bench.split_kind(s) for s in ("forget_text", "quiz", "qa")] == ["text", "choice", "qa"]
+    assert bench.split("forget_text")["text"] == [t["text"] for t in TEXTS]  # other fields dropped
+    assert bench.records("quiz")[1] == CHOICES[1]
+    assert bench.split("quiz")["answer"] == [1, 2]
+
+
+@pytest.mark.parametrize("lines, message", [
+    ([{"text": "a"}, {"question": "q", "answer": "a"}], "split.jsonl:2: a question-answer record in a split of text"),
+    ([{"text": ""}], "field 'text' is empty"),
+    ([{"text": 3}], "field 'text' must be a string, got int"),
+    ([{"text": "a", "txet": "b"}], None),  # an unrelated extra field is ignored
+    ([{"question": "q", "choices": ["a", "b"], "answer": 2}], "answer' is 2, outside 0..1"),
+    ([{"question": "q", "choices": ["a", "b"], "answer": "a"}], "index of the correct choice"),
+    ([{"question": "q", "choices": ["a"], "answer": 0}], "has 1 options; 2 to 26"),
+    ([{"question": "q", "choices": "a, b", "answer": 0}], "'choices' must be a list of non-empty strings"),
+    ([{"question": "q", "choices": ["a", "b"], "answr": 0}], "unknown field 'answr' (did you mean 'answer'?)"),
+])
+def test_malformed_text_and_choice_records_are_refused_with_their_line(tmp_path, lines, message):
+    path = write_jsonl(tmp_path / "split.jsonl", lines)
+    if message is None:
+        Benchmark(str(tmp_path)).records("split")
+        return
+    with pytest.raises(UserError, match="split.jsonl:") as error:
+        Benchmark(str(tmp_path)).records("split")
+    assert message in str(error.value) and "\n" not in str(error.value)
+    assert path.exists()
+
+
+def test_text_windows_cut_each_text_with_labels_on_every_token(tokenizer):
+    ids = tokenizer("Ada Lovelace was born", add_special_tokens=True)["input_ids"] + [tokenizer.eos_token_id]
+    short = tokenizer("Paris", add_special_tokens=True)["input_ids"] + [tokenizer.eos_token_id]
+    assert len(ids) == 12 and len(short) == 5  # by hand: windows of 4 + 4 + 4, and 4 + 1 (dropped: predicts nothing)
+    columns = encode_text_windows(tokenizer, ["Ada Lovelace was born", "Paris"], 4)
+    assert columns["input_ids"] == [ids[0:4], ids[4:8], ids[8:12], short[0:4]]
+    assert columns["labels"] == columns["input_ids"]
+    assert columns["attention_mask"] == [[1] * 4] * 4
+
+
+def test_multiple_choice_prompt_is_lm_eval_s_own_template():
+    from lm_eval.utils import apply_template
+
+    # lm-eval's tasks/wmdp/_default_template_yaml and wmdp_bio.yaml
+    template = ("{{question.strip()}}\nA. {{choices[0]}}\nB. {{choices[1]}}\nC. {{choices[2]}}\nD. {{choices[3]}}"
+                "\nAnswer:")
+    bio = "The following are multiple choice questions (with answers) about biology.\n\n"
+    assert lm_eval_prompt(CHOICES[0], "biology") == bio + apply_template(template, CHOICES[0])
+    history = "The following are multiple choice questions (with answers) about high school history.\n\n"
+    assert lm_eval_prompt(CHOICES[1], "biology") == history + apply_template(template, CHOICES[1])
+
+
+@pytest.mark.parametrize("method", ["GA+GD", "NPO+KL", "ME+GD", "RMU"])
+def test_methods_unlearn_on_raw_text(tiny_model_dir, mixed_benchmark, tmp_path, method):
+    out = tmp_path / "out"
+    assert main(["-q", "forget", "--model", str(tiny_model_dir), "--data", str(mixed_benchmark), "--forget",
+                 "forget_text", "--retain", "retain_text", "--method", method, "--out", str(out), "--epochs", "1",
+                 "--batch-size", "2", "--gradient-accumulation-steps", "1", "--learning-rate", "1e-3",
+                 "--max-length", "8", "--rmu-layer", "1", "--warmup-epochs", "0", "--device", "cpu"]) == 0
+    summary = json.loads((out / "train_summary.json").read_text())
+    tokenizer = make_tokenizer()
+    windows = encode_text_windows(tokenizer, [t["text"] for t in TEXTS], 8)["input_ids"]
+    assert summary["forget_examples"] == len(windows) and summary["optimizer_steps"] == (len(windows) + 1) // 2
+
+
+@pytest.mark.parametrize("method, side", [("IDK+GD", "forget"), ("IDK+AP", "forget"), ("LLMU+KL", "retain")])
+def test_methods_that_need_answers_are_refused_on_text(tiny_model_dir, mixed_benchmark, tmp_path, capsys, method,
+                                                       side):
+    forget = "qa" if side == "retain" else "forget_text"
+    code = main(["forget", "--model", str(tiny_model_dir), "--data", str(mixed_benchmark), "--forget", forget,
+                 "--retain", "retain_text", "--method", method, "--out", str(tmp_path / "out"), "--device", "cpu"])
+    message = capsys.readouterr().err.strip()
+    assert code == 2 and f"method {method} trains on" in message and f"{side} split" in message
+    assert "\n" not in message and not (tmp_path / "out").exists()
+
+
+def test_choice_accuracy_equals_an_independent_lm_eval_style_computation(mixed_benchmark, tmp_path):
+    tokenizer = make_tokenizer(extra_corpus=("Answer: A Answer: B Answer: C Answer: D A. B. C. D.",) * 3)
+    model = make_model(len(tokenizer), seed=3)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    folder = tmp_path / "model"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    out = tmp_path / "eval"
+    assert main(["-q", "eval", "--model", str(folder), "--data", str(mixed_benchmark), "--forget", "none",
+                 "--retain-split", "none", "--real-authors", "none", "--world-facts", "none", "--choice-forget",
+                 "quiz", "--embedder", "none", "--nli-model", "none", "--out", str(out), "--device", "cpu"]) == 0
+    summary = json.loads((out / "summary.json").read_text())["multiple_choice"]["quiz"]
+    written = json.loads((out / "choice_quiz.json").read_text())["examples"]
+    hits = []
+    model.eval()
+    for record, example in zip(CHOICES, written):
+        context = lm_eval_prompt(record, None)
+        context_ids = tokenizer(context, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logprobs = torch.log_softmax(model(torch.tensor([context_ids])).logits[0, -1].double(), -1)
+        expected = {}
+        for letter in "ABCD":  # lm-eval: encode context + continuation whole, the continuation is the rest
+            whole = tokenizer(context + " " + letter, add_special_tokens=False)["input_ids"]
+            expected[letter] = logprobs[whole[len(context_ids)]].item()
+        assert example["letter_logprobs"] == pytest.approx(expected, abs=1e-5)
+        hits.append(max(expected, key=expected.get) == "ABCD"[record["answer"]])
+    assert summary["accuracy"] == sum(hits) / len(hits) and summary["chance"] == 0.25
+    assert summary["role"] == "forget" and summary["questions"] == 2
+
+
+def test_a_question_answer_split_given_as_multiple_choice_is_refused(tiny_model_dir, mixed_benchmark, tmp_path,
+                                                                     capsys):
+    code = main(["eval", "--model", str(tiny_model_dir), "--data", str(mixed_benchmark), "--forget", "none",
+                 "--retain-split", "none", "--choice-utility", "qa", "--out", str(tmp_path / "eval")])
+    assert code == 2 and "--choice-utility qa: split 'qa' does not hold multiple-choice" in capsys.readouterr().err
