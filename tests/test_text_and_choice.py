@@ -143,5 +143,6 @@ def test_choice_accuracy_equals_an_independent_lm_eval_style_computation(mixed_b
 def test_a_question_answer_split_given_as_multiple_choice_is_refused(tiny_model_dir, mixed_benchmark, tmp_path,
                                                                      capsys):
     code = main(["eval", "--model", str(tiny_model_dir), "--data", str(mixed_benchmark), "--forget", "none",
-                 "--retain-split", "none", "--choice-utility", "qa", "--out", str(tmp_path / "eval")])
+                 "--retain-split", "none", "--real-authors", "none", "--world-facts", "none", "--choice-utility", "qa",
+                 "--out", str(tmp_path / "eval")])
     assert code == 2 and "--choice-utility qa: split 'qa' does not hold multiple-choice" in capsys.readouterr().err
