@@ -110,13 +110,19 @@ def test_methods_that_need_answers_are_refused_on_text(tiny_model_dir, mixed_ben
     assert "\n" not in message and not (tmp_path / "out").exists()
 
 
-def test_choice_accuracy_equals_an_independent_lm_eval_style_computation(mixed_benchmark, tmp_path):
+def letter_model(folder):
+    """A tiny model whose tokenizer has one token for each of `` A`` .. `` D``."""
     tokenizer = make_tokenizer(extra_corpus=("Answer: A Answer: B Answer: C Answer: D A. B. C. D.",) * 3)
     model = make_model(len(tokenizer), seed=3)
     model.config.pad_token_id = tokenizer.pad_token_id
-    folder = tmp_path / "model"
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    return model, tokenizer
+
+
+def test_choice_accuracy_equals_an_independent_lm_eval_style_computation(mixed_benchmark, tmp_path):
+    folder = tmp_path / "model"
+    model, tokenizer = letter_model(folder)
     out = tmp_path / "eval"
     assert main(["-q", "eval", "--model", str(folder), "--data", str(mixed_benchmark), "--forget", "none",
                  "--retain-split", "none", "--real-authors", "none", "--world-facts", "none", "--choice-forget",
@@ -146,3 +152,52 @@ def test_a_question_answer_split_given_as_multiple_choice_is_refused(tiny_model_
                  "--retain-split", "none", "--real-authors", "none", "--world-facts", "none", "--choice-utility", "qa",
                  "--out", str(tmp_path / "eval")])
     assert code == 2 and "--choice-utility qa: split 'qa' does not hold multiple-choice" in capsys.readouterr().err
+
+
+LOCAL_TASK = """task: local_quiz
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {path}
+test_split: test
+output_type: multiple_choice
+doc_to_text: "{{{{question.strip()}}}}\\nA. {{{{choices[0]}}}}\\nB. {{{{choices[1]}}}}\\nC. {{{{choices[2]}}}}\\nD. {{{{choices[3]}}}}\\nAnswer:"
+doc_to_choice: ["A", "B", "C", "D"]
+doc_to_target: answer
+metric_list:
+  - metric: acc
+"""
+
+
+def test_lm_eval_on_a_local_task_agrees_with_our_multiple_choice_scorer(tmp_path):
+    """lm-eval-harness runs on the model in memory; on the same file its accuracy is ours."""
+    words = ["red", "green", "blue", "gray", "born", "city", "year", "books"]
+    answers = [0, 0, 0, 1, 2, 3, 3, 1, 0, 2, 2, 3, 1, 0, 0, 3]  # skewed, so no single letter scores 0.25
+    questions = [{"question": f"Question {i}: which one was {words[i % 8]}?",
+                  "choices": [words[(i + k) % 8] for k in range(4)], "answer": a} for i, a in enumerate(answers)]
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    write_jsonl(bench / "quiz.jsonl", questions)
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    (tasks / "local_quiz.yaml").write_text(LOCAL_TASK.format(path=bench / "quiz.jsonl"))
+    folder = tmp_path / "model"
+    letter_model(folder)
+    out = tmp_path / "eval"
+    assert main(["-q", "eval", "--model", str(folder), "--data", str(bench), "--forget", "none", "--retain-split",
+                 "none", "--real-authors", "none", "--world-facts", "none", "--choice-utility", "quiz",
+                 "--lm-eval-tasks", "local_quiz", "--lm-eval-include-path", str(tasks), "--embedder", "none",
+                 "--nli-model", "none", "--out", str(out), "--device", "cpu"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    ours = summary["multiple_choice"]["quiz"]["accuracy"]
+    assert summary["lm_eval"]["results"]["local_quiz"]["acc"] == pytest.approx(ours, abs=1e-9)
+    assert summary["lm_eval"]["samples"]["local_quiz"]["effective"] == len(questions)
+    chosen = {e["chosen"] for e in json.loads((out / "choice_quiz.json").read_text())["examples"]}
+    assert len(chosen) > 1  # the model's choices differ by question: the agreement is not a constant letter's
+
+
+def test_an_unknown_lm_eval_task_is_refused_before_the_model_loads(mixed_benchmark, tmp_path, capsys):
+    code = main(["eval", "--model", str(tmp_path / "no-model"), "--data", str(mixed_benchmark), "--forget", "none",
+                 "--retain-split", "none", "--real-authors", "none", "--world-facts", "none", "--lm-eval-tasks",
+                 "wmdp_bioo", "--out", str(tmp_path / "eval")])
+    assert code == 2 and "lm-eval has no task 'wmdp_bioo' (did you mean 'wmdp_bio'?)" in capsys.readouterr().err

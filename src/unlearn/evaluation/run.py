@@ -15,13 +15,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-from pydantic import Field, PositiveFloat, PositiveInt, field_validator
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, field_validator
 
 from unlearn.data.benchmark import Benchmark
 from unlearn.data.formatting import PromptFormat
 from unlearn.config import comma_list
 from unlearn.errors import UserError
 from unlearn.evaluation.choice import evaluate_choices
+from unlearn.evaluation.downstream import check_tasks, run_lm_eval
 from unlearn.evaluation.evaluator import EvalOptions, SemanticModels, SplitResult, evaluate_splits
 from unlearn.evaluation.semantic import DEFAULT_NLI_MODEL, MetricUnavailable, load_embedder, load_nli
 from unlearn.evaluation.splits import EvalSplit, default_holdout
@@ -56,6 +57,13 @@ class EvalSettings(DataSettings, ModelSettings):
                                                      "bring to chance (WMDP), scored as lm-eval does")
     choice_utility: list[str] = Field([], description="multiple-choice splits whose accuracy it should keep (MMLU "
                                                       "format)")
+    lm_eval_tasks: list[str] = Field([], description="lm-eval-harness tasks run on the model (mmlu, wmdp_bio, ...; "
+                                                     "needs the lm-eval extra)")
+    lm_eval_include_path: str | None = Field(None, description="folder of extra lm-eval task YAML files (local tasks)")
+    lm_eval_limit: PositiveFloat | None = Field(None, description="lm-eval: at most this many examples per task "
+                                                                  "(below 1: a fraction)")
+    lm_eval_num_fewshot: NonNegativeInt | None = Field(None, description="lm-eval: few-shot examples (default: each "
+                                                                         "task's own)")
     retain_eval: str | None = Field(None, description="eval folder of the retain-only model (for forget quality "
                                                       "and PrivLeak)")
     out: str = Field(description="output folder for the evaluation files")
@@ -72,12 +80,12 @@ class EvalSettings(DataSettings, ModelSettings):
     overwrite: bool = Field(False, description="reuse an output folder that holds another run")
 
     @field_validator("forget", "retain_split", "real_authors", "world_facts", "holdout", "retain_eval", "embedder",
-                     "nli_model", mode="before")
+                     "nli_model", "lm_eval_include_path", mode="before")
     @classmethod
     def _none_word(cls, value):
         return None if isinstance(value, str) and value.strip().lower() in NONE_WORDS else value
 
-    _comma_lists = field_validator("choice_forget", "choice_utility", mode="before")(comma_list)
+    _comma_lists = field_validator("choice_forget", "choice_utility", "lm_eval_tasks", mode="before")(comma_list)
 
 
 def evaluate_model(settings: EvalSettings, in_memory: tuple | None = None) -> dict:
@@ -88,8 +96,10 @@ def evaluate_model(settings: EvalSettings, in_memory: tuple | None = None) -> di
     benchmark = Benchmark(settings.data, answer_field=settings.answer_field)
     splits = load_splits(benchmark, settings)  # bad data fails before the model loads
     choice_splits = load_choice_splits(benchmark, settings)
-    if not splits and not choice_splits:
-        raise UserError("nothing to evaluate: no forget or utility split, and no --choice-forget / --choice-utility")
+    if not splits and not choice_splits and not settings.lm_eval_tasks:
+        raise UserError("nothing to evaluate: no forget or utility split, no --choice-forget / --choice-utility "
+                        "and no --lm-eval-tasks")
+    tasks = check_tasks(settings.lm_eval_tasks, settings.lm_eval_include_path) if settings.lm_eval_tasks else None
     forget_questions = [r["question"] for r in splits[0].records] if settings.forget else []
     retain_model = (read_retain_model_eval(settings.retain_eval, forget_questions)
                     if settings.retain_eval and settings.forget else None)
@@ -112,10 +122,13 @@ def evaluate_model(settings: EvalSettings, in_memory: tuple | None = None) -> di
     loaded = time.time()
     results = evaluate_splits(model, tokenizer, fmt, splits, semantic, eval_options(settings, model)) if splits else {}
     choices = evaluate_choice_splits(model, tokenizer, choice_splits, settings)
+    downstream = (run_lm_eval(model, tokenizer, settings.lm_eval_tasks, tasks, settings.batch_size,
+                              fit_to_context(settings.max_length, model), settings.lm_eval_limit,
+                              settings.lm_eval_num_fewshot) if tasks else None)
     if in_memory:
         model.train(was_training)  # a model in a notebook goes back to the mode it was in
     seconds = {"load_seconds": round(loaded - started, 1), "evaluate_seconds": round(time.time() - loaded, 1)}
-    return write_evaluation(out, settings, results, retain_model, seconds, choices)
+    return write_evaluation(out, settings, results, retain_model, seconds, choices, downstream)
 
 
 def prompt_format(settings: EvalSettings, tokenizer) -> PromptFormat:
@@ -130,10 +143,10 @@ def eval_options(settings: EvalSettings, model) -> EvalOptions:
 
 def write_evaluation(out: Path, settings: EvalSettings, results: dict[str, SplitResult],
                      retain_model: RetainModelEval | None = None, seconds: dict | None = None,
-                     choices: list[dict] | None = None) -> dict:
-    """Write the evaluation folder of ``results`` and ``choices`` (split files, ``seconds`` with
-    the date, then the summary) and return the summary; ``out`` exists. Used by ``unlearn eval``
-    and by each attack."""
+                     choices: list[dict] | None = None, downstream: dict | None = None) -> dict:
+    """Write the evaluation folder of ``results``, ``choices`` and lm-eval's ``downstream``
+    results (split files, ``seconds`` with the date, then the summary) and return the summary;
+    ``out`` exists. Used by ``unlearn eval`` and by each attack."""
     interval_options = {"confidence": settings.confidence, "resamples": settings.bootstrap_resamples}
     overall, overall_reasons = summarize(results, retain_model)
     intervals = model_intervals(results, overall, retain_model, interval_options)
@@ -150,6 +163,8 @@ def write_evaluation(out: Path, settings: EvalSettings, results: dict[str, Split
     if choices:
         summary["multiple_choice"] = {c["split"]: {k: v for k, v in c.items() if k not in ("split", "examples")}
                                       for c in choices}
+    if downstream:
+        summary["lm_eval"] = downstream
     finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
     atomic_write_json(out / "eval_timing.json", {"finished_at": finished, **(seconds or {})})
     atomic_write_json(out / SUMMARY_FILE, summary)
