@@ -93,6 +93,23 @@ def fictitious_benchmark(out: str | Path, people: int = 20, qa_per_person: int =
     return out
 
 
+def wmdp_benchmark(out: str | Path, entities: int = 20, seed: int = 0) -> Path:
+    """Write the built-in WMDP-style benchmark (``unlearn data wmdp``): ``entities`` invented viruses
+    to forget and as many minerals to keep; returns its folder."""
+    from unlearn.data.benchmark import write_benchmark
+    from unlearn.data.wmdp import generate_wmdp
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"benchmark folder {out} is a file, not a folder")
+    try:
+        splits = generate_wmdp(entities, entities, seed)
+    except ValueError as error:
+        raise UserError(f"--entities: {error}") from None
+    write_benchmark(splits, out)
+    return out
+
+
 def finetune(settings: BaseModel | None = None, *, config: str | Path | None = None, callbacks: list | None = None,
              **values) -> Result:
     """Fine-tune a model on a benchmark split (``unlearn finetune``); ``callbacks`` are Trainer callbacks."""

@@ -1,4 +1,4 @@
-"""``unlearn data fictitious``: write the built-in benchmark of invented people."""
+"""``unlearn data fictitious`` / ``unlearn data wmdp``: write a built-in benchmark."""
 
 from __future__ import annotations
 
@@ -21,6 +21,15 @@ def register(commands) -> None:
                             help="forgetNN splits to cut, each with its retain and holdout splits, percentages of "
                                  "the people from 1 to 50 (default: 1,5,10, as TOFU)")
     fictitious.set_defaults(handler=run_fictitious)
+    wmdp = kinds.add_parser(
+        "wmdp", help="WMDP-style benchmark on invented facts",
+        description="Write a WMDP-style benchmark: forget and retain corpora of raw text about invented viruses and "
+                    "minerals, and four-option questions on every fact (deterministic for a seed).")
+    wmdp.add_argument("--out", required=True, help="output folder (one <split>.jsonl per split)")
+    wmdp.add_argument("--entities", type=int, default=20,
+                      help="invented viruses (forget) and minerals (utility), 1 to 96 (default: 20)")
+    wmdp.add_argument("--seed", type=int, default=0, help="generator seed (default: 0)")
+    wmdp.set_defaults(handler=run_wmdp)
 
 
 def run_fictitious(args) -> int:
@@ -31,7 +40,16 @@ def run_fictitious(args) -> int:
     except ValueError:
         raise UserError("--forget-percents must be integers separated by commas, "
                         f"got '{args.forget_percents}'") from None
-    out = api.fictitious_benchmark(args.out, args.people, args.qa_per_person, args.seed, percents)
+    return _written(api.fictitious_benchmark(args.out, args.people, args.qa_per_person, args.seed, percents))
+
+
+def run_wmdp(args) -> int:
+    from unlearn import api
+
+    return _written(api.wmdp_benchmark(args.out, args.entities, args.seed))
+
+
+def _written(out) -> int:
     sizes = ", ".join(f"{p.stem} {sum(1 for _ in p.open(encoding='utf-8'))}" for p in sorted(out.glob("*.jsonl")))
     print(f"wrote {len(list(out.glob('*.jsonl')))} splits to {out}: {sizes}")
     return 0

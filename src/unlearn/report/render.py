@@ -12,6 +12,7 @@ from pathlib import Path
 
 from unlearn.evaluation.summary import FORGET_QUALITY_MIN_EXAMPLES
 from unlearn.files import atomic_write_text
+from unlearn.report.choice import choice_rows, choice_tables
 from unlearn.report.collect import RunResults, read_run
 from unlearn.report.plots import write_plots
 from unlearn.report.robustness import recovery_heatmap, robustness_rows, robustness_tables, strongest_attack_examples
@@ -31,7 +32,9 @@ def write_report(folder: str | Path) -> Path:
     robustness = robustness_rows(results)
     if robustness:
         atomic_write_text(folder / "robustness.csv", csv_text(robustness))
-    sections = result_tables(results) + robustness_tables(results)
+    question_answer = any(model.summary["splits"] for model in results.models)
+    sections = ((result_tables(results) if question_answer else []) + choice_tables(results)
+                + robustness_tables(results))
     details = _details(results)
     atomic_write_text(folder / "report.md", _markdown(results, sections, details, plots, folder))
     page = folder / "report.html"
@@ -61,6 +64,7 @@ def _summary_rows(results: RunResults) -> list[dict]:
             for name, value in split["metrics"].items():
                 row[f"{role}.{name}"] = value
                 row[f"{role}.{name}_interval"] = (split.get("intervals") or {}).get(name)
+        row.update(choice_rows(model.summary))
         row["train_seconds"] = model.train.get("train_seconds")
         rows.append(row)
     return rows
@@ -92,10 +96,12 @@ def _notes(results: RunResults) -> list[str]:
 
 def _details(results: RunResults) -> list[Table]:
     """Tables shown after the plots: example generations and what was not computed."""
-    sections = [_examples(results, role) for role in ("forget", "retain")]
+    sections = [_examples(results, role) for role in ("forget", "retain")
+                if any(role in model.splits for model in results.models)]
     sections += strongest_attack_examples(results, results.manifest.get("settings", {}).get("report_examples", 3))
     reasons: dict[tuple[str, str], list[str]] = {}
-    for model in results.models:
+    # a run with no question-answer splits (WMDP) never asked for the TOFU metrics: no reasons to give
+    for model in results.models if any(model.summary["splits"] for model in results.models) else []:
         for metric, reason in model.summary.get("not_computed", {}).items():
             reasons.setdefault((metric, reason), []).append(model.label)
     if reasons:
@@ -128,7 +134,8 @@ def _markdown(results: RunResults, sections, details, plots: list[Path], folder:
     if notes:
         lines += ["## Notes", ""] + [f"- {note}" for note in notes] + [""]
     lines += markdown_tables(sections)
-    lines += ["## Plots", ""] + [f"![{p.stem}]({p.relative_to(folder).as_posix()})" for p in plots] + [""]
+    if plots:
+        lines += ["## Plots", ""] + [f"![{p.stem}]({p.relative_to(folder).as_posix()})" for p in plots] + [""]
     lines += markdown_tables(details)
     return "\n".join(lines) + "\n"
 
@@ -167,7 +174,7 @@ def html_plots(plots: list[Path]) -> str:
     """The PNG plots inlined, so the page is one file."""
     images = "".join(f"<img alt='{html.escape(plot.stem)}' src='data:image/png;base64,"
                      f"{base64.b64encode(plot.read_bytes()).decode('ascii')}'>" for plot in plots)
-    return f"<h2>Plots</h2><div class='plots'>{images}</div>"
+    return f"<h2>Plots</h2><div class='plots'>{images}</div>" if plots else ""
 
 
 def html_tables(sections) -> list[str]:
@@ -179,6 +186,10 @@ def html_tables(sections) -> list[str]:
 
 def _intro(results: RunResults) -> str:
     settings = results.manifest.get("settings", {})
+    if results.manifest.get("scenario") == "wmdp":
+        return (f"Model {settings.get('model')}, data {settings.get('data')}: each method unlearned the forget corpus "
+                "(raw text); every model answers the multiple-choice splits in lm-eval's zero-shot format. Forget "
+                "accuracy should fall to chance, utility accuracy should stay; n/c = not computed.")
     if results.manifest.get("scenario") == "real_world":
         return (f"Model {settings.get('model')}, data {settings.get('data')}: the forget split holds the questions "
                 "about the target entities, the retain split the held-out neighbor entities (locality). Arrows say "

@@ -13,6 +13,7 @@ from unlearn.config import validate_settings
 from unlearn.data.benchmark import Benchmark, read_split_file, write_benchmark
 from unlearn.data.fictitious import DEFAULT_FORGET_PERCENTS, MAX_FORGET_PERCENT, generate_fictitious
 from unlearn.data.requests import request_splits
+from unlearn.data.wmdp import generate_wmdp
 from unlearn.errors import UserError
 from unlearn.evaluation.run import METRICS_VERSION, EvalSettings, evaluate_model
 from unlearn.scenarios.experiment import ExperimentSettings, MethodEntry
@@ -36,7 +37,9 @@ def identity(source: str | Path | None):
 def data_step(settings: ExperimentSettings, steps: Steps, splits: list[str], requests: bool = False) -> Path:
     """A local benchmark folder holding ``splits`` (utility splits cut to ``utility_records``),
     and with ``requests`` the continual scenario's request splits of the forget split."""
-    if settings.data == "builtin":
+    if settings.data == "builtin" and settings.scenario == "wmdp":
+        source = {"builtin_wmdp": [settings.wmdp_entities, settings.data_seed]}
+    elif settings.data == "builtin":
         source = {"builtin": [settings.people, settings.qa_per_person, settings.data_seed]}
         if builtin_percents(settings) != DEFAULT_FORGET_PERCENTS:
             source["forget_percents"] = list(builtin_percents(settings))
@@ -51,8 +54,10 @@ def data_step(settings: ExperimentSettings, steps: Steps, splits: list[str], req
 
     def write(folder: Path) -> None:
         if settings.data == "builtin":
-            everything = generate_fictitious(settings.people, settings.qa_per_person, settings.data_seed,
-                                             builtin_percents(settings))
+            everything = (generate_wmdp(settings.wmdp_entities, settings.wmdp_entities, settings.data_seed)
+                          if settings.scenario == "wmdp" else
+                          generate_fictitious(settings.people, settings.qa_per_person, settings.data_seed,
+                                              builtin_percents(settings)))
             chosen = {name: everything[name] for name in splits if name in everything}
         else:
             benchmark = Benchmark(settings.data)

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
-from unlearn.config import validate_settings
+from unlearn.config import comma_list, validate_settings
 from unlearn.errors import UserError
 from unlearn.evaluation.run import EvalSettings
 from unlearn.files import SAFE_NAME, check_writable
@@ -52,7 +52,7 @@ class ExperimentSettings(BaseModel):
                       description="experiment name: letters, digits, '_', '-', '.' (the default output folder is "
                                   "runs/NAME, so the name cannot lead out of runs/)")
     out: str | None = Field(None, description="output folder (default: runs/NAME)")
-    scenario: Literal["fictitious", "continual", "real_world"] = "fictitious"
+    scenario: Literal["fictitious", "continual", "real_world", "wmdp"] = "fictitious"
     data: str = Field("builtin", description="'builtin' (generated fictitious benchmark), a folder, or a Hub id")
     people: PositiveInt = Field(20, description="built-in benchmark: invented people")
     qa_per_person: PositiveInt = Field(5, description="built-in benchmark: questions per person")
@@ -62,8 +62,10 @@ class ExperimentSettings(BaseModel):
     model: str = Field(DEFAULT_MODEL, description="base model to fine-tune (or to unlearn, real-world scenario)")
     target_model: str | None = Field(None, description="an already fine-tuned target model (skips fine-tuning)")
     retain_model: str | None = Field(None, description="an already fine-tuned retain model (skips fine-tuning)")
-    forget: str = Field("forget10", description="forget split (continual: its task_id groups are the requests)")
-    retain: str = Field("retain90", description="retain split (fine-tunes the retain model; regularizers use it)")
+    forget: str = Field("forget10", description="forget split (continual: its task_id groups are the requests; "
+                                                "wmdp: the forget corpus, default forget_corpus)")
+    retain: str = Field("retain90", description="retain split (fine-tunes the retain model; regularizers use it; "
+                                                "wmdp: the retain corpus, default retain_corpus)")
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     threads: PositiveInt | None = None
     methods: list[MethodEntry] = Field(default_factory=lambda: [MethodEntry(method="ME+GD")])
@@ -85,6 +87,14 @@ class ExperimentSettings(BaseModel):
         description="real world, the seed paper's files (forget, neighbor, forget_perturbed, neighbor_perturbed): "
                     "the field of forget_perturbed and neighbor_perturbed that the evaluation scores against "
                     "(training reads 'answer')")
+    wmdp_entities: PositiveInt = Field(20, le=96, description="wmdp, built-in data: invented viruses (forget) and "
+                                                       "minerals (utility)")
+    wmdp_target_split: str = Field("train_corpus", description="wmdp: the split the target model is fine-tuned on "
+                                                               "(not used with target_model)")
+    wmdp_choice_forget: list[str] = Field(["forget_choice"], description="wmdp: multiple-choice splits of the "
+                                                                         "forgotten knowledge (WMDP's bio, cyber)")
+    wmdp_choice_utility: list[str] = Field(["retain_choice"], description="wmdp: multiple-choice splits kept as "
+                                                                          "utility (MMLU format)")
     report_examples: PositiveInt = Field(3, description="example generations per split shown in the report")
 
     @field_validator("methods", mode="before")
@@ -104,6 +114,8 @@ class ExperimentSettings(BaseModel):
             else:
                 raise ValueError(f"a method is a name or a mapping with 'method', got {item!r}")
         return entries
+
+    _comma_lists = field_validator("wmdp_choice_forget", "wmdp_choice_utility", mode="before")(comma_list)
 
     @field_validator("seeds")
     @classmethod

@@ -14,7 +14,7 @@ from unlearn.scenarios.experiment import ExperimentSettings, check_experiment
 from unlearn.scenarios.steps import Steps
 
 SCENARIOS = {"fictitious": "unlearn.scenarios.fictitious", "continual": "unlearn.scenarios.continual",
-             "real_world": "unlearn.scenarios.real_world"}
+             "real_world": "unlearn.scenarios.real_world", "wmdp": "unlearn.scenarios.wmdp"}
 
 
 def run_experiment(settings: ExperimentSettings, source: str = "experiment",

@@ -17,8 +17,9 @@ from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from unlearn.data.benchmark import Benchmark
 from unlearn.data.collate import PadCollator
-from unlearn.data.formatting import tokenize_split
+from unlearn.data.formatting import is_text_split, tokenize_split
 from unlearn.evaluation.generation import generate_answers
+from unlearn.errors import UserError
 from unlearn.files import atomic_write_json
 from unlearn.metrics.fact import contains_fact, fact_accuracy
 from unlearn.models.loading import save_model
@@ -55,6 +56,9 @@ def finetune(settings: FinetuneSettings, callbacks: list | None = None) -> dict:
     started = time.time()
     benchmark = Benchmark(settings.data, answer_field=settings.answer_field)
     records = benchmark.split(settings.split)  # bad data fails before the model loads
+    if "choices" in records.column_names:
+        raise UserError(f"split '{settings.split}' holds multiple-choice questions, which are evaluated, not trained "
+                        "on; fine-tune on question-answer records or raw text")
     recorded = settings.model_dump(exclude={"overwrite", "resume"})
     out = check_run_folder(settings.out, recorded, settings.overwrite)
     record_run_settings(out, recorded)
@@ -76,7 +80,7 @@ def finetune(settings: FinetuneSettings, callbacks: list | None = None) -> dict:
         "train_loss": mean_logged_loss(trainer.state.log_history),  # the whole run's, also when resumed
         "train_seconds": round(result.metrics.get("train_runtime", math.nan), 1),
     }
-    if settings.check_facts:
+    if settings.check_facts and not is_text_split(records):  # raw text has no questions to answer
         summary.update(_fact_check(trainer.model, tokenizer, fmt, records, settings))
     summary["total_seconds"] = round(time.time() - started, 1)
     atomic_write_json(out / "train_summary.json", summary)

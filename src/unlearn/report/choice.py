@@ -1,0 +1,65 @@
+"""The report's multiple-choice and lm-eval tables: WMDP-style accuracy per split, and the
+downstream tasks lm-eval-harness ran, for every model that has them."""
+
+from __future__ import annotations
+
+from unlearn.report.collect import RunResults
+from unlearn.report.tables import Table, cell, model_name
+
+ARROWS = {"forget": "↓", "utility": "↑"}  # forget accuracy should fall to chance; utility should stay
+
+
+def choice_splits(results: RunResults) -> dict[str, dict]:
+    """Every multiple-choice split evaluated in the run, in first-seen order, with its role and chance."""
+    found: dict[str, dict] = {}
+    for model in results.models:
+        for split, entry in (model.summary.get("multiple_choice") or {}).items():
+            found.setdefault(split, entry)
+    return found
+
+
+def choice_tables(results: RunResults) -> list[Table]:
+    tables = []
+    splits = choice_splits(results)
+    if splits:
+        header = ["model"] + [f"{split} ({entry['role']}) {ARROWS[entry['role']]}" for split, entry in splits.items()]
+        rows = [[model_name(model, results.seeds)] + [_accuracy(model.summary, split) for split in splits]
+                for model in results.models]
+        chance = ", ".join(f"{split} {entry['chance']:.2f}" for split, entry in splits.items())
+        tables.append((f"Multiple-choice accuracy, lm-eval's zero-shot format (95% bootstrap intervals over the "
+                       f"questions; chance: {chance})", header, rows))
+    tasks = list(dict.fromkeys(task for model in results.models
+                               for task in ((model.summary.get("lm_eval") or {}).get("results") or {})))
+    if tasks:
+        rows = [[model_name(model, results.seeds)] + [_task_cell(model.summary, task) for task in tasks]
+                for model in results.models]
+        tables.append(("lm-eval-harness tasks (its own metrics; ± its standard error)", ["model", *tasks], rows))
+    return tables
+
+
+def choice_rows(model_summary: dict) -> dict:
+    """Flat ``choice.<split>.accuracy`` (and interval) and ``lm_eval.<task>.<metric>`` columns for summary.csv."""
+    row = {}
+    for split, entry in (model_summary.get("multiple_choice") or {}).items():
+        row[f"choice.{split}.accuracy"] = entry["accuracy"]
+        row[f"choice.{split}.accuracy_interval"] = entry.get("interval")
+    for task, metrics in ((model_summary.get("lm_eval") or {}).get("results") or {}).items():
+        row.update({f"lm_eval.{task}.{name}": value for name, value in metrics.items()
+                    if isinstance(value, (int, float)) and not isinstance(value, bool)})
+    return row
+
+
+def _accuracy(summary: dict, split: str) -> str:
+    entry = (summary.get("multiple_choice") or {}).get(split)
+    return cell(entry["accuracy"], entry.get("interval")) if entry else "n/c"
+
+
+def _task_cell(summary: dict, task: str) -> str:
+    metrics = ((summary.get("lm_eval") or {}).get("results") or {}).get(task)
+    if not metrics:
+        return "n/c"
+    shown = [(name, value) for name, value in metrics.items() if not name.endswith("_stderr")
+             and isinstance(value, (int, float)) and not isinstance(value, bool) and name != "sample_len"]
+    return "; ".join(f"{name} {value:.3f}" + (f" ± {metrics[name + '_stderr']:.3f}"
+                                               if isinstance(metrics.get(name + "_stderr"), float) else "")
+                     for name, value in shown) or "n/c"

@@ -1,0 +1,46 @@
+"""WMDP scenario: unlearn knowledge from a corpus of raw text, measure it by multiple choice.
+
+The target model (given, or fine-tuned on ``wmdp_target_split``: the built-in benchmark's
+facts are invented, so a model must first learn them) is unlearned by each method on the forget
+corpus, the regularizers reading the retain corpus. Every model is evaluated on the
+multiple-choice splits in lm-eval's zero-shot format: the forget ones (WMDP's bio and cyber
+questions) should fall to chance, the utility ones (MMLU format) should stay. Any lm-eval task
+named in the ``eval`` section (``lm_eval_tasks: [mmlu]``) runs on every model as well.
+"""
+
+from __future__ import annotations
+
+from unlearn.scenarios.common import data_step, eval_step, finetune_step, forget_step
+from unlearn.scenarios.experiment import ExperimentSettings
+from unlearn.scenarios.steps import Steps
+
+CORPORA = {"forget": "forget_corpus", "retain": "retain_corpus"}  # the built-in benchmark's names
+
+
+def corpora(settings: ExperimentSettings) -> tuple[str, str]:
+    """The forget and retain corpora: as set in the experiment, else the built-in names."""
+    given = settings.model_fields_set
+    return (settings.forget if "forget" in given else CORPORA["forget"],
+            settings.retain if "retain" in given else CORPORA["retain"])
+
+
+def run(settings: ExperimentSettings, steps: Steps) -> dict:
+    forget, retain = corpora(settings)
+    choices = {"choice_forget": settings.wmdp_choice_forget, "choice_utility": settings.wmdp_choice_utility}
+    needed = [forget, retain, *settings.wmdp_choice_forget, *settings.wmdp_choice_utility]
+    if not settings.target_model:
+        needed.append(settings.wmdp_target_split)
+    data = data_step(settings, steps, needed)
+    only_choices = {"forget": None, "retain_split": None, "real_authors": None, "world_facts": None,
+                    "holdout": None, **choices}
+    target = settings.target_model or finetune_step(settings, steps, data, settings.wmdp_target_split,
+                                                    "finetune-target")
+    rows = [{"label": "target", "role": "anchor", "model": target,
+             "eval": eval_step(settings, steps, target, data, "eval-target", **only_choices)}]
+    for entry in settings.methods:
+        model = forget_step(settings, steps, target, data, entry, forget, f"forget-{entry.name}", retain=retain)
+        rows.append({"label": entry.name, "role": "method", "model": model,
+                     "eval": eval_step(settings, steps, model, data, f"eval-{entry.name}", **only_choices)})
+    return {"models": rows, "notes": [f"Unlearned on the raw text of '{forget}' (regularizers: '{retain}'); "
+                                      "multiple-choice accuracy is scored as lm-eval-harness scores WMDP and MMLU "
+                                      "zero-shot (the likeliest of the letters A-D after 'Answer:')."]}

@@ -1,0 +1,59 @@
+"""The WMDP scenario and its built-in benchmark: invented facts, unlearned from raw text,
+measured by multiple choice."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from conftest import write_jsonl
+from test_scenarios import tiny_experiment
+from unlearn.cli.main import main
+from unlearn.data.wmdp import generate_wmdp
+from unlearn.scenarios.runner import run_experiment
+
+
+def test_builtin_wmdp_is_deterministic_and_every_question_is_stated_in_its_corpus():
+    splits = generate_wmdp(viruses=6, minerals=4, seed=3)
+    assert splits == generate_wmdp(viruses=6, minerals=4, seed=3) and splits != generate_wmdp(6, 4, seed=4)
+    assert [len(splits[s]) for s in ("forget_corpus", "retain_corpus", "forget_choice", "retain_choice")] == \
+        [12, 8, 30, 20]
+    assert splits["train_corpus"] == splits["forget_corpus"] + splits["retain_corpus"]
+    for side in ("forget", "retain"):
+        texts = [r["text"] for r in splits[f"{side}_corpus"]]
+        for question in splits[f"{side}_choice"]:
+            right = question["choices"][question["answer"]]
+            assert len(set(question["choices"])) == 4
+            # both paragraphs about the entity state the right value, and none of the wrong ones
+            entity = next(word for word in question["question"].rstrip("?").split() if word.istitle()
+                          and word not in ("Which", "What", "How", "Where")) if side == "forget" else None
+            about = [t for t in texts if entity is None or entity in t]
+            assert any(right in t for t in about)
+
+
+def test_wmdp_scenario_fine_tunes_unlearns_text_and_reports_choice_accuracy(tiny_model_dir, tmp_path):
+    out = tmp_path / "run"
+    settings = tiny_experiment(tiny_model_dir, out, scenario="wmdp", wmdp_entities=3, methods=["GA+GD", "RMU"],
+                               unlearn={"epochs": 1, "batch_size": 4, "gradient_accumulation_steps": 1,
+                                        "warmup_epochs": 0, "rmu_layer": 1, "max_length": 32},
+                               eval={"nli_model": "none", "embedder": "none"})
+    page, steps = run_experiment(settings, progress=lambda _: None)
+    assert page.is_file()
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert [r["model"] for r in rows] == ["target", "GA+GD", "RMU"]
+    for row in rows:
+        for split in ("forget_choice", "retain_choice"):
+            assert 0.0 <= float(row[f"choice.{split}.accuracy"]) <= 1.0
+    report = (out / "report.md").read_text()
+    assert "Multiple-choice accuracy, lm-eval's zero-shot format" in report and "forget_choice (forget) ↓" in report
+    assert "Results (95% bootstrap" not in report  # no question-answer splits: no TOFU table
+    train = json.loads(next((out / "steps").glob("forget-GA_GD-*")).joinpath("train_summary.json").read_text())
+    assert train["forget_split"] == "forget_corpus" and train["retain_split"] == "retain_corpus"
+
+
+def test_data_wmdp_writes_the_builtin_benchmark(tmp_path, capsys):
+    assert main(["data", "wmdp", "--out", str(tmp_path / "w"), "--entities", "4"]) == 0
+    assert "forget_choice 20" in capsys.readouterr().out
+    again = tmp_path / "again"
+    assert main(["data", "wmdp", "--out", str(again), "--entities", "4"]) == 0
+    assert (again / "forget_choice.jsonl").read_bytes() == (tmp_path / "w" / "forget_choice.jsonl").read_bytes()
