@@ -2,7 +2,8 @@
 
 A local benchmark is a folder with one file per split, ``<split>.jsonl`` (or ``<split>.json``
 holding JSON lines, as TOFU ships them). A Hub benchmark such as ``locuslab/TOFU`` has one
-config per split. Either way every record is validated before anything uses it. A split holds
+config per split; a split named ``CONFIG.SPLIT`` reads split SPLIT of config CONFIG (MUSE and
+WMDP keep several splits per config). Either way every record is validated before anything uses it. A split holds
 records of one kind (``kinds.py``): question-answer, raw text or multiple-choice.
 
 ``split()`` is what training reads: a memory-mapped Arrow table built by streaming the file
@@ -90,8 +91,9 @@ class Benchmark:
             yield kinds.validate(_drop_nulls(row), f"{self.source}[{name}] row {i + 1}", kind, self.answer_field)
 
     def _hub_table(self, name: str) -> datasets.Dataset:
+        config, split = hub_config_and_split(name)
         try:
-            table = datasets.load_dataset(self.source, name=name, split="train")
+            table = datasets.load_dataset(self.source, name=config, split=split)
         except Exception as error:  # offline, unknown config, auth: all say the same to the user
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise UserError(
@@ -100,6 +102,14 @@ class Benchmark:
         if len(table) == 0:
             raise UserError(f"{self.source}[{name}]: split is empty")
         return table
+
+
+def hub_config_and_split(name: str) -> tuple[str, str]:
+    """Which Hub config and split a split name reads: ``forget10`` is config ``forget10``, split
+    ``train`` (TOFU's layout); ``CONFIG.SPLIT`` is config CONFIG, split SPLIT (MUSE's
+    ``verbmem.forget``, WMDP's ``wmdp-bio.test``). Locally the same name is the file ``NAME.jsonl``."""
+    config, dot, split = name.partition(".")
+    return (config, split) if dot and split else (name, "train")
 
 
 def _normalized_hub_table(table: datasets.Dataset, answer_field: str) -> datasets.Dataset:

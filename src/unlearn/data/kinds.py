@@ -5,6 +5,8 @@
   token of it, cut into windows (``formatting.encode_text_windows``).
 - ``choice``: ``{"question", "choices": [...], "answer": index}``, optionally ``subject``: WMDP
   and MMLU questions, scored by the log-likelihood of each option's letter.
+- ``continuation``: ``{"prompt", "gt"}``: the opening of a text and what follows it (MUSE's
+  VerbMem), scored by how much of ``gt`` a greedy continuation reproduces.
 
 A split holds one kind: its first record decides, and a record of another kind is refused
 with its place. Other fields of text and choice records are ignored (the Hub corpora carry
@@ -20,7 +22,7 @@ import datasets
 from unlearn.data.records import DEFAULT_ANSWER_FIELD, KNOWN_FIELDS, _type_name, validate_record
 from unlearn.errors import UserError
 
-KINDS = ("qa", "text", "choice")
+KINDS = ("qa", "text", "choice", "continuation")
 CHOICE_FIELDS = ("question", "choices", "answer", "subject")
 MAX_CHOICES = 26  # one letter each
 
@@ -32,18 +34,22 @@ FEATURES = {  # Arrow types of each kind's fields
     "text": {"text": datasets.Value("string")},
     "choice": {"question": datasets.Value("string"), "choices": datasets.List(datasets.Value("string")),
                "answer": datasets.Value("int64"), "subject": datasets.Value("string")},
+    "continuation": {"prompt": datasets.Value("string"), "gt": datasets.Value("string")},
 }
-KIND_NAMES = {"qa": "question-answer", "text": "text", "choice": "multiple-choice"}
+KIND_NAMES = {"qa": "question-answer", "text": "text", "choice": "multiple-choice", "continuation": "continuation"}
 
 
 def record_kind(record: object) -> str:
     """``text`` for a record with ``text`` and no ``question``, ``choice`` for one with ``choices``,
-    else ``qa`` (whose validation then names what is missing)."""
+    ``continuation`` for one with ``prompt`` and no ``question``, else ``qa`` (whose validation then
+    names what is missing)."""
     if isinstance(record, dict):
         if "text" in record and "question" not in record:
             return "text"
         if "choices" in record:
             return "choice"
+        if "prompt" in record and "question" not in record:
+            return "continuation"
     return "qa"
 
 
@@ -57,6 +63,8 @@ def validate(record: object, where: str, kind: str, answer_field: str = DEFAULT_
         return validate_text_record(record, where)
     if kind == "choice":
         return validate_choice_record(record, where)
+    if kind == "continuation":
+        return validate_continuation_record(record, where)
     return validate_record(record, where, answer_field)
 
 
@@ -69,6 +77,19 @@ def validate_text_record(record: dict, where: str) -> dict:
     if not text.strip():
         raise UserError(f"{where}: field 'text' is empty")
     return {"text": text}
+
+
+def validate_continuation_record(record: dict, where: str) -> dict:
+    """``prompt`` and ``gt`` are non-empty strings; the record is returned with those fields only."""
+    _refuse_misspellings(record, ("prompt", "gt"), where)
+    for field in ("prompt", "gt"):
+        if field not in record:
+            raise UserError(f"{where}: field '{field}' is missing (a continuation record has prompt and gt)")
+        if not isinstance(record[field], str):
+            raise UserError(f"{where}: field '{field}' must be a string, got {_type_name(record[field])}")
+        if not record[field].strip():
+            raise UserError(f"{where}: field '{field}' is empty")
+    return {"prompt": record["prompt"], "gt": record["gt"]}
 
 
 def validate_choice_record(record: dict, where: str) -> dict:

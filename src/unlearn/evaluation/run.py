@@ -23,6 +23,7 @@ from unlearn.config import comma_list
 from unlearn.errors import UserError
 from unlearn.evaluation.choice import evaluate_choices
 from unlearn.evaluation.downstream import check_tasks, run_lm_eval
+from unlearn.evaluation.muse import MUSE_SPLITS, evaluate_muse, load_muse_splits
 from unlearn.evaluation.evaluator import EvalOptions, SemanticModels, SplitResult, evaluate_splits
 from unlearn.evaluation.semantic import DEFAULT_NLI_MODEL, MetricUnavailable, load_embedder, load_nli
 from unlearn.evaluation.splits import EvalSplit, default_holdout
@@ -64,6 +65,13 @@ class EvalSettings(DataSettings, ModelSettings):
                                                                   "(below 1: a fraction)")
     lm_eval_num_fewshot: NonNegativeInt | None = Field(None, description="lm-eval: few-shot examples (default: each "
                                                                          "task's own)")
+    muse: bool = Field(False, description="MUSE's VerbMem, KnowMem and PrivLeak on the benchmark's MUSE splits "
+                                          "(verbmem.forget, knowmem.forget_qa, ..., privleak.holdout)")
+    muse_retrained_auc: float | None = Field(None, gt=0.0, le=1.0, description="MUSE: the retrained model's "
+                                             "Min-40% AUC for PrivLeak (default: from --retain-eval, if MUSE)")
+    muse_verbmem_tokens: PositiveInt = Field(128, description="MUSE: VerbMem continuation length")
+    muse_knowmem_tokens: PositiveInt = Field(32, description="MUSE: KnowMem answer length")
+    muse_min_k: PositiveFloat = Field(0.4, le=1.0, description="MUSE: k of PrivLeak's Min-K% score")
     retain_eval: str | None = Field(None, description="eval folder of the retain-only model (for forget quality "
                                                       "and PrivLeak)")
     out: str = Field(description="output folder for the evaluation files")
@@ -96,13 +104,23 @@ def evaluate_model(settings: EvalSettings, in_memory: tuple | None = None) -> di
     benchmark = Benchmark(settings.data, answer_field=settings.answer_field)
     splits = load_splits(benchmark, settings)  # bad data fails before the model loads
     choice_splits = load_choice_splits(benchmark, settings)
-    if not splits and not choice_splits and not settings.lm_eval_tasks:
-        raise UserError("nothing to evaluate: no forget or utility split, no --choice-forget / --choice-utility "
-                        "and no --lm-eval-tasks")
+    muse_records, muse_missing = load_muse_splits(benchmark) if settings.muse else ({}, {})
+    if settings.muse and len(muse_missing) == len(MUSE_SPLITS):
+        raise UserError(f"--muse: {settings.data} has none of MUSE's splits (verbmem.forget, knowmem.forget_qa, "
+                        "knowmem.forget_qa_icl, knowmem.retain_qa, knowmem.retain_qa_icl, privleak.forget, "
+                        "privleak.holdout)")
+    retrained_auc = settings.muse_retrained_auc
+    if settings.muse and retrained_auc is None and settings.retain_eval:
+        retrained_auc = read_retrained_auc(settings.retain_eval)
+    if not splits and not choice_splits and not settings.lm_eval_tasks and not settings.muse:
+        raise UserError("nothing to evaluate: no forget or utility split, no --choice-forget / --choice-utility, "
+                        "no --lm-eval-tasks and no --muse")
     tasks = check_tasks(settings.lm_eval_tasks, settings.lm_eval_include_path) if settings.lm_eval_tasks else None
     forget_questions = [r["question"] for r in splits[0].records] if settings.forget else []
     retain_model = (read_retain_model_eval(settings.retain_eval, forget_questions)
                     if settings.retain_eval and settings.forget else None)
+    if settings.retain_eval and not settings.forget and not settings.muse:
+        raise UserError("--retain-eval needs a forget split (forget quality, PrivLeak) or --muse (PrivLeak)")
     recorded = settings.model_dump(exclude={"overwrite", "threads"})
     out = check_run_folder(settings.out, recorded, settings.overwrite)
     record_run_settings(out, recorded)
@@ -122,13 +140,20 @@ def evaluate_model(settings: EvalSettings, in_memory: tuple | None = None) -> di
     loaded = time.time()
     results = evaluate_splits(model, tokenizer, fmt, splits, semantic, eval_options(settings, model)) if splits else {}
     choices = evaluate_choice_splits(model, tokenizer, choice_splits, settings)
+    muse = (evaluate_muse(model, tokenizer, muse_records, muse_missing, max_length=fit_to_context(settings.max_length,
+                                                                                                 model),
+                          retrained_auc=retrained_auc, verbmem_tokens=settings.muse_verbmem_tokens,
+                          knowmem_tokens=settings.muse_knowmem_tokens, min_k=settings.muse_min_k,
+                          batch_size=settings.batch_size, generation_batch_size=settings.generation_batch_size,
+                          confidence=settings.confidence, resamples=settings.bootstrap_resamples)
+            if settings.muse else None)
     downstream = (run_lm_eval(model, tokenizer, settings.lm_eval_tasks, tasks, settings.batch_size,
                               fit_to_context(settings.max_length, model), settings.lm_eval_limit,
                               settings.lm_eval_num_fewshot) if tasks else None)
     if in_memory:
         model.train(was_training)  # a model in a notebook goes back to the mode it was in
     seconds = {"load_seconds": round(loaded - started, 1), "evaluate_seconds": round(time.time() - loaded, 1)}
-    return write_evaluation(out, settings, results, retain_model, seconds, choices, downstream)
+    return write_evaluation(out, settings, results, retain_model, seconds, choices, downstream, muse)
 
 
 def prompt_format(settings: EvalSettings, tokenizer) -> PromptFormat:
@@ -143,10 +168,11 @@ def eval_options(settings: EvalSettings, model) -> EvalOptions:
 
 def write_evaluation(out: Path, settings: EvalSettings, results: dict[str, SplitResult],
                      retain_model: RetainModelEval | None = None, seconds: dict | None = None,
-                     choices: list[dict] | None = None, downstream: dict | None = None) -> dict:
-    """Write the evaluation folder of ``results``, ``choices`` and lm-eval's ``downstream``
-    results (split files, ``seconds`` with the date, then the summary) and return the summary;
-    ``out`` exists. Used by ``unlearn eval`` and by each attack."""
+                     choices: list[dict] | None = None, downstream: dict | None = None,
+                     muse: dict[str, dict] | None = None) -> dict:
+    """Write the evaluation folder of ``results``, ``choices``, lm-eval's ``downstream`` results
+    and the ``muse`` metrics (split files, ``seconds`` with the date, then the summary) and
+    return the summary; ``out`` exists. Used by ``unlearn eval`` and by each attack."""
     interval_options = {"confidence": settings.confidence, "resamples": settings.bootstrap_resamples}
     overall, overall_reasons = summarize(results, retain_model)
     intervals = model_intervals(results, overall, retain_model, interval_options)
@@ -165,6 +191,13 @@ def write_evaluation(out: Path, settings: EvalSettings, results: dict[str, Split
                                       for c in choices}
     if downstream:
         summary["lm_eval"] = downstream
+    if muse:
+        for metric, result in muse.items():
+            if "not_computed" not in result or result.get("auc") is not None:
+                atomic_write_json(out / f"muse_{metric}.json", result)
+        summary["muse"] = {metric: {k: v for k, v in result.items()
+                                    if k not in ("examples", "member_scores", "holdout_scores")}
+                           for metric, result in muse.items()}
     finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
     atomic_write_json(out / "eval_timing.json", {"finished_at": finished, **(seconds or {})})
     atomic_write_json(out / SUMMARY_FILE, summary)
@@ -193,6 +226,19 @@ def load_semantic_models(embedder: str | None, nli_model: str | None, device: st
         semantic.nli_missing = str(error)
         log.warning("entailment score will not be computed: %s", error)
     return semantic
+
+
+def read_retrained_auc(folder: str | Path) -> float:
+    """The retrained model's PrivLeak AUC from its MUSE evaluation (``summary.json``'s ``muse``)."""
+    path = Path(folder) / SUMMARY_FILE
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))["muse"]["privleak"]["auc"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UserError(f"--retain-eval {folder}: no MUSE PrivLeak AUC in {path} ({type(error).__name__}); evaluate "
+                        "the retrained model with --muse first, or give --muse-retrained-auc") from error
+    if not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise UserError(f"--retain-eval {folder}: its PrivLeak AUC is {value!r}, not a number in [0, 1]")
+    return float(value)
 
 
 def read_retain_model_eval(folder: str | Path, forget_questions: list[str]) -> RetainModelEval:

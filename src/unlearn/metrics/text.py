@@ -14,6 +14,20 @@ def _scorer():
     return rouge_scorer.RougeScorer(["rouge1", "rougeL"], use_stemmer=True)
 
 
+@lru_cache(maxsize=1)
+def _scorer_without_stemmer():
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+
+
+def rouge_l_f1(generation: str, reference: str) -> float:
+    """ROUGE-L F1 of ``generation`` against ``reference``, stemmer off: MUSE's VerbMem and KnowMem
+    score, ``2 P R / (P + R)`` with P, R the longest common subsequence's share of the generation's
+    and the reference's tokens (0 when either has none)."""
+    return _scorer_without_stemmer().score(reference, generation)["rougeL"].fmeasure
+
+
 def rouge_recall(generation: str, reference: str) -> dict[str, float]:
     """ROUGE-1 and ROUGE-L *recall* of ``reference`` by ``generation`` (rouge_score, stemmer on)."""
     scores = _scorer().score(reference, generation)

@@ -1,0 +1,128 @@
+"""MUSE's metrics: VerbMem, KnowMem, PrivLeak, on splits named as MUSE's Hub configs."""
+
+from __future__ import annotations
+
+import json
+
+import datasets
+import pytest
+import torch
+
+from conftest import write_jsonl
+from unlearn.cli.main import main
+from unlearn.data.benchmark import Benchmark, hub_config_and_split
+from unlearn.evaluation.muse import cut_answer, knowmem_prompt, text_token_logprobs
+from unlearn.metrics.privacy import min_k_score
+from unlearn.metrics.text import rouge_l_f1
+from unlearn.models.loading import load_model
+
+ARTICLE = "Ada Lovelace was born in London in 1815 and wrote notes about engines."
+QA = [{"question": "Where was Ada Lovelace born?", "answer": "London"},
+      {"question": "When was Paavo Dellacroix born?", "answer": "1984"}]
+
+
+def test_rouge_l_f1_is_hand_worked_and_has_no_stemmer():
+    # LCS of "the cat sat" in "the cat sat on the mat" is 3 tokens: P = 3/3, R = 3/6, F1 = 2/3
+    assert rouge_l_f1("the cat sat", "the cat sat on the mat") == pytest.approx(2 / 3)
+    assert rouge_l_f1("cats", "cat") == 0.0  # with a stemmer these would match
+
+
+def test_knowmem_prompt_and_answer_cut_are_muse_s():
+    assert knowmem_prompt("Q3?", [("Q1?", "A1"), ("Q2?", "A2")]) == \
+        "Question: Q1?\nAnswer: A1\n\nQuestion: Q2?\nAnswer: A2\n\nQuestion: Q3?\nAnswer: "
+    assert cut_answer("London.\n\nQuestion: next?") == "London."
+    assert cut_answer("London\nQuestion: next") == "London"
+    assert cut_answer("In London. Question: why") == "In London. "
+
+
+def test_min_40_percent_is_hand_worked():
+    # 40% of 5 tokens = 2 lowest log-probs, -5 and -4: minus their mean
+    assert min_k_score([-1.0, -2.0, -3.0, -4.0, -5.0], 0.4) == pytest.approx(4.5)
+
+
+def test_config_dot_split_names_read_muse_and_wmdp_hub_layouts(monkeypatch):
+    assert hub_config_and_split("verbmem.forget") == ("verbmem", "forget")
+    assert hub_config_and_split("knowmem.forget_qa_icl") == ("knowmem", "forget_qa_icl")
+    assert hub_config_and_split("forget10") == ("forget10", "train")
+    calls = []
+
+    def load_dataset(source, name, split):
+        calls.append((source, name, split))
+        return datasets.Dataset.from_list([{"prompt": "Once upon", "gt": "a time"}])
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    assert Benchmark("muse-bench/MUSE-News").records("verbmem.forget") == [{"prompt": "Once upon", "gt": "a time"}]
+    assert calls == [("muse-bench/MUSE-News", "verbmem", "forget")]
+
+
+def test_text_token_logprobs_equal_an_unbatched_computation(tiny_model_dir):
+    model, tokenizer = load_model(str(tiny_model_dir), device="cpu")
+    texts = [ARTICLE, "Paris.", "The capital of France is Paris."]
+    batched = text_token_logprobs(model, tokenizer, texts, max_length=64, batch_size=3)
+    for text, values in zip(texts, batched):
+        ids = torch.tensor([tokenizer(text)["input_ids"]])
+        with torch.no_grad():
+            log_probs = torch.log_softmax(model(ids).logits[0, :-1].double(), -1)
+        expected = log_probs.gather(-1, ids[0, 1:].unsqueeze(-1)).squeeze(-1).tolist()
+        assert values == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.fixture()
+def muse_folder(tmp_path):
+    folder = tmp_path / "muse"
+    folder.mkdir()
+    write_jsonl(folder / "verbmem.forget.jsonl", [{"prompt": "Ada Lovelace was born", "gt": " in London in 1815."},
+                                                  {"prompt": "The capital of France", "gt": " is Paris."}])
+    for side in ("forget", "retain"):
+        write_jsonl(folder / f"knowmem.{side}_qa.jsonl", QA)
+        write_jsonl(folder / f"knowmem.{side}_qa_icl.jsonl", QA[::-1])
+    write_jsonl(folder / "privleak.forget.jsonl", [{"text": ARTICLE}, {"text": "The capital of France is Paris."}])
+    write_jsonl(folder / "privleak.holdout.jsonl", [{"text": "Paavo Dellacroix was born in Bergen in 1984."},
+                                                    {"text": "0 1 2 3 4 5 6 7 8 9 a b c"}])
+    return folder
+
+
+def run_muse_eval(model_dir, folder, out, *extra):
+    return main(["-q", "eval", "--model", str(model_dir), "--data", str(folder), "--forget", "none",
+                 "--retain-split", "none", "--real-authors", "none", "--world-facts", "none", "--muse",
+                 "--muse-verbmem-tokens", "6", "--muse-knowmem-tokens", "5", "--embedder", "none", "--nli-model",
+                 "none", "--out", str(out), "--device", "cpu", *extra])
+
+
+def test_muse_eval_writes_every_metric_as_muse_computes_it(tiny_model_dir, muse_folder, tmp_path):
+    out = tmp_path / "eval"
+    assert run_muse_eval(tiny_model_dir, muse_folder, out, "--muse-retrained-auc", "0.5") == 0
+    summary = json.loads((out / "summary.json").read_text())["muse"]
+    model, tokenizer = load_model(str(tiny_model_dir), device="cpu")
+    verbmem = json.loads((out / "muse_verbmem_f.json").read_text())
+    for example in verbmem["examples"]:  # each continuation is the unbatched greedy one
+        ids = torch.tensor([tokenizer(example["prompt"])["input_ids"]])
+        greedy = model.generate(ids, max_new_tokens=6, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        assert example["generation"] == tokenizer.decode(greedy[0, ids.shape[1]:], skip_special_tokens=True).strip()
+        assert example["rougeL_f1"] == rouge_l_f1(example["generation"], example["gt"])
+    assert summary["verbmem_f"]["mean"] == pytest.approx(sum(e["rougeL_f1"] for e in verbmem["examples"]) / 2)
+    knowmem = json.loads((out / "muse_knowmem_f.json").read_text())["examples"]
+    assert all("Question" not in e["generation"] and "\n\n" not in e["generation"] for e in knowmem)
+    privleak = summary["privleak"]
+    assert privleak["priv_leak"] == pytest.approx((privleak["auc"] - 0.5) / 0.5)
+    assert privleak["members"] == privleak["holdout"] == 2 and privleak["min_k"] == 0.4
+
+
+def test_privleak_reads_the_retrained_model_s_auc_from_its_evaluation(tiny_model_dir, muse_folder, tmp_path):
+    retrained = tmp_path / "retrained"
+    assert run_muse_eval(tiny_model_dir, muse_folder, retrained) == 0
+    alone = json.loads((retrained / "summary.json").read_text())["muse"]["privleak"]
+    assert alone["priv_leak"] is None and "no retrained model's AUC" in alone["not_computed"]
+    assert 0 < alone["auc"] < 1  # by hand from the tiny model's Min-40% scores: 1 of the 4 pairs, 0.25
+    out = tmp_path / "eval"
+    assert run_muse_eval(tiny_model_dir, muse_folder, out, "--retain-eval", str(retrained)) == 0
+    assert json.loads((out / "summary.json").read_text())["muse"]["privleak"]["priv_leak"] == 0.0  # same model
+
+
+def test_missing_muse_splits_are_not_computed_with_the_reason(tiny_model_dir, muse_folder, tmp_path):
+    (muse_folder / "verbmem.forget.jsonl").unlink()
+    out = tmp_path / "eval"
+    assert run_muse_eval(tiny_model_dir, muse_folder, out, "--muse-retrained-auc", "0.5") == 0
+    summary = json.loads((out / "summary.json").read_text())["muse"]
+    assert summary["verbmem_f"] == {"not_computed": "the benchmark has no split verbmem.forget"}
+    assert summary["knowmem_r"]["mean"] is not None
