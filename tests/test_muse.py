@@ -126,3 +126,43 @@ def test_missing_muse_splits_are_not_computed_with_the_reason(tiny_model_dir, mu
     summary = json.loads((out / "summary.json").read_text())["muse"]
     assert summary["verbmem_f"] == {"not_computed": "the benchmark has no split verbmem.forget"}
     assert summary["knowmem_r"]["mean"] is not None
+
+
+def test_builtin_muse_is_deterministic_in_muse_s_layout(tmp_path):
+    from unlearn.data.muse import generate_muse
+
+    splits = generate_muse(people=20, qa_per_person=3, seed=1)
+    assert splits == generate_muse(people=20, qa_per_person=3, seed=1)
+    assert len(splits["raw.forget"]) == 5 and len(splits["raw.retain1"]) == 15 and len(splits["raw.holdout"]) == 5
+    assert splits["raw.full"] == splits["raw.forget"] + splits["raw.retain1"]
+    for article, cut in zip(splits["raw.forget"], splits["verbmem.forget"]):
+        assert cut["prompt"] + cut["gt"] == article["text"]
+    icl = {r["question"] for r in splits["knowmem.forget_qa_icl"]}
+    assert len(icl) == 4 and not icl & {r["question"] for r in splits["knowmem.forget_qa"]}
+    forget_text = " ".join(a["text"] for a in splits["raw.forget"])
+    assert all(r["answer"] in forget_text for r in splits["knowmem.forget_qa"])  # every answer is in the corpus
+    parts = [a["text"] for fold in range(1, 5) for a in splits[f"sust.forget_{fold}"]]
+    assert sorted(parts) == sorted(a["text"] for a in splits["raw.forget"])  # sust: disjoint, covering
+    assert [len(splits[f"scal.forget_{fold}"]) for fold in range(1, 5)] == [1, 2, 3, 5]
+    assert main(["data", "muse", "--out", str(tmp_path / "m"), "--people", "20", "--qa-per-person", "3",
+                 "--seed", "1"]) == 0
+    assert Benchmark(str(tmp_path / "m")).records("verbmem.forget") == splits["verbmem.forget"]
+
+
+def test_muse_scenario_reports_every_metric_against_the_retrained_model(tiny_model_dir, tmp_path):
+    import csv
+
+    from test_scenarios import tiny_experiment
+    from unlearn.scenarios.runner import run_experiment
+
+    out = tmp_path / "run"
+    settings = tiny_experiment(tiny_model_dir, out, scenario="muse", people=12, qa_per_person=3,
+                               methods=["NPO+GD"], eval={"nli_model": "none", "embedder": "none",
+                                                         "muse_verbmem_tokens": 4, "muse_knowmem_tokens": 4})
+    run_experiment(settings, progress=lambda _: None)
+    rows = {r["model"]: r for r in csv.DictReader((out / "summary.csv").open())}
+    assert list(rows) == ["target", "retrained", "NPO+GD"]
+    assert rows["retrained"]["muse.privleak"] == "" and rows["retrained"]["muse.privleak_auc"] != ""  # the reference
+    for row in (rows["target"], rows["NPO+GD"]):
+        assert all(row[f"muse.{m}"] != "" for m in ("verbmem_f", "knowmem_f", "knowmem_r", "privleak"))
+    assert "| NPO+GD |" in (out / "report.md").read_text() and "KnowMem forget ↓" in (out / "report.md").read_text()

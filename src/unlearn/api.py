@@ -79,33 +79,37 @@ def fictitious_benchmark(out: str | Path, people: int = 20, qa_per_person: int =
                          forget_percents=(1, 5, 10)) -> Path:
     """Write the built-in TOFU-format benchmark of invented people (``unlearn data fictitious``);
     returns its folder, to pass as ``data=``."""
-    from unlearn.data.benchmark import write_benchmark
     from unlearn.data.fictitious import generate_fictitious
 
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"benchmark folder {out} is a file, not a folder")
-    try:
-        splits = generate_fictitious(people, qa_per_person, seed, tuple(forget_percents))
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    write_benchmark(splits, out)
-    return out
+    return _write_builtin(out, lambda: generate_fictitious(people, qa_per_person, seed, tuple(forget_percents)))
+
+
+def muse_benchmark(out: str | Path, people: int = 20, qa_per_person: int = 5, seed: int = 0) -> Path:
+    """Write the built-in MUSE-style benchmark (``unlearn data muse``): one invented news article per
+    person of the fictitious world, in MUSE's split names; returns its folder."""
+    from unlearn.data.muse import generate_muse
+
+    return _write_builtin(out, lambda: generate_muse(people, qa_per_person, seed))
 
 
 def wmdp_benchmark(out: str | Path, entities: int = 20, seed: int = 0) -> Path:
     """Write the built-in WMDP-style benchmark (``unlearn data wmdp``): ``entities`` invented viruses
     to forget and as many minerals to keep; returns its folder."""
-    from unlearn.data.benchmark import write_benchmark
     from unlearn.data.wmdp import generate_wmdp
+
+    return _write_builtin(out, lambda: generate_wmdp(entities, entities, seed))
+
+
+def _write_builtin(out: str | Path, generate) -> Path:
+    from unlearn.data.benchmark import write_benchmark
 
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"benchmark folder {out} is a file, not a folder")
     try:
-        splits = generate_wmdp(entities, entities, seed)
+        splits = generate()
     except ValueError as error:
-        raise UserError(f"--entities: {error}") from None
+        raise UserError(str(error)) from None
     write_benchmark(splits, out)
     return out
 

@@ -1,4 +1,4 @@
-"""``unlearn data fictitious`` / ``unlearn data wmdp``: write a built-in benchmark."""
+"""``unlearn data fictitious`` / ``muse`` / ``wmdp``: write a built-in benchmark."""
 
 from __future__ import annotations
 
@@ -21,6 +21,16 @@ def register(commands) -> None:
                             help="forgetNN splits to cut, each with its retain and holdout splits, percentages of "
                                  "the people from 1 to 50 (default: 1,5,10, as TOFU)")
     fictitious.set_defaults(handler=run_fictitious)
+    muse = kinds.add_parser(
+        "muse", help="MUSE-style benchmark: news articles about invented people",
+        description="Write a MUSE-style benchmark in MUSE's split names: one article per invented person (the last "
+                    "quarter to forget), VerbMem prefixes, KnowMem questions and in-context pairs, PrivLeak member "
+                    "and holdout texts, scal/sust folds (deterministic for a seed).")
+    muse.add_argument("--out", required=True, help="output folder (one <split>.jsonl per split)")
+    muse.add_argument("--people", type=int, default=20, help="invented people (default: 20)")
+    muse.add_argument("--qa-per-person", type=int, default=5, help="facts per person, up to 22 (default: 5)")
+    muse.add_argument("--seed", type=int, default=0, help="generator seed (default: 0)")
+    muse.set_defaults(handler=run_muse)
     wmdp = kinds.add_parser(
         "wmdp", help="WMDP-style benchmark on invented facts",
         description="Write a WMDP-style benchmark: forget and retain corpora of raw text about invented viruses and "
@@ -41,6 +51,12 @@ def run_fictitious(args) -> int:
         raise UserError("--forget-percents must be integers separated by commas, "
                         f"got '{args.forget_percents}'") from None
     return _written(api.fictitious_benchmark(args.out, args.people, args.qa_per_person, args.seed, percents))
+
+
+def run_muse(args) -> int:
+    from unlearn import api
+
+    return _written(api.muse_benchmark(args.out, args.people, args.qa_per_person, args.seed))
 
 
 def run_wmdp(args) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from unlearn.evaluation.summary import FORGET_QUALITY_MIN_EXAMPLES
 from unlearn.files import atomic_write_text
-from unlearn.report.choice import choice_rows, choice_tables
+from unlearn.report.benchmark_tables import benchmark_rows, benchmark_tables
 from unlearn.report.collect import RunResults, read_run
 from unlearn.report.plots import write_plots
 from unlearn.report.robustness import recovery_heatmap, robustness_rows, robustness_tables, strongest_attack_examples
@@ -33,7 +33,7 @@ def write_report(folder: str | Path) -> Path:
     if robustness:
         atomic_write_text(folder / "robustness.csv", csv_text(robustness))
     question_answer = any(model.summary["splits"] for model in results.models)
-    sections = ((result_tables(results) if question_answer else []) + choice_tables(results)
+    sections = ((result_tables(results) if question_answer else []) + benchmark_tables(results)
                 + robustness_tables(results))
     details = _details(results)
     atomic_write_text(folder / "report.md", _markdown(results, sections, details, plots, folder))
@@ -64,7 +64,7 @@ def _summary_rows(results: RunResults) -> list[dict]:
             for name, value in split["metrics"].items():
                 row[f"{role}.{name}"] = value
                 row[f"{role}.{name}_interval"] = (split.get("intervals") or {}).get(name)
-        row.update(choice_rows(model.summary))
+        row.update(benchmark_rows(model.summary))
         row["train_seconds"] = model.train.get("train_seconds")
         rows.append(row)
     return rows
@@ -186,6 +186,10 @@ def html_tables(sections) -> list[str]:
 
 def _intro(results: RunResults) -> str:
     settings = results.manifest.get("settings", {})
+    if results.manifest.get("scenario") == "muse":
+        return (f"Model {settings.get('model')}, data {settings.get('data')}: each method unlearned the forget "
+                "articles (raw text); VerbMem and KnowMem on the forget set should fall, KnowMem on the retain set "
+                "should stay, PrivLeak near 0 means as private as the retrained model; n/c = not computed.")
     if results.manifest.get("scenario") == "wmdp":
         return (f"Model {settings.get('model')}, data {settings.get('data')}: each method unlearned the forget corpus "
                 "(raw text); every model answers the multiple-choice splits in lm-eval's zero-shot format. Forget "

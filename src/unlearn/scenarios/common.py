@@ -12,6 +12,7 @@ from pathlib import Path
 from unlearn.config import validate_settings
 from unlearn.data.benchmark import Benchmark, read_split_file, write_benchmark
 from unlearn.data.fictitious import DEFAULT_FORGET_PERCENTS, MAX_FORGET_PERCENT, generate_fictitious
+from unlearn.data.muse import generate_muse
 from unlearn.data.requests import request_splits
 from unlearn.data.wmdp import generate_wmdp
 from unlearn.errors import UserError
@@ -37,8 +38,9 @@ def identity(source: str | Path | None):
 def data_step(settings: ExperimentSettings, steps: Steps, splits: list[str], requests: bool = False) -> Path:
     """A local benchmark folder holding ``splits`` (utility splits cut to ``utility_records``),
     and with ``requests`` the continual scenario's request splits of the forget split."""
-    if settings.data == "builtin" and settings.scenario == "wmdp":
-        source = {"builtin_wmdp": [settings.wmdp_entities, settings.data_seed]}
+    if settings.data == "builtin" and settings.scenario in ("wmdp", "muse"):
+        size = ([settings.wmdp_entities] if settings.scenario == "wmdp" else [settings.people, settings.qa_per_person])
+        source = {f"builtin_{settings.scenario}": [*size, settings.data_seed]}
     elif settings.data == "builtin":
         source = {"builtin": [settings.people, settings.qa_per_person, settings.data_seed]}
         if builtin_percents(settings) != DEFAULT_FORGET_PERCENTS:
@@ -54,10 +56,7 @@ def data_step(settings: ExperimentSettings, steps: Steps, splits: list[str], req
 
     def write(folder: Path) -> None:
         if settings.data == "builtin":
-            everything = (generate_wmdp(settings.wmdp_entities, settings.wmdp_entities, settings.data_seed)
-                          if settings.scenario == "wmdp" else
-                          generate_fictitious(settings.people, settings.qa_per_person, settings.data_seed,
-                                              builtin_percents(settings)))
+            everything = builtin_splits(settings)
             chosen = {name: everything[name] for name in splits if name in everything}
         else:
             benchmark = Benchmark(settings.data)
@@ -74,6 +73,19 @@ def data_step(settings: ExperimentSettings, steps: Steps, splits: list[str], req
         write_benchmark(chosen, folder)
 
     return steps.run("data", inputs, write)
+
+
+def builtin_splits(settings: ExperimentSettings) -> dict[str, list[dict]]:
+    """Every split of the scenario's built-in benchmark."""
+    try:
+        if settings.scenario == "wmdp":
+            return generate_wmdp(settings.wmdp_entities, settings.wmdp_entities, settings.data_seed)
+        if settings.scenario == "muse":
+            return generate_muse(settings.people, settings.qa_per_person, settings.data_seed)
+        return generate_fictitious(settings.people, settings.qa_per_person, settings.data_seed,
+                                   builtin_percents(settings))
+    except ValueError as error:
+        raise UserError(f"built-in benchmark: {error}") from None
 
 
 def builtin_percents(settings: ExperimentSettings) -> tuple[int, ...]:

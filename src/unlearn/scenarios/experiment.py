@@ -52,7 +52,7 @@ class ExperimentSettings(BaseModel):
                       description="experiment name: letters, digits, '_', '-', '.' (the default output folder is "
                                   "runs/NAME, so the name cannot lead out of runs/)")
     out: str | None = Field(None, description="output folder (default: runs/NAME)")
-    scenario: Literal["fictitious", "continual", "real_world", "wmdp"] = "fictitious"
+    scenario: Literal["fictitious", "continual", "real_world", "wmdp", "muse"] = "fictitious"
     data: str = Field("builtin", description="'builtin' (generated fictitious benchmark), a folder, or a Hub id")
     people: PositiveInt = Field(20, description="built-in benchmark: invented people")
     qa_per_person: PositiveInt = Field(5, description="built-in benchmark: questions per person")
@@ -95,6 +95,8 @@ class ExperimentSettings(BaseModel):
                                                                          "forgotten knowledge (WMDP's bio, cyber)")
     wmdp_choice_utility: list[str] = Field(["retain_choice"], description="wmdp: multiple-choice splits kept as "
                                                                           "utility (MMLU format)")
+    muse_retrained_auc: float | None = Field(None, gt=0.0, le=1.0, description="muse, with retain_model none: "
+                                             "the retrained model's PrivLeak AUC (MUSE News 0.4772, Books 0.5393)")
     report_examples: PositiveInt = Field(3, description="example generations per split shown in the report")
 
     @field_validator("methods", mode="before")

@@ -14,7 +14,8 @@ from unlearn.scenarios.experiment import ExperimentSettings, check_experiment
 from unlearn.scenarios.steps import Steps
 
 SCENARIOS = {"fictitious": "unlearn.scenarios.fictitious", "continual": "unlearn.scenarios.continual",
-             "real_world": "unlearn.scenarios.real_world", "wmdp": "unlearn.scenarios.wmdp"}
+             "real_world": "unlearn.scenarios.real_world", "wmdp": "unlearn.scenarios.wmdp",
+             "muse": "unlearn.scenarios.muse"}
 
 
 def run_experiment(settings: ExperimentSettings, source: str = "experiment",

@@ -1,5 +1,5 @@
-"""The report's multiple-choice and lm-eval tables: WMDP-style accuracy per split, and the
-downstream tasks lm-eval-harness ran, for every model that has them."""
+"""The report's tables for the benchmarks beyond TOFU, for every model that has their numbers:
+MUSE's metrics, WMDP-style multiple-choice accuracy per split, and the lm-eval-harness tasks."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from unlearn.report.collect import RunResults
 from unlearn.report.tables import Table, cell, model_name
 
 ARROWS = {"forget": "↓", "utility": "↑"}  # forget accuracy should fall to chance; utility should stay
+MUSE_COLUMNS = (("verbmem_f", "VerbMem forget ↓"), ("knowmem_f", "KnowMem forget ↓"),
+                ("knowmem_r", "KnowMem retain ↑"), ("privleak", "PrivLeak →0"))
 
 
 def choice_splits(results: RunResults) -> dict[str, dict]:
@@ -16,6 +18,26 @@ def choice_splits(results: RunResults) -> dict[str, dict]:
         for split, entry in (model.summary.get("multiple_choice") or {}).items():
             found.setdefault(split, entry)
     return found
+
+
+def benchmark_tables(results: RunResults) -> list[Table]:
+    return muse_tables(results) + choice_tables(results)
+
+
+def muse_tables(results: RunResults) -> list[Table]:
+    if not any(model.summary.get("muse") for model in results.models):
+        return []
+    rows = [[model_name(model, results.seeds)] + [_muse_cell(model.summary.get("muse") or {}, metric)
+                                                 for metric, _ in MUSE_COLUMNS] for model in results.models]
+    return [("MUSE (ROUGE-L F1; PrivLeak relative to the retrained model's Min-40% AUC; 95% bootstrap intervals)",
+             ["model", *[title for _, title in MUSE_COLUMNS]], rows)]
+
+
+def _muse_cell(muse: dict, metric: str) -> str:
+    entry = muse.get(metric) or {}
+    if metric == "privleak":
+        return cell(entry.get("priv_leak"), entry.get("priv_leak_interval"))
+    return cell(entry.get("mean"), entry.get("interval"))
 
 
 def choice_tables(results: RunResults) -> list[Table]:
@@ -37,9 +59,16 @@ def choice_tables(results: RunResults) -> list[Table]:
     return tables
 
 
-def choice_rows(model_summary: dict) -> dict:
-    """Flat ``choice.<split>.accuracy`` (and interval) and ``lm_eval.<task>.<metric>`` columns for summary.csv."""
+def benchmark_rows(model_summary: dict) -> dict:
+    """Flat ``muse.<metric>``, ``choice.<split>.accuracy`` (with intervals) and
+    ``lm_eval.<task>.<metric>`` columns for summary.csv."""
     row = {}
+    for metric, entry in (model_summary.get("muse") or {}).items():
+        key = "priv_leak" if metric == "privleak" else "mean"
+        row[f"muse.{metric}"] = entry.get(key)
+        row[f"muse.{metric}_interval"] = entry.get(f"{key}_interval" if metric == "privleak" else "interval")
+        if metric == "privleak":
+            row["muse.privleak_auc"] = entry.get("auc")
     for split, entry in (model_summary.get("multiple_choice") or {}).items():
         row[f"choice.{split}.accuracy"] = entry["accuracy"]
         row[f"choice.{split}.accuracy_interval"] = entry.get("interval")

@@ -1,0 +1,52 @@
+"""MUSE scenario: unlearn news articles from raw text; VerbMem, KnowMem and PrivLeak after.
+
+Anchors: the target model (given, or fine-tuned on ``raw.full``, the forget and retain
+articles) and the retrained model (given as ``retain_model``, or fine-tuned on ``raw.retain1``
+only: the model unlearning aims at, whose Min-40% AUC PrivLeak is relative to). Each method
+unlearns ``raw.forget`` with ``raw.retain1`` as its retain set, as MUSE's baselines do; every
+model gets MUSE's metrics on the same splits, plus any lm-eval task of the ``eval`` section.
+MUSE's choice of checkpoint (the first whose forget KnowMem is at or below the retrained
+model's) is not made: each method runs its epochs.
+"""
+
+from __future__ import annotations
+
+from unlearn.evaluation.muse import MUSE_SPLITS
+from unlearn.scenarios.common import data_step, eval_step, finetune_step, forget_step
+from unlearn.scenarios.experiment import ExperimentSettings
+from unlearn.scenarios.steps import Steps
+
+FORGET, RETAIN, FULL = "raw.forget", "raw.retain1", "raw.full"
+MUSE_ONLY = {"forget": None, "retain_split": None, "real_authors": None, "world_facts": None, "holdout": None,
+             "muse": True}
+
+
+def run(settings: ExperimentSettings, steps: Steps) -> dict:
+    given = settings.model_fields_set
+    forget = settings.forget if "forget" in given else FORGET
+    retain = settings.retain if "retain" in given else RETAIN
+    needed = [forget, retain, *dict.fromkeys(name for names in MUSE_SPLITS.values() for name in names)]
+    if not settings.target_model:
+        needed.append(FULL)
+    data = data_step(settings, steps, needed)
+    target = settings.target_model or finetune_step(settings, steps, data, FULL, "finetune-target")
+    rows = []
+    if settings.muse_retrained_auc is not None and not settings.retain_model:
+        retrained_eval, anchor = None, {"muse_retrained_auc": settings.muse_retrained_auc}
+    else:
+        retrained = settings.retain_model or finetune_step(settings, steps, data, retain, "finetune-retrained")
+        retrained_eval = eval_step(settings, steps, retrained, data, "eval-retrained", **MUSE_ONLY)
+        anchor = {}
+        rows.append({"label": "retrained", "role": "anchor", "model": retrained, "eval": retrained_eval})
+    rows.insert(0, {"label": "target", "role": "anchor", "model": target,
+                    "eval": eval_step(settings, steps, target, data, "eval-target", retrained_eval, **MUSE_ONLY,
+                                      **anchor)})
+    for entry in settings.methods:
+        model = forget_step(settings, steps, target, data, entry, forget, f"forget-{entry.name}", retain=retain)
+        rows.append({"label": entry.name, "role": "method", "model": model,
+                     "eval": eval_step(settings, steps, model, data, f"eval-{entry.name}", retrained_eval,
+                                       **MUSE_ONLY, **anchor)})
+    return {"models": rows, "notes": [f"Unlearned on the raw text of '{forget}' (regularizers: '{retain}'); "
+                                      "PrivLeak is relative to the retrained model's Min-40% AUC. MUSE picks the "
+                                      "first checkpoint whose forget KnowMem reaches the retrained model's; here "
+                                      "each method runs all its epochs."]}
