@@ -7,6 +7,8 @@
   and MMLU questions, scored by the log-likelihood of each option's letter.
 - ``continuation``: ``{"prompt", "gt"}``: the opening of a text and what follows it (MUSE's
   VerbMem), scored by how much of ``gt`` a greedy continuation reproduces.
+- ``probe``: ``{"query", "answer"}``, optionally ``level`` (1 fill-in-the-blank, 2 question,
+  3 adversarial), ``type`` (the adversarial kind) and ``subject``: RWKU's probes.
 
 A split holds one kind: its first record decides, and a record of another kind is refused
 with its place. Other fields of text and choice records are ignored (the Hub corpora carry
@@ -22,7 +24,8 @@ import datasets
 from unlearn.data.records import DEFAULT_ANSWER_FIELD, KNOWN_FIELDS, _type_name, validate_record
 from unlearn.errors import UserError
 
-KINDS = ("qa", "text", "choice", "continuation")
+KINDS = ("qa", "text", "choice", "continuation", "probe")
+PROBE_FIELDS = ("query", "answer", "level", "type", "subject")
 CHOICE_FIELDS = ("question", "choices", "answer", "subject")
 MAX_CHOICES = 26  # one letter each
 
@@ -35,14 +38,16 @@ FEATURES = {  # Arrow types of each kind's fields
     "choice": {"question": datasets.Value("string"), "choices": datasets.List(datasets.Value("string")),
                "answer": datasets.Value("int64"), "subject": datasets.Value("string")},
     "continuation": {"prompt": datasets.Value("string"), "gt": datasets.Value("string")},
+    "probe": {field: datasets.Value("string") for field in PROBE_FIELDS},
 }
-KIND_NAMES = {"qa": "question-answer", "text": "text", "choice": "multiple-choice", "continuation": "continuation"}
+KIND_NAMES = {"qa": "question-answer", "text": "text", "choice": "multiple-choice", "continuation": "continuation",
+              "probe": "probe"}
 
 
 def record_kind(record: object) -> str:
     """``text`` for a record with ``text`` and no ``question``, ``choice`` for one with ``choices``,
-    ``continuation`` for one with ``prompt`` and no ``question``, else ``qa`` (whose validation then
-    names what is missing)."""
+    ``continuation`` for one with ``prompt`` and no ``question``, ``probe`` for one with ``query``,
+    else ``qa`` (whose validation then names what is missing)."""
     if isinstance(record, dict):
         if "text" in record and "question" not in record:
             return "text"
@@ -50,6 +55,8 @@ def record_kind(record: object) -> str:
             return "choice"
         if "prompt" in record and "question" not in record:
             return "continuation"
+        if "query" in record and "question" not in record:
+            return "probe"
     return "qa"
 
 
@@ -65,6 +72,8 @@ def validate(record: object, where: str, kind: str, answer_field: str = DEFAULT_
         return validate_choice_record(record, where)
     if kind == "continuation":
         return validate_continuation_record(record, where)
+    if kind == "probe":
+        return validate_probe_record(record, where)
     return validate_record(record, where, answer_field)
 
 
@@ -90,6 +99,26 @@ def validate_continuation_record(record: dict, where: str) -> dict:
         if not record[field].strip():
             raise UserError(f"{where}: field '{field}' is empty")
     return {"prompt": record["prompt"], "gt": record["gt"]}
+
+
+def validate_probe_record(record: dict, where: str) -> dict:
+    """``query`` and ``answer`` non-empty strings; ``level`` 1, 2 or 3 (RWKU stores it as text or a
+    number; returned as text), ``type`` and ``subject`` strings."""
+    _refuse_misspellings(record, PROBE_FIELDS, where)
+    for field in ("query", "answer"):
+        if field not in record:
+            raise UserError(f"{where}: field '{field}' is missing (a probe record has query and answer)")
+    if isinstance(record.get("level"), int) and not isinstance(record["level"], bool):
+        record = {**record, "level": str(record["level"])}
+    for field in PROBE_FIELDS:
+        if field in record and not isinstance(record[field], str):
+            raise UserError(f"{where}: field '{field}' must be a string, got {_type_name(record[field])}")
+    for field in ("query", "answer"):
+        if not record[field].strip():
+            raise UserError(f"{where}: field '{field}' is empty")
+    if "level" in record and record["level"] not in ("1", "2", "3"):
+        raise UserError(f"{where}: field 'level' is {record['level']!r}; RWKU's levels are 1, 2 and 3")
+    return {field: record[field] for field in PROBE_FIELDS if field in record}
 
 
 def validate_choice_record(record: dict, where: str) -> dict:

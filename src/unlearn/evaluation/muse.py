@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import math
 
-import torch
-
-from unlearn.data.collate import pad_batch
 from unlearn.evaluation.generation import generate_greedy
+from unlearn.evaluation.likelihood import text_token_logprobs
 from unlearn.metrics.privacy import auc, min_k_score, priv_leak
 from unlearn.metrics.text import rouge_l_f1
 from unlearn.metrics.uncertainty import bootstrap_interval, mean_interval
@@ -67,30 +65,6 @@ def knowmem(model, tokenizer, records: list[dict], icl: list[dict], max_new_toke
         examples.append({"question": record["question"], "answer": record["answer"], "generation": answer,
                          "rougeL_f1": rouge_l_f1(answer, record["answer"])})
     return _mean_of(examples, "rougeL_f1", interval_options)
-
-
-@torch.no_grad()
-def text_token_logprobs(model, tokenizer, texts: list[str], max_length: int, batch_size: int = 8) -> list[list[float]]:
-    """``log p(token | everything before it)`` for every token of each text after the first (the
-    text as the tokenizer encodes it, special tokens included, cut at ``max_length``)."""
-    encoded = [ids[:max_length] for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]]
-    order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    result: list[list[float]] = [[] for _ in texts]
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
-        features = [{"input_ids": encoded[i], "attention_mask": [1] * len(encoded[i])} for i in chunk]
-        batch = {k: v.to(device) for k, v in pad_batch(features, tokenizer.pad_token_id).items()}
-        logits = model(**batch).logits
-        for row, i in enumerate(chunk):
-            length = len(encoded[i])
-            log_probs = torch.log_softmax(logits[row, :length - 1].float(), dim=-1)
-            targets = batch["input_ids"][row, 1:length]
-            result[i] = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).tolist()
-    model.train(was_training)
-    return result
 
 
 def privleak(model, tokenizer, members: list[dict], holdout: list[dict], max_length: int,

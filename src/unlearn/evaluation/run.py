@@ -21,9 +21,7 @@ from unlearn.data.benchmark import Benchmark
 from unlearn.data.formatting import PromptFormat
 from unlearn.config import comma_list
 from unlearn.errors import UserError
-from unlearn.evaluation.choice import evaluate_choices
-from unlearn.evaluation.downstream import check_tasks, run_lm_eval
-from unlearn.evaluation.muse import MUSE_SPLITS, evaluate_muse, load_muse_splits
+from unlearn.evaluation.suites import SUMMARY_FILE, prepare_suites, run_suites, write_suites
 from unlearn.evaluation.evaluator import EvalOptions, SemanticModels, SplitResult, evaluate_splits
 from unlearn.evaluation.semantic import DEFAULT_NLI_MODEL, MetricUnavailable, load_embedder, load_nli
 from unlearn.evaluation.splits import EvalSplit, default_holdout
@@ -37,7 +35,6 @@ from unlearn.training.settings import DataSettings, ModelSettings
 
 log = logging.getLogger(__name__)
 
-SUMMARY_FILE = "summary.json"
 # Raised when a metric's definition changes, so that an experiment reruns its finished evaluations
 # instead of mixing old and new numbers. 2: zlib on the mean NLL, Min-K% counting max(1, int(k n)).
 METRICS_VERSION = 2
@@ -72,6 +69,10 @@ class EvalSettings(DataSettings, ModelSettings):
     muse_verbmem_tokens: PositiveInt = Field(128, description="MUSE: VerbMem continuation length")
     muse_knowmem_tokens: PositiveInt = Field(32, description="MUSE: KnowMem answer length")
     muse_min_k: PositiveFloat = Field(0.4, le=1.0, description="MUSE: k of PrivLeak's Min-K% score")
+    rwku: bool = Field(False, description="RWKU's probes (forget_level1-3, neighbor_level1-2) and membership sets "
+                                          "(mia_forget, mia_retain), those the benchmark has")
+    rwku_split_suffix: str = Field("", description="RWKU: appended to its split names (on the Hub: .test)")
+    rwku_new_tokens: PositiveInt = Field(30, description="RWKU: longest probe answer")
     retain_eval: str | None = Field(None, description="eval folder of the retain-only model (for forget quality "
                                                       "and PrivLeak)")
     out: str = Field(description="output folder for the evaluation files")
@@ -103,19 +104,10 @@ def evaluate_model(settings: EvalSettings, in_memory: tuple | None = None) -> di
     started = time.time()
     benchmark = Benchmark(settings.data, answer_field=settings.answer_field)
     splits = load_splits(benchmark, settings)  # bad data fails before the model loads
-    choice_splits = load_choice_splits(benchmark, settings)
-    muse_records, muse_missing = load_muse_splits(benchmark) if settings.muse else ({}, {})
-    if settings.muse and len(muse_missing) == len(MUSE_SPLITS):
-        raise UserError(f"--muse: {settings.data} has none of MUSE's splits (verbmem.forget, knowmem.forget_qa, "
-                        "knowmem.forget_qa_icl, knowmem.retain_qa, knowmem.retain_qa_icl, privleak.forget, "
-                        "privleak.holdout)")
-    retrained_auc = settings.muse_retrained_auc
-    if settings.muse and retrained_auc is None and settings.retain_eval:
-        retrained_auc = read_retrained_auc(settings.retain_eval)
-    if not splits and not choice_splits and not settings.lm_eval_tasks and not settings.muse:
-        raise UserError("nothing to evaluate: no forget or utility split, no --choice-forget / --choice-utility, "
-                        "no --lm-eval-tasks and no --muse")
-    tasks = check_tasks(settings.lm_eval_tasks, settings.lm_eval_include_path) if settings.lm_eval_tasks else None
+    suites = prepare_suites(benchmark, settings)
+    if not splits and suites.empty:
+        raise UserError("nothing to evaluate: no forget or utility split, and no --choice-forget, --choice-utility, "
+                        "--lm-eval-tasks, --muse or --rwku")
     forget_questions = [r["question"] for r in splits[0].records] if settings.forget else []
     retain_model = (read_retain_model_eval(settings.retain_eval, forget_questions)
                     if settings.retain_eval and settings.forget else None)
@@ -139,21 +131,11 @@ def evaluate_model(settings: EvalSettings, in_memory: tuple | None = None) -> di
     semantic = load_semantic_models(settings.embedder, settings.nli_model, device)
     loaded = time.time()
     results = evaluate_splits(model, tokenizer, fmt, splits, semantic, eval_options(settings, model)) if splits else {}
-    choices = evaluate_choice_splits(model, tokenizer, choice_splits, settings)
-    muse = (evaluate_muse(model, tokenizer, muse_records, muse_missing, max_length=fit_to_context(settings.max_length,
-                                                                                                 model),
-                          retrained_auc=retrained_auc, verbmem_tokens=settings.muse_verbmem_tokens,
-                          knowmem_tokens=settings.muse_knowmem_tokens, min_k=settings.muse_min_k,
-                          batch_size=settings.batch_size, generation_batch_size=settings.generation_batch_size,
-                          confidence=settings.confidence, resamples=settings.bootstrap_resamples)
-            if settings.muse else None)
-    downstream = (run_lm_eval(model, tokenizer, settings.lm_eval_tasks, tasks, settings.batch_size,
-                              fit_to_context(settings.max_length, model), settings.lm_eval_limit,
-                              settings.lm_eval_num_fewshot) if tasks else None)
+    suite_results = run_suites(model, tokenizer, suites, settings)
     if in_memory:
         model.train(was_training)  # a model in a notebook goes back to the mode it was in
     seconds = {"load_seconds": round(loaded - started, 1), "evaluate_seconds": round(time.time() - loaded, 1)}
-    return write_evaluation(out, settings, results, retain_model, seconds, choices, downstream, muse)
+    return write_evaluation(out, settings, results, retain_model, seconds, suite_results)
 
 
 def prompt_format(settings: EvalSettings, tokenizer) -> PromptFormat:
@@ -168,11 +150,10 @@ def eval_options(settings: EvalSettings, model) -> EvalOptions:
 
 def write_evaluation(out: Path, settings: EvalSettings, results: dict[str, SplitResult],
                      retain_model: RetainModelEval | None = None, seconds: dict | None = None,
-                     choices: list[dict] | None = None, downstream: dict | None = None,
-                     muse: dict[str, dict] | None = None) -> dict:
-    """Write the evaluation folder of ``results``, ``choices``, lm-eval's ``downstream`` results
-    and the ``muse`` metrics (split files, ``seconds`` with the date, then the summary) and
-    return the summary; ``out`` exists. Used by ``unlearn eval`` and by each attack."""
+                     suites: dict | None = None) -> dict:
+    """Write the evaluation folder of ``results`` and the ``suites``' results (split files,
+    ``seconds`` with the date, then the summary) and return the summary; ``out`` exists. Used
+    by ``unlearn eval`` and by each attack."""
     interval_options = {"confidence": settings.confidence, "resamples": settings.bootstrap_resamples}
     overall, overall_reasons = summarize(results, retain_model)
     intervals = model_intervals(results, overall, retain_model, interval_options)
@@ -183,21 +164,8 @@ def write_evaluation(out: Path, settings: EvalSettings, results: dict[str, Split
                     quality_examples["retain_model"], FORGET_QUALITY_MIN_EXAMPLES)
     for role, result in results.items():
         atomic_write_json(out / f"{role}.json", _split_file(result))
-    for choice in choices or []:
-        atomic_write_json(out / f"choice_{choice['split']}.json", choice)
     summary = _summary(settings, results, overall, overall_reasons, intervals, quality_examples)
-    if choices:
-        summary["multiple_choice"] = {c["split"]: {k: v for k, v in c.items() if k not in ("split", "examples")}
-                                      for c in choices}
-    if downstream:
-        summary["lm_eval"] = downstream
-    if muse:
-        for metric, result in muse.items():
-            if "not_computed" not in result or result.get("auc") is not None:
-                atomic_write_json(out / f"muse_{metric}.json", result)
-        summary["muse"] = {metric: {k: v for k, v in result.items()
-                                    if k not in ("examples", "member_scores", "holdout_scores")}
-                           for metric, result in muse.items()}
+    summary.update(write_suites(out, suites or {}))
     finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
     atomic_write_json(out / "eval_timing.json", {"finished_at": finished, **(seconds or {})})
     atomic_write_json(out / SUMMARY_FILE, summary)
@@ -228,19 +196,6 @@ def load_semantic_models(embedder: str | None, nli_model: str | None, device: st
     return semantic
 
 
-def read_retrained_auc(folder: str | Path) -> float:
-    """The retrained model's PrivLeak AUC from its MUSE evaluation (``summary.json``'s ``muse``)."""
-    path = Path(folder) / SUMMARY_FILE
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))["muse"]["privleak"]["auc"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise UserError(f"--retain-eval {folder}: no MUSE PrivLeak AUC in {path} ({type(error).__name__}); evaluate "
-                        "the retrained model with --muse first, or give --muse-retrained-auc") from error
-    if not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise UserError(f"--retain-eval {folder}: its PrivLeak AUC is {value!r}, not a number in [0, 1]")
-    return float(value)
-
-
 def read_retain_model_eval(folder: str | Path, forget_questions: list[str]) -> RetainModelEval:
     """The retain model's forget truth ratios and membership AUCs, checked to be on the same forget set.
 
@@ -266,26 +221,6 @@ def read_retain_model_eval(folder: str | Path, forget_questions: list[str]) -> R
     ours = set(forget_questions)
     ratios = [by_question[q]["truth_ratio"] for q in by_question if q in ours and "truth_ratio" in by_question[q]]
     return RetainModelEval(ratios, summary.get("overall", {}), same_forget_set=len(by_question) == len(ours))
-
-
-def load_choice_splits(benchmark: Benchmark, settings: EvalSettings) -> list[tuple[str, str, list[dict]]]:
-    """``(role, split, records)`` of each multiple-choice split, checked to hold that kind."""
-    chosen = [("forget", name) for name in settings.choice_forget] + [("utility", n) for n in settings.choice_utility]
-    loaded = []
-    for role, name in chosen:
-        if benchmark.split_kind(name) != "choice":
-            raise UserError(f"--choice-{role} {name}: split '{name}' does not hold multiple-choice records "
-                            "(question, choices, answer)")
-        loaded.append((role, name, benchmark.records(name)))
-    return loaded
-
-
-def evaluate_choice_splits(model, tokenizer, choice_splits, settings: EvalSettings) -> list[dict]:
-    options = {"confidence": settings.confidence, "resamples": settings.bootstrap_resamples}
-    max_length = fit_to_context(settings.max_length, model)
-    return [{"role": role, **evaluate_choices(model, tokenizer, records, name, settings.batch_size, max_length,
-                                              **options)}
-            for role, name, records in choice_splits]
 
 
 def load_splits(benchmark: Benchmark, settings: EvalSettings) -> list[EvalSplit]:

@@ -28,6 +28,12 @@ def rouge_l_f1(generation: str, reference: str) -> float:
     return _scorer_without_stemmer().score(reference, generation)["rougeL"].fmeasure
 
 
+def rouge_l_recall_unstemmed(generation: str, reference: str) -> float:
+    """ROUGE-L recall, stemmer off (RWKU's probe score): the longest common subsequence's share of
+    the reference's tokens."""
+    return _scorer_without_stemmer().score(reference, generation)["rougeL"].recall
+
+
 def rouge_recall(generation: str, reference: str) -> dict[str, float]:
     """ROUGE-1 and ROUGE-L *recall* of ``reference`` by ``generation`` (rouge_score, stemmer on)."""
     scores = _scorer().score(reference, generation)
