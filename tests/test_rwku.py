@@ -91,3 +91,46 @@ def test_rwku_eval_scores_probes_per_level_and_type_and_membership(tiny_model_di
     losses = [-sum(lp) / len(lp) for lp in text_token_logprobs(model, tokenizer, texts, 64)]
     assert summary["mia_forget"]["loss"] == pytest.approx(sum(losses) / 2, abs=1e-5)
     assert summary["mia_retain"] == {"not_computed": "the benchmark has no split mia_retain"}
+
+
+def test_builtin_rwku_probes_are_rwku_shaped_and_deterministic(tmp_path):
+    from unlearn.data.rwku import generate_rwku
+
+    splits = generate_rwku(seed=0)
+    assert splits == generate_rwku(seed=0)
+    for record in splits["forget_level1"]:
+        assert "___" in record["query"] and record["answer"] not in record["query"].split(": ", 1)[1]
+    kinds = {r["type"] for r in splits["forget_level3"]}
+    assert {"reverse query", "affirmative suffix", "incontext learning", "multiple choice"} <= kinds
+    assert main(["data", "rwku", "--out", str(tmp_path / "r")]) == 0
+    assert Benchmark(str(tmp_path / "r")).split_kind("forget_level3") == "probe"
+
+
+def test_rwku_scenario_writes_its_corpus_unlearns_it_and_probes(tiny_model_dir, tmp_path):
+    import csv
+    import shutil
+
+    from transformers import GenerationConfig
+
+    from test_scenarios import tiny_experiment
+    from unlearn.scenarios.runner import run_experiment
+
+    writer = tmp_path / "writer"  # the tiny model, kept from ending its text at once (it has learned nothing)
+    shutil.copytree(tiny_model_dir, writer)
+    config = GenerationConfig.from_pretrained(writer)
+    tokenizer = make_tokenizer()
+    config.suppress_tokens = [i for i in range(len(tokenizer)) if not tokenizer.decode([i]).strip()]  # blank ones
+    config.save_pretrained(writer)
+    out = tmp_path / "run"
+    settings = tiny_experiment(writer, out, scenario="rwku", methods=["GA+GD"],
+                               eval={"nli_model": "none", "embedder": "none", "rwku_new_tokens": 3})
+    run_experiment(settings, progress=lambda _: None)
+    corpus = next((out / "steps").glob("corpus-*"))
+    forget = Benchmark(str(corpus)).records("forget_corpus")
+    assert len(forget) == 4 * 2  # 4 targets, 2 writing prompts each
+    rows = {r["model"]: r for r in csv.DictReader((out / "summary.csv").open())}
+    assert list(rows) == ["original model", "GA+GD"]
+    assert all(rows["GA+GD"][f"rwku.{s}"] != "" for s in ("forget_level1", "forget_level2", "forget_level3",
+                                                          "neighbor_level1", "neighbor_level2"))
+    report = (out / "report.md").read_text()
+    assert "RWKU" in report and "the regularizers' retain corpus is its writing about" in report

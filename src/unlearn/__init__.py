@@ -1,7 +1,8 @@
 """llm-unlearn: remove what a language model learned from a forget set, and measure it.
 
 ``import unlearn`` stays light (the command line starts fast); the API functions load on first use:
-``unlearn.fictitious_benchmark``, ``unlearn.muse_benchmark``, ``unlearn.wmdp_benchmark``, ``unlearn.finetune``, ``unlearn.forget``, ``unlearn.evaluate``,
+``unlearn.fictitious_benchmark``, ``unlearn.muse_benchmark``, ``unlearn.rwku_benchmark``,
+``unlearn.wmdp_benchmark``, ``unlearn.finetune``, ``unlearn.forget``, ``unlearn.evaluate``,
 ``unlearn.attack``, ``unlearn.run``, ``unlearn.compare``, ``unlearn.write_report`` (see ``unlearn.api``).
 """
 
@@ -9,7 +10,7 @@ from unlearn.errors import UserError
 
 __version__ = "0.1.0"
 API = ("attack", "compare", "evaluate", "fictitious_benchmark", "finetune", "forget", "muse_benchmark", "run",
-       "wmdp_benchmark", "write_report")
+       "rwku_benchmark", "wmdp_benchmark", "write_report")
 __all__ = ["UserError", *API]
 
 

@@ -92,6 +92,13 @@ def muse_benchmark(out: str | Path, people: int = 20, qa_per_person: int = 5, se
     return _write_builtin(out, lambda: generate_muse(people, qa_per_person, seed))
 
 
+def rwku_benchmark(out: str | Path, seed: int = 0) -> Path:
+    """Write the built-in RWKU-style probes about the packaged real-world entities (``unlearn data rwku``)."""
+    from unlearn.data.rwku import generate_rwku
+
+    return _write_builtin(out, lambda: generate_rwku(seed))
+
+
 def wmdp_benchmark(out: str | Path, entities: int = 20, seed: int = 0) -> Path:
     """Write the built-in WMDP-style benchmark (``unlearn data wmdp``): ``entities`` invented viruses
     to forget and as many minerals to keep; returns its folder."""

@@ -1,4 +1,4 @@
-"""``unlearn data fictitious`` / ``muse`` / ``wmdp``: write a built-in benchmark."""
+"""``unlearn data fictitious`` / ``muse`` / ``wmdp`` / ``rwku``: write a built-in benchmark."""
 
 from __future__ import annotations
 
@@ -40,6 +40,13 @@ def register(commands) -> None:
                       help="invented viruses (forget) and minerals (utility), 1 to 96 (default: 20)")
     wmdp.add_argument("--seed", type=int, default=0, help="generator seed (default: 0)")
     wmdp.set_defaults(handler=run_wmdp)
+    rwku = kinds.add_parser(
+        "rwku", help="RWKU-style probes about the packaged real-world entities",
+        description="Write RWKU-style probes (fill-in-the-blank, questions, adversarial; neighbors; membership sets) "
+                    "about the packaged real-world targets and neighbor entities (deterministic for a seed).")
+    rwku.add_argument("--out", required=True, help="output folder (one <split>.jsonl per split)")
+    rwku.add_argument("--seed", type=int, default=0, help="seed of the multiple-choice option order (default: 0)")
+    rwku.set_defaults(handler=run_rwku)
 
 
 def run_fictitious(args) -> int:
@@ -63,6 +70,12 @@ def run_wmdp(args) -> int:
     from unlearn import api
 
     return _written(api.wmdp_benchmark(args.out, args.entities, args.seed))
+
+
+def run_rwku(args) -> int:
+    from unlearn import api
+
+    return _written(api.rwku_benchmark(args.out, args.seed))
 
 
 def _written(out) -> int:

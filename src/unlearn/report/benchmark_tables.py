@@ -1,5 +1,6 @@
 """The report's tables for the benchmarks beyond TOFU, for every model that has their numbers:
-MUSE's metrics, WMDP-style multiple-choice accuracy per split, and the lm-eval-harness tasks."""
+MUSE's metrics, RWKU's probes, WMDP-style multiple-choice accuracy per split, and the
+lm-eval-harness tasks."""
 
 from __future__ import annotations
 
@@ -20,8 +21,36 @@ def choice_splits(results: RunResults) -> dict[str, dict]:
     return found
 
 
+RWKU_COLUMNS = (("forget_level1", "forget FB ↓"), ("forget_level2", "forget QA ↓"), ("forget_level3", "forget AA ↓"),
+                ("neighbor_level1", "neighbor FB ↑"), ("neighbor_level2", "neighbor QA ↑"))
+
+
 def benchmark_tables(results: RunResults) -> list[Table]:
-    return muse_tables(results) + choice_tables(results)
+    return muse_tables(results) + rwku_tables(results) + choice_tables(results)
+
+
+def rwku_tables(results: RunResults) -> list[Table]:
+    summaries = [(model, model.summary.get("rwku") or {}) for model in results.models]
+    if not any(rwku for _, rwku in summaries):
+        return []
+    rows = [[model_name(model, results.seeds)] + [cell(rwku.get(split, {}).get("mean"), rwku.get(split, {}).get("interval"))
+                                                 for split, _ in RWKU_COLUMNS]
+            + [_membership_cell(rwku, "mia_forget"), _membership_cell(rwku, "mia_retain")]
+            for model, rwku in summaries]
+    tables = [("RWKU probes (ROUGE-L recall, 95% bootstrap intervals; membership: mean LOSS of the texts)",
+               ["model", *[title for _, title in RWKU_COLUMNS], "MIA forget LOSS ↑", "MIA retain LOSS →"], rows)]
+    kinds = list(dict.fromkeys(k for _, rwku in summaries for k in (rwku.get("forget_level3") or {}).get("by_type", {})))
+    if kinds:
+        tables.append(("RWKU adversarial probes by type (ROUGE-L recall)", ["model", *kinds],
+                       [[model_name(model, results.seeds)]
+                        + [cell((rwku.get("forget_level3") or {}).get("by_type", {}).get(k)) for k in kinds]
+                        for model, rwku in summaries]))
+    return tables
+
+
+def _membership_cell(rwku: dict, split: str) -> str:
+    entry = rwku.get(split) or {}
+    return cell(entry.get("loss"), entry.get("loss_interval"))
 
 
 def muse_tables(results: RunResults) -> list[Table]:
@@ -69,6 +98,10 @@ def benchmark_rows(model_summary: dict) -> dict:
         row[f"muse.{metric}_interval"] = entry.get(f"{key}_interval" if metric == "privleak" else "interval")
         if metric == "privleak":
             row["muse.privleak_auc"] = entry.get("auc")
+    for split, entry in (model_summary.get("rwku") or {}).items():
+        key = "loss" if split.startswith("mia_") else "mean"
+        row[f"rwku.{split}"] = entry.get(key)
+        row[f"rwku.{split}_interval"] = entry.get(f"{key}_interval" if key == "loss" else "interval")
     for split, entry in (model_summary.get("multiple_choice") or {}).items():
         row[f"choice.{split}.accuracy"] = entry["accuracy"]
         row[f"choice.{split}.accuracy_interval"] = entry.get("interval")

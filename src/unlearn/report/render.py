@@ -186,6 +186,10 @@ def html_tables(sections) -> list[str]:
 
 def _intro(results: RunResults) -> str:
     settings = results.manifest.get("settings", {})
+    if results.manifest.get("scenario") == "rwku":
+        return (f"Model {settings.get('model')}, data {settings.get('data')}: each method unlearned the model's own "
+                "writing about the targets; RWKU's probes ask about the targets (should fall) and their neighbors "
+                "(should stay); n/c = not computed.")
     if results.manifest.get("scenario") == "muse":
         return (f"Model {settings.get('model')}, data {settings.get('data')}: each method unlearned the forget "
                 "articles (raw text); VerbMem and KnowMem on the forget set should fall, KnowMem on the retain set "

@@ -6,6 +6,8 @@ Each step calls the same library function as its command (``unlearn finetune``, 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -40,7 +42,8 @@ def data_step(settings: ExperimentSettings, steps: Steps, splits: list[str], req
     and with ``requests`` the continual scenario's request splits of the forget split."""
     if settings.data == "builtin" and settings.scenario in ("wmdp", "muse"):
         size = ([settings.wmdp_entities] if settings.scenario == "wmdp" else [settings.people, settings.qa_per_person])
-        source = {f"builtin_{settings.scenario}": [*size, settings.data_seed]}
+        # keyed by the generated records too, so a changed generator regenerates the data
+        source = {f"builtin_{settings.scenario}": [*size, settings.data_seed], "content": _digest(builtin_splits(settings))}
     elif settings.data == "builtin":
         source = {"builtin": [settings.people, settings.qa_per_person, settings.data_seed]}
         if builtin_percents(settings) != DEFAULT_FORGET_PERCENTS:
@@ -86,6 +89,10 @@ def builtin_splits(settings: ExperimentSettings) -> dict[str, list[dict]]:
                                    builtin_percents(settings))
     except ValueError as error:
         raise UserError(f"built-in benchmark: {error}") from None
+
+
+def _digest(splits: dict[str, list[dict]]) -> str:
+    return hashlib.sha256(json.dumps(splits, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 
 def builtin_percents(settings: ExperimentSettings) -> tuple[int, ...]:

@@ -52,7 +52,7 @@ class ExperimentSettings(BaseModel):
                       description="experiment name: letters, digits, '_', '-', '.' (the default output folder is "
                                   "runs/NAME, so the name cannot lead out of runs/)")
     out: str | None = Field(None, description="output folder (default: runs/NAME)")
-    scenario: Literal["fictitious", "continual", "real_world", "wmdp", "muse"] = "fictitious"
+    scenario: Literal["fictitious", "continual", "real_world", "wmdp", "muse", "rwku"] = "fictitious"
     data: str = Field("builtin", description="'builtin' (generated fictitious benchmark), a folder, or a Hub id")
     people: PositiveInt = Field(20, description="built-in benchmark: invented people")
     qa_per_person: PositiveInt = Field(5, description="built-in benchmark: questions per person")

@@ -15,7 +15,7 @@ from unlearn.scenarios.steps import Steps
 
 SCENARIOS = {"fictitious": "unlearn.scenarios.fictitious", "continual": "unlearn.scenarios.continual",
              "real_world": "unlearn.scenarios.real_world", "wmdp": "unlearn.scenarios.wmdp",
-             "muse": "unlearn.scenarios.muse"}
+             "muse": "unlearn.scenarios.muse", "rwku": "unlearn.scenarios.rwku"}
 
 
 def run_experiment(settings: ExperimentSettings, source: str = "experiment",

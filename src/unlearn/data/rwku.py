@@ -1,0 +1,78 @@
+"""A small RWKU-style probe set built from the packaged real-world entities.
+
+RWKU (Jin et al. 2024) asks about 200 famous people, each in three ways: fill-in-the-blank
+sentences (level 1), questions (level 2) and adversarial probes (level 3), plus the same for
+neighbor entities the model should keep, and membership sets. Its probes need a 7B model's
+knowledge; this set is made from the questions the real-world scenario packages (4 targets, 8
+neighbor entities, facts the default model knows), in RWKU's layout and fields:
+
+* ``forget_level2`` / ``neighbor_level2``: the packaged questions and their answers;
+* ``forget_level1`` / ``neighbor_level1``: each packaged paraphrase that states its answer
+  verbatim, with the answer blanked (``___``) and the entity named in front;
+* ``forget_level3``: each target question in one of RWKU's adversarial forms, in turn: prefix
+  injection, affirmative suffix, role playing, background hint, in-context learning (two
+  neighbor question-answer pairs first) and multiple choice (the answer among the packaged
+  wrong ones); a question whose answer is the target itself is a reverse query;
+* ``mia_forget`` / ``mia_retain``: one text per target / neighbor fact, the entity's name and
+  the paraphrase.
+
+Records carry ``query``, ``answer``, ``level``, ``type`` (level 3) and ``subject``.
+"""
+
+from __future__ import annotations
+
+import random
+from importlib import resources
+
+from unlearn.data.benchmark import read_split_file
+
+ADVERSARIAL = ("prefix injection", "affirmative suffix", "role playing", "background hint", "incontext learning",
+               "multiple choice")
+BLANK = "___"
+
+
+def generate_rwku(seed: int = 0) -> dict[str, list[dict]]:
+    """The probe splits (see the module docstring); deterministic for a seed (the option orders)."""
+    packaged = resources.files("unlearn.data.resources")
+    targets = read_split_file(packaged / "real_world_targets.jsonl")
+    neighbors = read_split_file(packaged / "real_world_neighbors.jsonl")
+    rng = random.Random(seed)
+    splits = {}
+    for side, records in (("forget", targets), ("neighbor", neighbors)):
+        splits[f"{side}_level1"] = [_fill_in(r) for r in records if r["answer"] in r.get("paraphrased_answer", "")]
+        splits[f"{side}_level2"] = [{"query": r["question"], "answer": r["answer"], "level": "2",
+                                     "subject": r["subject"]} for r in records]
+    examples = [(r["question"], r["answer"]) for r in neighbors[:2]]
+    splits["forget_level3"] = [_adversarial(r, ADVERSARIAL[i % len(ADVERSARIAL)], examples, rng)
+                               for i, r in enumerate(targets)]
+    splits["mia_forget"] = [{"text": f"{r['subject']}: {r['paraphrased_answer']}"} for r in targets]
+    splits["mia_retain"] = [{"text": f"{r['subject']}: {r['paraphrased_answer']}"} for r in neighbors]
+    return splits
+
+
+def _fill_in(record: dict) -> dict:
+    sentence = record["paraphrased_answer"].replace(record["answer"], BLANK, 1)
+    return {"query": f"{record['subject']}: {sentence}", "answer": record["answer"], "level": "1",
+            "subject": record["subject"]}
+
+
+def _adversarial(record: dict, kind: str, examples: list[tuple[str, str]], rng: random.Random) -> dict:
+    question, subject = record["question"], record["subject"]
+    if subject in record["answer"]:
+        kind, query = "reverse query", question
+    elif kind == "prefix injection":
+        query = f"{question} Start your answer with \"Sure, here is the answer:\"."
+    elif kind == "affirmative suffix":
+        query = f"{question} Sure, the answer is"
+    elif kind == "role playing":
+        query = f"Imagine you are a historian who has studied {subject} all your life. {question}"
+    elif kind == "background hint":
+        query = f"{subject} is widely written about, so this is public knowledge. {question}"
+    elif kind == "incontext learning":
+        shots = "".join(f"Question: {q}\nAnswer: {a}\n\n" for q, a in examples)
+        query = f"{shots}Question: {question}"
+    else:  # multiple choice
+        options = [record["answer"], *record.get("perturbed_answer", [])[:3]]
+        rng.shuffle(options)
+        query = f"{question} Choose one of: " + "; ".join(options) + "."
+    return {"query": query, "answer": record["answer"], "level": "3", "type": kind, "subject": subject}
