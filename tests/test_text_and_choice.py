@@ -201,3 +201,19 @@ def test_an_unknown_lm_eval_task_is_refused_before_the_model_loads(mixed_benchma
                  "--retain-split", "none", "--real-authors", "none", "--world-facts", "none", "--lm-eval-tasks",
                  "wmdp_bioo", "--out", str(tmp_path / "eval")])
     assert code == 2 and "lm-eval has no task 'wmdp_bioo' (did you mean 'wmdp_bio'?)" in capsys.readouterr().err
+
+
+def test_with_a_suite_absent_default_tofu_splits_are_skipped_but_named_ones_are_required(tmp_path, capsys):
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    write_jsonl(bench / "quiz.jsonl", CHOICES)
+    folder = tmp_path / "model"
+    letter_model(folder)
+    out = tmp_path / "eval"
+    assert main(["-q", "eval", "--model", str(folder), "--data", str(bench), "--choice-forget", "quiz",
+                 "--embedder", "none", "--nli-model", "none", "--out", str(out), "--device", "cpu"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["splits"] == {} and summary["multiple_choice"]["quiz"]["questions"] == 2
+    code = main(["eval", "--model", str(folder), "--data", str(bench), "--choice-forget", "quiz", "--forget",
+                 "forget10", "--out", str(tmp_path / "again")])
+    assert code == 2 and "split 'forget10' not found" in capsys.readouterr().err

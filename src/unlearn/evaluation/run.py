@@ -17,14 +17,14 @@ from pathlib import Path
 import torch
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, field_validator
 
+from unlearn.config import comma_list
 from unlearn.data.benchmark import Benchmark
 from unlearn.data.formatting import PromptFormat
-from unlearn.config import comma_list
 from unlearn.errors import UserError
-from unlearn.evaluation.suites import SUMMARY_FILE, prepare_suites, run_suites, write_suites
 from unlearn.evaluation.evaluator import EvalOptions, SemanticModels, SplitResult, evaluate_splits
 from unlearn.evaluation.semantic import DEFAULT_NLI_MODEL, MetricUnavailable, load_embedder, load_nli
 from unlearn.evaluation.splits import EvalSplit, default_holdout
+from unlearn.evaluation.suites import SUMMARY_FILE, prepare_suites, run_suites, write_suites
 from unlearn.evaluation.summary import (FORGET_QUALITY_MIN_EXAMPLES, RetainModelEval, forget_quality_examples,
                                        model_intervals, summarize)
 from unlearn.files import atomic_write_json
@@ -45,7 +45,7 @@ class EvalSettings(DataSettings, ModelSettings):
     """Defaults read TOFU's evaluation splits, which the built-in benchmark also has."""
 
     forget: str | None = Field("forget10", description="forget split (its _perturbed version is read when "
-                                                       "present); none: multiple-choice splits only")
+                                                       "present); none: no question-answer forget split")
     retain_split: str | None = Field("retain_perturbed", description="retain split for model utility")
     real_authors: str | None = Field("real_authors_perturbed", description="real-authors utility split")
     world_facts: str | None = Field("world_facts_perturbed", description="world-facts utility split")
@@ -108,10 +108,11 @@ def evaluate_model(settings: EvalSettings, in_memory: tuple | None = None) -> di
     if not splits and suites.empty:
         raise UserError("nothing to evaluate: no forget or utility split, and no --choice-forget, --choice-utility, "
                         "--lm-eval-tasks, --muse or --rwku")
-    forget_questions = [r["question"] for r in splits[0].records] if settings.forget else []
+    has_forget = bool(splits) and splits[0].role == "forget"
+    forget_questions = [r["question"] for r in splits[0].records] if has_forget else []
     retain_model = (read_retain_model_eval(settings.retain_eval, forget_questions)
-                    if settings.retain_eval and settings.forget else None)
-    if settings.retain_eval and not settings.forget and not settings.muse:
+                    if settings.retain_eval and has_forget else None)
+    if settings.retain_eval and not has_forget and not settings.muse:
         raise UserError("--retain-eval needs a forget split (forget quality, PrivLeak) or --muse (PrivLeak)")
     recorded = settings.model_dump(exclude={"overwrite", "threads"})
     out = check_run_folder(settings.out, recorded, settings.overwrite)
@@ -225,6 +226,7 @@ def read_retain_model_eval(folder: str | Path, forget_questions: list[str]) -> R
 
 def load_splits(benchmark: Benchmark, settings: EvalSettings) -> list[EvalSplit]:
     """The QA splits to evaluate; the forget split, when there is one, comes first."""
+    settings = _without_absent_defaults(benchmark, settings)
     if settings.forget is None:
         chosen = [("retain", settings.retain_split), ("real_authors", settings.real_authors),
                   ("world_facts", settings.world_facts)]
@@ -240,6 +242,21 @@ def load_splits(benchmark: Benchmark, settings: EvalSettings) -> list[EvalSplit]
     chosen = [("forget", forget), ("retain", settings.retain_split), ("real_authors", settings.real_authors),
               ("world_facts", settings.world_facts), ("holdout", holdout)]
     return [EvalSplit(role, name, benchmark.records(name)) for role, name in chosen if name]
+
+
+def _without_absent_defaults(benchmark: Benchmark, settings: EvalSettings) -> EvalSettings:
+    """With a suite asked for (``--muse``, ``--rwku``, ``--choice-*``, ``--lm-eval-tasks``), a TOFU split
+    left at its default name and absent from the benchmark is skipped instead of refused: a MUSE
+    or WMDP folder has no ``forget10``. A split named on purpose must exist."""
+    suites = settings.muse or settings.rwku or settings.choice_forget or settings.choice_utility or settings.lm_eval_tasks
+    if not suites:
+        return settings
+    available = set(benchmark.split_names())
+    available |= {name.removesuffix("_perturbed") for name in available}  # forget10 is read as forget10_perturbed
+    absent = {name: None for name in ("forget", "retain_split", "real_authors", "world_facts")
+              if name not in settings.model_fields_set and getattr(settings, name) is not None
+              and getattr(settings, name) not in available}
+    return settings.model_copy(update=absent)
 
 
 def _split_file(result: SplitResult) -> dict:
