@@ -166,3 +166,24 @@ def test_muse_scenario_reports_every_metric_against_the_retrained_model(tiny_mod
     for row in (rows["target"], rows["NPO+GD"]):
         assert all(row[f"muse.{m}"] != "" for m in ("verbmem_f", "knowmem_f", "knowmem_r", "privleak"))
     assert "| NPO+GD |" in (out / "report.md").read_text() and "KnowMem forget ↓" in (out / "report.md").read_text()
+
+
+def test_muse_sustainability_unlearns_the_folds_one_after_another(tiny_model_dir, tmp_path):
+    import json as _json
+
+    from test_scenarios import tiny_experiment
+    from unlearn.scenarios.runner import run_experiment
+
+    out = tmp_path / "run"
+    settings = tiny_experiment(tiny_model_dir, out, scenario="muse", people=16, qa_per_person=2, methods=["GA"],
+                               muse_protocol="sustainability", muse_retrained_auc=0.5,
+                               eval={"nli_model": "none", "embedder": "none", "muse_verbmem_tokens": 2,
+                                     "muse_knowmem_tokens": 2})
+    run_experiment(settings, progress=lambda _: None)
+    manifest = _json.loads((out / "experiment.json").read_text())
+    labels = [row["label"] for row in manifest["models"]]
+    assert labels == ["target", *[f"GA sust.forget_{k}" for k in range(1, 5)]]  # no retrained model: its AUC given
+    for k in range(2, 5):  # each request starts from the previous request's model
+        step = next((out / "steps").glob(f"forget-GA_sust.forget_{k}-*"))
+        model = _json.loads((step / "unlearn_settings.json").read_text())["model"]
+        assert f"forget-GA_sust.forget_{k - 1}-" in model

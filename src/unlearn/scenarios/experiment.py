@@ -97,6 +97,9 @@ class ExperimentSettings(BaseModel):
                                                                           "utility (MMLU format)")
     muse_retrained_auc: float | None = Field(None, gt=0.0, le=1.0, description="muse, with retain_model none: "
                                              "the retrained model's PrivLeak AUC (MUSE News 0.4772, Books 0.5393)")
+    muse_protocol: Literal["standard", "scalability", "sustainability"] = Field(
+        "standard", description="muse: standard (unlearn raw.forget), scalability (each scal.forget_k from the "
+                                "target), sustainability (sust.forget_1..4 one after another)")
     report_examples: PositiveInt = Field(3, description="example generations per split shown in the report")
 
     @field_validator("methods", mode="before")

@@ -7,6 +7,11 @@ unlearns ``raw.forget`` with ``raw.retain1`` as its retain set, as MUSE's baseli
 model gets MUSE's metrics on the same splits, plus any lm-eval task of the ``eval`` section.
 MUSE's choice of checkpoint (the first whose forget KnowMem is at or below the retrained
 model's) is not made: each method runs its epochs.
+
+``muse_protocol`` adds MUSE's two other protocols: scalability unlearns each of the nested
+``scal.forget_1..4`` from the target separately; sustainability unlearns ``sust.forget_1..4`` one
+after another, each from the previous model. Every model is evaluated, so KnowMem on the retain
+questions (what both protocols report) can be read against the amount forgotten.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from unlearn.scenarios.experiment import ExperimentSettings
 from unlearn.scenarios.steps import Steps
 
 FORGET, RETAIN, FULL = "raw.forget", "raw.retain1", "raw.full"
+FOLDS = 4
 MUSE_ONLY = {"forget": None, "retain_split": None, "real_authors": None, "world_facts": None, "holdout": None,
              "muse": True}
 
@@ -25,7 +31,8 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
     given = settings.model_fields_set
     forget = settings.forget if "forget" in given else FORGET
     retain = settings.retain if "retain" in given else RETAIN
-    needed = [forget, retain, *dict.fromkeys(name for names in MUSE_SPLITS.values() for name in names)]
+    requests = _requests(settings, forget)
+    needed = [*dict.fromkeys([*requests, retain, *(name for names in MUSE_SPLITS.values() for name in names)])]
     if not settings.target_model:
         needed.append(FULL)
     data = data_step(settings, steps, needed)
@@ -42,11 +49,25 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
                     "eval": eval_step(settings, steps, target, data, "eval-target", retrained_eval, **MUSE_ONLY,
                                       **anchor)})
     for entry in settings.methods:
-        model = forget_step(settings, steps, target, data, entry, forget, f"forget-{entry.name}", retain=retain)
-        rows.append({"label": entry.name, "role": "method", "model": model,
-                     "eval": eval_step(settings, steps, model, data, f"eval-{entry.name}", retrained_eval,
-                                       **MUSE_ONLY, **anchor)})
+        model = target
+        for split in requests:
+            label = entry.name if settings.muse_protocol == "standard" else f"{entry.name} {split}"
+            start = model if settings.muse_protocol == "sustainability" else target
+            model = forget_step(settings, steps, start, data, entry, split, f"forget-{label}",
+                                retain=retain)
+            rows.append({"label": label, "role": "method", "model": model,
+                         "eval": eval_step(settings, steps, model, data, f"eval-{label}", retrained_eval,
+                                           **MUSE_ONLY, **anchor)})
     return {"models": rows, "notes": [f"Unlearned on the raw text of '{forget}' (regularizers: '{retain}'); "
                                       "PrivLeak is relative to the retrained model's Min-40% AUC. MUSE picks the "
                                       "first checkpoint whose forget KnowMem reaches the retrained model's; here "
                                       "each method runs all its epochs."]}
+
+
+def _requests(settings: ExperimentSettings, forget: str) -> list[str]:
+    """The forget splits each method unlearns, in order, for the chosen protocol."""
+    if settings.muse_protocol == "scalability":
+        return [f"scal.forget_{k}" for k in range(1, FOLDS + 1)]
+    if settings.muse_protocol == "sustainability":
+        return [f"sust.forget_{k}" for k in range(1, FOLDS + 1)]
+    return [forget]
