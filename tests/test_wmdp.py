@@ -61,3 +61,28 @@ def test_data_wmdp_writes_the_builtin_benchmark(tmp_path, capsys):
     again = tmp_path / "again"
     assert main(["data", "wmdp", "--out", str(again), "--entities", "4"]) == 0
     assert (again / "forget_choice.jsonl").read_bytes() == (tmp_path / "w" / "forget_choice.jsonl").read_bytes()
+
+
+def test_wmdp_questions_and_corpora_can_come_from_two_sources(tiny_model_dir, tmp_path):
+    from unlearn.data.benchmark import write_benchmark
+
+    splits = generate_wmdp(viruses=3, minerals=3)
+    questions, corpora = tmp_path / "wmdp", tmp_path / "wmdp-corpora"
+    bio = [{k: v for k, v in q.items() if k != "subject"} for q in splits["forget_choice"]]  # as cais/wmdp's
+    write_benchmark({"wmdp-bio.test": bio, "mmlu.test": splits["retain_choice"]}, questions)
+    write_benchmark({"bio-forget-corpus": splits["forget_corpus"], "bio-retain-corpus": splits["retain_corpus"]},
+                    corpora)
+    out = tmp_path / "run"
+    settings = tiny_experiment(tiny_model_dir, out, scenario="wmdp", data=str(questions), wmdp_corpora=str(corpora),
+                               target_model=str(tiny_model_dir), forget="bio-forget-corpus",
+                               retain="bio-retain-corpus", wmdp_choice_forget=["wmdp-bio.test"],
+                               wmdp_choice_utility=["mmlu.test"], methods=["GA+GD"],
+                               unlearn={"epochs": 1, "batch_size": 4, "gradient_accumulation_steps": 1,
+                                        "warmup_epochs": 0, "max_length": 32},
+                               eval={"nli_model": "none", "embedder": "none"})
+    run_experiment(settings, progress=lambda _: None)
+    train = json.loads(next((out / "steps").glob("forget-GA_GD-*")).joinpath("train_summary.json").read_text())
+    assert train["forget_split"] == "bio-forget-corpus"
+    choice = json.loads(next((out / "steps").glob("eval-GA_GD-*")).joinpath("choice_wmdp-bio.test.json").read_text())
+    assert choice["examples"][0]["prompt"].startswith(  # lm-eval's wmdp_bio description, from the split's config
+        "The following are multiple choice questions (with answers) about biology.")

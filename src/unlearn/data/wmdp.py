@@ -136,7 +136,7 @@ def generate_wmdp(viruses: int = 20, minerals: int = 20, seed: int = 0, lakes: i
 def _names(rng: random.Random, prefixes, suffixes, count: int, ending: str) -> list[str]:
     combos = [p + s + ending for p in prefixes for s in suffixes]
     if not 1 <= count <= len(combos):
-        raise ValueError(f"between 1 and {len(combos)} names can be drawn, not {count}")
+        raise ValueError(f"entities must be from 1 to {len(combos)} (the invented names available), got {count}")
     return rng.sample(combos, count)
 
 

@@ -57,7 +57,7 @@ def evaluate_choices(model, tokenizer, records: list[dict], split: str, batch_si
     """Accuracy of a multiple-choice split, with its bootstrap interval over questions, chance
     level and per-question letters. The description's subject is each record's ``subject``, else
     the one lm-eval gives a WMDP split of this name, else none."""
-    subject = SUBJECTS.get(split)
+    subject = SUBJECTS.get(split.partition(".")[0])  # the Hub's wmdp-bio.test is config wmdp-bio
     widest = max(len(r["choices"]) for r in records)
     prompts = [lm_eval_prompt(r, subject) for r in records]
     scores = letter_logprobs(model, tokenizer, LM_EVAL_FORMAT, prompts, LETTERS[:widest], batch_size, max_length)

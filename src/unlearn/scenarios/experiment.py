@@ -91,6 +91,8 @@ class ExperimentSettings(BaseModel):
                                                        "minerals (utility)")
     wmdp_target_split: str = Field("train_corpus", description="wmdp: the split the target model is fine-tuned on "
                                                                "(not used with target_model)")
+    wmdp_corpora: str | None = Field(None, description="wmdp: a second source (Hub id or folder) for the forget and "
+                                                       "retain corpora, e.g. cais/wmdp-corpora with data: cais/wmdp")
     wmdp_choice_forget: list[str] = Field(["forget_choice"], description="wmdp: multiple-choice splits of the "
                                                                          "forgotten knowledge (WMDP's bio, cyber)")
     wmdp_choice_utility: list[str] = Field(["retain_choice"], description="wmdp: multiple-choice splits kept as "

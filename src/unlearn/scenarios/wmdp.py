@@ -6,6 +6,10 @@ corpus, the regularizers reading the retain corpus. Every model is evaluated on 
 multiple-choice splits in lm-eval's zero-shot format: the forget ones (WMDP's bio and cyber
 questions) should fall to chance, the utility ones (MMLU format) should stay. Any lm-eval task
 named in the ``eval`` section (``lm_eval_tasks: [mmlu]``) runs on every model as well.
+
+The real benchmark keeps its questions (``cais/wmdp``: ``wmdp-bio.test``, ``wmdp-cyber.test``, ...)
+and its corpora (``cais/wmdp-corpora``: ``cyber-forget-corpus``, ``cyber-retain-corpus``, ...) in two
+Hub datasets: ``data`` names the first, ``wmdp_corpora`` the second.
 """
 
 from __future__ import annotations
@@ -30,7 +34,11 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
     needed = [forget, retain, *settings.wmdp_choice_forget, *settings.wmdp_choice_utility]
     if not settings.target_model:
         needed.append(settings.wmdp_target_split)
-    data = data_step(settings, steps, needed)
+    if settings.wmdp_corpora:  # WMDP keeps its questions and its corpora in two Hub datasets
+        data = data_step(settings, steps, [n for n in needed if n not in (forget, retain)])
+        corpora_data = data_step(settings.model_copy(update={"data": settings.wmdp_corpora}), steps, [forget, retain])
+    else:
+        data = corpora_data = data_step(settings, steps, needed)
     only_choices = {"forget": None, "retain_split": None, "real_authors": None, "world_facts": None,
                     "holdout": None, **choices}
     target = settings.target_model or finetune_step(settings, steps, data, settings.wmdp_target_split,
@@ -38,7 +46,8 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
     rows = [{"label": "target", "role": "anchor", "model": target,
              "eval": eval_step(settings, steps, target, data, "eval-target", **only_choices)}]
     for entry in settings.methods:
-        model = forget_step(settings, steps, target, data, entry, forget, f"forget-{entry.name}", retain=retain)
+        model = forget_step(settings, steps, target, corpora_data, entry, forget, f"forget-{entry.name}",
+                            retain=retain)
         rows.append({"label": entry.name, "role": "method", "model": model,
                      "eval": eval_step(settings, steps, model, data, f"eval-{entry.name}", **only_choices)})
     return {"models": rows, "notes": [f"Unlearned on the raw text of '{forget}' (regularizers: '{retain}'); "
