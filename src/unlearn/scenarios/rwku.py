@@ -1,8 +1,8 @@
 """RWKU scenario: forget what the model learned in pre-training about real targets, from text
 the model writes itself, and probe it RWKU's way.
 
-Steps: the probe data (built-in: ``unlearn data rwku``'s set; or a folder in RWKU's layout,
-``forget_level1`` ... ``mia_retain``); the forget corpus, which the model writes itself about
+Steps: the probe data (built-in: ``unlearn data rwku``'s set; a folder in RWKU's layout,
+``forget_level1`` ... ``mia_retain``; or the Hub's ``jinzhuoran/RWKU``, each config's ``test`` split); the forget corpus, which the model writes itself about
 each target (RWKU's forget corpus is the model's own descriptions), and a retain corpus written
 the same way about every other neighbor entity (the 1st, 3rd, ... in file order); the original
 model's evaluation; each method unlearning the forget corpus with the retain corpus as its
@@ -60,11 +60,12 @@ def _probe_step(settings: ExperimentSettings, steps: Steps) -> Path:
         if source is None:
             write_benchmark(generate_rwku(settings.data_seed), folder)
             return
-        present = set(source.split_names())
+        present = set(source.split_names())  # on the Hub: configs, each holding one split, test
         if "forget_level2" not in present:
             raise UserError(f"{settings.data}: an RWKU folder needs at least forget_level2 (and any of "
                             f"{', '.join(names)})")
-        write_benchmark({n: source.records(n) for n in names if n in present}, folder)
+        read = (lambda n: source.records(n)) if source.folder is not None else (lambda n: source.records(f"{n}.test"))
+        write_benchmark({n: read(n) for n in names if n in present}, folder)
 
     return steps.run("data", {**inputs, "splits": names}, write)
 
