@@ -217,3 +217,25 @@ def test_with_a_suite_absent_default_tofu_splits_are_skipped_but_named_ones_are_
     code = main(["eval", "--model", str(folder), "--data", str(bench), "--choice-forget", "quiz", "--forget",
                  "forget10", "--out", str(tmp_path / "again")])
     assert code == 2 and "split 'forget10' not found" in capsys.readouterr().err
+
+
+def test_continuation_form_sums_each_choice_s_own_token_logprobs(tmp_path):
+    from unlearn.evaluation.choice import continuation_prompt, evaluate_choices
+
+    assert continuation_prompt(CHOICES[0], "biology") == ("The following are questions (with answers) about "
+                                                          "biology.\n\nQuestion: Where was Ada Lovelace born?\nAnswer:")
+    model, tokenizer = letter_model(tmp_path / "model")
+    model.eval()
+    result = evaluate_choices(model, tokenizer, CHOICES, "quiz", form="continuation")
+    for record, example in zip(CHOICES, result["examples"]):
+        context = continuation_prompt(record)
+        context_ids = tokenizer(context, add_special_tokens=False)["input_ids"]
+        for letter, choice in zip("ABCD", record["choices"]):
+            choice_ids = tokenizer(" " + choice, add_special_tokens=False)["input_ids"]
+            ids = torch.tensor([context_ids + choice_ids])
+            with torch.no_grad():
+                logprobs = torch.log_softmax(model(ids).logits[0].double(), -1)
+            expected = sum(logprobs[len(context_ids) - 1 + i, t].item() for i, t in enumerate(choice_ids))
+            assert example["choice_logliks"][letter] == pytest.approx(expected, abs=1e-4)
+        assert example["chosen"] == max(example["choice_logliks"], key=example["choice_logliks"].get)
+    assert result["form"] == "continuation"

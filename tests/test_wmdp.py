@@ -18,11 +18,7 @@ def test_builtin_wmdp_is_deterministic_and_every_question_is_stated_in_its_corpu
     assert splits == generate_wmdp(viruses=6, minerals=4, seed=3) and splits != generate_wmdp(6, 4, seed=4)
     assert [len(splits[s]) for s in ("forget_corpus", "retain_corpus", "forget_choice", "retain_choice")] == \
         [12, 8, 30, 20]
-    assert splits["train_corpus"] == splits["forget_corpus"] + splits["retain_corpus"] + splits["practice_corpus"]
-    practice = [r["text"] for r in splits["practice_corpus"]]
-    assert len(practice) == 20 * 2 + 20 * 5 and practice[-1].endswith(tuple(f"Answer: {x}" for x in "ABCD"))
-    asked = " ".join(q["question"] for s in ("forget_choice", "retain_choice") for q in splits[s])
-    assert "Lake" not in asked  # the format is practised on facts that are never asked
+    assert splits["train_corpus"] == splits["forget_corpus"] + splits["retain_corpus"]
     for side in ("forget", "retain"):
         texts = [r["text"] for r in splits[f"{side}_corpus"]]
         for question in splits[f"{side}_choice"]:

@@ -11,6 +11,11 @@ Two prompt forms share one scorer:
 The model's choice is the letter it finds likeliest as the first answer token. One
 teacher-forced pass per (prompt, letter) through ``score_sequences``, which runs each prompt
 once for all its letters.
+
+``continuation`` is lm-eval's other form of the same questions (its ``mmlu_*_continuation``
+tasks): ``{description}Question: {question}\nAnswer:`` with no options shown, and the choice
+whose own text, as the continuation, has the highest summed log-likelihood. Small models that
+cannot read lettered options still show their knowledge this way.
 """
 
 from __future__ import annotations
@@ -45,6 +50,31 @@ def description(subject: str | None) -> str:
     return f"The following are multiple choice questions (with answers) about {subject.replace('_', ' ')}.\n\n"
 
 
+def continuation_prompt(record: dict, subject: str | None = None) -> str:
+    """lm-eval's continuation context: ``{description}Question: {question.strip()}\nAnswer:``, its
+    description reading ``The following are questions (with answers) about {subject}.``"""
+    subject = record.get("subject") or subject
+    head = f"The following are questions (with answers) about {subject.replace('_', ' ')}.\n\n" if subject else ""
+    return f"{head}Question: {record['question'].strip()}\nAnswer:"
+
+
+def choice_logliks(model, tokenizer, prompt_choices: list[tuple[str, list[str]]], batch_size: int = 16,
+                   max_length: int = 512) -> list[list[float]]:
+    """``sum log p(" " + choice | prompt)`` over the choice's tokens, per prompt and choice."""
+    pairs = [(prompt, choice) for prompt, choices in prompt_choices for choice in choices]
+    scores = score_sequences(model, tokenizer, LM_EVAL_FORMAT, pairs, batch_size, max_length, progress=False)
+    eos = tokenizer.eos_token_id
+    totals = []
+    for prompt, choices in prompt_choices:
+        row = []
+        for choice in choices:
+            score = scores[(prompt, choice)]
+            kept = len(score.answer_tokens) - (1 if eos is not None and score.answer_tokens[-1] == eos else 0)
+            row.append(math.fsum(score.token_logprobs[:kept]))  # the answer's own tokens, not the EOS after it
+        totals.append(row)
+    return totals
+
+
 def lm_eval_prompt(record: dict, subject: str | None = None) -> str:
     """The zero-shot context lm-eval builds for a WMDP / MMLU question:
     ``{description}{question.strip()}\\nA. {c0}\\nB. {c1}\\n...\\nAnswer:``."""
@@ -53,25 +83,33 @@ def lm_eval_prompt(record: dict, subject: str | None = None) -> str:
 
 
 def evaluate_choices(model, tokenizer, records: list[dict], split: str, batch_size: int = 16,
-                     max_length: int = 512, **interval_options) -> dict:
+                     max_length: int = 512, form: str = "letters", **interval_options) -> dict:
     """Accuracy of a multiple-choice split, with its bootstrap interval over questions, chance
-    level and per-question letters. The description's subject is each record's ``subject``, else
-    the one lm-eval gives a WMDP split of this name, else none."""
+    level and per-question scores (``form``: ``letters`` or ``continuation``, see the module
+    docstring). The description's subject is each record's ``subject``, else the one lm-eval
+    gives a WMDP split of this name, else none."""
     subject = SUBJECTS.get(split.partition(".")[0])  # the Hub's wmdp-bio.test is config wmdp-bio
-    widest = max(len(r["choices"]) for r in records)
-    prompts = [lm_eval_prompt(r, subject) for r in records]
-    scores = letter_logprobs(model, tokenizer, LM_EVAL_FORMAT, prompts, LETTERS[:widest], batch_size, max_length)
+    if form == "continuation":
+        prompts = [continuation_prompt(r, subject) for r in records]
+        logliks = choice_logliks(model, tokenizer, [(p, r["choices"]) for p, r in zip(prompts, records)],
+                                 batch_size, max_length)
+        scores = [dict(zip(LETTERS, row)) for row in logliks]
+    else:
+        widest = max(len(r["choices"]) for r in records)
+        prompts = [lm_eval_prompt(r, subject) for r in records]
+        scores = letter_logprobs(model, tokenizer, LM_EVAL_FORMAT, prompts, LETTERS[:widest], batch_size, max_length)
     examples, correct, shown_scores = [], [], []
     for record, prompt, letters in zip(records, prompts, scores):
         shown = {letter: letters[letter] for letter in LETTERS[:len(record["choices"])]}
         right = LETTERS[record["answer"]]
-        examples.append({"question": record["question"], "prompt": prompt, "correct": right,
-                         "letter_logprobs": shown, "chosen": chosen_letter(shown)})
+        key = "choice_logliks" if form == "continuation" else "letter_logprobs"  # choices lettered in order
+        examples.append({"question": record["question"], "prompt": prompt, "correct": right, key: shown,
+                         "chosen": chosen_letter(shown)})
         correct.append(right)
         shown_scores.append(shown)
     hits = [float(e["chosen"] == e["correct"]) for e in examples]
     chance = sum(chance_level(len(r["choices"])) for r in records) / len(records)
     accuracy = choice_accuracy(shown_scores, correct)
-    return {"split": split, "questions": len(records), "accuracy": accuracy,
+    return {"split": split, "form": form, "questions": len(records), "accuracy": accuracy,
             "interval": mean_interval(hits, **interval_options) if math.isfinite(accuracy) else None,
             "chance": chance, "examples": examples}

@@ -13,6 +13,7 @@ import logging
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
 import torch
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, field_validator
@@ -55,6 +56,9 @@ class EvalSettings(DataSettings, ModelSettings):
                                                      "bring to chance (WMDP), scored as lm-eval does")
     choice_utility: list[str] = Field([], description="multiple-choice splits whose accuracy it should keep (MMLU "
                                                       "format)")
+    choice_format: Literal["letters", "continuation"] = Field(
+        "letters", description="multiple choice as lm-eval's WMDP/MMLU tasks (letters A-D after the options) or its "
+                               "continuation tasks (each choice's own text)")
     lm_eval_tasks: list[str] = Field([], description="lm-eval-harness tasks run on the model (mmlu, wmdp_bio, ...; "
                                                      "needs the lm-eval extra)")
     lm_eval_include_path: str | None = Field(None, description="folder of extra lm-eval task YAML files (local tasks)")

@@ -66,10 +66,9 @@ def run_suites(model, tokenizer, prepared: PreparedSuites, settings) -> dict:
     max_length = fit_to_context(settings.max_length, model)
     results = {}
     if prepared.choice:
-        results["multiple_choice"] = {name: {"role": role, **evaluate_choices(model, tokenizer, records, name,
-                                                                              settings.batch_size, max_length,
-                                                                              **options)}
-                                      for role, name, records in prepared.choice}
+        results["multiple_choice"] = {name: {"role": role, **evaluate_choices(
+            model, tokenizer, records, name, settings.batch_size, max_length, settings.choice_format, **options)}
+            for role, name, records in prepared.choice}
     if prepared.muse:
         results["muse"] = evaluate_muse(
             model, tokenizer, *prepared.muse, max_length=max_length, retrained_auc=prepared.retrained_auc,
