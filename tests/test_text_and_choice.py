@@ -239,3 +239,14 @@ def test_continuation_form_sums_each_choice_s_own_token_logprobs(tmp_path):
             assert example["choice_logliks"][letter] == pytest.approx(expected, abs=1e-4)
         assert example["chosen"] == max(example["choice_logliks"], key=example["choice_logliks"].get)
     assert result["form"] == "continuation"
+
+
+@pytest.mark.parametrize("split, kind", [("quiz", "multiple-choice questions"), ("probes", "RWKU probes")])
+def test_evaluation_only_splits_are_refused_for_training(tiny_model_dir, mixed_benchmark, tmp_path, capsys, split,
+                                                         kind):
+    write_jsonl(mixed_benchmark / "probes.jsonl", [{"query": "Ada was born in ___.", "answer": "London"}])
+    code = main(["finetune", "--model", str(tiny_model_dir), "--data", str(mixed_benchmark), "--split", split,
+                 "--out", str(tmp_path / "out")])
+    message = capsys.readouterr().err.strip()
+    assert code == 2 and f"split '{split}' holds {kind}, which are evaluated, not trained on" in message
+    assert not (tmp_path / "out").exists()

@@ -112,6 +112,17 @@ def is_text_split(dataset: datasets.Dataset) -> bool:
     return "text" in dataset.column_names and "question" not in dataset.column_names
 
 
+def check_trainable(dataset: datasets.Dataset, split: str) -> None:
+    """Training reads question-answer records or raw text; the evaluation-only kinds are refused."""
+    columns = set(dataset.column_names)
+    if is_text_split(dataset) or ("question" in columns and "choices" not in columns):
+        return
+    kind = ("multiple-choice questions" if "choices" in columns else "RWKU probes" if "query" in columns
+            else "continuation prompts (VerbMem)" if "prompt" in columns else "records of another kind")
+    raise UserError(f"split '{split}' holds {kind}, which are evaluated, not trained on; train on question-answer "
+                    "records or raw text (for WMDP and MUSE: their corpora)")
+
+
 def tokenize_split(
     dataset: datasets.Dataset,
     tokenizer,

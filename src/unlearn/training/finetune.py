@@ -17,9 +17,8 @@ from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from unlearn.data.benchmark import Benchmark
 from unlearn.data.collate import PadCollator
-from unlearn.data.formatting import is_text_split, tokenize_split
+from unlearn.data.formatting import check_trainable, is_text_split, tokenize_split
 from unlearn.evaluation.generation import generate_answers
-from unlearn.errors import UserError
 from unlearn.files import atomic_write_json
 from unlearn.metrics.fact import contains_fact, fact_accuracy
 from unlearn.models.loading import save_model
@@ -56,9 +55,7 @@ def finetune(settings: FinetuneSettings, callbacks: list | None = None) -> dict:
     started = time.time()
     benchmark = Benchmark(settings.data, answer_field=settings.answer_field)
     records = benchmark.split(settings.split)  # bad data fails before the model loads
-    if "choices" in records.column_names:
-        raise UserError(f"split '{settings.split}' holds multiple-choice questions, which are evaluated, not trained "
-                        "on; fine-tune on question-answer records or raw text")
+    check_trainable(records, settings.split)
     recorded = settings.model_dump(exclude={"overwrite", "resume"})
     out = check_run_folder(settings.out, recorded, settings.overwrite)
     record_run_settings(out, recorded)

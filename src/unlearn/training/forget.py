@@ -18,7 +18,7 @@ import torch
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, field_validator
 
 from unlearn.data.benchmark import Benchmark
-from unlearn.data.formatting import is_text_split, tokenize_split
+from unlearn.data.formatting import check_trainable, is_text_split, tokenize_split
 from unlearn.data.pairing import ForgetRetainDataset, PairCollator
 from unlearn.data.refusals import load_refusals
 from unlearn.errors import UserError
@@ -165,9 +165,8 @@ def _check_record_kinds(method: Method, forget_records, retain_records, settings
     """Unlearning reads question-answer records or raw text; a method whose streams put other
     answers after the questions needs questions."""
     for split, records in ((settings.forget, forget_records), (settings.retain, retain_records)):
-        if records is not None and "choices" in records.column_names:
-            raise UserError(f"split '{split}' holds multiple-choice questions, which are evaluated, not trained on; "
-                            "unlearn on question-answer records or raw text (for WMDP: its forget corpus)")
+        if records is not None:
+            check_trainable(records, split)
     text = {"forget": is_text_split(forget_records),
             "retain": retain_records is not None and is_text_split(retain_records)}
     for stream in method.streams:
