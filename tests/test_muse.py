@@ -166,6 +166,10 @@ def test_muse_scenario_reports_every_metric_against_the_retrained_model(tiny_mod
     for row in (rows["target"], rows["NPO+GD"]):
         assert all(row[f"muse.{m}"] != "" for m in ("verbmem_f", "knowmem_f", "knowmem_r", "privleak"))
     assert "| NPO+GD |" in (out / "report.md").read_text() and "KnowMem forget ↓" in (out / "report.md").read_text()
+    assert main(["compare", str(out), "--out", str(tmp_path / "board"), "--metrics", "muse.knowmem_f",
+                 "muse.privleak", "--sort-by", "muse.knowmem_f"]) == 0
+    board = (tmp_path / "board" / "leaderboard.csv").read_text()
+    assert "NPO+GD" in board and rows["NPO+GD"]["muse.knowmem_f"][:5] in board
 
 
 def test_muse_sustainability_unlearns_the_folds_one_after_another(tiny_model_dir, tmp_path):

@@ -43,7 +43,7 @@ def test_wmdp_scenario_fine_tunes_unlearns_text_and_reports_choice_accuracy(tiny
     assert [r["model"] for r in rows] == ["target", "GA+GD", "RMU"]
     for row in rows:
         for split in ("forget_choice", "retain_choice"):
-            assert 0.0 <= float(row[f"choice.{split}.accuracy"]) <= 1.0
+            assert 0.0 <= float(row[f"choice.{split}"]) <= 1.0
     report = (out / "report.md").read_text()
     assert "Multiple-choice accuracy, lm-eval's zero-shot format" in report and "forget_choice (forget) ↓" in report
     assert "Results (95% bootstrap" not in report  # no question-answer splits: no TOFU table

@@ -4,7 +4,7 @@ lm-eval-harness tasks."""
 
 from __future__ import annotations
 
-from unlearn.report.collect import RunResults
+from unlearn.report.collect import RunResults, suite_values
 from unlearn.report.tables import Table, cell, model_name
 
 ARROWS = {"forget": "↓", "utility": "↑"}  # forget accuracy should fall to chance; utility should stay
@@ -89,25 +89,12 @@ def choice_tables(results: RunResults) -> list[Table]:
 
 
 def benchmark_rows(model_summary: dict) -> dict:
-    """Flat ``muse.<metric>``, ``choice.<split>.accuracy`` (with intervals) and
-    ``lm_eval.<task>.<metric>`` columns for summary.csv."""
+    """The suites' numbers as summary.csv columns (``collect.suite_values``), each with its interval."""
     row = {}
-    for metric, entry in (model_summary.get("muse") or {}).items():
-        key = "priv_leak" if metric == "privleak" else "mean"
-        row[f"muse.{metric}"] = entry.get(key)
-        row[f"muse.{metric}_interval"] = entry.get(f"{key}_interval" if metric == "privleak" else "interval")
-        if metric == "privleak":
-            row["muse.privleak_auc"] = entry.get("auc")
-    for split, entry in (model_summary.get("rwku") or {}).items():
-        key = "loss" if split.startswith("mia_") else "mean"
-        row[f"rwku.{split}"] = entry.get(key)
-        row[f"rwku.{split}_interval"] = entry.get(f"{key}_interval" if key == "loss" else "interval")
-    for split, entry in (model_summary.get("multiple_choice") or {}).items():
-        row[f"choice.{split}.accuracy"] = entry["accuracy"]
-        row[f"choice.{split}.accuracy_interval"] = entry.get("interval")
-    for task, metrics in ((model_summary.get("lm_eval") or {}).get("results") or {}).items():
-        row.update({f"lm_eval.{task}.{name}": value for name, value in metrics.items()
-                    if isinstance(value, (int, float)) and not isinstance(value, bool)})
+    for key, (value, interval) in suite_values(model_summary).items():
+        row[key] = value
+        if not key.startswith("lm_eval."):
+            row[f"{key}_interval"] = interval
     return row
 
 

@@ -38,12 +38,41 @@ class ModelResult:
     def value(self, group: str, name: str) -> float | None:
         if group == "overall":
             return self.summary["overall"].get(name)
+        suite = suite_values(self.summary).get(f"{group}.{name}")
+        if suite is not None:
+            return suite[0]
         return self.summary["splits"].get(group, {}).get("metrics", {}).get(name)
 
     def interval(self, group: str, name: str) -> list[float] | None:
         if group == "overall":
             return (self.summary.get("overall_intervals") or {}).get(name)
+        suite = suite_values(self.summary).get(f"{group}.{name}")
+        if suite is not None:
+            return suite[1]
         return (self.summary["splits"].get(group, {}).get("intervals") or {}).get(name)
+
+
+def suite_values(summary: dict) -> dict[str, tuple[float | None, list | None]]:
+    """The benchmark suites' numbers of an evaluation, flat, with their intervals:
+    ``muse.<metric>`` (PrivLeak for ``muse.privleak``, and ``muse.privleak_auc``),
+    ``rwku.<split>`` (mean recall; mean LOSS for the membership sets), ``choice.<split>``
+    (accuracy) and ``lm_eval.<task>.<metric>`` (no interval)."""
+    found: dict[str, tuple[float | None, list | None]] = {}
+    for metric, entry in (summary.get("muse") or {}).items():
+        if metric == "privleak":
+            found["muse.privleak"] = (entry.get("priv_leak"), entry.get("priv_leak_interval"))
+            found["muse.privleak_auc"] = (entry.get("auc"), entry.get("auc_interval"))
+        else:
+            found[f"muse.{metric}"] = (entry.get("mean"), entry.get("interval"))
+    for split, entry in (summary.get("rwku") or {}).items():
+        key = "loss" if split.startswith("mia_") else "mean"
+        found[f"rwku.{split}"] = (entry.get(key), entry.get(f"{key}_interval" if key == "loss" else "interval"))
+    for split, entry in (summary.get("multiple_choice") or {}).items():
+        found[f"choice.{split}"] = (entry.get("accuracy"), entry.get("interval"))
+    for task, metrics in ((summary.get("lm_eval") or {}).get("results") or {}).items():
+        found.update({f"lm_eval.{task}.{name}": (value, None) for name, value in metrics.items()
+                      if isinstance(value, (int, float)) and not isinstance(value, bool)})
+    return found
 
 
 @dataclass

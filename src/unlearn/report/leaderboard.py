@@ -20,7 +20,8 @@ from unlearn.evaluation.compare import paired_difference, pairable
 from unlearn.evaluation.table import direction
 from unlearn.files import atomic_write_text, check_writable
 from unlearn.metrics.uncertainty import excludes
-from unlearn.report.collect import INTERVALS, MAIN_COLUMNS, MANIFEST, ModelResult, RunResults, read_json, read_run
+from unlearn.report.collect import (INTERVALS, MAIN_COLUMNS, MANIFEST, ModelResult, RunResults, read_json, read_run,
+                                    suite_values)
 from unlearn.report.plots import bar_plot, scatter_plot
 from unlearn.report.render import csv_text, html_page, html_plots, html_tables, markdown_tables
 from unlearn.report.tables import cell, column_title
@@ -82,12 +83,14 @@ def read_source(folder: Path, label: str | None) -> list[ModelResult]:
 
 
 def parse_metric(text: str, entries: list[ModelResult]) -> Column:
-    """``forget_quality`` (a model-level number) or ``SPLIT.METRIC`` such as ``forget.rougeL_recall``."""
+    """``forget_quality`` (a model-level number), ``SPLIT.METRIC`` such as ``forget.rougeL_recall``, or a
+    suite's number such as ``muse.knowmem_f``, ``rwku.forget_level2``, ``choice.forget_choice``."""
     group, _, name = text.rpartition(".")
     column = (group or "overall", name)
     if not any(e.value(*column) is not None for e in entries):
         available = sorted({n for e in entries for n, v in e.summary["overall"].items() if v is not None}
-                           | {f"{r}.{n}" for e in entries for r, s in e.summary["splits"].items() for n in s["metrics"]})
+                           | {f"{r}.{n}" for e in entries for r, s in e.summary["splits"].items() for n in s["metrics"]}
+                           | {k for e in entries for k, (v, _) in suite_values(e.summary).items() if v is not None})
         raise UserError(f"metric '{text}' is computed for none of the entries (available: {', '.join(available)})")
     return column
 
