@@ -287,6 +287,29 @@ CATALOG = [
     Case("is one of the compared folders", lambda w: ["compare", str(finished_eval(w)), "--out", str(w.tmp / "eval")],
          r"--out .*eval is one of the compared folders"),
     Case("holds other files", compare_into_foreign_folder, r"output folder .*out holds other files \(notes.txt, ...\)"),
+    Case("record in a split of", lambda w: w.forget(data=w.split_file("forget", line_of({"text": "Ada."}) + line_of(GOOD))),
+         r"forget\.jsonl:2: a question-answer record in a split of text records"),
+    Case("outside 0..", lambda w: w.forget(data=w.split_file(
+        "forget", line_of({"question": "Q?", "choices": ["a", "b"], "answer": 2}))),
+         r"forget\.jsonl:1: field 'answer' is 2, outside 0\.\.1"),
+    Case("trains on a refusal", lambda w: w.forget("--method", "IDK+GD", data=w.split_file(
+        "forget", line_of({"text": "Ada was born in London."}))),
+         r"method IDK\+GD trains on a refusal as the answer to each forget question, so it needs question-answer "
+         r"records; forget split 'forget' holds raw text"),
+    Case("which are evaluated, not trained on", lambda w: w.forget(data=w.split_file(
+        "forget", line_of({"question": "Q?", "choices": ["a", "b"], "answer": 0}))),
+         r"split 'forget' holds multiple-choice questions, which are evaluated, not trained on"),
+    Case("does not hold multiple-choice records",
+         lambda w: ["eval", "--model", str(w.model), "--data", str(w.bench), "--forget", "forget", "--choice-forget",
+                    "retain", "--out", str(w.out)],
+         r"--choice-forget retain: split 'retain' does not hold multiple-choice records"),
+    Case("has none of MUSE's splits",
+         lambda w: ["eval", "--model", str(w.model), "--data", str(w.bench), "--muse", "--out", str(w.out)],
+         r"--muse: \S+ has none of MUSE's splits"),
+    Case("lm-eval has no task",
+         lambda w: ["eval", "--model", str(w.model), "--data", str(w.bench), "--lm-eval-tasks", "mmluu",
+                    "--out", str(w.out)],
+         r"--lm-eval-tasks: lm-eval has no task 'mmluu' \(did you mean 'mmlu'\?\)"),
 ]
 
 
