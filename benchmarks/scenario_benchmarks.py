@@ -76,29 +76,40 @@ def letters_check(out: Path) -> dict:
 
 
 def checks(result: dict) -> list[str]:
-    """The benchmark's pass/fail lines, measured, for one scenario."""
+    """The benchmark's pass/fail lines, measured, for one scenario. A forget score counts as
+    halved only relative to its floor (chance for multiple choice, else 0), and only when the
+    target's interval is above that floor: halving a score that was never there says nothing."""
     name, models = result["scenario"], result["models"]
     anchor = models[0]
-    lines = []
+    floor = CHANCE.get(name, 0.0)
+    reference = next((m for m in models if m["label"] == "retrained"), None)
+    lines, measurable = [], {}
     for column, _, role in COLUMNS[name]:
-        if role == "forget" and name in CHANCE:
-            value = anchor["values"][column]["value"]
-            lines.append(f"{anchor['label']} {column} {_number(value)} against chance {CHANCE[name]:.2f}: "
-                         f"{'above' if value is not None and value > CHANCE[name] + 0.1 else 'NOT well above'} chance")
+        if role != "forget":
+            continue
+        entry = anchor["values"][column]
+        measurable[column] = entry["interval"] is not None and entry["interval"][0] > floor
+        lines.append(f"{anchor['label']} {column} {_number(entry['value'])} (floor {floor:.2f}): "
+                     + ("above the floor" if measurable[column] else "NOT above the floor, so its halving is no test"))
     for model in (m for m in models if m["role"] == "method"):
         verdicts = []
         for column, _, role in COLUMNS[name]:
             before, after = anchor["values"][column]["value"], model["values"][column]["value"]
             if before is None or after is None or role == "privacy":
                 continue
-            floor = CHANCE.get(name, 0.0)
             if role == "forget":
                 ok = after - floor <= (before - floor) / 2
-                verdicts.append(f"{column} {_number(before)} -> {_number(after)} ({'halved' if ok else 'NOT halved'})")
+                verdict = "halved" if ok else "NOT halved"
+                verdict += "" if measurable[column] else ", no test"
+                if reference and reference["values"][column]["value"] is not None:
+                    verdict += f"; retrained model {_number(reference['values'][column]['value'])}"
+                verdicts.append(f"{column} {_number(before)} -> {_number(after)} ({verdict})")
             else:
                 ok = after >= 0.9 * before
+                interval = anchor["values"][column]["interval"]
+                tested = "" if interval and interval[0] > floor else ", no test: the target's is not above the floor"
                 verdicts.append(f"{column} {_number(before)} -> {_number(after)} "
-                                f"({'kept' if ok else 'NOT kept'} at 0.9x)")
+                                f"({'kept' if ok else 'NOT kept'} at 0.9x{tested})")
         lines.append(f"{model['label']}: " + "; ".join(verdicts))
     return lines
 

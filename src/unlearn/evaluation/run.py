@@ -133,7 +133,8 @@ def evaluate_model(settings: EvalSettings, in_memory: tuple | None = None) -> di
                                       settings.allow_pickle)
     fmt = prompt_format(settings, tokenizer)
     device = str(next(model.parameters()).device)
-    semantic = load_semantic_models(settings.embedder, settings.nli_model, device)
+    # the embedder and the NLI model score question-answer splits only
+    semantic = load_semantic_models(settings.embedder, settings.nli_model, device) if splits else SemanticModels()
     loaded = time.time()
     results = evaluate_splits(model, tokenizer, fmt, splits, semantic, eval_options(settings, model)) if splits else {}
     suite_results = run_suites(model, tokenizer, suites, settings)
