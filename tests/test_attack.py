@@ -7,7 +7,6 @@ the measured half asks about again: the relearned model must get a large share b
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

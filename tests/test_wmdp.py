@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 
-from conftest import write_jsonl
 from test_scenarios import tiny_experiment
 from unlearn.cli.main import main
 from unlearn.data.wmdp import generate_wmdp

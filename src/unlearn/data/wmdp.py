@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import random
 
-FACTS_PER_ENTITY = 5
 OPTIONS = 4
 
 VIRUS_PREFIXES = ("Mar", "Vel", "Kes", "Dor", "Tal", "Bren", "Ost", "Quil", "Zan", "Fen", "Hal", "Lur")
