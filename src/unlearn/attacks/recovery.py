@@ -21,6 +21,8 @@ import numpy as np
 from unlearn.metrics.uncertainty import bootstrap_interval
 
 MIN_GAP = 0.05  # smallest original - unlearned difference a recovery is computed for
+# Raised when recovery's definition changes, so that experiments redo their attack steps. 2: signed gap.
+RECOVERY_VERSION = 2
 
 
 def recovery(attacked: float, unlearned: float, original: float, min_gap: float = MIN_GAP) -> float | None:
