@@ -1,7 +1,8 @@
-"""Shared by the benchmark scripts: table cells, and replacing one section of BENCHMARKS.md."""
+"""Shared by the benchmark scripts: table cells, the CPU's name, and replacing one section of BENCHMARKS.md."""
 
 from __future__ import annotations
 
+import platform
 import re
 from pathlib import Path
 
@@ -28,3 +29,10 @@ def cell(value: float | None) -> str:
 def ratio(a: float | None, b: float | None) -> float | None:
     """``a / b``, or None when either is missing or ``b`` is 0."""
     return None if a is None or b in (None, 0) else a / b
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from datetime import date
 from pathlib import Path
 
-from benchmarks_common import cell, update_section
+from benchmarks_common import cell, cpu_name, update_section
 
 SECTION = "## Robustness: recovery under attack"
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,12 +57,6 @@ def keep_results(found: dict[str, dict], seconds: float | None) -> None:
 def kept_results() -> dict[str, dict]:
     return {m: json.loads(result_file(m).read_text()) for m in METHODS if result_file(m).exists()}
 
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def recovery_cell(entry: dict | None) -> str:

@@ -19,8 +19,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from benchmarks_common import update_section
-from robustness import cpu_name
+from benchmarks_common import cpu_name, update_section
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "scenarios"

@@ -21,32 +21,29 @@ def register(commands) -> None:
                             help="forgetNN splits to cut, each with its retain and holdout splits, percentages of "
                                  "the people from 1 to 50 (default: 1,5,10, as TOFU)")
     fictitious.set_defaults(handler=run_fictitious)
-    muse = kinds.add_parser(
-        "muse", help="MUSE-style benchmark: news articles about invented people",
-        description="Write a MUSE-style benchmark in MUSE's split names: one article per invented person (the last "
+    muse = _builtin(kinds, "muse", run_muse, "MUSE-style benchmark: news articles about invented people",
+                    "Write a MUSE-style benchmark in MUSE's split names: one article per invented person (the last "
                     "quarter to forget), VerbMem prefixes, KnowMem questions and in-context pairs, PrivLeak member "
                     "and holdout texts, scal/sust folds (deterministic for a seed).")
-    muse.add_argument("--out", required=True, help="output folder (one <split>.jsonl per split)")
     muse.add_argument("--people", type=int, default=20, help="invented people (default: 20)")
     muse.add_argument("--qa-per-person", type=int, default=5, help="facts per person, up to 22 (default: 5)")
-    muse.add_argument("--seed", type=int, default=0, help="generator seed (default: 0)")
-    muse.set_defaults(handler=run_muse)
-    wmdp = kinds.add_parser(
-        "wmdp", help="WMDP-style benchmark on invented facts",
-        description="Write a WMDP-style benchmark: forget and retain corpora of raw text about invented viruses and "
+    wmdp = _builtin(kinds, "wmdp", run_wmdp, "WMDP-style benchmark on invented facts",
+                    "Write a WMDP-style benchmark: forget and retain corpora of raw text about invented viruses and "
                     "minerals, and four-option questions on every fact (deterministic for a seed).")
-    wmdp.add_argument("--out", required=True, help="output folder (one <split>.jsonl per split)")
     wmdp.add_argument("--entities", type=int, default=20,
                       help="invented viruses (forget) and minerals (utility), 1 to 96 (default: 20)")
-    wmdp.add_argument("--seed", type=int, default=0, help="generator seed (default: 0)")
-    wmdp.set_defaults(handler=run_wmdp)
-    rwku = kinds.add_parser(
-        "rwku", help="RWKU-style probes about the packaged real-world entities",
-        description="Write RWKU-style probes (fill-in-the-blank, questions, adversarial; neighbors; membership sets) "
-                    "about the packaged real-world targets and neighbor entities (deterministic for a seed).")
-    rwku.add_argument("--out", required=True, help="output folder (one <split>.jsonl per split)")
-    rwku.add_argument("--seed", type=int, default=0, help="seed of the multiple-choice option order (default: 0)")
-    rwku.set_defaults(handler=run_rwku)
+    _builtin(kinds, "rwku", run_rwku, "RWKU-style probes about the packaged real-world entities",
+             "Write RWKU-style probes (fill-in-the-blank, questions, adversarial; neighbors; membership sets) about "
+             "the packaged real-world targets and neighbor entities (deterministic for a seed: the option order).")
+
+
+def _builtin(kinds, name: str, handler, summary: str, description: str):
+    """A built-in benchmark's subcommand with the options they all take, ``--out`` and ``--seed``."""
+    parser = kinds.add_parser(name, help=summary, description=description)
+    parser.add_argument("--out", required=True, help="output folder (one <split>.jsonl per split)")
+    parser.add_argument("--seed", type=int, default=0, help="generator seed (default: 0)")
+    parser.set_defaults(handler=handler)
+    return parser
 
 
 def run_fictitious(args) -> int:

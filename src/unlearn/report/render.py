@@ -184,20 +184,23 @@ def html_tables(sections) -> list[str]:
             + "</tbody></table></div>" for title, header, rows in sections]
 
 
+# What each benchmark scenario's models did, for the report's first paragraph.
+SCENARIO_INTROS = {
+    "rwku": "each method unlearned the model's own writing about the targets; RWKU's probes ask about the targets "
+            "(should fall) and their neighbors (should stay)",
+    "muse": "each method unlearned the forget articles (raw text); VerbMem and KnowMem on the forget set should fall, "
+            "KnowMem on the retain set should stay, PrivLeak near 0 means as private as the retrained model",
+    "wmdp": "each method unlearned the forget corpus (raw text); every model answers the multiple-choice splits "
+            "zero-shot as lm-eval does. Forget accuracy should fall to chance, utility accuracy should stay",
+}
+
+
 def _intro(results: RunResults) -> str:
     settings = results.manifest.get("settings", {})
-    if results.manifest.get("scenario") == "rwku":
-        return (f"Model {settings.get('model')}, data {settings.get('data')}: each method unlearned the model's own "
-                "writing about the targets; RWKU's probes ask about the targets (should fall) and their neighbors "
-                "(should stay); n/c = not computed.")
-    if results.manifest.get("scenario") == "muse":
-        return (f"Model {settings.get('model')}, data {settings.get('data')}: each method unlearned the forget "
-                "articles (raw text); VerbMem and KnowMem on the forget set should fall, KnowMem on the retain set "
-                "should stay, PrivLeak near 0 means as private as the retrained model; n/c = not computed.")
-    if results.manifest.get("scenario") == "wmdp":
-        return (f"Model {settings.get('model')}, data {settings.get('data')}: each method unlearned the forget corpus "
-                "(raw text); every model answers the multiple-choice splits in lm-eval's zero-shot format. Forget "
-                "accuracy should fall to chance, utility accuracy should stay; n/c = not computed.")
+    scenario = results.manifest.get("scenario")
+    if scenario in SCENARIO_INTROS:
+        return (f"Model {settings.get('model')}, data {settings.get('data')}: {SCENARIO_INTROS[scenario]}; "
+                "n/c = not computed.")
     if results.manifest.get("scenario") == "real_world":
         return (f"Model {settings.get('model')}, data {settings.get('data')}: the forget split holds the questions "
                 "about the target entities, the retain split the held-out neighbor entities (locality). Arrows say "

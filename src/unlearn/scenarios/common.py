@@ -40,10 +40,11 @@ def identity(source: str | Path | None):
 def data_step(settings: ExperimentSettings, steps: Steps, splits: list[str], requests: bool = False) -> Path:
     """A local benchmark folder holding ``splits`` (utility splits cut to ``utility_records``),
     and with ``requests`` the continual scenario's request splits of the forget split."""
+    generated = None
     if settings.data == "builtin" and settings.scenario in ("wmdp", "muse"):
         size = ([settings.wmdp_entities] if settings.scenario == "wmdp" else [settings.people, settings.qa_per_person])
-        # keyed by the generated records too, so a changed generator regenerates the data
-        source = {f"builtin_{settings.scenario}": [*size, settings.data_seed], "content": _digest(builtin_splits(settings))}
+        generated = builtin_splits(settings)  # keyed by the records too: a changed generator regenerates the data
+        source = {f"builtin_{settings.scenario}": [*size, settings.data_seed], "content": _digest(generated)}
     elif settings.data == "builtin":
         source = {"builtin": [settings.people, settings.qa_per_person, settings.data_seed]}
         if builtin_percents(settings) != DEFAULT_FORGET_PERCENTS:
@@ -59,7 +60,7 @@ def data_step(settings: ExperimentSettings, steps: Steps, splits: list[str], req
 
     def write(folder: Path) -> None:
         if settings.data == "builtin":
-            everything = builtin_splits(settings)
+            everything = generated or builtin_splits(settings)
             chosen = {name: everything[name] for name in splits if name in everything}
         else:
             benchmark = Benchmark(settings.data)
