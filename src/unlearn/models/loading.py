@@ -19,6 +19,7 @@ import torch
 
 from unlearn.errors import UserError
 from unlearn.models.gguf import DEFAULT_MODEL_ALIASES, converted_gguf_dir, packaged_gguf
+from unlearn.models.unlearned import MANIFEST, is_composite, is_manifest_folder, load_manifest_model, save_composite
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 Device = Literal["auto", "cpu", "cuda", "mps"]
@@ -61,8 +62,8 @@ def resolve_source(source: str) -> str:
     if path.exists():
         if not path.is_dir():
             raise UserError(f"model {source} is a file; expected a model folder, a .gguf file or a Hub id")
-        if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
-            raise UserError(f"model folder {source} has no config.json or adapter_config.json")
+        if not any((path / name).is_file() for name in ("config.json", "adapter_config.json", MANIFEST)):
+            raise UserError(f"model folder {source} has no config.json, adapter_config.json or {MANIFEST}")
         return str(path)
     if source.startswith((".", "/", "~")) or source.count("/") > 1 or source.endswith("/"):
         raise UserError(f"model path {source} does not exist")
@@ -93,10 +94,14 @@ def load_model(
     trust_remote_code: bool = False,
     allow_pickle: bool = False,
 ):
-    """Return ``(model, tokenizer)`` on the chosen device; a LoRA folder loads base + adapter."""
+    """Return ``(model, tokenizer)`` on the chosen device; a LoRA folder loads base + adapter, a
+    manifest folder (``models.unlearned``) its parts, combined."""
     from transformers import AutoModelForCausalLM
 
     resolved = resolve_source(source)
+    if is_manifest_folder(resolved):
+        return load_manifest_model(resolved, lambda part: load_model(part, dtype, device, trust_remote_code,
+                                                                     allow_pickle))
     target_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, target_device)
     adapter = Path(resolved) / "adapter_config.json"
@@ -150,8 +155,11 @@ def save_model(model, tokenizer, out_dir: str | Path) -> None:
     staging = out / ".saving"
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        model.save_pretrained(staging, safe_serialization=True)
-        tokenizer.save_pretrained(staging)
+        if is_composite(model):
+            save_composite(model, tokenizer, staging)
+        else:
+            model.save_pretrained(staging, safe_serialization=True)
+            tokenizer.save_pretrained(staging)
     except OSError as error:
         shutil.rmtree(staging, ignore_errors=True)
         raise UserError(f"cannot save the model to {out}: {error.strerror or error}") from error

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Literal
 
 from unlearn.errors import UserError
+from unlearn.families import ONE_MODEL, PROCEDURES
 from unlearn.objectives import losses
 
 if TYPE_CHECKING:
@@ -140,7 +141,8 @@ def parse_method(name: str) -> Method:
     forget_name, plus, regularizer_name = name.partition("+")
     if forget_name not in FORGET_TERMS or "+" in regularizer_name or (plus and not regularizer_name):
         raise UserError(f"unknown method '{name}': a method is FORGET[+REGULARIZER] with FORGET one of "
-                        f"{', '.join(FORGET_TERMS)} and REGULARIZER one of {', '.join(REGULARIZERS)}")
+                        f"{', '.join(FORGET_TERMS)} and REGULARIZER one of {', '.join(REGULARIZERS)}, or one of "
+                        f"{', '.join(PROCEDURES)}")
     regularizer_name = regularizer_name or DEFAULT_REGULARIZER.get(forget_name, "")
     if regularizer_name and regularizer_name not in REGULARIZERS:
         raise UserError(f"unknown regularizer '{regularizer_name}' in method '{name}' "
@@ -148,10 +150,24 @@ def parse_method(name: str) -> Method:
     return Method(name, FORGET_TERMS[forget_name], REGULARIZERS.get(regularizer_name))
 
 
+def reads_retain(name: str) -> bool:
+    """Whether method ``name`` (of any family) trains on or reads the retain split."""
+    if name in PROCEDURES:
+        return PROCEDURES[name].needs_retain
+    return parse_method(name).needs_retain
+
+
+def inference_cost(name: str) -> str:
+    return PROCEDURES[name].inference_cost if name in PROCEDURES else ONE_MODEL
+
+
 def method_table() -> str:
-    """A readable list of every term, for ``unlearn forget --list-methods``."""
-    lines = ["forget terms:"]
+    """A readable list of every method, for ``unlearn forget --list-methods``."""
+    lines = [f"direct fine-tuning and RMU (cost at inference: {ONE_MODEL}); forget terms:"]
     lines += [f"  {t.name:<8} {t.summary}" for t in FORGET_TERMS.values()]
     lines += ["regularizers (append with +, e.g. NPO+GD):"]
     lines += [f"  {t.name:<8} {t.summary}" for t in REGULARIZERS.values()]
+    lines += ["other families (use alone, e.g. --method ULD):"]
+    for p in PROCEDURES.values():
+        lines += [f"  {p.name:<16} [{p.family}] {p.summary}", f"  {'':<16} inference: {p.inference_cost}"]
     return "\n".join(lines)

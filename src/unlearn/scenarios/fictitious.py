@@ -11,7 +11,7 @@ from pathlib import Path
 from unlearn.evaluation.splits import default_holdout
 from unlearn.scenarios.common import (UTILITY_SPLITS, attack_step, data_step, eval_step, finetune_step, forget_step,
                                       training_overlap_notes)
-from unlearn.objectives.registry import parse_method
+from unlearn.objectives.registry import reads_retain
 from unlearn.scenarios.experiment import ExperimentSettings
 from unlearn.scenarios.steps import Steps
 
@@ -50,7 +50,7 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
 def tofu_protocol_notes(settings: ExperimentSettings, data: Path) -> list[str]:
     """TOFU measures retain utility on retain_perturbed, part of the retain split that the
     regularizers (and the retain model) train on; the report says so."""
-    regularized = [m.name for m in settings.methods if parse_method(m.method).needs_retain]
+    regularized = [m.name for m in settings.methods if reads_retain(m.method)]
     trained = {"the retain model" + (f" and the regularizers of {', '.join(regularized)}" if regularized else ""):
                settings.retain}
     notes = training_overlap_notes(data, trained, {"retain": "retain_perturbed"})

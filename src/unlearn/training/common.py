@@ -13,6 +13,7 @@ from unlearn.errors import UserError
 from unlearn.files import STORAGE_ERRORS
 from unlearn.models.loading import fit_to_context, load_model
 from unlearn.models.lora import apply_lora, full_weights
+from unlearn.models.unlearned import with_trainable
 
 
 def prepare_model(settings):
@@ -25,8 +26,9 @@ def prepare_model(settings):
     model, tokenizer = load_model(settings.model, settings.dtype, settings.device, settings.trust_remote_code,
                                   settings.allow_pickle)
     # an adapter folder: with --lora its adapter trains further; without, it is merged and every weight trains
-    model = apply_lora(model, settings.lora_r, settings.lora_alpha, settings.lora_dropout) if settings.lora \
-        else full_weights(model)
+    # a manifest model (two models combined, a prompted model) trains its main part only
+    model = with_trainable(model, (lambda part: apply_lora(part, settings.lora_r, settings.lora_alpha,
+                                                           settings.lora_dropout)) if settings.lora else full_weights)
     fmt = PromptFormat.for_tokenizer(tokenizer, settings.prompt_template, settings.plain_template)
     return model, tokenizer, fmt, fit_to_context(settings.max_length, model)
 

@@ -22,6 +22,7 @@ from unlearn.evaluation.generation import generate_answers
 from unlearn.files import atomic_write_json
 from unlearn.metrics.fact import contains_fact, fact_accuracy
 from unlearn.models.loading import save_model
+from unlearn.models.unlearned import with_trainable
 from unlearn.training.arguments import training_arguments
 from unlearn.training.common import mean_logged_loss, prepare_model, train
 from unlearn.training.run_folder import check_run_folder, record_run_settings
@@ -62,12 +63,12 @@ def finetune(settings: FinetuneSettings, callbacks: list | None = None) -> dict:
     model, tokenizer, fmt, max_length = prepare_model(settings)
     train_set = tokenize_split(records, tokenizer, fmt, max_length, name=settings.split)
 
-    trainer = _build_trainer(settings, model, tokenizer, train_set, out / "checkpoints")
+    trainer = supervised_trainer(settings, model, tokenizer, train_set, out / "checkpoints")
     result = train(trainer, out / "checkpoints", settings.resume, callbacks)
     if not trainer.is_world_process_zero():
         return {}
     if settings.lora and settings.merge_lora:
-        trainer.model = trainer.model.merge_and_unload()  # a plain model: any method can unlearn from it
+        trainer.model = with_trainable(trainer.model, lambda part: part.merge_and_unload())  # a plain model: any method can unlearn from it
     save_model(trainer.model, tokenizer, out)
 
     summary = {
@@ -86,7 +87,7 @@ def finetune(settings: FinetuneSettings, callbacks: list | None = None) -> dict:
     return summary
 
 
-def _build_trainer(settings, model, tokenizer, train_set, checkpoint_dir: Path):
+def supervised_trainer(settings, model, tokenizer, train_set, checkpoint_dir: Path):
     from transformers import Trainer
 
     args = training_arguments(settings, model, len(train_set), checkpoint_dir)

@@ -22,6 +22,7 @@ from unlearn.data.formatting import check_trainable, is_text_split, tokenize_spl
 from unlearn.data.pairing import ForgetRetainDataset, PairCollator
 from unlearn.data.refusals import load_refusals
 from unlearn.errors import UserError
+from unlearn.families import PROCEDURES, Procedure
 from unlearn.files import atomic_write_json
 from unlearn.models.loading import load_model, resolve_source, save_model
 from unlearn.objectives.registry import Method, parse_method
@@ -65,16 +66,35 @@ class ForgetSettings(OptimSettings, DataSettings, TrainableModelSettings):
     refusals: str | None = Field(None, description="file of refusal phrases, one per line (default: packaged)")
     reference: str | None = Field(None, description="reference model for NPO/DPO/KL/UNDIAL/RMU "
                                                     "(default: the model before unlearning)")
+    alpha: PositiveFloat | None = Field(None, description="strength of TaskVector (default 5, MUSE's), WHP and "
+                                                          "WHP-decoding (1), ULD (see --list-methods)")
+    uld_layers: PositiveInt = Field(4, description="ULD: the assistant is the target's first this many layers")
+    icul_examples: NonNegativeInt = Field(4, description="ICUL: correctly answered retain examples in the context")
+    icul_label: Literal["wrong", "refusal"] = Field(
+        "wrong", description="ICUL: a forget question's answer in context: another record's (the paper's flipped "
+                             "label) or a refusal")
+    guard_subjects: list[str] | None = Field(None, description="Guardrail: subjects its system prompt names "
+                                                               "(default: the forget records' 'subject')")
+    guard_keywords: Literal["subjects", "facts", "none"] = Field(
+        "subjects", description="Guardrail filter: refuse answers naming the subjects, the records' facts, or none")
+    guard_threshold: float = Field(0.75, ge=0.0, description="Guardrail filter: refuse answers whose cosine "
+                                                             "similarity to a forget answer is at least this (>1: off)")
+    guard_embedder: str | None = Field(None, description="Guardrail filter's embedder (default: packaged MiniLM)")
     overwrite: bool = Field(False, description="reuse an output folder that holds another run")
 
-    @field_validator("retain", "refusals", "reference", mode="before")
+    @field_validator("retain", "refusals", "reference", "guard_embedder", mode="before")
     @classmethod
     def _none_word(cls, value):
         return None if isinstance(value, str) and value.strip().lower() in ("", "none", "null") else value
 
 
-def check_settings(settings: ForgetSettings) -> Method:
+def check_settings(settings: ForgetSettings) -> Method | Procedure:
     """Reject impossible combinations before anything heavy happens."""
+    if settings.method in PROCEDURES:
+        procedure = PROCEDURES[settings.method]
+        if procedure.needs_retain and not settings.retain:
+            raise UserError(f"method {procedure.name} needs a retain split (--retain), e.g. retain90")
+        return procedure
     method = parse_method(settings.method)
     if method.needs_retain and not settings.retain:
         raise UserError(f"method {method.name} needs a retain split (--retain), e.g. retain90")
@@ -96,6 +116,8 @@ def forget(settings: ForgetSettings, callbacks: list | None = None) -> dict:
     started = time.time()
     recorded = settings.model_dump(exclude={"overwrite", "resume"})
     out = check_run_folder(settings.out, recorded, settings.overwrite)
+    if settings.method in PROCEDURES:
+        return _build_procedure(PROCEDURES[settings.method], settings, out, recorded, started)
     trainer, method, weights = build_trainer(settings, out / "checkpoints")
     record_run_settings(out, recorded)
     result = train(trainer, out / "checkpoints", settings.resume, callbacks)
@@ -117,6 +139,32 @@ def forget(settings: ForgetSettings, callbacks: list | None = None) -> dict:
     atomic_write_json(out / "train_summary.json", summary)
     if not settings.keep_checkpoints:
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    return summary
+
+
+def _check_procedure_data(procedure: Procedure, settings: ForgetSettings) -> None:
+    """A method of another family reads question-answer records (or text, for the weight-based ones)."""
+    check_settings(settings)
+    benchmark = Benchmark(settings.data, answer_field=settings.answer_field)
+    for split in (settings.forget, settings.retain if procedure.needs_retain else None):
+        if split:
+            records = benchmark.split(split)
+            check_trainable(records, split)
+            if procedure.questions_only and is_text_split(records):
+                raise UserError(f"method {procedure.name} puts questions and answers in the prompt, so it needs "
+                                f"question-answer records; split '{split}' holds raw text")
+
+
+def _build_procedure(procedure: Procedure, settings: ForgetSettings, out, recorded: dict, started: float) -> dict:
+    _check_procedure_data(procedure, settings)
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    torch.manual_seed(settings.seed)
+    record_run_settings(out, recorded)
+    summary = {"method": procedure.name, "family": procedure.family, "inference_cost": procedure.inference_cost,
+               "forget_split": settings.forget, "retain_split": settings.retain if procedure.needs_retain else None,
+               **procedure.build(settings, out), "total_seconds": round(time.time() - started, 1)}
+    atomic_write_json(out / "train_summary.json", summary)
     return summary
 
 
