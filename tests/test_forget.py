@@ -13,7 +13,7 @@ from unlearn.objectives import losses
 from unlearn.objectives.registry import FORGET_TERMS, parse_method
 
 METHODS = ["GA", "GA+GD", "GA+KL", "NPO", "NPO+GD", "NPO+KL", "SimNPO+GD", "IDK+GD", "IDK+KL", "IDK+AP", "DPO+GD",
-           "DPO+KL", "ME+GD", "WGA+GD", "CE-U+GD", "UNDIAL", "LLMU+KL", "RMU"]
+           "DPO+KL", "ME+GD", "WGA+GD", "SatImp+GD", "CE-U+GD", "UNDIAL", "LLMU+KL", "RMU"]
 
 
 @pytest.fixture(scope="module")

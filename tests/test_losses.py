@@ -168,3 +168,20 @@ def test_activation_distance():
     mask = torch.tensor([[1, 0]])  # second token is padding
     assert losses.activation_distance(hidden, target, mask, "sum").item() == pytest.approx(5.0)
     assert losses.activation_distance(hidden, target, mask, "mean").item() == pytest.approx(2.5)
+
+
+def test_saturation_importance():
+    logits = torch.tensor([[[0.0, LN(3)], [0.0, 0.0]]])
+    labels = torch.tensor([[-100, 1]])  # p(y) = 3/4: weight 0.75^2 * 0.25 with beta1 = 2, beta2 = 1
+    assert losses.saturation_importance(logits, labels, 2.0, 1.0).item() == pytest.approx(
+        0.75 ** 2 * 0.25 * LN(0.75))
+    assert losses.saturation_importance(logits, labels, 0.0, 0.0).item() == pytest.approx(LN(0.75))  # = GA
+
+
+def test_kl_uniform_to_model():
+    uniform = torch.zeros(1, 2, 4)
+    labels = torch.tensor([[-100, 1]])
+    assert losses.kl_uniform_to_model(uniform, labels).item() == pytest.approx(0.0, abs=1e-7)
+    peaked = torch.tensor([[[0.0, LN(3), 0.0, 0.0], [0.0] * 4]])  # p = (1, 3, 1, 1) / 6
+    expected = -math.log(4) - (3 * math.log(1 / 6) + math.log(3 / 6)) / 4
+    assert losses.kl_uniform_to_model(peaked, labels).item() == pytest.approx(expected, rel=1e-6)

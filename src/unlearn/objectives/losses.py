@@ -89,6 +89,26 @@ def weighted_gradient_ascent(logits: torch.Tensor, labels: torch.Tensor, alpha: 
     return masked_mean(weight * logp, mask)
 
 
+def saturation_importance(logits: torch.Tensor, labels: torch.Tensor, beta1: float = 5.0,
+                          beta2: float = 1.0) -> torch.Tensor:
+    """SatImp (open-unlearning): ``mean_t w_t * log p(y_t)`` with ``w_t = p^beta1 * (1 - p)^beta2``,
+    ``p = p(y_t)`` detached: ascent weighted towards tokens still likely (importance, ``p^beta1``)
+    and away from those already certain to saturate (``(1 - p)^beta2``)."""
+    logp, mask = token_logprobs(logits, labels)
+    p = logp.detach().exp()
+    weight = p.pow(beta1) * (1 - p).clamp(min=0).pow(beta2)
+    return masked_mean(weight * logp, mask)
+
+
+def kl_uniform_to_model(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``mean_t KL(U || p_t) = mean_t (-log V - (1/V) sum_v log p_t,v)`` over answer positions: zero
+    exactly when the model's next-token distribution is uniform (ULD's assistant on retain data)."""
+    shifted_logits, _, mask = shift(logits, labels)
+    log_probs = torch.log_softmax(shifted_logits.float(), -1)
+    loss = -math.log(log_probs.shape[-1]) - log_probs.mean(-1)
+    return masked_mean(loss, mask)
+
+
 def cross_entropy_unlearning(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """CE-U: cross-entropy to the model's own detached distribution with the true token removed:
     ``mean_t -sum_k q_t,k log p_t,k`` where ``q_t = softmax(z_t)`` with ``z_t[y_t] = -inf``, z detached."""

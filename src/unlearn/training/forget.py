@@ -57,6 +57,8 @@ class ForgetSettings(OptimSettings, DataSettings, TrainableModelSettings):
         "paper", description="ME divergence: paper = KL(P||U) on real tokens; code = KL(U||P) on the positions "
                              "whose next token is real (the authors' get_me_loss)")
     wga_alpha: NonNegativeFloat = Field(1.0, description="WGA weight exponent")
+    satimp_beta1: NonNegativeFloat = Field(5.0, description="SatImp: exponent of p in the token weight")
+    satimp_beta2: NonNegativeFloat = Field(1.0, description="SatImp: exponent of 1 - p in the token weight")
     undial_strength: NonNegativeFloat = Field(10.0, description="UNDIAL: how far the true token's logit is lowered")
     mismatch_weight: NonNegativeFloat = Field(1.0, description="LLMU: weight of the random-mismatch term")
     rmu_layer: NonNegativeInt = Field(7, description="RMU: decoder layer whose output is steered")
@@ -79,6 +81,7 @@ class ForgetSettings(OptimSettings, DataSettings, TrainableModelSettings):
         "subjects", description="Guardrail filter: refuse answers naming the subjects, the records' facts, or none")
     guard_threshold: float = Field(0.75, ge=0.0, description="Guardrail filter: refuse answers whose cosine "
                                                              "similarity to a forget answer is at least this (>1: off)")
+    prune_ratio: float = Field(0.01, ge=0.0, le=1.0, description="SelectivePruning: share of MLP neurons zeroed")
     guard_embedder: str | None = Field(None, description="Guardrail filter's embedder (default: packaged MiniLM)")
     overwrite: bool = Field(False, description="reuse an output folder that holds another run")
 

@@ -1,0 +1,75 @@
+"""ULD, unlearning from logit difference (Ji et al. 2024).
+
+The objectives are reversed and given to a small assistant: it learns to *remember* the forget
+data (NLL on it) and to know nothing of the retain data (its next-token distribution pushed to
+uniform, ``KL(U || p)``). At inference the assistant's logits are subtracted from the target's,
+``l = l_target - alpha * l_assistant``: what the assistant knows, the forget data, goes down; on
+retain data the assistant is uniform, a constant the softmax ignores. The target is never trained.
+The assistant is the target's first ``uld_layers`` decoder layers with its final norm and output
+layer, trained through a LoRA adapter (merged when saved). A ``logit_combination`` manifest model.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from unlearn.data.benchmark import Benchmark
+from unlearn.data.pairing import PairCollator
+from unlearn.errors import UserError
+from unlearn.families import PROCEDURES
+from unlearn.families.reinforce import model_source
+from unlearn.models.loading import save_model
+from unlearn.models.lora import apply_lora
+from unlearn.models.unlearned import write_manifest
+from unlearn.objectives import losses
+from unlearn.objectives.registry import Method, Term
+from unlearn.training.arguments import training_arguments
+from unlearn.training.common import mean_logged_loss, prepare_model, train
+from unlearn.training.unlearn_trainer import UnlearningTrainer
+
+DEFAULT_ALPHA = 1.0
+
+ASSISTANT = Method(
+    "ULD-assistant",
+    Term("remember", "forget", ("forget",), lambda c: losses.nll(*c.logits_labels("forget")),
+         "learn the forget answers"),
+    Term("uniform", "regularizer", ("retain",), lambda c: losses.kl_uniform_to_model(*c.logits_labels("retain")),
+         "a uniform next-token distribution on retain answers"))
+
+
+def first_layers(model, count: int):
+    """``model`` cut to its first ``count`` decoder layers (final norm and output layer kept)."""
+    decoder = model.get_decoder()
+    total = len(decoder.layers)
+    if not 1 <= count <= total:
+        raise UserError(f"uld_layers {count}: the model has {total} decoder layers; choose 1 to {total}")
+    decoder.layers = decoder.layers[:count]
+    model.config.num_hidden_layers = count
+    if getattr(model.config, "layer_types", None):
+        model.config.layer_types = model.config.layer_types[:count]
+    return model
+
+
+def build(settings, out, name: str) -> dict:
+    from unlearn.training.forget import _build_streams
+
+    alpha = settings.alpha if settings.alpha is not None else DEFAULT_ALPHA
+    benchmark = Benchmark(settings.data, answer_field=settings.answer_field)
+    forget_records, retain_records = benchmark.split(settings.forget), benchmark.split(settings.retain)
+    model, tokenizer, fmt, max_length = prepare_model(settings.model_copy(update={"lora": False}))
+    assistant = apply_lora(first_layers(model, settings.uld_layers), settings.lora_r, settings.lora_alpha,
+                           settings.lora_dropout)
+    dataset = _build_streams(ASSISTANT, forget_records, retain_records, None, tokenizer, fmt, max_length, settings)
+    checkpoints = out / "checkpoints"
+    trainer = UnlearningTrainer(
+        model=assistant, args=training_arguments(settings, assistant, len(dataset), checkpoints),
+        train_dataset=dataset, data_collator=PairCollator(tokenizer.pad_token_id), processing_class=tokenizer,
+        method=ASSISTANT, settings=settings, forget_weight=1.0, regularizer_weight=1.0)
+    result = train(trainer, checkpoints, settings.resume)
+    save_model(trainer.model.merge_and_unload(), tokenizer, out / "second")
+    if not settings.keep_checkpoints:
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    write_manifest(out, "logit_combination", name, {"main": model_source(settings), "second": "second"},
+                   PROCEDURES[name].inference_cost, formula="uld", alpha=alpha, assistant_layers=settings.uld_layers)
+    return {"alpha": alpha, "assistant_layers": settings.uld_layers, "optimizer_steps": result.global_step,
+            "train_loss": mean_logged_loss(trainer.state.log_history)}
