@@ -2,9 +2,11 @@
 
 Runs the real command (progress bars, reference caching, saving) on the built-in benchmark's
 forget01 with retain99, one epoch, and loads each saved model back. Reports wall time per
-method and whether the reload gave a model whose weights differ from the original.
+method and whether the reload gave a model whose weights differ from the original (for a
+manifest model, its main part). Rows of methods not run this time are kept from the file.
 
     python benchmarks/forget_all_methods.py --threads 2
+    python benchmarks/forget_all_methods.py --methods ULD ICUL
 """
 
 from __future__ import annotations
@@ -22,12 +24,17 @@ import torch
 from benchmarks_common import update_section
 from train_step import METHODS
 
+from unlearn.families import PROCEDURES
+from unlearn.objectives.registry import inference_cost
+
+ALL_METHODS = [*METHODS, "SatImp+GD", *PROCEDURES]
+
 SECTION = "## Every method to completion on the default model"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--methods", nargs="+", default=METHODS)
+    parser.add_argument("--methods", nargs="+", default=ALL_METHODS)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--write", default="BENCHMARKS.md")
     args = parser.parse_args()
@@ -36,7 +43,7 @@ def main() -> None:
     from unlearn.models.loading import load_model
 
     original = load_model("smollm2-135m-instruct", device="cpu")[0].state_dict()
-    rows = []
+    rows = kept_rows(Path(args.write)) if args.write else {}
     with tempfile.TemporaryDirectory() as scratch:
         data = Path(scratch) / "data"
         write_benchmark(generate_fictitious(40, 5, 0), data)
@@ -52,10 +59,12 @@ def main() -> None:
             status = "failed: " + done.stderr.strip().splitlines()[-1] if done.returncode else "ok"
             moved = ""
             if done.returncode == 0:
-                saved = load_model(str(out), device="cpu")[0].state_dict()
-                moved = f"{max((saved[k] - original[k]).abs().max().item() for k in original):.2e}"
-            rows.append(f"| {method} | {status} | {seconds:.0f} | {moved} |")
-            print(rows[-1], flush=True)
+                saved = load_model(str(out), device="cpu")[0]
+                saved = saved.trainable_part() if hasattr(saved, "trainable_part") else saved
+                weights = saved.state_dict()
+                moved = f"{max((weights[k] - original[k]).abs().max().item() for k in original):.2e}"
+            rows[method] = f"| {method} | {status} | {seconds:.0f} | {moved} | {inference_cost(method)} |"
+            print(rows[method], flush=True)
     table = "\n".join([
         SECTION, "",
         f"`unlearn forget` on SmolLM2-135M-Instruct (fp32), built-in benchmark (40 people x 5 QA) forget01 "
@@ -63,10 +72,24 @@ def main() -> None:
         "was loaded back and compared with the original (largest absolute weight change). Wall time "
         "includes process start, model load, reference caching and saving. "
         "Command: `python benchmarks/forget_all_methods.py`.", "",
-        "| method | result | seconds | max weight change |", "|---|---|---|---|", *rows]) + "\n"
+        "| method | result | seconds | max weight change | inference cost |", "|---|---|---|---|---|",
+        *[rows[m] for m in ALL_METHODS if m in rows]]) + "\n"
     print(table)
     if args.write:
         update_section(Path(args.write), table, SECTION)
+
+
+def kept_rows(path: Path) -> dict[str, str]:
+    """The section's rows already in ``path``, by method (an inference-cost cell added if missing)."""
+    if not path.is_file() or SECTION not in path.read_text():
+        return {}
+    section = path.read_text().split(SECTION, 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("| ") and cells[0] not in ("method",) and not cells[0].startswith("---"):
+            rows[cells[0]] = "| " + " | ".join([*cells[:4], inference_cost(cells[0])]) + " |"
+    return rows
 
 
 if __name__ == "__main__":
