@@ -170,3 +170,27 @@ def test_pruning_scores_and_choice_by_hand():
     assert scores[0].tolist() == pytest.approx([2.0, 1.0]) and scores[1, 0].item() == pytest.approx(4.0)
     assert scores[1, 1].item() > 1e6  # used on forget only
     assert neurons_to_prune(scores, 0.5).tolist() == [[False, False], [True, True]]
+
+
+def test_saliency_scores_and_global_share_by_hand():
+    from unlearn.families.saliency import saliency_scores, top_share_masks
+
+    scores = saliency_scores(torch.tensor([2.0, -4.0, 1.0]), torch.tensor([1.0, 2.0, -0.5]))
+    assert scores.tolist() == pytest.approx([2.0, 2.0, 2.0])
+    masks = top_share_masks({"a": torch.tensor([1.0, 5.0]), "b": torch.tensor([[3.0, 0.5]])}, 0.5)
+    assert masks["a"].tolist() == [False, True] and masks["b"].tolist() == [[True, False]]
+
+
+def test_saliency_mask_trains_only_the_chosen_share(tiny_model_dir, bench, tmp_path):
+    out = tmp_path / "masked"
+    assert run_forget(tiny_model_dir, bench, out, "GA+GD", "--mask", "saliency", "--mask-ratio", "0.1",
+                      "--weight-decay", "0.1") == 0
+    original, _ = load_model(str(tiny_model_dir), device="cpu")
+    model, _ = load_model(str(out), device="cpu")
+    changed = sum(int((a != b).sum()) for a, b in zip(model.state_dict().values(), original.state_dict().values()))
+    total = sum(p.numel() for p in original.state_dict().values())
+    assert 0 < changed <= 0.1 * total + 1
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["mask"] == "saliency, 0.1 of the weights"
+    assert main(["-q", "forget", "--model", str(tiny_model_dir), "--data", str(bench), "--forget", "forget10",
+                 "--method", "GA", "--mask", "saliency", "--out", str(tmp_path / "no")]) == 2

@@ -18,6 +18,7 @@ As transformers does, the output layer (``lm_head``, or the tied embedding) stay
 from __future__ import annotations
 
 import torch
+from transformers import PreTrainedModel
 
 QUANTIZATIONS = ("nf4", "fp4", "int8")
 BLOCKSIZE = 64
@@ -40,8 +41,9 @@ def round_trip(weight: torch.Tensor, kind: str, blocksize: int = BLOCKSIZE) -> t
 def quantize_weights(model, kind: str, blocksize: int = BLOCKSIZE) -> dict:
     """Replace every linear layer's weight (not the output layer's) by its ``kind`` round trip, in
     place; returns how many layers changed and the mean relative change ``mean|W' - W| / mean|W|``."""
-    output = model.get_output_embeddings()
-    skipped = {id(output.weight)} if output is not None else set()
+    # every model's output layer (a manifest model holds two) stays in full precision
+    outputs = [m.get_output_embeddings() for m in model.modules() if isinstance(m, PreTrainedModel)]
+    skipped = {id(output.weight) for output in outputs if output is not None}
     layers, change = 0, 0.0
     for module in model.modules():
         if isinstance(module, torch.nn.Linear) and id(module.weight) not in skipped:

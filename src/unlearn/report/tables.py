@@ -13,6 +13,7 @@ import statistics
 from unlearn.evaluation.compare import paired_difference
 from unlearn.evaluation.summary import TOFU_UTILITY_METRICS
 from unlearn.evaluation.table import LABELS, direction
+from unlearn.families import ONE_MODEL
 from unlearn.metrics.uncertainty import excludes
 from unlearn.report.collect import INTERVALS, MAIN_COLUMNS, ModelResult, RunResults
 
@@ -45,13 +46,14 @@ def column_title(group: str, name: str) -> str:
 
 def result_tables(results: RunResults) -> list[Table]:
     seeds = results.seeds
-    header = ["model"] + [column_title(g, n) for g, n in MAIN_COLUMNS] + ["train s"]
+    header = ["model"] + [column_title(g, n) for g, n in MAIN_COLUMNS] + ["train s", "inference"]
     if len(seeds) == 1:
         tables = [("Results (95% bootstrap intervals over the questions)", header, _rows(results.models))]
     else:
         names = ", ".join(str(s) for s in seeds)
         spread = [[label] + [seed_cell([m.value(g, n) for m in results.of_label(label)]) for g, n in MAIN_COLUMNS]
-                  + [seed_cell([m.train.get("train_seconds") for m in results.of_label(label)])]
+                  + [seed_cell([m.train.get("train_seconds") for m in results.of_label(label)]),
+                     inference_cell(results.of_label(label)[0])]
                   for label in results.labels]
         tables = [(f"Results: mean ± standard deviation over {len(seeds)} training seeds ({names})", header, spread),
                   consistency_table(results)]
@@ -130,7 +132,12 @@ def continual_table(results: RunResults) -> Table:
 def _rows(models: list[ModelResult], with_seed: bool = False) -> list[list[str]]:
     return [[model_name(m, [None, None] if with_seed else [m.seed])]
             + [cell(m.value(g, n), m.interval(g, n)) for g, n in MAIN_COLUMNS]
-            + [cell(m.train.get("train_seconds"))] for m in models]
+            + [cell(m.train.get("train_seconds")), inference_cell(m)] for m in models]
+
+
+def inference_cell(model: ModelResult) -> str:
+    """What answering costs: a method's own statement (``train_summary.json``), else one model."""
+    return model.train.get("inference_cost") or ONE_MODEL
 
 
 def model_name(model: ModelResult, seeds: list) -> str:

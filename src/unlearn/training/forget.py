@@ -22,7 +22,7 @@ from unlearn.data.formatting import check_trainable, is_text_split, tokenize_spl
 from unlearn.data.pairing import ForgetRetainDataset, PairCollator
 from unlearn.data.refusals import load_refusals
 from unlearn.errors import UserError
-from unlearn.families import PROCEDURES, Procedure
+from unlearn.families import ONE_MODEL, PROCEDURES, Procedure
 from unlearn.files import atomic_write_json
 from unlearn.models.loading import load_model, resolve_source, save_model
 from unlearn.objectives.registry import Method, parse_method
@@ -81,6 +81,9 @@ class ForgetSettings(OptimSettings, DataSettings, TrainableModelSettings):
         "subjects", description="Guardrail filter: refuse answers naming the subjects, the records' facts, or none")
     guard_threshold: float = Field(0.75, ge=0.0, description="Guardrail filter: refuse answers whose cosine "
                                                              "similarity to a forget answer is at least this (>1: off)")
+    mask: Literal["none", "saliency"] = Field(
+        "none", description="saliency: train only the weights most salient to the forget data (WAGLE-style)")
+    mask_ratio: float = Field(0.05, gt=0.0, le=1.0, description="--mask saliency: share of weights trained")
     prune_ratio: float = Field(0.01, ge=0.0, le=1.0, description="SelectivePruning: share of MLP neurons zeroed")
     guard_embedder: str | None = Field(None, description="Guardrail filter's embedder (default: packaged MiniLM)")
     overwrite: bool = Field(False, description="reuse an output folder that holds another run")
@@ -101,6 +104,11 @@ def check_settings(settings: ForgetSettings) -> Method | Procedure:
     method = parse_method(settings.method)
     if method.needs_retain and not settings.retain:
         raise UserError(f"method {method.name} needs a retain split (--retain), e.g. retain90")
+    if settings.mask != "none" and not {"forget", "retain"} <= set(method.streams):
+        raise UserError(f"--mask saliency contrasts forget and retain gradients: method {method.name} does not read "
+                        "both; add a regularizer that reads retain answers (+GD, +KL)")
+    if settings.mask != "none" and settings.lora:
+        raise UserError("--mask saliency selects single weights and cannot train a LoRA adapter; drop --lora")
     if method.full_weights_only and settings.lora:
         raise UserError(f"method {method.name} updates chosen full-weight layers and cannot train a LoRA adapter; "
                         "drop --lora")
@@ -129,11 +137,13 @@ def forget(settings: ForgetSettings, callbacks: list | None = None) -> dict:
     save_model(trainer.model, trainer.processing_class, out)
     summary = {
         "method": method.name,
+        "inference_cost": ONE_MODEL,
         "forget_split": settings.forget,
         "retain_split": settings.retain if method.needs_retain else None,
         "forget_examples": len(trainer.train_dataset),
         "forget_weight": weights[0],
         "regularizer_weight": weights[1] if method.regularizer else None,
+        "mask": f"saliency, {settings.mask_ratio:g} of the weights" if settings.mask != "none" else None,
         "optimizer_steps": result.global_step,
         "train_loss": mean_logged_loss(trainer.state.log_history),
         "train_seconds": round(result.metrics.get("train_runtime", math.nan), 1),
@@ -191,12 +201,24 @@ def build_trainer(settings: ForgetSettings, checkpoint_dir) -> tuple[UnlearningT
     device = next(model.parameters()).device
 
     reference, cached = _prepare_reference(method, model, dataset, collator, device, settings)
+    masked = _saliency_mask(model, dataset, collator, settings)
     args = training_arguments(settings, model, len(dataset), checkpoint_dir)
     trainer = UnlearningTrainer(
         model=model, args=args, train_dataset=dataset, data_collator=collator, processing_class=tokenizer,
         method=method, settings=settings, forget_weight=weights[0], regularizer_weight=weights[1],
-        reference=reference, cached_logprobs=cached, hidden_layer=hidden_layer, steering_target=steering_target)
+        reference=reference, cached_logprobs=cached, hidden_layer=hidden_layer, steering_target=steering_target,
+        callbacks=[masked] if masked else None)
     return trainer, method, weights
+
+
+def _saliency_mask(model, dataset, collator, settings):
+    """``--mask saliency``: the callback that keeps the weights outside the mask fixed (or None)."""
+    if settings.mask == "none":
+        return None
+    from unlearn.families.saliency import MaskedUpdates, saliency_masks
+
+    masks = saliency_masks(model, dataset, collator, settings.batch_size, settings.mask_ratio)
+    return MaskedUpdates(model, masks)
 
 
 def _weights(settings: ForgetSettings, method: Method) -> tuple[float, float]:

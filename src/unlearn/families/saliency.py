@@ -1,0 +1,79 @@
+"""Weight-saliency masks (locate-then-unlearn): any loss-based method updates chosen weights only.
+
+Before training, the gradients of the forget NLL and the retain NLL are accumulated over the data
+(one pass, batch by batch). Each weight gets the score ``|g_forget| / (|g_retain| + epsilon)``:
+large where the forget data pulls and the retain data does not, the forget-vs-retain contrast of
+WAGLE (Jia et al. 2024) in its simplest first-order form. The ``mask_ratio`` share of weights
+with the highest scores (over the whole model) are trained; the gradient of every other weight is
+zeroed and its value restored after each optimizer step, so weight decay does not move it either.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import TrainerCallback
+
+from unlearn.objectives import losses
+
+EPSILON = 1e-12
+
+
+def saliency_scores(forget_gradient: torch.Tensor, retain_gradient: torch.Tensor) -> torch.Tensor:
+    """``s = |g_f| / (|g_r| + epsilon)`` per weight."""
+    return forget_gradient.abs() / (retain_gradient.abs() + EPSILON)
+
+
+def top_share_masks(scores: dict[str, torch.Tensor], ratio: float) -> dict[str, torch.Tensor]:
+    """Boolean masks of the ``ratio`` share of highest scores over all tensors together (ties at
+    the threshold are kept)."""
+    flat = torch.cat([s.flatten().float() for s in scores.values()])
+    count = max(1, round(ratio * flat.numel()))
+    threshold = flat.topk(count).values.min()
+    return {name: s >= threshold for name, s in scores.items()}
+
+
+def accumulate_gradients(model, dataset, collator, batch_size: int, stream: str) -> dict[str, torch.Tensor]:
+    """The summed gradient of the mean answer NLL of ``stream`` over the dataset, per parameter."""
+    parameters = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    totals = {n: torch.zeros_like(p) for n, p in parameters.items()}
+    device = next(model.parameters()).device
+    for start in range(0, len(dataset), batch_size):
+        batch = collator([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])[stream]
+        batch = {k: v.to(device) for k, v in batch.items()}
+        model.zero_grad(set_to_none=True)
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        losses.nll(logits, batch["labels"]).backward()
+        for name, parameter in parameters.items():
+            if parameter.grad is not None:
+                totals[name] += parameter.grad
+    model.zero_grad(set_to_none=True)
+    return totals
+
+
+def saliency_masks(model, dataset, collator, batch_size: int, ratio: float) -> dict[str, torch.Tensor]:
+    was_training = model.training
+    model.eval()  # no dropout in the attribution
+    forget = accumulate_gradients(model, dataset, collator, batch_size, "forget")
+    retain = accumulate_gradients(model, dataset, collator, batch_size, "retain")
+    model.train(was_training)
+    return top_share_masks({n: saliency_scores(forget[n], retain[n]) for n in forget}, ratio)
+
+
+class MaskedUpdates(TrainerCallback):
+    """Keeps every weight outside its mask at its starting value (gradient hooks + a restore)."""
+
+    def __init__(self, model, masks: dict[str, torch.Tensor]):
+        self.parameters = {n: p for n, p in model.named_parameters() if n in masks}
+        self.masks = masks
+        self.frozen = {n: p.detach().clone() for n, p in self.parameters.items()}
+        for name, parameter in self.parameters.items():
+            parameter.register_hook(lambda grad, mask=masks[name]: grad * mask.to(grad.dtype))
+
+    @torch.no_grad()
+    def on_optimizer_step(self, args, state, control, **kwargs):
+        for name, parameter in self.parameters.items():
+            parameter.copy_(torch.where(self.masks[name], parameter, self.frozen[name]))
+
+    def trained_share(self) -> float:
+        total = sum(m.numel() for m in self.masks.values())
+        return sum(int(m.sum()) for m in self.masks.values()) / max(1, total)
