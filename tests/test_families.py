@@ -194,3 +194,10 @@ def test_saliency_mask_trains_only_the_chosen_share(tiny_model_dir, bench, tmp_p
     assert summary["mask"] == "saliency, 0.1 of the weights"
     assert main(["-q", "forget", "--model", str(tiny_model_dir), "--data", str(bench), "--forget", "forget10",
                  "--method", "GA", "--mask", "saliency", "--out", str(tmp_path / "no")]) == 2
+
+
+def test_pdu_moves_the_regularizer_weight_as_a_dual_variable(tiny_model_dir, bench, tmp_path):
+    out = tmp_path / "pdu"
+    assert run_forget(tiny_model_dir, bench, out, "GA+GD", "--pdu-epsilon", "0.0", "--pdu-dual-step", "0.1") == 0
+    pdu = json.loads((out / "train_summary.json").read_text())["pdu"]
+    assert pdu["epsilon"] == 0.0 and pdu["final_multiplier"] > 1.0  # retain loss > 0 = bound: b grew

@@ -185,3 +185,8 @@ def test_kl_uniform_to_model():
     peaked = torch.tensor([[[0.0, LN(3), 0.0, 0.0], [0.0] * 4]])  # p = (1, 3, 1, 1) / 6
     expected = -math.log(4) - (3 * math.log(1 / 6) + math.log(3 / 6)) / 4
     assert losses.kl_uniform_to_model(peaked, labels).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_dual_ascent():
+    assert losses.dual_ascent(1.0, 3.0, 2.0, 0.5) == pytest.approx(1.5)  # constraint violated: grows
+    assert losses.dual_ascent(0.2, 1.0, 2.0, 0.5) == 0.0  # holds: decays, never below 0

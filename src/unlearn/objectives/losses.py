@@ -150,3 +150,11 @@ def activation_distance(hidden: torch.Tensor, target: torch.Tensor, attention_ma
     squared = (hidden.float() - target.float()).pow(2)
     per_token = squared.sum(-1) if reduction == "sum" else squared.mean(-1)
     return masked_mean(per_token, attention_mask)
+
+
+def dual_ascent(multiplier: float, constraint_value: float, epsilon: float, step: float) -> float:
+    """PDU's dual update: ``lambda <- max(0, lambda + step * (retain_loss - epsilon))``.
+
+    The primal loss is ``forget + lambda * retain``: while the retain loss is above its bound
+    ``epsilon`` the multiplier grows, and it decays to 0 once the constraint holds."""
+    return max(0.0, multiplier + step * (constraint_value - epsilon))

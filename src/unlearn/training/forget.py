@@ -81,6 +81,10 @@ class ForgetSettings(OptimSettings, DataSettings, TrainableModelSettings):
         "subjects", description="Guardrail filter: refuse answers naming the subjects, the records' facts, or none")
     guard_threshold: float = Field(0.75, ge=0.0, description="Guardrail filter: refuse answers whose cosine "
                                                              "similarity to a forget answer is at least this (>1: off)")
+    pdu_epsilon: NonNegativeFloat | None = Field(
+        None, description="PDU: bound on the regularizer (retain loss); b becomes a dual variable, starting at "
+                          "--regularizer-weight")
+    pdu_dual_step: PositiveFloat = Field(1.0, description="PDU: step size of the dual ascent on b")
     mask: Literal["none", "saliency"] = Field(
         "none", description="saliency: train only the weights most salient to the forget data (WAGLE-style)")
     mask_ratio: float = Field(0.05, gt=0.0, le=1.0, description="--mask saliency: share of weights trained")
@@ -107,6 +111,8 @@ def check_settings(settings: ForgetSettings) -> Method | Procedure:
     if settings.mask != "none" and not {"forget", "retain"} <= set(method.streams):
         raise UserError(f"--mask saliency contrasts forget and retain gradients: method {method.name} does not read "
                         "both; add a regularizer that reads retain answers (+GD, +KL)")
+    if settings.pdu_epsilon is not None and method.regularizer is None:
+        raise UserError(f"--pdu-epsilon bounds the regularizer, and method {method.name} has none; add one (+GD)")
     if settings.mask != "none" and settings.lora:
         raise UserError("--mask saliency selects single weights and cannot train a LoRA adapter; drop --lora")
     if method.full_weights_only and settings.lora:
@@ -143,6 +149,8 @@ def forget(settings: ForgetSettings, callbacks: list | None = None) -> dict:
         "forget_examples": len(trainer.train_dataset),
         "forget_weight": weights[0],
         "regularizer_weight": weights[1] if method.regularizer else None,
+        "pdu": ({"epsilon": settings.pdu_epsilon, "final_multiplier": round(trainer.regularizer_weight, 6)}
+                if settings.pdu_epsilon is not None else None),
         "mask": f"saliency, {settings.mask_ratio:g} of the weights" if settings.mask != "none" else None,
         "optimizer_steps": result.global_step,
         "train_loss": mean_logged_loss(trainer.state.log_history),

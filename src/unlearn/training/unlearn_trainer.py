@@ -13,6 +13,7 @@ import math
 import torch
 from transformers import Trainer, TrainerCallback
 
+from unlearn.objectives import losses
 from unlearn.training.common import NonFiniteLoss
 from unlearn.training.step_context import StepContext
 
@@ -59,6 +60,9 @@ class UnlearningTrainer(Trainer):
         if self.method.regularizer is not None:
             regularizer = self.method.regularizer.compute(context)
             loss = loss + self.regularizer_weight * regularizer
+            if self.settings.pdu_epsilon is not None and model.training:  # PDU: b is a dual variable
+                self.regularizer_weight = losses.dual_ascent(self.regularizer_weight, regularizer.item(),
+                                                             self.settings.pdu_epsilon, self.settings.pdu_dual_step)
         if not torch.isfinite(loss):
             raise NonFiniteLoss(
                 f"loss became {loss.item()} at step {self.state.global_step + 1} (method {self.method.name}: "
@@ -75,6 +79,8 @@ class UnlearningTrainer(Trainer):
         if "loss" in logs and self._component_count:
             for name, total in self._component_sums.items():
                 logs[name] = round(total / self._component_count, 4)
+            if self.settings.pdu_epsilon is not None:
+                logs["dual_multiplier"] = round(self.regularizer_weight, 4)
             self._component_sums = dict.fromkeys(self._component_sums, 0.0)
             self._component_count = 0
         super().log(logs, *args, **kwargs)
