@@ -310,7 +310,23 @@ CATALOG = [
          lambda w: ["eval", "--model", str(w.model), "--data", str(w.bench), "--lm-eval-tasks", "mmluu",
                     "--out", str(w.out)],
          r"--lm-eval-tasks: lm-eval has no task 'mmluu' \(did you mean 'mmlu'\?\)"),
+    Case("names the forget subjects in its system prompt", lambda w: w.forget("--method", "Guardrail"),
+         r"method Guardrail names the forget subjects in its system prompt: split 'forget' has no 'subject' field"),
+    Case("contrasts forget and retain gradients", lambda w: w.forget("--method", "GA", "--mask", "saliency"),
+         r"--mask saliency contrasts forget and retain gradients: method GA does not read both"),
+    Case("decoder layers; choose 1 to", lambda w: w.forget("--method", "ULD", "--uld-layers", "5"),
+         r"uld_layers 5: the model has 2 decoder layers; choose 1 to 2"),
+    Case("'kind' must be one of",
+         lambda w: w.forget(model=manifest_folder(w, {"format_version": 1, "kind": "ensemble"})),
+         r"unlearned_model\.json: 'kind' must be one of logit_combination, prompted"),
 ]
+
+
+def manifest_folder(world: World, manifest: dict) -> str:
+    folder = world.tmp / "manifest-model"
+    folder.mkdir()
+    (folder / "unlearned_model.json").write_text(json.dumps(manifest))
+    return str(folder)
 
 
 @pytest.fixture(scope="module")
