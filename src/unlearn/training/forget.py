@@ -81,6 +81,7 @@ class ForgetSettings(OptimSettings, DataSettings, TrainableModelSettings):
         "subjects", description="Guardrail filter: refuse answers naming the subjects, the records' facts, or none")
     guard_threshold: float = Field(0.75, ge=0.0, description="Guardrail filter: refuse answers whose cosine "
                                                              "similarity to a forget answer is at least this (>1: off)")
+    guard_embedder: str | None = Field(None, description="Guardrail filter's embedder (default: packaged MiniLM)")
     pdu_epsilon: NonNegativeFloat | None = Field(
         None, description="PDU: bound on the regularizer (retain loss); b becomes a dual variable, starting at "
                           "--regularizer-weight")
@@ -89,7 +90,6 @@ class ForgetSettings(OptimSettings, DataSettings, TrainableModelSettings):
         "none", description="saliency: train only the weights most salient to the forget data (WAGLE-style)")
     mask_ratio: float = Field(0.05, gt=0.0, le=1.0, description="--mask saliency: share of weights trained")
     prune_ratio: float = Field(0.01, ge=0.0, le=1.0, description="SelectivePruning: share of MLP neurons zeroed")
-    guard_embedder: str | None = Field(None, description="Guardrail filter's embedder (default: packaged MiniLM)")
     overwrite: bool = Field(False, description="reuse an output folder that holds another run")
 
     @field_validator("retain", "refusals", "reference", "guard_embedder", mode="before")
