@@ -4,7 +4,9 @@ A neuron's importance on a dataset is its mean absolute activation (the input of
 projection) over the tokens with labels; the score is forget importance over retain importance.
 The ``prune_ratio`` share of neurons with the highest score, over all layers, is zeroed (its
 column of ``down_proj``), so it no longer writes to the residual stream. No gradients: a few
-forward passes. The result is one plain model.
+forward passes. The result is one plain model. The authors prune in steps, recomputing the
+activations after each (``recalculate_activations``); this is their one-step form, at their
+scripts' share of 0.02.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from unlearn.errors import UserError
 from unlearn.models.loading import save_model
 from unlearn.training.common import prepare_model
 
-EPSILON = 1e-8
+EPSILON = 1e-3  # the authors' ff_eps (nickypro/taker)
 
 
 def pruning_scores(forget_importance: torch.Tensor, retain_importance: torch.Tensor) -> torch.Tensor:

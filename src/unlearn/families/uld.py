@@ -7,6 +7,9 @@ uniform, ``KL(U || p)``). At inference the assistant's logits are subtracted fro
 retain data the assistant is uniform, a constant the softmax ignores. The target is never trained.
 The assistant is the target's first ``uld_layers`` decoder layers with its final norm and output
 layer, trained through a LoRA adapter (merged when saved). A ``logit_combination`` manifest model.
+Defaults from the authors' code (UCSB-NLP-Chang/ULD): 8 layers, retain weight 5, alpha 0.8. Their
+code also leaves the assistant out on tokens the target finds unlikely (``top_logit_filter``);
+that filter is not applied here, so the combination is the paper's plain difference.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from unlearn.training.arguments import training_arguments
 from unlearn.training.common import mean_logged_loss, prepare_model, train
 from unlearn.training.unlearn_trainer import UnlearningTrainer
 
-DEFAULT_ALPHA = 1.0
+DEFAULT_ALPHA = 0.8  # the authors' TOFU scripts (their code writes l_target + w * l_assistant, w = -0.8)
+RETAIN_WEIGHT = 5.0  # the authors' weight on the uniform retain term
 
 ASSISTANT = Method(
     "ULD-assistant",
@@ -64,7 +68,7 @@ def build(settings, out, name: str) -> dict:
     trainer = UnlearningTrainer(
         model=assistant, args=training_arguments(settings, assistant, len(dataset), checkpoints),
         train_dataset=dataset, data_collator=PairCollator(tokenizer.pad_token_id), processing_class=tokenizer,
-        method=ASSISTANT, settings=settings, forget_weight=1.0, regularizer_weight=1.0)
+        method=ASSISTANT, settings=settings, forget_weight=1.0, regularizer_weight=RETAIN_WEIGHT)
     result = train(trainer, checkpoints, settings.resume)
     save_model(trainer.model.merge_and_unload(), tokenizer, out / "second")
     if not settings.keep_checkpoints:

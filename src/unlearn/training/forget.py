@@ -69,8 +69,8 @@ class ForgetSettings(OptimSettings, DataSettings, TrainableModelSettings):
     reference: str | None = Field(None, description="reference model for NPO/DPO/KL/UNDIAL/RMU "
                                                     "(default: the model before unlearning)")
     alpha: PositiveFloat | None = Field(None, description="strength of TaskVector (default 5, MUSE's), WHP and "
-                                                          "WHP-decoding (1), ULD (see --list-methods)")
-    uld_layers: PositiveInt = Field(4, description="ULD: the assistant is the target's first this many layers")
+                                                          "WHP-decoding (1), ULD (0.8)")
+    uld_layers: PositiveInt = Field(8, description="ULD: the assistant is the target's first this many layers")
     icul_examples: NonNegativeInt = Field(4, description="ICUL: correctly answered retain examples in the context")
     icul_label: Literal["wrong", "refusal"] = Field(
         "wrong", description="ICUL: a forget question's answer in context: another record's (the paper's flipped "
@@ -89,7 +89,8 @@ class ForgetSettings(OptimSettings, DataSettings, TrainableModelSettings):
     mask: Literal["none", "saliency"] = Field(
         "none", description="saliency: train only the weights most salient to the forget data (WAGLE-style)")
     mask_ratio: float = Field(0.05, gt=0.0, le=1.0, description="--mask saliency: share of weights trained")
-    prune_ratio: float = Field(0.01, ge=0.0, le=1.0, description="SelectivePruning: share of MLP neurons zeroed")
+    mask_mu: PositiveFloat = Field(1e-3, description="--mask saliency: WAGLE's mu in |(theta - g_r/mu) * g_f|")
+    prune_ratio: float = Field(0.02, ge=0.0, le=1.0, description="SelectivePruning: share of MLP neurons zeroed")
     overwrite: bool = Field(False, description="reuse an output folder that holds another run")
 
     @field_validator("retain", "refusals", "reference", "guard_embedder", mode="before")
@@ -225,7 +226,7 @@ def _saliency_mask(model, dataset, collator, settings):
         return None
     from unlearn.families.saliency import MaskedUpdates, saliency_masks
 
-    masks = saliency_masks(model, dataset, collator, settings.batch_size, settings.mask_ratio)
+    masks = saliency_masks(model, dataset, collator, settings.batch_size, settings.mask_ratio, settings.mask_mu)
     return MaskedUpdates(model, masks)
 
 
