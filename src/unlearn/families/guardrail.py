@@ -33,8 +33,8 @@ def build(settings, out, name: str) -> dict:
                         "has no 'subject' field; give them with --guard-subjects")
     if settings.guard_keywords == "facts" and "fact" not in forget.column_names:
         raise UserError(f"--guard-keywords facts: split '{settings.forget}' has no 'fact' field")
-    keywords = {"subjects": subjects, "facts": sorted(set(forget["fact"])) if settings.guard_keywords == "facts"
-                else [], "none": []}[settings.guard_keywords]
+    keywords = (subjects if settings.guard_keywords == "subjects" else
+                sorted(set(forget["fact"])) if settings.guard_keywords == "facts" else [])
     refusal = load_refusals(settings.refusals)[0]
     output_filter = {"keywords": keywords, "answers": list(forget[settings.answer_field]),
                      "threshold": settings.guard_threshold, "refusal": refusal, "embedder": settings.guard_embedder}
