@@ -80,7 +80,9 @@ def train_argv(command, model_dir, data, out, *extra) -> list[str]:
 
 def run_child(argv: list[str], patch: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """``unlearn ARGV`` in a fresh Python process, with ``patch`` (Python source) applied first."""
-    source = f"import os, signal, sys\n{patch}\nfrom unlearn.cli.main import main\nsys.exit(main({argv!r}))\n"
+    # a shell starts background jobs with SIGINT ignored, which Python then keeps: restore Ctrl-C
+    source = (f"import os, signal, sys\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n{patch}\n"
+              f"from unlearn.cli.main import main\nsys.exit(main({argv!r}))\n")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     return subprocess.run([sys.executable, "-c", source], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=300)
