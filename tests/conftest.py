@@ -71,6 +71,17 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def fictitious_bench(tmp_path_factory) -> Path:
+    """The built-in benchmark at 10 people x 2 facts, with a two-line refusal file."""
+    from unlearn.cli.main import main
+
+    folder = tmp_path_factory.mktemp("bench")
+    assert main(["data", "fictitious", "--out", str(folder), "--people", "10", "--qa-per-person", "2"]) == 0
+    (folder / "refusals.txt").write_text("I don't know.\nI have no idea about that.\n")
+    return folder
+
+
 def write_jsonl(path: Path, records: list) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     return path

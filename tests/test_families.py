@@ -10,24 +10,19 @@ import torch
 from unlearn.cli.main import main
 from unlearn.families import PROCEDURES
 from unlearn.models.loading import load_model
-from unlearn.models.unlearned import MANIFEST
+
+from test_forget import run_forget as run_forget_command
 
 FAMILY_METHODS = ["TaskVector", "WHP", "WHP-decoding", "ULD", "ICUL", "Guardrail", "SelectivePruning"]
 
 
-@pytest.fixture(scope="module")
-def bench(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("bench")
-    assert main(["data", "fictitious", "--out", str(folder), "--people", "10", "--qa-per-person", "2"]) == 0
-    (folder / "refusals.txt").write_text("I don't know.\nI have no idea about that.\n")
-    return folder
+@pytest.fixture()
+def bench(fictitious_bench):
+    return fictitious_bench
 
 
 def run_forget(model_dir, bench, out, method, *extra):
-    return main(["-q", "forget", "--model", str(model_dir), "--data", str(bench), "--forget", "forget10",
-                 "--retain", "retain90", "--method", method, "--out", str(out), "--epochs", "1", "--batch-size", "2",
-                 "--gradient-accumulation-steps", "1", "--learning-rate", "1e-3", "--device", "cpu",
-                 "--refusals", str(bench / "refusals.txt"), "--warmup-epochs", "0", "--uld-layers", "1", *extra])
+    return run_forget_command(model_dir, bench, out, method, "--uld-layers", "1", *extra)
 
 
 def test_every_family_method_is_covered():

@@ -16,12 +16,9 @@ METHODS = ["GA", "GA+GD", "GA+KL", "NPO", "NPO+GD", "NPO+KL", "SimNPO+GD", "IDK+
            "DPO+KL", "ME+GD", "WGA+GD", "SatImp+GD", "CE-U+GD", "UNDIAL", "LLMU+KL", "RMU"]
 
 
-@pytest.fixture(scope="module")
-def bench(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("bench")
-    assert main(["data", "fictitious", "--out", str(folder), "--people", "10", "--qa-per-person", "2"]) == 0
-    (folder / "refusals.txt").write_text("I don't know.\nI have no idea about that.\n")
-    return folder
+@pytest.fixture()
+def bench(fictitious_bench):
+    return fictitious_bench
 
 
 def run_forget(model_dir, bench, out, method, *extra):

@@ -79,7 +79,7 @@ def mean_abs_activation(model, encoded, pad_id: int, batch_size: int) -> torch.T
 
 def build(settings, out, name: str) -> dict:
     benchmark = Benchmark(settings.data, answer_field=settings.answer_field)
-    model, tokenizer, fmt, max_length = prepare_model(settings)
+    model, tokenizer, fmt, max_length = prepare_model(settings.model_copy(update={"lora": False}))  # whole neurons
     importance = {}
     for role, split in (("forget", settings.forget), ("retain", settings.retain)):
         encoded = tokenize_split(benchmark.split(split), tokenizer, fmt, max_length, name=split)

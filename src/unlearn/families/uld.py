@@ -55,7 +55,7 @@ def first_layers(model, count: int):
 
 
 def build(settings, out, name: str) -> dict:
-    from unlearn.training.forget import _build_streams
+    from unlearn.training.forget import build_streams
 
     alpha = settings.alpha if settings.alpha is not None else DEFAULT_ALPHA
     benchmark = Benchmark(settings.data, answer_field=settings.answer_field)
@@ -63,7 +63,7 @@ def build(settings, out, name: str) -> dict:
     model, tokenizer, fmt, max_length = prepare_model(settings.model_copy(update={"lora": False}))
     assistant = apply_lora(first_layers(model, settings.uld_layers), settings.lora_r, settings.lora_alpha,
                            settings.lora_dropout)
-    dataset = _build_streams(ASSISTANT, forget_records, retain_records, None, tokenizer, fmt, max_length, settings)
+    dataset = build_streams(ASSISTANT, forget_records, retain_records, None, tokenizer, fmt, max_length, settings)
     checkpoints = out / "checkpoints"
     trainer = UnlearningTrainer(
         model=assistant, args=training_arguments(settings, assistant, len(dataset), checkpoints),

@@ -205,7 +205,7 @@ def build_trainer(settings: ForgetSettings, checkpoint_dir) -> tuple[UnlearningT
     hidden_layer = steering_target = None
     if method.forget.name == "RMU":
         hidden_layer, steering_target = _prepare_rmu(model, settings)
-    dataset = _build_streams(method, forget_records, retain_records, refusals, tokenizer, fmt, max_length, settings)
+    dataset = build_streams(method, forget_records, retain_records, refusals, tokenizer, fmt, max_length, settings)
     collator = PairCollator(tokenizer.pad_token_id)
     device = next(model.parameters()).device
 
@@ -272,7 +272,7 @@ def _pairs(records):
         yield from zip(batch["question"], batch["answer"])
 
 
-def _build_streams(method: Method, forget_records, retain_records, refusals, tokenizer, fmt, length, settings):
+def build_streams(method: Method, forget_records, retain_records, refusals, tokenizer, fmt, length, settings):
     """Tokenize exactly the streams the method reads; refusal and mismatch picks are seeded."""
     rng = random.Random(settings.seed)
     forget_streams, retain_streams = {}, {}
