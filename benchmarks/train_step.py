@@ -4,7 +4,11 @@ Each method runs in its own process (so peak memory is its own) on the same data
 built-in benchmark's forget10 / retain90, batch 8, no accumulation, full fine-tuning. The
 first step is not timed (allocations, lazy init). On CPU the peak is the process's maximum
 resident set size (model, optimizer state, frozen copies, activations); on CUDA it is
-``torch.cuda.max_memory_allocated``. Writes a table into BENCHMARKS.md.
+``torch.cuda.max_memory_allocated``. Throughput: tokens per second (real tokens of every stream
+the method reads) and the share of the machine's matmul peak, measured in the same process
+just before training (a 2048x2048 fp32 matmul), counting ``6 * parameters`` FLOPs per token
+(forward and backward through every weight, vocabulary projection included). Writes a table
+into BENCHMARKS.md.
 
     python benchmarks/train_step.py --threads 2 --steps 4
 """
@@ -35,18 +39,38 @@ SECTION = "## Unlearning step time and peak memory"
 class StepTimer(TrainerCallback):
     def __init__(self):
         self.durations = []
+        self.tokens = []
         self.began = 0.0
 
     def on_step_begin(self, args, state, control, **kwargs):
         self.began = time.perf_counter()
+        self.tokens.append(0)
 
     def on_step_end(self, args, state, control, **kwargs):
         self.durations.append(time.perf_counter() - self.began)
+
+    def count(self, batch: dict) -> None:
+        self.tokens[-1] += sum(int(v["attention_mask"].sum()) for v in batch.values() if isinstance(v, dict))
+
+
+def matmul_peak_flops(device: str, size: int = 2048, repeats: int = 8) -> float:
+    """FLOP/s of a square fp32 matmul on this device and thread count (best of ``repeats``)."""
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    best = float("inf")
+    for _ in range(repeats + 1):
+        began = time.perf_counter()
+        torch.mm(a, b)
+        if device != "cpu":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - began)
+    return 2 * size ** 3 / best
 
 
 def measure_one(method: str, data: str, steps: int, threads: int, device: str) -> dict:
     from unlearn.training.forget import ForgetSettings, build_trainer
 
+    torch.set_num_threads(threads)
+    peak_flops = matmul_peak_flops(device)
     with tempfile.TemporaryDirectory() as scratch:
         settings = ForgetSettings(data=data, out=scratch, method=method, batch_size=8, gradient_accumulation_steps=1,
                                   epochs=1, warmup_epochs=0, threads=threads, device=device, logging_steps=1000,
@@ -56,11 +80,22 @@ def measure_one(method: str, data: str, steps: int, threads: int, device: str) -
         trainer.args.save_strategy = "no"
         timer = StepTimer()
         trainer.add_callback(timer)
+        compute_loss = trainer.compute_loss
+
+        def counted(model, inputs, *args, **kwargs):
+            timer.count(inputs)
+            return compute_loss(model, inputs, *args, **kwargs)
+
+        trainer.compute_loss = counted
         trainer.train()
+        parameters = sum(p.numel() for p in trainer.model.parameters())
     timed = timer.durations[1:]
+    tokens_per_second = sum(timer.tokens[1:]) / sum(timed)
     peak = (torch.cuda.max_memory_allocated() if torch.cuda.is_available() and device != "cpu"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    return {"method": method, "seconds_per_step": sum(timed) / len(timed), "peak_bytes": peak, "steps_timed": len(timed)}
+    return {"method": method, "seconds_per_step": sum(timed) / len(timed), "peak_bytes": peak, "steps_timed": len(timed),
+            "tokens_per_second": tokens_per_second, "matmul_peak_flops": peak_flops,
+            "share_of_peak": 6 * parameters * tokens_per_second / peak_flops}
 
 
 def main() -> None:
@@ -92,8 +127,9 @@ def main() -> None:
                 continue
             row = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append(row)
-            print(f"{method:<10} {row['seconds_per_step']:.2f} s/step  peak {row['peak_bytes'] / 2**30:.2f} GiB",
-                  flush=True)
+            print(f"{method:<10} {row['seconds_per_step']:.2f} s/step  peak {row['peak_bytes'] / 2**30:.2f} GiB  "
+                  f"{row['tokens_per_second']:.0f} tokens/s  {row['share_of_peak']:.0%} of "
+                  f"{row['matmul_peak_flops'] / 1e9:.0f} GFLOP/s", flush=True)
     table = render(rows, args)
     print(table)
     if args.write:
@@ -109,12 +145,14 @@ def render(rows: list[dict], args) -> str:
              f"{os.cpu_count()} cores. Command: `python benchmarks/train_step.py --threads {args.threads} "
              f"--steps {args.steps}`. Peak memory: maximum resident set size of the process (CPU) or "
              "max_memory_allocated (CUDA).", "",
-             "| method | s / step | vs GA+GD | peak memory (GiB) | vs GA+GD |", "|---|---|---|---|---|"]
+             "| method | s / step | vs GA+GD | peak memory (GiB) | vs GA+GD | tokens / s | share of matmul peak |",
+             "|---|---|---|---|---|---|---|"]
     for row in rows:
         time_ratio = f"{row['seconds_per_step'] / base['seconds_per_step']:.2f}x" if base else "n/a"
         memory_ratio = f"{row['peak_bytes'] / base['peak_bytes']:.2f}x" if base else "n/a"
         lines.append(f"| {row['method']} | {row['seconds_per_step']:.2f} | {time_ratio} | "
-                     f"{row['peak_bytes'] / 2**30:.2f} | {memory_ratio} |")
+                     f"{row['peak_bytes'] / 2**30:.2f} | {memory_ratio} | {row['tokens_per_second']:.0f} | "
+                     f"{row['share_of_peak']:.0%} of {row['matmul_peak_flops'] / 1e9:.0f} GFLOP/s |")
     return "\n".join(lines) + "\n"
 
 

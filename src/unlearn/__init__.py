@@ -6,7 +6,14 @@
 ``unlearn.attack``, ``unlearn.run``, ``unlearn.compare``, ``unlearn.write_report`` (see ``unlearn.api``).
 """
 
+import logging
+
 from unlearn.errors import UserError
+
+# bitsandbytes, imported by peft, tries at import to fetch an optional CPU 4-bit kernel from the Hub and
+# logs a warning on every command when it cannot (offline, or not trusted); its own fallback is used.
+logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(
+    lambda record: "gemm_4bit_forward" not in record.getMessage())
 
 __version__ = "0.1.0"
 API = ("attack", "compare", "evaluate", "fictitious_benchmark", "finetune", "forget", "muse_benchmark", "run",

@@ -35,6 +35,12 @@ class Term:
     full_weights_only: bool = False  # selects its own parameters; not with LoRA
 
 
+def _with_reference(ctx, stream):
+    """``(logits, reference_logits, labels)`` at the stream's scored positions."""
+    logits, labels = ctx.logits_labels(stream)
+    return logits, ctx.reference_logits(stream), labels
+
+
 def _rmu_forget(ctx):
     hidden, mask = ctx.hidden("forget")
     return losses.activation_distance(hidden, ctx.rmu_target(hidden), mask, ctx.settings.rmu_reduction)
@@ -63,7 +69,7 @@ FORGET_TERMS = {t.name: t for t in [
                               c.logprob("forget"), c.reference_logprob("forget"), c.settings.beta),
          "prefer the refusal over the true answer", reference_logprobs=("forget", "forget_idk")),
     Term("ME", "forget", ("forget",),
-         lambda c: losses.maximize_entropy(c.logits("forget"), c.batch["forget"]["attention_mask"],
+         lambda c: losses.maximize_entropy(c.full_logits("forget"), c.batch["forget"]["attention_mask"],
                                            c.settings.me_form),
          "maximize the entropy of next-token distributions on forget text"),
     Term("WGA", "forget", ("forget",),
@@ -76,8 +82,7 @@ FORGET_TERMS = {t.name: t for t in [
     Term("CE-U", "forget", ("forget",), lambda c: losses.cross_entropy_unlearning(*c.logits_labels("forget")),
          "cross-entropy to the model's own distribution without the true token"),
     Term("UNDIAL", "forget", ("forget",),
-         lambda c: losses.undial(c.logits("forget"), c.reference_logits("forget"), c.batch["forget"]["labels"],
-                                 c.settings.undial_strength),
+         lambda c: losses.undial(*_with_reference(c, "forget"), c.settings.undial_strength),
          "self-distillation on logits with the true token's logit lowered", frozen_model=True),
     Term("LLMU", "forget", ("forget", "forget_mismatch"),
          lambda c: losses.gradient_ascent(*c.logits_labels("forget"))
@@ -91,8 +96,7 @@ REGULARIZERS = {t.name: t for t in [
     Term("GD", "regularizer", ("retain",), lambda c: losses.nll(*c.logits_labels("retain")),
          "keep the retain answers likely (gradient descent)"),
     Term("KL", "regularizer", ("retain",),
-         lambda c: losses.kl_to_reference(c.logits("retain"), c.reference_logits("retain"),
-                                          c.batch["retain"]["labels"]),
+         lambda c: losses.kl_to_reference(*_with_reference(c, "retain")),
          "stay close to the frozen model on retain answers", frozen_model=True),
     Term("AP", "regularizer", ("retain", "retain_idk"),
          lambda c: losses.answer_preservation(c.logprob("retain_idk"), c.logprob("retain"), c.settings.beta),

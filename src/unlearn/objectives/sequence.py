@@ -49,3 +49,26 @@ def mean_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     shifted_logits, targets, mask = shift(logits, labels)
     losses = F.cross_entropy(shifted_logits.float().transpose(1, 2), targets, reduction="none")
     return masked_mean(losses, mask)
+
+
+def scored_positions(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The positions whose logits any answer-scored term reads, and the labels they predict.
+
+    Returns ``keep`` [B, K+1] (positions, for a causal LM's ``logits_to_keep``) and ``compact`` [B, K+1]
+    labels with ``K`` the longest answer in the batch, laid out so that ``shift(logits[:, keep], compact)``
+    pairs exactly the same (logit, label) couples as ``shift(logits, labels)``: ``compact[:, 0]`` is ignored,
+    ``compact[:, j + 1] = labels[:, keep[:, j] + 1]``. A row with a shorter answer repeats one of its
+    positions with an ignored label, and the last column only feeds the position that ``shift`` drops.
+    Every loss of an answer-scored term is then unchanged, while the vocabulary projection (and its
+    log-softmax and gradient, the largest tensors of a step) runs on ``K + 1`` positions instead of ``L``.
+    """
+    scored = labels[:, 1:] != IGNORE_INDEX  # position t predicts labels[:, t + 1]
+    counts = scored.sum(-1)
+    width = max(int(counts.max()), 1) if labels.shape[0] else 1
+    order = torch.sort((~scored).to(torch.int8), dim=-1, stable=True).indices[:, :width]  # scored first, in order
+    used = torch.arange(width, device=labels.device) < counts[:, None]
+    positions = torch.where(used, order, order[:, :1])
+    keep = torch.cat([positions, positions[:, :1]], dim=-1)
+    targets = labels.gather(-1, (positions + 1).clamp(max=labels.shape[1] - 1)).masked_fill(~used, IGNORE_INDEX)
+    compact = torch.cat([torch.full_like(targets[:, :1], IGNORE_INDEX), targets], dim=-1)
+    return keep, compact

@@ -50,11 +50,11 @@ class FrozenReference:
         return cls(model.eval())
 
     @torch.no_grad()
-    def __call__(self, stream: dict, hidden_states: bool = False):
+    def __call__(self, stream: dict, hidden_states: bool = False, logits_to_keep=0):
         disabled = self.adapter_host.disable_adapter() if self.adapter_host is not None else contextlib.nullcontext()
         with disabled:
             return self.model(input_ids=stream["input_ids"], attention_mask=stream["attention_mask"],
-                              output_hidden_states=hidden_states)
+                              output_hidden_states=hidden_states, logits_to_keep=logits_to_keep)
 
 
 @torch.no_grad()

@@ -4,6 +4,10 @@ Everything else (accumulation, mixed precision, checkpoints, ``report_to``, DDP/
 through accelerate) is the Trainer's own. A loss that is not finite stops the run at once (and
 ``training.common.train`` stops any run whose gradients are not), so the last saved checkpoint
 stays the last good one.
+
+The forget term is back-propagated before the regularizer's forward pass (``_backward_early``),
+so the activations of the forget streams are freed before those of the retain streams exist:
+the gradient is the same sum, the step's activation peak is one stream's instead of both.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import math
 
 import torch
+from accelerate.utils import DistributedType
 from transformers import Trainer, TrainerCallback
 
 from unlearn.objectives import losses
@@ -58,6 +63,10 @@ class UnlearningTrainer(Trainer):
         loss = self.forget_weight * forget_term
         regularizer = None
         if self.method.regularizer is not None:
+            if self._backward_early(model, return_outputs) and torch.isfinite(loss):
+                self.accelerator.backward(loss / self.current_gradient_accumulation_steps)
+                loss = loss.detach()  # its gradient is in place; the Trainer's backward adds the regularizer's
+                context.release(self.method.forget.streams)
             regularizer = self.method.regularizer.compute(context)
             loss = loss + self.regularizer_weight * regularizer
             if self.settings.pdu_epsilon is not None and model.training:  # PDU: b is a dual variable
@@ -74,6 +83,15 @@ class UnlearningTrainer(Trainer):
             self._component_sums["regularizer"] += regularizer.item()
         self._component_count += 1
         return (loss, {}) if return_outputs else loss
+
+    def _backward_early(self, model, return_outputs: bool) -> bool:
+        """Whether the forget term can be back-propagated on its own now: a training step in one
+        process (DDP and DeepSpeed expect one backward per forward), streams disjoint from the
+        regularizer's (else they would be computed twice)."""
+        return (model.training and torch.is_grad_enabled() and not return_outputs
+                and self.accelerator.num_processes == 1
+                and self.accelerator.distributed_type != DistributedType.DEEPSPEED
+                and not set(self.method.forget.streams) & set(self.method.regularizer.streams))
 
     def log(self, logs: dict, *args, **kwargs) -> None:
         if "loss" in logs and self._component_count:
