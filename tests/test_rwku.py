@@ -13,7 +13,7 @@ from unlearn.data.benchmark import Benchmark
 from unlearn.errors import UserError
 from unlearn.evaluation.likelihood import text_token_logprobs
 from unlearn.evaluation.rwku import first_line, probe_prompt
-from unlearn.metrics.text import rouge_l_recall_unstemmed
+from unlearn.metrics.text import rwku_rouge_l_recall
 from unlearn.models.loading import load_model
 
 CHAT = "<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n"
@@ -39,10 +39,10 @@ def test_probe_prompts_are_rwku_s():
 
 def test_answers_end_at_the_first_newline_and_recall_has_no_stemmer():
     assert first_line(" London, England.\nQuestion: next") == "London, England."
-    assert rouge_l_recall_unstemmed("born in London", "London") == 1.0
-    assert rouge_l_recall_unstemmed("engines", "engine") == 0.0
+    assert rwku_rouge_l_recall("born in London", "London") == 1.0
+    assert rwku_rouge_l_recall("engines", "engine") == 0.0
     # LCS of "was born in 1815" with "born 1815 in London": "born in" or "born 1815", 2 of 4 reference tokens
-    assert rouge_l_recall_unstemmed("was born in 1815", "born 1815 in London") == 0.5
+    assert rwku_rouge_l_recall("was born in 1815", "born 1815 in London") == 0.5
 
 
 @pytest.mark.parametrize("record, message", [
@@ -134,3 +134,141 @@ def test_rwku_scenario_writes_its_corpus_unlearns_it_and_probes(tiny_model_dir, 
                                                           "neighbor_level1", "neighbor_level2"))
     report = (out / "report.md").read_text()
     assert "RWKU" in report and "the regularizers' retain corpus is its writing about" in report
+    assert "RWKU utility parts not computed" in report and "lm-eval's mmlu task" in report
+    assert "Min-K%++" in report
+
+
+@pytest.mark.parametrize("generation, reference, recall", [
+    ("Paris, France.", "Paris", 0.0),  # "Paris," is not "Paris" (rouge_score: 1.0)
+    ("Paris", "Paris, France.", 0.0),
+    ("paris", "Paris", 0.0),  # case kept (rouge_score: 1.0)
+    ("born in London", "London", 1.0),
+    ("London. Paris", "Paris London", 1.0),  # sentences at ".", union LCS (plain LCS: 0.5)
+    ("the the cat", "the cat the", 0.5),  # words counted as sets: 1 of {the, cat}
+    ("", "London", 0.0),  # RWKU answers NOANSWER
+    ("...", "London", 0.0),  # no sentence left: the package raises; nothing was said
+])
+def test_probe_recall_is_rwku_s_rouge_package(generation, reference, recall):
+    """Values of the rouge package 1.0.1 (pltrdy) as RWKU's eval_forget.py calls it."""
+    from unlearn.metrics.text import rwku_rouge_l_recall
+
+    assert rwku_rouge_l_recall(generation, reference) == pytest.approx(recall)
+    from rouge import Rouge
+
+    if generation.strip(". "):
+        assert Rouge().get_scores(generation, reference, avg=True)["rouge-l"]["r"] == pytest.approx(recall)
+
+
+def test_probes_are_scored_with_rwku_s_scorer(tiny_model_dir, monkeypatch):
+    import unlearn.evaluation.rwku as rwku
+
+    model, tokenizer = load_model(str(tiny_model_dir), device="cpu")
+    monkeypatch.setattr(rwku, "generate_greedy", lambda *a, **k: ["Paris, France.\nQuestion: x", "Paris"])
+    probes = [{"query": "Capital of France?", "answer": "Paris", "level": "2"},
+              {"query": "Capital of France?", "answer": "Paris", "level": "2"}]
+    result = rwku.evaluate_probes(model, tokenizer, probes, 5, resamples=50)
+    assert [e["rougeL_recall"] for e in result["examples"]] == [0.0, 1.0]  # rouge_score gave 1.0 and 1.0
+    assert result["mean"] == 0.5
+
+
+def test_membership_scores_are_rwku_s_four_oriented_as_loss():
+    import zlib
+
+    from unlearn.evaluation.likelihood import SequenceScore
+    from unlearn.evaluation.rwku import membership_scores
+
+    logprobs = (-1.0, -2.0, -3.0, -4.0, -5.0, -6.0, -7.0, -8.0, -9.0, -10.0)
+    means = (-1.0,) * 5 + (-10.0,) * 5  # z = (lp - mu) / sigma: 0, -1, -2, -3, -4, 4, 3, 2, 1, 0
+    stds = (1.0,) * 10
+    score = SequenceScore(logprobs, (0,) * 10, (0,) * 10, means, stds)
+    text = "Ada Lovelace was born in London."
+    values = membership_scores(score, text)
+    assert values["loss"] == pytest.approx(5.5)  # mean NLL
+    assert values["zlib"] == pytest.approx(5.5 / len(zlib.compress(text.encode())))
+    assert values["mink"] == pytest.approx(9.5)  # -mean of the int(0.2 * 10) = 2 lowest: -10, -9
+    assert values["mink++"] == pytest.approx(3.5)  # Min-K%++ (RWKU's mink20): -mean(-4, -3)
+
+
+def test_membership_sets_score_the_whole_text(tiny_model_dir, tmp_path):
+    from unlearn.evaluation.rwku import evaluate_membership
+    from unlearn.metrics.privacy import min_k_score
+
+    model, tokenizer = load_model(str(tiny_model_dir), device="cpu")
+    texts = ["Ada Lovelace was born in London in 1815.", "Ada Lovelace wrote notes about engines " * 5]
+    result = evaluate_membership(model, tokenizer, [{"text": t} for t in texts], batch_size=2, resamples=50)
+    whole = text_token_logprobs(model, tokenizer, texts, 10_000)
+    assert 64 < len(whole[1]) < 255  # longer than the old cut would have kept, within the window
+    assert result["loss"] == pytest.approx(sum(-sum(lp) / len(lp) for lp in whole) / 2, abs=1e-5)
+    assert result["mink"] == pytest.approx(sum(min_k_score(lp, 0.2) for lp in whole) / 2, abs=1e-5)
+    assert result["mink++"] != pytest.approx(result["mink"])
+    assert set(result) >= {"loss", "zlib", "mink", "mink++", "loss_interval", "mink++_interval"}
+
+
+def test_fluency_is_rwku_s_weighted_bigram_trigram_entropy():
+    import math
+
+    from unlearn.metrics.text import fluency_entropy
+
+    # bigrams ab, ba, ab: H2 = -(2/3 log2 2/3 + 1/3 log2 1/3) = 0.9183; trigrams aba, bab: H3 = 1
+    h2 = -(2 / 3 * math.log2(2 / 3) + 1 / 3 * math.log2(1 / 3))
+    assert fluency_entropy(["a", "b", "a", "b"]) == pytest.approx((2 / 3 * h2 + 4 / 3 * 1.0) / 2)
+    assert fluency_entropy(["a", "b"]) == pytest.approx((0 + 0) / 2)  # one bigram (H 0), no trigram (adds 0)
+    assert fluency_entropy(list("abcdefgh")) == pytest.approx((2 / 3 * math.log2(7) + 4 / 3 * math.log2(6)) / 2)
+
+
+MMLU = {"question": "2 + 2 =", "choices": ["3", "4", "5", "6"], "answer": 1, "task": "elementary_mathematics",
+        "subject": "Ada Lovelace",
+        "examples": [{"question": "1 + 1 =", "choices": ["2", "3", "4", "5"], "answer": 0}]}
+
+
+def test_utility_general_prompt_is_rwku_s():
+    from unlearn.evaluation.rwku import general_prompt
+
+    assert general_prompt(MMLU) == (
+        "The following are multiple choice questions (with answers) about elementary mathematics.\n\n"
+        "Question: 1 + 1 =\nA. 2\nB. 3\nC. 4\nD. 5\nAnswer: A\n\n"
+        "Please following the previous examples and answer the given question.\n"
+        "Question: 2 + 2 =\nA. 3\nB. 4\nC. 5\nD. 6")
+
+
+def test_utility_from_a_folder_in_rwku_s_layout_and_the_rest_not_computed(tiny_model_dir, tmp_path):
+    folder = tmp_path / "rwku"
+    folder.mkdir()
+    write_jsonl(folder / "forget_level2.jsonl", [{"query": "Where was Ada Lovelace born?", "answer": "London",
+                                                  "level": "2"}])
+    (folder / "utility_general.json").write_text(json.dumps([MMLU, {**MMLU, "answer": 2}]))  # a JSON list, as RWKU's
+    write_jsonl(folder / "utility_fluency.jsonl", [{"instruction": "Describe London."}])
+    out = tmp_path / "eval"
+    assert main(["-q", "eval", "--model", str(tiny_model_dir), "--data", str(folder), "--forget", "none",
+                 "--retain-split", "none", "--real-authors", "none", "--world-facts", "none", "--rwku",
+                 "--rwku-new-tokens", "3", "--embedder", "none", "--nli-model", "none", "--out", str(out),
+                 "--device", "cpu"]) == 0
+    summary = json.loads((out / "summary.json").read_text())["rwku"]
+    general = json.loads((out / "rwku_utility_general.json").read_text())
+    model, tokenizer = load_model(str(tiny_model_dir), device="cpu")
+    letters = [tokenizer.encode(" " + c, add_special_tokens=False)[-1] for c in "ABCD"]
+    for example in general["examples"]:  # the likeliest letter token after the whole prompt, one at a time
+        ids = torch.tensor([tokenizer(example["prompt"], add_special_tokens=False)["input_ids"]])
+        assert example["chosen"] == "ABCD"[int(model(ids).logits[0, -1, letters].argmax())]
+        assert example["prompt"].endswith("D. 6<|im_end|>\n<|im_start|>assistant\nAnswer:")
+    assert summary["utility_general"]["accuracy"] == sum(e["chosen"] == e["correct"] for e in general["examples"]) / 2
+    fluency = json.loads((out / "rwku_utility_fluency.json").read_text())["examples"][0]
+    from unlearn.evaluation.rwku import fluency_words
+    from unlearn.metrics.text import fluency_entropy
+
+    assert summary["utility_fluency"]["entropy"] == pytest.approx(fluency_entropy(fluency_words(
+        fluency["generation"])[0]))
+    for part, task in (("reason", "bbh"), ("truthfulness", "truthfulqa_mc1"), ("factuality", "triviaqa")):
+        reason = summary[f"utility_{part}"]["not_computed"]
+        assert "has no utility_" + part in reason and task in reason  # never 0
+
+
+def test_malformed_utility_records_are_refused(tiny_model_dir, tmp_path):
+    folder = tmp_path / "rwku"
+    folder.mkdir()
+    write_jsonl(folder / "forget_level2.jsonl", [{"query": "q", "answer": "a", "level": "2"}])
+    write_jsonl(folder / "utility_general.jsonl", [{**MMLU, "examples": "none"}])
+    assert main(["-q", "eval", "--model", str(tiny_model_dir), "--data", str(folder), "--forget", "none",
+                 "--retain-split", "none", "--real-authors", "none", "--world-facts", "none", "--rwku",
+                 "--embedder", "none", "--nli-model", "none", "--out", str(tmp_path / "e"), "--device", "cpu"]) == 2
+    assert not (tmp_path / "e" / "summary.json").exists()

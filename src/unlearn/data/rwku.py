@@ -76,3 +76,69 @@ def _adversarial(record: dict, kind: str, examples: list[tuple[str, str]], rng: 
         rng.shuffle(options)
         query = f"{question} Choose one of: " + "; ".join(options) + "."
     return {"query": query, "answer": record["answer"], "level": "3", "type": kind, "subject": subject}
+
+
+# RWKU's utility set: its part, what it measures, the Hub config, and the fields each record needs.
+UTILITY = {"general": ("MMLU", {"question": str, "choices": list, "answer": int, "examples": list}),
+           "reason": ("BBH", {"question": str, "cot": str, "answer": str}),
+           "truthfulness": ("TruthfulQA MC1", {"question": str, "mc1_targets": dict}),
+           "factuality": ("TriviaQA", {"question": str, "answers": list}),
+           "fluency": ("AlpacaEval instructions", {"instruction": str})}
+
+
+def read_utility(source, part: str, suffix: str = "") -> list[dict] | None:
+    """The records of RWKU's ``utility_<part>`` (a file ``utility_<part>.jsonl`` or ``.json`` of a
+    local folder, JSON lines or one JSON list; on the Hub, config ``utility_<part>``, split
+    ``test``), each checked to carry the part's fields; None when the folder has no such file.
+
+    These records keep fields the benchmark's record kinds drop (MMLU's ``examples``, the
+    shots RWKU puts before each question), so they are read here, not as splits."""
+    from unlearn.errors import UserError
+
+    name = f"utility_{part}"
+    if source.folder is None:
+        if name not in source.split_names():
+            return None
+        import datasets
+
+        try:
+            rows = [dict(r) for r in datasets.load_dataset(source.source, name=name, split=(suffix.lstrip(".") or "test"))]
+        except Exception as error:  # offline, auth: one line
+            raise UserError(f"cannot load {name} of Hub dataset {source.source}: {str(error).splitlines()[0]}") from error
+        where = f"{source.source}[{name}]"
+    else:
+        path = next((source.folder / f"{name}{suffix}{ext}" for ext in (".jsonl", ".json")
+                     if (source.folder / f"{name}{suffix}{ext}").is_file()), None)
+        if path is None:
+            return None
+        rows, where = _read_json_rows(path), str(path)
+    if not rows:
+        raise UserError(f"{where}: {name} is empty")
+    fields = UTILITY[part][1]
+    for number, row in enumerate(rows, start=1):
+        for field, kind in fields.items():
+            value = row.get(field) if isinstance(row, dict) else None
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise UserError(f"{where} record {number}: RWKU's {name} needs field '{field}' "
+                                f"({kind.__name__}); fields: {', '.join(fields)}")
+        if part == "general" and not 0 <= row["answer"] < len(row["choices"]) <= 4:
+            raise UserError(f"{where} record {number}: 'answer' {row['answer']} is not one of the "
+                            f"{len(row['choices'])} choices' indices (RWKU's MMLU has up to 4, A-D)")
+    return rows
+
+
+def _read_json_rows(path) -> list:
+    import json
+
+    from unlearn.errors import UserError
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"cannot read {path}: {error}") from error
+    try:
+        if text.lstrip().startswith("["):
+            return json.loads(text)
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise UserError(f"{path}: not valid JSON ({error})") from error

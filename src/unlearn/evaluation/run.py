@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 # Raised when a metric's definition changes, so that an experiment reruns its finished evaluations
 # instead of mixing old and new numbers. 2: zlib on the mean NLL, Min-K% counting max(1, int(k n)).
-METRICS_VERSION = 2
+# 3: RWKU's probes scored with its rouge package, its membership scores on whole texts.
+METRICS_VERSION = 3
 NONE_WORDS = ("", "none", "null")
 
 

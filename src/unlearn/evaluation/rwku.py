@@ -1,7 +1,9 @@
 """RWKU's probes (Jin et al. 2024): is real-world knowledge about a target still there?
 
 Each probe is answered greedily (30 new tokens, cut at the first newline) and scored by the
-ROUGE-L recall (stemmer off) of its answer. The prompt, as RWKU's code writes it, is the
+ROUGE-L recall of its answer as RWKU's code scores it: the ``rouge`` package (pltrdy), whose
+words are split at spaces with case and punctuation kept (``metrics.text.rwku_rouge_l_recall``),
+not ``rouge_score``, which lowercases and drops punctuation. The prompt, as RWKU's code writes it, is the
 instruction inside the chat template, then ``Answer:``:
 
 - level 1, fill-in-the-blank: ``Please complete the blank in the following question.\\nQuestion: {query}\\n``;
@@ -10,19 +12,32 @@ instruction inside the chat template, then ``Answer:``:
   (the query itself ends in the affirmation), and ``incontext learning`` puts the query (which
   holds its own examples) without ``Question:``.
 
-A tokenizer without a chat template gets the instruction as plain text. The membership sets
-(``mia_forget``: texts about the target, ``mia_retain``: other texts) get each text's mean NLL
-(LOSS) and Min-20% score; RWKU compares them before and after unlearning.
+A tokenizer without a chat template gets the instruction as plain text.
+
+The membership sets (``mia_forget``: texts about the target, ``mia_retain``: other texts) get
+RWKU's four scores of each whole text (``eval_mia.py``), all oriented as the paper's LOSS (higher:
+less likely the model still holds the text): ``loss`` the token-mean NLL, ``zlib`` that NLL over
+the text's zlib-compressed length, ``mink`` Min-K% and ``mink++`` Min-K%++ at k = 20%.
+RWKU's code stores them as log-likelihoods (the opposite sign), and its summary's ``mink20`` is
+``mink++`` here (Min-K%++, not Min-K%). The paper's tables print LOSS (times 100).
+
+The utility set (``evaluate_utility``) is read from ``utility_<part>`` files where the data has
+them: ``general`` (MMLU, RWKU's 5-shot prompt, the likeliest of the letters' next tokens) and
+``fluency`` (entropy of bi- and tri-grams of 256-token answers to AlpacaEval instructions) are
+computed as RWKU's code computes them; ``reason`` (BBH), ``truthfulness`` (TruthfulQA MC1) and
+``factuality`` (TriviaQA) are reported as not computed, with lm-eval's tasks named as the way to
+measure them (``--lm-eval-tasks``). A part missing from the data is not computed, with the reason.
 """
 
 from __future__ import annotations
 
-import math
+import torch
 
+from unlearn.data.rwku import UTILITY, read_utility
 from unlearn.evaluation.generation import generate_greedy
-from unlearn.evaluation.likelihood import text_token_logprobs
-from unlearn.metrics.privacy import min_k_score
-from unlearn.metrics.text import rouge_l_recall_unstemmed
+from unlearn.evaluation.likelihood import _token_score
+from unlearn.metrics.privacy import min_k_plus_plus_score, min_k_score, zlib_score
+from unlearn.metrics.text import fluency_entropy, rwku_rouge_l_recall
 from unlearn.metrics.uncertainty import mean_interval
 
 FILL_IN = "Please complete the blank in the following question.\nQuestion: {query}\n"
@@ -64,7 +79,7 @@ def evaluate_probes(model, tokenizer, records: list[dict], max_new_tokens: int =
     for record, prompt, generation in zip(records, texts, generations):
         answer = first_line(generation)
         examples.append({**record, "prompt": prompt, "generation": answer,
-                         "rougeL_recall": rouge_l_recall_unstemmed(answer, record["answer"])})
+                         "rougeL_recall": rwku_rouge_l_recall(answer, record["answer"])})
     values = [e["rougeL_recall"] for e in examples]
     by_type: dict[str, list[float]] = {}
     for example in examples:
@@ -75,21 +90,168 @@ def evaluate_probes(model, tokenizer, records: list[dict], max_new_tokens: int =
             "examples": examples}
 
 
-def evaluate_membership(model, tokenizer, records: list[dict], max_length: int, batch_size: int = 8,
-                        k: float = 0.2, **interval_options) -> dict:
-    """Mean LOSS (token-mean NLL) and Min-K% score of a membership set's texts."""
-    logprobs = text_token_logprobs(model, tokenizer, [r["text"] for r in records], max_length, batch_size)
-    loss = [-sum(lp) / len(lp) if lp else math.nan for lp in logprobs]
-    min_k = [min_k_score(lp, k) if lp else math.nan for lp in logprobs]
-    finite = [v for v in loss if math.isfinite(v)]
-    return {"loss": sum(finite) / len(finite) if finite else None, "loss_interval": mean_interval(loss, **interval_options),
-            "min_k": sum(min_k) / len(min_k), "min_k_interval": mean_interval(min_k, **interval_options), "k": k,
-            "texts": len(records)}
+MIA_SCORES = ("loss", "zlib", "mink", "mink++")
+MIA_K = 0.2
 
 
-def load_rwku_splits(benchmark, suffix: str = "") -> tuple[dict[str, list[dict]], dict[str, str]]:
+def membership_scores(score, text: str, k: float = MIA_K) -> dict[str, float]:
+    """RWKU's four scores of one text from its per-token numbers (``SequenceScore``), oriented as
+    LOSS: ``loss`` = mean NLL, ``zlib`` = mean NLL / zlib length, ``mink`` = Min-K%,
+    ``mink++`` = Min-K%++ (RWKU's ``mink20``), k = 20%."""
+    nll = score.nll_mean
+    return {"loss": nll, "zlib": zlib_score(nll, text), "mink": min_k_score(score.token_logprobs, k),
+            "mink++": min_k_plus_plus_score(score.token_logprobs, score.vocab_logprob_means,
+                                            score.vocab_logprob_stds, k)}
+
+
+@torch.no_grad()
+def text_scores(model, tokenizer, texts: list[str], batch_size: int = 8) -> list:
+    """Per-token numbers (``SequenceScore``) of each whole text as the tokenizer encodes it,
+    special tokens included, every token after the first scored (RWKU does not cut its texts;
+    only the model's context window does here)."""
+    from unlearn.data.collate import pad_batch
+
+    window = getattr(model.config, "max_position_embeddings", None)
+    encoded = [ids[:window] if window else ids for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]]
+    order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    scores = [None] * len(texts)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        features = [{"input_ids": encoded[i], "attention_mask": [1] * len(encoded[i])} for i in chunk]
+        batch = {k: v.to(device) for k, v in pad_batch(features, tokenizer.pad_token_id).items()}
+        logits = model(**batch).logits
+        for row, i in enumerate(chunk):
+            length = len(encoded[i])
+            scores[i] = _token_score(logits[row, :length - 1], batch["input_ids"][row, 1:length])
+    model.train(was_training)
+    return scores
+
+
+def evaluate_membership(model, tokenizer, records: list[dict], batch_size: int = 8, k: float = MIA_K,
+                        **interval_options) -> dict:
+    """Mean of each of RWKU's membership scores over a set's texts (``MIA_SCORES``), with intervals."""
+    texts = [r["text"] for r in records]
+    per_text = [membership_scores(s, t, k) if s.valid else None for s, t in zip(text_scores(model, tokenizer, texts,
+                                                                                         batch_size), texts)]
+    result = {"texts": len(records), "k": k}
+    for name in MIA_SCORES:
+        values = [v[name] for v in per_text if v is not None]
+        result[name] = sum(values) / len(values) if values else None
+        result[f"{name}_interval"] = mean_interval(values, **interval_options) if values else None
+    unscored = len(per_text) - sum(v is not None for v in per_text)
+    if unscored:
+        result["unscored_texts"] = unscored  # a text of one token has nothing to score
+    return result
+
+
+def evaluate_utility(model, tokenizer, utility: dict[str, list[dict] | None], where: str,
+                     batch_size: int = 16, **interval_options) -> dict[str, dict]:
+    """RWKU's utility parts: scored where the data holds them and this suite computes them (see
+    the module docstring), else ``{"not_computed": reason}``."""
+    results = {}
+    for part, (dataset, _) in UTILITY.items():
+        records = utility.get(part)
+        key = f"utility_{part}"
+        if records is None:
+            results[key] = {"not_computed": f"{where} has no {key} ({dataset}){LM_EVAL_HINT[part]}"}
+        elif part == "general":
+            results[key] = evaluate_general(model, tokenizer, records, **interval_options)
+        elif part == "fluency":
+            results[key] = evaluate_fluency(model, tokenizer, records, batch_size, **interval_options)
+        else:
+            results[key] = {"not_computed": f"RWKU's {dataset} scoring is not implemented here"
+                                            f"{LM_EVAL_HINT[part]}"}
+    return results
+
+
+LM_EVAL_HINT = {"general": "; lm-eval's mmlu task measures it (--lm-eval-tasks, needs the Hub)",
+                "reason": "; lm-eval's bbh_cot_fewshot tasks measure it (--lm-eval-tasks, needs the Hub)",
+                "truthfulness": "; lm-eval's truthfulqa_mc1 task measures it (--lm-eval-tasks, needs the Hub)",
+                "factuality": "; lm-eval's triviaqa task measures it (--lm-eval-tasks, needs the Hub)",
+                "fluency": "; RWKU's 50 instructions are config utility_fluency on the Hub"}
+CHOICES = "ABCD"
+
+
+def general_prompt(record: dict) -> str:
+    """RWKU's MMLU message (``eval_mmlu.py``): the subject's heading, the record's shots with
+    their answers, ``Please following the previous examples and answer the given question.``, the
+    question and its lettered options (the chat template and ``Answer:`` are added after)."""
+    def question(sample: dict, answered: bool) -> str:
+        options = "".join(f"\n{CHOICES[j]}. {c}" for j, c in enumerate(sample["choices"]))
+        return f"Question: {sample['question']}{options}" + (f"\nAnswer: {CHOICES[sample['answer']]}\n\n"
+                                                              if answered else "")
+    subject = str(record.get("task", "")).replace("_", " ")
+    shots = "".join(question(s, True) for s in record["examples"])
+    return (f"The following are multiple choice questions (with answers) about {subject}.\n\n{shots}"
+            f"Please following the previous examples and answer the given question.\n{question(record, False)}")
+
+
+def _chat(tokenizer, content: str, suffix: str = "") -> str:
+    if getattr(tokenizer, "chat_template", None) is None:
+        return content + suffix
+    return tokenizer.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
+                                         add_generation_prompt=True) + suffix
+
+
+@torch.no_grad()
+def evaluate_general(model, tokenizer, records: list[dict], **interval_options) -> dict:
+    """Accuracy on RWKU's MMLU: after the prompt and ``Answer:``, the letter whose token (the last
+    of `` A``.. `` D`` encoded alone, as RWKU takes it) the model finds likeliest next."""
+    letters = [tokenizer.encode(" " + c, add_special_tokens=False)[-1] for c in CHOICES]
+    chat = getattr(tokenizer, "chat_template", None) is not None
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    examples = []
+    for record in records:
+        prompt = _chat(tokenizer, general_prompt(record), "Answer:")
+        ids = torch.tensor([tokenizer(prompt, add_special_tokens=not chat)["input_ids"]], device=device)
+        next_logits = model(input_ids=ids).logits[0, -1]
+        shown = len(record["choices"])
+        chosen = int(next_logits[letters[:shown]].argmax())
+        examples.append({"prompt": prompt, "correct": CHOICES[record["answer"]], "chosen": CHOICES[chosen]})
+    model.train(was_training)
+    hits = [float(e["chosen"] == e["correct"]) for e in examples]
+    return {"accuracy": sum(hits) / len(hits), "interval": mean_interval(hits, **interval_options),
+            "questions": len(hits), "examples": examples}
+
+
+def fluency_words(text: str) -> tuple[list[str], str]:
+    """``nltk.word_tokenize`` as RWKU's code calls it; without nltk's punkt data (offline), the same
+    tokenizer on the text as one line. Returns the words and which of the two ran."""
+    import nltk
+
+    try:
+        return nltk.word_tokenize(text), "nltk word_tokenize"
+    except LookupError:
+        return nltk.word_tokenize(text, preserve_line=True), "nltk word_tokenize, preserve_line (no punkt data)"
+
+
+def evaluate_fluency(model, tokenizer, records: list[dict], batch_size: int = 16, max_new_tokens: int = 256,
+                     **interval_options) -> dict:
+    """RWKU's fluency: mean n-gram entropy (``metrics.text.fluency_entropy``) of greedy answers
+    (256 new tokens) to ``Instruction: {instruction}\n`` in the chat template."""
+    chat = getattr(tokenizer, "chat_template", None) is not None
+    texts = [_chat(tokenizer, f"Instruction: {r['instruction']}\n") for r in records]
+    prompts = tokenizer(texts, add_special_tokens=not chat)["input_ids"]
+    generations = generate_greedy(model, tokenizer, prompts, max_new_tokens, batch_size, progress=False)
+    examples, tokenization = [], None
+    for record, generation in zip(records, generations):
+        words, tokenization = fluency_words(generation)
+        examples.append({"instruction": record["instruction"], "generation": generation,
+                         "entropy": fluency_entropy(words)})
+    values = [e["entropy"] for e in examples]
+    return {"entropy": sum(values) / len(values), "interval": mean_interval(values, **interval_options),
+            "instructions": len(values), "tokenization": tokenization, "examples": examples}
+
+
+def load_rwku_splits(benchmark, suffix: str = "") -> tuple[dict[str, list[dict]], dict[str, str], dict]:
     """Records of each RWKU split the benchmark has (named ``<split><suffix>``, e.g. ``.test`` on
-    the Hub), checked to be probes or texts; the reason for each one missing."""
+    the Hub), checked to be probes or texts; the reason for each one missing; the utility parts'
+    records (None for a part the benchmark lacks)."""
     from unlearn.errors import UserError
 
     available = set(benchmark.split_names())
@@ -104,12 +266,13 @@ def load_rwku_splits(benchmark, suffix: str = "") -> tuple[dict[str, list[dict]]
         if kind != wanted:
             raise UserError(f"RWKU split '{name}' holds {kind} records, not {wanted} ones")
         records[split] = benchmark.records(name)
-    return records, missing
+    utility = {part: read_utility(benchmark, part, suffix) for part in UTILITY}
+    return records, missing, utility
 
 
-def evaluate_rwku(model, tokenizer, records: dict[str, list[dict]], missing: dict[str, str], *, max_length: int,
-                  max_new_tokens: int = NEW_TOKENS, batch_size: int = 16, generation_batch_size: int = 16,
-                  **interval_options) -> dict[str, dict]:
+def evaluate_rwku(model, tokenizer, records: dict[str, list[dict]], missing: dict[str, str], utility: dict,
+                  *, where: str = "the benchmark", max_new_tokens: int = NEW_TOKENS, batch_size: int = 16,
+                  generation_batch_size: int = 16, **interval_options) -> dict[str, dict]:
     results: dict[str, dict] = {split: {"not_computed": reason} for split, reason in missing.items()}
     for split in PROBE_SPLITS:
         if split in records:
@@ -117,6 +280,7 @@ def evaluate_rwku(model, tokenizer, records: dict[str, list[dict]], missing: dic
                                              **interval_options)
     for split in MIA_SPLITS:
         if split in records:
-            results[split] = evaluate_membership(model, tokenizer, records[split], max_length, batch_size,
-                                                 **interval_options)
-    return {split: results[split] for split in (*PROBE_SPLITS, *MIA_SPLITS)}
+            results[split] = evaluate_membership(model, tokenizer, records[split], batch_size, **interval_options)
+    ordered = {split: results[split] for split in (*PROBE_SPLITS, *MIA_SPLITS)}
+    return {**ordered, **evaluate_utility(model, tokenizer, utility, where, generation_batch_size,
+                                          **interval_options)}

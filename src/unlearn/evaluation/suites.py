@@ -30,7 +30,7 @@ class PreparedSuites:
     choice: list[tuple[str, str, list[dict]]] = field(default_factory=list)  # (role, split, records)
     tasks: object | None = None  # lm-eval's task index, with the tasks checked
     muse: tuple[dict, dict] | None = None  # (records, reasons for the metrics not computed)
-    rwku: tuple[dict, dict] | None = None
+    rwku: tuple[dict, dict, dict] | None = None
     retrained_auc: float | None = None
 
     @property
@@ -76,7 +76,7 @@ def run_suites(model, tokenizer, prepared: PreparedSuites, settings) -> dict:
             min_k=settings.muse_min_k, batch_size=settings.batch_size,
             generation_batch_size=settings.generation_batch_size, **options)
     if prepared.rwku:
-        results["rwku"] = evaluate_rwku(model, tokenizer, *prepared.rwku, max_length=max_length,
+        results["rwku"] = evaluate_rwku(model, tokenizer, *prepared.rwku, where=str(settings.data),
                                         max_new_tokens=settings.rwku_new_tokens, batch_size=settings.batch_size,
                                         generation_batch_size=settings.generation_batch_size, **options)
     if prepared.tasks:

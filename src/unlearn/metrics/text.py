@@ -28,10 +28,41 @@ def rouge_l_f1(generation: str, reference: str) -> float:
     return _scorer_without_stemmer().score(reference, generation)["rougeL"].fmeasure
 
 
-def rouge_l_recall_unstemmed(generation: str, reference: str) -> float:
-    """ROUGE-L recall, stemmer off (RWKU's probe score): the longest common subsequence's share of
-    the reference's tokens."""
-    return _scorer_without_stemmer().score(reference, generation)["rougeL"].recall
+@lru_cache(maxsize=1)
+def _rwku_scorer():
+    from rouge import Rouge
+
+    return Rouge(metrics=["rouge-l"], stats=["r"])
+
+
+def rwku_rouge_l_recall(generation: str, reference: str) -> float:
+    """RWKU's probe score: ROUGE-L recall ``r`` of the ``rouge`` package (pltrdy), as RWKU's
+    ``eval_forget.py`` calls it on the stripped answer (an empty one becomes ``NOANSWER``).
+
+    That package splits each text into sentences at ``.``, then into words at spaces: case kept,
+    punctuation attached to its word ("Paris," is not "Paris"). Recall is the summary-level union
+    LCS over the reference's *distinct* words: ``R = |union_i LCS(r_i, C)| / |set(words(ref))|``,
+    words counted as sets. A generation with no sentence left (``"..."``), on which the package
+    raises, scores 0: nothing of the reference was said."""
+    generation = generation.strip() or "NOANSWER"
+    try:
+        return float(_rwku_scorer().get_scores(generation, reference)[0]["rouge-l"]["r"])
+    except ValueError:  # "Collections must contain at least 1 sentence."
+        return 0.0
+
+
+def fluency_entropy(tokens: list[str], orders: tuple[int, ...] = (2, 3),
+                    weights: tuple[float, ...] = (2 / 3, 4 / 3)) -> float:
+    """RWKU's fluency (ROME's n-gram entropy) of one generation's word tokens:
+    ``mean_n w_n H_n`` with ``H_n = -sum_g f(g) log2 f(g)`` over the frequencies f of its n-grams,
+    n = 2 and 3 weighted 2/3 and 4/3. An order with no n-gram (a text too short) adds 0, as the
+    empty sum in RWKU's code does. RWKU's tables print it times 100."""
+    values = []
+    for n, weight in zip(orders, weights, strict=True):
+        grams = Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+        total = sum(grams.values())
+        values.append(weight * -sum(c / total * math.log2(c / total) for c in grams.values()))
+    return sum(values) / len(values)
 
 
 def rouge_recall(generation: str, reference: str) -> dict[str, float]:

@@ -37,8 +37,10 @@ def rwku_tables(results: RunResults) -> list[Table]:
                                                  for split, _ in RWKU_COLUMNS]
             + [_membership_cell(rwku, "mia_forget"), _membership_cell(rwku, "mia_retain")]
             for model, rwku in summaries]
-    tables = [("RWKU probes (ROUGE-L recall, 95% bootstrap intervals; membership: mean LOSS of the texts)",
+    tables = [("RWKU probes (ROUGE-L recall as RWKU's `rouge` package scores it, 95% bootstrap intervals; "
+               "membership: mean LOSS of the texts)",
                ["model", *[title for _, title in RWKU_COLUMNS], "MIA forget LOSS ↑", "MIA retain LOSS →"], rows)]
+    tables += _rwku_membership_and_utility(results, summaries)
     kinds = list(dict.fromkeys(k for _, rwku in summaries for k in (rwku.get("forget_level3") or {}).get("by_type", {})))
     if kinds:
         tables.append(("RWKU adversarial probes by type (ROUGE-L recall)", ["model", *kinds],
@@ -46,6 +48,40 @@ def rwku_tables(results: RunResults) -> list[Table]:
                         + [cell((rwku.get("forget_level3") or {}).get("by_type", {}).get(k)) for k in kinds]
                         for model, rwku in summaries]))
     return tables
+
+
+RWKU_MIA = (("loss", "LOSS"), ("zlib", "Zlib"), ("mink", "Min-K%"), ("mink++", "Min-K%++"))
+RWKU_UTILITY = (("utility_general", "accuracy", "Gen (MMLU) ↑"), ("utility_reason", "em", "Rea (BBH) ↑"),
+                ("utility_truthfulness", "mc1", "Tru (TruthfulQA) ↑"), ("utility_factuality", "f1", "Fac (TriviaQA) ↑"),
+                ("utility_fluency", "entropy", "Flu (entropy) ↑"))
+
+
+def _rwku_membership_and_utility(results: RunResults, summaries: list) -> list[Table]:
+    """RWKU's four membership scores (k = 20%) on both sets, and its utility set; a part not
+    computed is listed with its reason."""
+    tables = []
+    if any(isinstance(rwku.get("mia_forget"), dict) and "zlib" in rwku["mia_forget"] for _, rwku in summaries):
+        tables.append(("RWKU membership scores, mean over texts (higher: less likely still known; Min-K%++ is what "
+                       "RWKU's code reports as mink20)",
+                       ["model", *[f"{side} {title}" for side in ("FM", "RM") for _, title in RWKU_MIA]],
+                       [[model_name(model, results.seeds)]
+                        + [cell((rwku.get(split) or {}).get(key), (rwku.get(split) or {}).get(f"{key}_interval"))
+                           for split in MIA_SPLITS for key, _ in RWKU_MIA] for model, rwku in summaries]))
+    if not any(part in rwku for _, rwku in summaries for part, _, _ in RWKU_UTILITY):
+        return tables
+    tables.append(("RWKU utility set (n/c: not computed, reasons below)",
+                   ["model", *[title for _, _, title in RWKU_UTILITY]],
+                   [[model_name(model, results.seeds)]
+                    + [cell((rwku.get(part) or {}).get(key), (rwku.get(part) or {}).get("interval"))
+                       for part, key, _ in RWKU_UTILITY] for model, rwku in summaries]))
+    reasons = {part: (rwku.get(part) or {}).get("not_computed") for _, rwku in summaries for part, _, _ in RWKU_UTILITY}
+    missing = [[title, reasons[part]] for part, _, title in RWKU_UTILITY if reasons.get(part)]
+    if missing:
+        tables.append(("RWKU utility parts not computed", ["part", "why"], missing))
+    return tables
+
+
+MIA_SPLITS = ("mia_forget", "mia_retain")
 
 
 def _membership_cell(rwku: dict, split: str) -> str:

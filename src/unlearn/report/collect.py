@@ -52,10 +52,14 @@ class ModelResult:
         return (self.summary["splits"].get(group, {}).get("intervals") or {}).get(name)
 
 
+RWKU_UTILITY_KEYS = {"utility_general": "accuracy", "utility_fluency": "entropy"}
+
+
 def suite_values(summary: dict) -> dict[str, tuple[float | None, list | None]]:
     """The benchmark suites' numbers of an evaluation, flat, with their intervals:
     ``muse.<metric>`` (PrivLeak for ``muse.privleak``, and ``muse.privleak_auc``),
-    ``rwku.<split>`` (mean recall; mean LOSS for the membership sets), ``choice.<split>``
+    ``rwku.<split>`` (mean recall; mean LOSS for the membership sets; accuracy or entropy for
+    ``utility_general`` / ``utility_fluency``), ``choice.<split>``
     (accuracy) and ``lm_eval.<task>.<metric>`` (no interval)."""
     found: dict[str, tuple[float | None, list | None]] = {}
     for metric, entry in (summary.get("muse") or {}).items():
@@ -65,7 +69,7 @@ def suite_values(summary: dict) -> dict[str, tuple[float | None, list | None]]:
         else:
             found[f"muse.{metric}"] = (entry.get("mean"), entry.get("interval"))
     for split, entry in (summary.get("rwku") or {}).items():
-        key = "loss" if split.startswith("mia_") else "mean"
+        key = "loss" if split.startswith("mia_") else RWKU_UTILITY_KEYS.get(split, "mean")
         found[f"rwku.{split}"] = (entry.get(key), entry.get(f"{key}_interval" if key == "loss" else "interval"))
     for split, entry in (summary.get("multiple_choice") or {}).items():
         found[f"choice.{split}"] = (entry.get("accuracy"), entry.get("interval"))

@@ -2,7 +2,8 @@
 the model writes itself, and probe it RWKU's way.
 
 Steps: the probe data (built-in: ``unlearn data rwku``'s set; a folder in RWKU's layout,
-``forget_level1`` ... ``mia_retain``; or the Hub's ``jinzhuoran/RWKU``, each config's ``test`` split); the forget corpus, which the model writes itself about
+``forget_level1`` ... ``mia_retain`` and any of ``utility_general`` ... ``utility_fluency``; or the
+Hub's ``jinzhuoran/RWKU``, each config's ``test`` split); the forget corpus, which the model writes itself about
 each target (RWKU's forget corpus is the model's own descriptions), and a retain corpus written
 the same way about every other neighbor entity (the 1st, 3rd, ... in file order); the original
 model's evaluation; each method unlearning the forget corpus with the retain corpus as its
@@ -15,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from unlearn.data.benchmark import Benchmark, write_benchmark
-from unlearn.data.rwku import generate_rwku
+from unlearn.data.rwku import UTILITY, generate_rwku, read_utility
 from unlearn.errors import UserError
 from unlearn.evaluation.rwku import MIA_SPLITS, PROBE_SPLITS
 from unlearn.scenarios.common import eval_step, forget_step, identity
@@ -44,7 +45,17 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
     return {"models": rows, "notes": [
         "The forget corpus is the original model's own writing about each target (greedy, "
         f"{CORPUS_TOKENS} tokens, {len(WRITING_PROMPTS)} prompts); the regularizers' retain corpus is its writing "
-        f"about {kept}, which the neighbor probes also ask about."]}
+        f"about {kept}, which the neighbor probes also ask about.", _utility_note(data)]}
+
+
+def _utility_note(data: Path) -> str:
+    present = [part for part in UTILITY if (data / f"utility_{part}.jsonl").is_file()]
+    absent = [f"{part} ({UTILITY[part][0]})" for part in UTILITY if part not in present]
+    if not absent:
+        return "RWKU's utility set is read from the data; see the utility table for what was computed."
+    return (f"RWKU's utility set: {', '.join(absent)} not in the data, so not computed (the table below gives each "
+            "reason); with the Hub, lm-eval's mmlu, bbh_cot_fewshot, truthfulqa_mc1 and triviaqa tasks measure the "
+            "same abilities through the experiment's eval.lm_eval_tasks.")
 
 
 def _probe_step(settings: ExperimentSettings, steps: Steps) -> Path:
@@ -65,7 +76,9 @@ def _probe_step(settings: ExperimentSettings, steps: Steps) -> Path:
             raise UserError(f"{settings.data}: an RWKU folder needs at least forget_level2 (and any of "
                             f"{', '.join(names)})")
         read = (lambda n: source.records(n)) if source.folder is not None else (lambda n: source.records(f"{n}.test"))
-        write_benchmark({n: read(n) for n in names if n in present}, folder)
+        utility = {f"utility_{part}": read_utility(source, part) for part in UTILITY}
+        write_benchmark({**{n: read(n) for n in names if n in present},
+                         **{n: rows for n, rows in utility.items() if rows is not None}}, folder)
 
     return steps.run("data", {**inputs, "splits": names}, write)
 
