@@ -319,7 +319,20 @@ CATALOG = [
     Case("'kind' must be one of",
          lambda w: w.forget(model=manifest_folder(w, {"format_version": 1, "kind": "ensemble"})),
          r"unlearned_model\.json: 'kind' must be one of logit_combination, prompted"),
+    Case("RWKU's utility_general needs field", lambda w: rwku_eval(w, {"question": "2 + 2 =", "choices": ["3", "4"],
+                                                                       "answer": 1}),
+         r"utility_general\.jsonl record 1: RWKU's utility_general needs field 'examples' \(list\)"),
 ]
+
+def rwku_eval(world: World, utility_general: dict) -> list[str]:
+    """``eval --rwku`` on a folder in RWKU's layout whose utility_general record is ``utility_general``."""
+    folder = world.tmp / "rwku"
+    folder.mkdir()
+    (folder / "forget_level2.jsonl").write_bytes(line_of({"query": "Where was Ada born?", "answer": "London"}))
+    (folder / "utility_general.jsonl").write_bytes(line_of(utility_general))
+    return ["eval", "--model", str(world.model), "--data", str(folder), "--forget", "none", "--retain-split", "none",
+            "--real-authors", "none", "--world-facts", "none", "--rwku", "--embedder", "none", "--nli-model", "none",
+            "--out", str(world.out), "--device", "cpu"]
 
 
 def manifest_folder(world: World, manifest: dict) -> str:
