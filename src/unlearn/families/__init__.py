@@ -12,7 +12,7 @@ or as a manifest model (``models.unlearned``). ``PROCEDURES`` names them for ``u
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import import_module
 
 ONE_MODEL = "1 model, 1 forward pass per token"
@@ -27,6 +27,7 @@ class Procedure:
     inference_cost: str
     needs_retain: bool = False
     questions_only: bool = False  # its prompt holds questions and answers: no raw text
+    defaults: dict = field(default_factory=dict)  # settings its authors use, where the user set none
 
     def build(self, settings, out) -> dict:
         return import_module(f"unlearn.families.{self.module}").build(settings, out, self.name)
@@ -42,9 +43,13 @@ PROCEDURES = {p.name: p for p in [
               "2 models, 2 forward passes per token"),
     Procedure("ULD", "auxiliary model", "uld",
               "subtract an assistant trained to remember the forget data: l_target - alpha*l_assistant",
-              "1 model + a small assistant (its first layers), 2 forward passes per token", needs_retain=True),
+              "1 model + a small assistant (its first layers), 2 forward passes per token", needs_retain=True,
+              # the authors' assistant (UCSB-NLP-Chang/ULD: configs/model_mode/uld.yaml, bashes/tofu/uld_train.sh,
+              # configs/tune_config.yaml): LoRA r 16, alpha 32, dropout 0.05, lr 1e-3, 10 epochs
+              defaults={"learning_rate": 1e-3, "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.05,
+                        "epochs": 10.0}),
     Procedure("ICUL", "input/output", "in_context",
-              "forget questions with wrong answers, then k true examples, before every conversation",
+              "forget questions with wrong answers, then k true examples, as plain text before each question",
               "1 model, 1 forward pass per token over a longer context (the examples)", needs_retain=True,
               questions_only=True),
     Procedure("Guardrail", "input/output", "guardrail",
@@ -52,6 +57,7 @@ PROCEDURES = {p.name: p for p in [
               "1 model, 1 forward pass per token, a longer context, and the filter's embedder per answer",
               questions_only=True),
     Procedure("SelectivePruning", "localized", "pruning",
-              "zero the MLP neurons most active on forget text relative to retain text (no gradients)", ONE_MODEL,
+              "zero, step by step, the MLP neurons most active on forget text relative to retain text "
+              "(no gradients)", ONE_MODEL,
               needs_retain=True),
 ]}

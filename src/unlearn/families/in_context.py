@@ -1,10 +1,22 @@
 """In-context unlearning, ICUL (Pawelczyk et al. 2023), for question answering.
 
-No weight changes. Before every conversation the model sees each forget question answered
-wrongly (the paper flips the label; for a question that means another record's answer, or, with
-``icul_label: refusal``, a refusal), then ``icul_examples`` retain questions answered correctly,
-so that it keeps answering the rest. A ``prompted`` manifest model: the context lives in the chat
-template (``models.prompted``).
+No weight changes. ICUL's prompt (the paper, and the authors' ``eval.py``) is plain text: each
+forget point with its label flipped, then ``s`` correctly labelled training points, one
+``input label`` line each, then the one query whose label the model completes. The QA adaptation:
+
+- an input is a question in the plain prompt template (``Question: ...\\nAnswer:``), its label the
+  answer after a space; a flipped label is another record's answer (a retain answer drawn at
+  random) or, with ``icul_label: refusal``, a refusal;
+- the examples are the forget set's questions (all of them: the deletion request) and
+  ``icul_examples`` retain pairs, drawn once with the seed (``eval.py`` draws them afresh for each
+  request; here one request is the whole forget split);
+- a chat model answers in its assistant turn, so the lines and the query's own frame
+  (``Question: `` before it, ``\\nAnswer:`` after it) are written around the first user message
+  (``icul_form: text``, the default); ``icul_form: turns`` gives each example its own user and
+  assistant turn instead, a chat-native variant the paper does not use.
+
+Each question is asked alone, as in ``eval.py``: one query per prompt, behind the same examples.
+A ``prompted`` manifest model: the examples live in the chat template (``models.prompted``).
 """
 
 from __future__ import annotations
@@ -18,9 +30,21 @@ from unlearn.errors import UserError
 from unlearn.families import PROCEDURES
 from unlearn.families.reinforce import model_source
 from unlearn.models.loading import load_tokenizer, resolve_source
+from unlearn.models.prompted import context_chat_template
 from unlearn.models.unlearned import write_manifest
 
 log = logging.getLogger(__name__)
+
+
+def icul_frame(forget: list[tuple[str, str]], wrong: list[str], retain: list[tuple[str, str]],
+               template: str) -> dict:
+    """ICUL's plain-text prompt around a question: ``prefix + question + suffix`` reads
+    ``<forget q> <wrong a>\\n ... <retain q> <a>\\n <the question>``, each ``q`` inside ``template``
+    (split at its first ``{question}``)."""
+    before, _, after = template.partition("{question}")
+    pairs = [(question, answer) for (question, _), answer in zip(forget, wrong, strict=True)] + list(retain)
+    lines = "".join(f"{before}{question}{after} {answer}\n" for question, answer in pairs)
+    return {"prefix": lines + before, "suffix": after}
 
 
 def icul_context(forget: list[tuple[str, str]], wrong: list[str], retain: list[tuple[str, str]]) -> list[dict]:
@@ -45,20 +69,29 @@ def build(settings, out, name: str) -> dict:
     else:  # another record's answer: a retain answer drawn at random
         wrong = [rng.choice(retain_pairs)[1] for _ in forget_pairs]
     correct = rng.sample(retain_pairs, min(settings.icul_examples, len(retain_pairs)))
-    context = icul_context(forget_pairs, wrong, correct)
-    length = _context_tokens(settings, context)
+    if settings.icul_form == "text":
+        context, frame = [], icul_frame(forget_pairs, wrong, correct, settings.plain_template)
+    else:
+        context, frame = icul_context(forget_pairs, wrong, correct), None
+    length = _context_tokens(settings, context, frame)
     write_manifest(out, "prompted", name, {"main": model_source(settings)}, PROCEDURES[name].inference_cost,
-                   context=context, output_filter=None)
-    return {"context_turns": len(context), "context_tokens": length, "icul_label": settings.icul_label}
+                   context=context, user_frame=frame, output_filter=None)
+    return {"icul_form": settings.icul_form, "forget_examples": len(forget_pairs), "correct_examples": len(correct),
+            "context_tokens": length, "icul_label": settings.icul_label}
 
 
-def _context_tokens(settings, context: list[dict]) -> int:
-    """Tokens the context adds to every prompt; refused when it leaves no room for a question."""
+def _context_tokens(settings, context: list[dict], frame: dict | None) -> int:
+    """Tokens the examples add to every prompt; a warning when they leave no room for a question."""
     tokenizer = load_tokenizer(resolve_source(settings.model), settings.trust_remote_code)
     if not getattr(tokenizer, "chat_template", None):
         raise UserError(f"method ICUL puts its examples in the chat template, and the tokenizer of {settings.model} "
                         "has none")
-    length = len(tokenizer.apply_chat_template(context, tokenize=True, return_dict=False))
+    empty = [{"role": "user", "content": ""}]
+    bare = tokenizer.apply_chat_template(empty, tokenize=True, add_generation_prompt=True, return_dict=False)
+    framed = tokenizer.apply_chat_template(empty, tokenize=True, add_generation_prompt=True, return_dict=False,
+                                           chat_template=context_chat_template(tokenizer.chat_template, context,
+                                                                               frame))
+    length = len(framed) - len(bare)
     if length + 64 > settings.max_length:
         log.warning("the ICUL context is %d tokens, beyond --max-length %d: scoring will cut prompts; "
                     "raise --max-length or use a smaller forget split", length, settings.max_length)

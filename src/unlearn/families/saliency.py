@@ -1,12 +1,15 @@
 """Weight-saliency masks (locate-then-unlearn): any loss-based method updates chosen weights only.
 
-Before training, the gradients of the forget NLL and the retain NLL are summed over the data (one
-pass, batch by batch). Each weight gets WAGLE's attribution score (Jia et al. 2024, as their code
-``snip_advanced`` computes it) ``|(theta - g_retain / mu) * g_forget|``: how much moving the weight
-along the forget gradient changes the retain loss, with ``mu`` (1e-3) weighing the retain term.
-The ``mask_ratio`` share of weights with the highest scores over the whole model (WAGLE's
-configurations select 0.4 to 0.95 of the weights; 0.05 here by default) are trained; the gradient of every other weight is
+Before training, the gradients of the forget NLL and the retain NLL are summed over the examples
+(one pass): ``g = sum_i grad nll_i`` with ``nll_i`` example i's mean answer NLL, as WAGLE's
+``GenerateMask`` sums them at its batch size of 1, so the sum does not depend on our batch size.
+Each weight gets WAGLE's attribution score (Jia et al. 2024, their code's ``snip_advanced``)
+``|(theta - g_retain / mu) * g_forget|``: how much moving the weight along the forget gradient
+changes the retain loss, with ``mu`` weighing the retain term. The ``mask_ratio`` share of weights
+with the highest scores over the whole model is trained; the gradient of every other weight is
 zeroed and its value restored after each optimizer step, so weight decay does not move it either.
+Defaults from their configs: ``mu`` 1e-6 and ratio 0.95 (``configs/unlearn/Tofu/*+WAGLE.json``,
+mask ``tofu_0.95.pt``; WMDP uses 0.6).
 """
 
 from __future__ import annotations
@@ -14,10 +17,16 @@ from __future__ import annotations
 import torch
 from transformers import TrainerCallback
 
-from unlearn.objectives import losses
+from unlearn.objectives.sequence import answer_lengths, sequence_logprob
+
+
+def summed_example_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``sum_i nll_i`` with ``nll_i = -log p(y_i|x_i) / |y_i|``: each example's mean answer NLL, summed."""
+    return (-sequence_logprob(logits.float(), labels) / answer_lengths(labels).clamp(min=1)).sum()
+
 
 def saliency_scores(weight: torch.Tensor, forget_gradient: torch.Tensor, retain_gradient: torch.Tensor,
-                    mu: float = 1e-3) -> torch.Tensor:
+                    mu: float = 1e-6) -> torch.Tensor:
     """WAGLE: ``s = |(theta - g_r / mu) * g_f|`` per weight."""
     return ((weight - retain_gradient / mu) * forget_gradient).abs()
 
@@ -32,7 +41,7 @@ def top_share_masks(scores: dict[str, torch.Tensor], ratio: float) -> dict[str, 
 
 
 def accumulate_gradients(model, dataset, collator, batch_size: int, stream: str) -> dict[str, torch.Tensor]:
-    """The summed gradient of the mean answer NLL of ``stream`` over the dataset, per parameter."""
+    """``sum_i grad nll_i`` over the examples of ``stream``, per parameter."""
     parameters = {n: p for n, p in model.named_parameters() if p.requires_grad}
     totals = {n: torch.zeros_like(p) for n, p in parameters.items()}
     device = next(model.parameters()).device
@@ -41,7 +50,7 @@ def accumulate_gradients(model, dataset, collator, batch_size: int, stream: str)
         batch = {k: v.to(device) for k, v in batch.items()}
         model.zero_grad(set_to_none=True)
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        losses.nll(logits, batch["labels"]).backward()
+        summed_example_nll(logits, batch["labels"]).backward()
         for name, parameter in parameters.items():
             if parameter.grad is not None:
                 totals[name] += parameter.grad

@@ -10,6 +10,8 @@ needs to know that two models answer.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from transformers import DynamicCache, LogitsProcessor, LogitsProcessorList
 
@@ -24,19 +26,40 @@ def whp_generic_logits(base: torch.Tensor, reinforced: torch.Tensor, alpha: floa
     return base - alpha * torch.relu(reinforced - base)
 
 
-def uld_logits(target: torch.Tensor, assistant: torch.Tensor, alpha: float) -> torch.Tensor:
-    """ULD's combined logits (Ji et al. 2024): ``l = l_target - alpha * l_assistant``.
+def plausible_tokens(target: torch.Tensor, threshold: float) -> torch.Tensor:
+    """ULD's top-logit filter (the authors' ``relative_top_filter``, after DoLa's plausibility
+    constraint): a token is plausible when ``log p_t(v) >= min(log p_t(max) + log(threshold),
+    log p_t(k-th))`` with ``k = max(1, floor(threshold * V))`` over the vocabulary of ``V`` tokens:
+    its target probability is at least ``threshold`` times the top one, or it is among the top
+    ``threshold`` share of the vocabulary. (Their code takes ``k = floor(threshold * V)`` with no
+    floor of 1, so a vocabulary under ``1 / threshold`` tokens keeps every token there.)"""
+    logp = torch.log_softmax(target.float(), -1)
+    k = max(1, int(threshold * logp.shape[-1]))
+    kth = logp.topk(k, dim=-1).values[..., -1:]
+    bound = torch.minimum(logp.amax(-1, keepdim=True) + math.log(threshold), kth)
+    return logp >= bound
+
+
+def uld_logits(target: torch.Tensor, assistant: torch.Tensor, alpha: float, top_filter: float = 0.0) -> torch.Tensor:
+    """ULD's combined logits (Ji et al. 2024): ``l = l_target - alpha * m * l_assistant``.
 
     The assistant was trained to remember the forget data and to be uniform (constant logits, which
-    the softmax ignores) on the retain data, so subtracting it lowers only the forget knowledge."""
-    return target - alpha * assistant
+    the softmax ignores) on the retain data, so subtracting it lowers only the forget knowledge. The
+    paper writes ``m = 1``; with ``top_filter > 0`` (the authors' TOFU scripts use 1e-2), ``m`` is 1
+    on the target's plausible tokens (``plausible_tokens``) and 0 elsewhere, as in their code, so
+    the assistant cannot lift a token the target finds implausible."""
+    if top_filter <= 0:
+        return target - alpha * assistant
+    keep = plausible_tokens(target, top_filter)
+    return target - alpha * assistant.masked_fill(~keep, 0.0)
 
 
-def combine(formula: str, main: torch.Tensor, second: torch.Tensor, alpha: float) -> torch.Tensor:
+def combine(formula: str, main: torch.Tensor, second: torch.Tensor, alpha: float,
+            top_filter: float = 0.0) -> torch.Tensor:
     if formula == "whp":
         return whp_generic_logits(main, second, alpha)
     if formula == "uld":
-        return uld_logits(main, second, alpha)
+        return uld_logits(main, second, alpha, top_filter)
     raise ValueError(f"unknown logit combination '{formula}' (known: {', '.join(FORMULAS)})")
 
 
@@ -46,20 +69,25 @@ def positions_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
 
 
 class CombinedLogitsModel(torch.nn.Module):
-    """``main`` (the model generation runs on) and ``second`` combined by ``formula`` with ``alpha``.
+    """``main`` (the model generation runs on) and ``second`` combined by ``formula`` with ``alpha``
+    (and ULD's ``top_filter``). Scoring reads the combined logits at every token; generation also
+    never picks a token outside the filter's plausible set, as the authors' decoding does.
 
     Attribute access falls through to ``main`` (``config``, ``get_decoder``, ...), so code that reads
     the model's configuration sees the main model's; the vocabularies must match."""
 
-    def __init__(self, main, second, formula: str, alpha: float):
+    def __init__(self, main, second, formula: str, alpha: float, top_filter: float = 0.0):
         super().__init__()
         if formula not in FORMULAS:
             raise ValueError(f"unknown logit combination '{formula}' (known: {', '.join(FORMULAS)})")
+        if (isinstance(top_filter, bool) or not isinstance(top_filter, (int, float)) or not 0.0 <= top_filter < 1.0
+                or (top_filter and formula != "uld")):
+            raise ValueError(f"top_filter {top_filter!r}: a share in [0, 1), used by the uld formula only")
         if main.config.vocab_size != second.config.vocab_size:
             raise ValueError(f"the two models' vocabularies differ ({main.config.vocab_size} and "
                              f"{second.config.vocab_size} tokens)")
         self.main, self.second = main, second
-        self.formula, self.alpha = formula, float(alpha)
+        self.formula, self.alpha, self.top_filter = formula, float(alpha), float(top_filter)
 
     def __getattr__(self, name):
         try:
@@ -82,7 +110,8 @@ class CombinedLogitsModel(torch.nn.Module):
         second_trains = torch.is_grad_enabled() and any(p.requires_grad for p in self.second.parameters())
         with torch.set_grad_enabled(second_trains):
             second = self.second(**common, cache=cache.second if cache is not None else None)
-        main.logits = combine(self.formula, main.logits, second.logits.to(main.logits.dtype), self.alpha)
+        main.logits = combine(self.formula, main.logits, second.logits.to(main.logits.dtype), self.alpha,
+                              self.top_filter)
         if use_cache:
             main["cache"] = PairCache(main["cache"], second["cache"])
         if labels is not None:
@@ -95,7 +124,7 @@ class CombinedLogitsModel(torch.nn.Module):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         processors = LogitsProcessorList(logits_processor or [])
-        processors.append(SecondModelLogits(self.second, self.formula, self.alpha, attention_mask))
+        processors.append(SecondModelLogits(self.second, self.formula, self.alpha, attention_mask, self.top_filter))
         return self.main.generate(input_ids=input_ids, attention_mask=attention_mask, logits_processor=processors,
                                   **kwargs)
 
@@ -117,10 +146,11 @@ class PairCache:
 
 class SecondModelLogits(LogitsProcessor):
     """Runs ``second`` on the tokens generated since the last call (its own key-value cache) and
-    combines its last-position logits with the main model's scores."""
+    combines its last-position logits with the main model's scores; with ULD's ``top_filter`` the
+    tokens outside the main model's plausible set are ruled out."""
 
-    def __init__(self, second, formula: str, alpha: float, prompt_mask: torch.Tensor):
-        self.second, self.formula, self.alpha = second, formula, alpha
+    def __init__(self, second, formula: str, alpha: float, prompt_mask: torch.Tensor, top_filter: float = 0.0):
+        self.second, self.formula, self.alpha, self.top_filter = second, formula, alpha, top_filter
         self.mask = prompt_mask
         self.cache = DynamicCache()
         self.seen = 0
@@ -133,4 +163,7 @@ class SecondModelLogits(LogitsProcessor):
         output = self.second(input_ids=new, attention_mask=self.mask, position_ids=positions,
                              cache=self.cache, use_cache=True)
         self.seen = input_ids.shape[1]
-        return combine(self.formula, scores, output.logits[:, -1].to(scores.dtype), self.alpha)
+        combined = combine(self.formula, scores, output.logits[:, -1].to(scores.dtype), self.alpha, self.top_filter)
+        if self.top_filter:
+            combined = combined.masked_fill(~plausible_tokens(scores, self.top_filter), float("-inf"))
+        return combined

@@ -1,8 +1,9 @@
 """Methods that change no weight: a context before every conversation, and an output filter.
 
-- The context (a guardrail's system prompt, in-context unlearning's examples) is written into the
-  tokenizer's chat template, so every prompt the toolkit builds through the template (questions,
-  paraphrases, attacks' prompts, RWKU probes) carries it, and scoring and generation see the same
+- The context (a guardrail's system prompt, in-context unlearning's examples as earlier turns or
+  as plain text framing the first question) is written into the tokenizer's chat template, so
+  every prompt the toolkit builds through the template (questions, paraphrases, attacks' prompts,
+  RWKU probes) carries it, and scoring and generation see the same
   tokens a deployed system would. Prompts built without the chat template (raw text, lm-eval's
   letter form) are not changed: such a method acts on conversations only.
 - The output filter (``GuardedModel``) replaces a generated answer that leaks the forget set by a
@@ -20,15 +21,27 @@ import torch
 CONTEXT_MARK = "{#- unlearn: context -#}"
 
 
-def context_chat_template(template: str, messages: list[dict]) -> str:
-    """``template`` with ``messages`` (``role``/``content`` dicts) put before every conversation.
+def context_chat_template(template: str, messages: list[dict], frame: dict | None = None) -> str:
+    """``template`` with ``messages`` (``role``/``content`` dicts) put before every conversation, and
+    the conversation's first user message written as ``frame["prefix"] + content + frame["suffix"]``.
 
-    The messages are a JSON literal (also a valid Jinja literal for strings, lists and dicts); the
-    template then renders ``messages + the conversation`` exactly as it would render them."""
+    The messages and the frame are JSON literals (also valid Jinja literals for strings, lists and
+    dicts); the template then renders the rewritten conversation exactly as it would render it."""
     if CONTEXT_MARK in template:
         raise ValueError("the chat template already carries an unlearning context")
     literal = json.dumps([{"role": m["role"], "content": m["content"]} for m in messages])
-    return f"{CONTEXT_MARK}{{%- set messages = {literal} + messages -%}}" + template
+    framing = ""
+    if frame:
+        prefix, suffix = json.dumps(frame.get("prefix", "")), json.dumps(frame.get("suffix", ""))
+        framing = ("{%- set ns = namespace(turns=[], framed=false) -%}"
+                   "{%- for m in messages -%}"
+                   "{%- if m['role'] == 'user' and not ns.framed -%}"
+                   "{%- set ns.turns = ns.turns + [{'role': 'user', 'content': "
+                   f"{prefix} ~ m['content'] ~ {suffix}}}] -%}}"
+                   "{%- set ns.framed = true -%}"
+                   "{%- else -%}{%- set ns.turns = ns.turns + [m] -%}{%- endif -%}"
+                   "{%- endfor -%}{%- set messages = ns.turns -%}")
+    return f"{CONTEXT_MARK}{framing}{{%- set messages = {literal} + messages -%}}" + template
 
 
 def leaks(answer: str, keywords: list[str], similarities: list[float], threshold: float) -> bool:
