@@ -71,6 +71,18 @@ class World:
         return ["run", str(path)]
 
 
+def gpt2_model(w: World) -> str:
+    """A tiny GPT-2 (MLP weights named h.N.mlp.c_fc / c_proj, no down_proj) with the test tokenizer."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    folder = w.tmp / "gpt2"
+    tok = make_tokenizer()
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=16, n_layer=1, n_head=2, n_positions=256)
+                    ).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return str(folder)
+
+
 @dataclass
 class Case:
     name: str        # the troubleshooting entry in the README
@@ -242,6 +254,11 @@ CATALOG = [
          r"invalid setting 'me_form' = 'both': Input should be 'paper' or 'code'"),
     Case("the model has layers", lambda w: w.forget("--method", "RMU", "--rmu-layer", "9"),
          r"rmu_layer 9 does not exist: the model has layers 0\.\.1"),
+    Case("RMU supports Llama-style layer names", lambda w: w.forget("--method", "RMU", "--rmu-layer", "0",
+                                                                    model=gpt2_model(w)),
+         r"RMU trains mlp\.down_proj of layers 0\.\.0, and this model has no parameter named"),
+    Case("needs --pdu-epsilon", lambda w: w.forget("--method", "PDU"),
+         r"method PDU bounds the retain loss and needs --pdu-epsilon"),
     # models
     Case("model path", lambda w: w.forget(model="./no/such/model"),
          r"model path \./no/such/model does not exist"),
@@ -323,6 +340,7 @@ CATALOG = [
                                                                        "answer": 1}),
          r"utility_general\.jsonl record 1: RWKU's utility_general needs field 'examples' \(list\)"),
 ]
+
 
 def rwku_eval(world: World, utility_general: dict) -> list[str]:
     """``eval --rwku`` on a folder in RWKU's layout whose utility_general record is ``utility_general``."""

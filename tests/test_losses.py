@@ -190,3 +190,39 @@ def test_kl_uniform_to_model():
 def test_dual_ascent():
     assert losses.dual_ascent(1.0, 3.0, 2.0, 0.5) == pytest.approx(1.5)  # constraint violated: grows
     assert losses.dual_ascent(0.2, 1.0, 2.0, 0.5) == 0.0  # holds: decays, never below 0
+
+
+def test_saturation_importance_pools_tokens_over_the_batch_as_open_unlearning():
+    """Two rows with 1 and 2 answer tokens: the mean is over the 3 tokens, not of the 2 row means."""
+    logits = torch.tensor([[[0.0, LN(3)], [0.0, 0.0], [0.0, 0.0]],   # row 0: p = 3/4 (then padding)
+                           [[0.0, 0.0], [LN(3), 0.0], [0.0, 0.0]]])  # row 1: p = 1/2, then p = 3/4
+    labels = torch.tensor([[-100, 1, -100], [-100, 1, 0]])
+    term = lambda p: p ** 5 * (1 - p) * LN(p)  # noqa: E731  (beta1 5, beta2 1: open-unlearning's SatImp.yaml)
+    expected = (term(0.75) + term(0.5) + term(0.75)) / 3
+    assert losses.saturation_importance(logits, labels).item() == pytest.approx(expected)
+
+
+def test_satimp_and_pdu_default_weights_are_their_authors():
+    from unlearn.objectives.registry import parse_method
+    from unlearn.training.forget import ForgetSettings, _weights
+
+    def weights(method, **given):
+        return _weights(ForgetSettings(data="d", out="o", method=method, **given), parse_method(method))
+
+    assert weights("SatImp+GD") == (0.1, 1.0)  # open-unlearning SatImp.yaml: gamma 0.1 forget, alpha 1 retain
+    assert weights("PDU") == (1.0, 100.0)  # lambda0 = 100 (the authors' TOFU runs)
+    assert weights("SatImp+GD", forget_weight=1.0, regularizer_weight=0.1) == (1.0, 0.1)  # the user's win
+
+
+def test_logit_margin_flattening():
+    # position margins (max - mean): [1, 2, 6] -> 6 - 3 = 3; [0, 0, 0] -> 0; [4, 0, 2] -> 2 (not counted)
+    logits = torch.tensor([[[1.0, 2.0, 6.0], [0.0, 0.0, 0.0], [4.0, 0.0, 2.0]]])
+    mask = torch.tensor([[True, True, False]])
+    assert losses.logit_margin_flattening(logits, mask).item() == pytest.approx((9 + 0) / 2)
+    assert losses.logit_margin_flattening(logits + 7.0, mask).item() == pytest.approx(4.5)  # shift-invariant
+
+
+def test_adaptive_steering_coefficient():
+    frozen = torch.tensor([[[3.0, 4.0], [0.0, 1.0], [6.0, 8.0]]])  # norms 5, 1, 10; the last token is padding
+    mask = torch.tensor([[1, 1, 0]])
+    assert losses.adaptive_steering_coefficient(frozen, mask, 5.0).item() == pytest.approx(5 * (5 + 1) / 2)

@@ -211,15 +211,20 @@ def test_llmu_raises_forget_nll_and_learns_the_mismatched_answer(tokenizer):
     assert stream_nll(model, batch, "forget_mismatch") < before_mismatch - 1e-2
 
 
-def test_rmu_steers_layer_activations_to_c_u_and_trains_only_its_mlps(tokenizer):
+@pytest.mark.parametrize("params,trained", [("down_proj", {"model.layers.0.mlp.down_proj.weight"}),
+                                            ("mlp", {f"model.layers.0.mlp.{p}_proj.weight"
+                                                     for p in ("gate", "up", "down")})])
+def test_rmu_steers_layer_activations_to_c_u_and_trains_only_its_chosen_weights(tokenizer, params, trained):
+    """WMDP's RMU trains mlp.down_proj of layers l-2..l (param_ids=[6]); every other weight stays bit-identical."""
     from unlearn.objectives.losses import activation_distance
     from unlearn.training.forget import _prepare_rmu
 
-    model = make_model(len(tokenizer))
+    model = make_model(len(tokenizer))  # two layers: rmu_layer 0 trains layer 0 only
     _, _, batch = make_batch(tokenizer)
-    settings = ForgetSettings(data="unused", out="unused", method="RMU", rmu_layer=0)
-    layer, target = _prepare_rmu(model, settings)  # the trainer's own parameter selection and u
-    assert layer == 0 and target.norm().item() == pytest.approx(settings.rmu_steering, rel=1e-5)
+    settings = ForgetSettings(data="unused", out="unused", method="RMU", rmu_layer=0, rmu_params=params)
+    layer, direction = _prepare_rmu(model, settings)  # the trainer's own parameter selection and u
+    assert layer == 0 and direction.norm().item() == pytest.approx(1.0, rel=1e-6)
+    target = settings.rmu_steering * direction
 
     def distance():
         with torch.no_grad():
@@ -230,16 +235,34 @@ def test_rmu_steers_layer_activations_to_c_u_and_trains_only_its_mlps(tokenizer)
 
     before_weights = {name: p.detach().clone() for name, p in model.named_parameters()}
     before = distance()
-    context = StepContext(model, batch, settings, hidden_layer=layer, steering_target=target)
+    context = StepContext(model, batch, settings, hidden_layer=layer, steering_direction=direction)
     step(model, FORGET_TERMS["RMU"].compute(context), lr=0.5)
     assert distance() < before - 1e-2
     for name, parameter in model.named_parameters():
-        trained = name.startswith("model.layers.0.mlp.")
-        assert parameter.requires_grad == trained, name
-        if trained:
+        assert parameter.requires_grad == (name in trained), name
+        if name in trained:
             assert parameter.grad is not None and not torch.equal(parameter, before_weights[name]), name
         else:
             assert parameter.grad is None and torch.equal(parameter, before_weights[name]), name
+
+
+def test_adaptive_rmu_scales_c_to_the_frozen_activation_norm(tokenizer):
+    from unlearn.training.forget import _prepare_rmu
+
+    model = make_model(len(tokenizer))
+    _, _, batch = make_batch(tokenizer)
+    settings = ForgetSettings(data="unused", out="unused", method="RMU", rmu_layer=1, rmu_adaptive_beta=5.0)
+    layer, direction = _prepare_rmu(model, settings)
+    with torch.no_grad():  # the frozen model is the model before its first step
+        hidden = model(input_ids=batch["forget"]["input_ids"], attention_mask=batch["forget"]["attention_mask"],
+                       output_hidden_states=True).hidden_states[layer + 1]
+    mask = batch["forget"]["attention_mask"].bool()
+    expected = 5.0 * hidden.norm(dim=-1)[mask].mean().item()  # beta * mean norm over real tokens
+    context = StepContext(model, batch, settings, reference=FrozenReference.copy_of(model), hidden_layer=layer,
+                          steering_direction=direction)
+    target = context.rmu_target(hidden)
+    assert target.norm(dim=-1).flatten().tolist() == pytest.approx([expected] * mask.numel(), rel=1e-5)
+    assert expected != pytest.approx(settings.rmu_steering)
 
 
 def retain_kl(model, reference, batch):
@@ -277,12 +300,12 @@ def test_kl_regularizer_gradient_is_that_of_kl_ref_to_model(tokenizer):
     reference = peaked_reference(tokenizer)
     _, _, batch = make_batch(tokenizer)
     context = StepContext(model, batch, SETTINGS, reference=reference)
-    logits = context.logits("retain")  # memoized: the very tensor the term reads
+    logits, labels = context.logits_labels("retain")  # memoized: the very tensors the term reads
     logits.retain_grad()
     REGULARIZERS["KL"].compute(context).backward()
-    mask = (batch["retain"]["labels"][:, 1:] != -100).float()
+    mask = (labels[:, 1:] != -100).float()
     p = torch.softmax(logits.detach()[:, :-1], -1)
-    p_ref = torch.softmax(reference(batch["retain"]).logits[:, :-1], -1)
+    p_ref = torch.softmax(context.reference_logits("retain")[:, :-1], -1)
     expected = (p - p_ref) * mask.unsqueeze(-1) / mask.sum()
     assert torch.allclose(logits.grad[:, :-1], expected, atol=1e-7)
     assert torch.count_nonzero(logits.grad[:, -1]) == 0
@@ -294,3 +317,42 @@ def test_gradient_descent_lowers_retain_nll(tokenizer):
     before = stream_nll(model, batch, "retain")
     step(model, REGULARIZERS["GD"].compute(StepContext(model, batch, SETTINGS)))
     assert stream_nll(model, batch, "retain") < before - 1e-3
+
+
+class _FixedLogits:
+    """The part of a StepContext that PDU's forget term reads, on hand-made logits."""
+
+    def __init__(self, logits, labels, positions):
+        self.settings = ForgetSettings(data="unused", out="unused", method="PDU", pdu_positions=positions)
+        self.batch = {"forget": {"labels": labels}}
+        self._logits, self._labels = logits, labels
+
+    def full_logits(self, stream):
+        return self._logits
+
+    def logits_labels(self, stream):
+        return self._logits, self._labels
+
+
+@pytest.mark.parametrize("positions,expected", [("answer", (4 + 9) / 2), ("labels", (9 + 16) / 2)])
+def test_pdu_margin_is_read_where_the_answer_is_predicted_or_at_its_tokens(positions, expected):
+    # 4 positions whose logit margins (max - mean: a - a/3 for [0, 0, a]) are 1, 2, 3, 4; answer tokens at 2, 3
+    logits = torch.tensor([[[0.0, 0.0, 1.5], [0.0, 0.0, 3.0], [0.0, 0.0, 4.5], [0.0, 0.0, 6.0]]])
+    labels = torch.tensor([[-100, -100, 5, 6]])
+    assert FORGET_TERMS["PDU"].compute(_FixedLogits(logits, labels, positions)).item() == pytest.approx(expected)
+
+
+def test_pdu_forget_term_flattens_the_forget_logits(tokenizer):
+    from unlearn.objectives.losses import logit_margin_flattening
+    from unlearn.objectives.sequence import shift
+
+    model = make_model(len(tokenizer))
+    _, _, batch = make_batch(tokenizer)
+
+    def margin():
+        _, _, mask = shift(logits_of(model, batch, "forget"), batch["forget"]["labels"])
+        return logit_margin_flattening(logits_of(model, batch, "forget")[:, :-1], mask).item()
+
+    before = margin()
+    step(model, FORGET_TERMS["PDU"].compute(StepContext(model, batch, SETTINGS)), lr=0.05)
+    assert margin() < before * 0.99

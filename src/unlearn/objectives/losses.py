@@ -91,9 +91,10 @@ def weighted_gradient_ascent(logits: torch.Tensor, labels: torch.Tensor, alpha: 
 
 def saturation_importance(logits: torch.Tensor, labels: torch.Tensor, beta1: float = 5.0,
                           beta2: float = 1.0) -> torch.Tensor:
-    """SatImp (open-unlearning): ``mean_t w_t * log p(y_t)`` with ``w_t = p^beta1 * (1 - p)^beta2``,
-    ``p = p(y_t)`` detached: ascent weighted towards tokens still likely (importance, ``p^beta1``)
-    and away from those already certain to saturate (``(1 - p)^beta2``)."""
+    """SatImp (Yang et al. 2025; open-unlearning's ``compute_satimp_loss``): ``mean_t w_t * log p(y_t)``
+    with ``w_t = p^beta1 * (1 - p)^beta2``, ``p = p(y_t)`` detached, the mean pooled over the batch's
+    answer tokens: ascent weighted towards tokens still likely (``p^beta1``) and away from those
+    already certain (``(1 - p)^beta2``). The method's weights (forget 0.1, retain 1) are in ``forget``."""
     logp, mask = token_logprobs(logits, labels)
     p = logp.detach().exp()
     weight = p.pow(beta1) * (1 - p).clamp(min=0).pow(beta2)
@@ -150,6 +151,22 @@ def activation_distance(hidden: torch.Tensor, target: torch.Tensor, attention_ma
     squared = (hidden.float() - target.float()).pow(2)
     per_token = squared.sum(-1) if reduction == "sum" else squared.mean(-1)
     return masked_mean(per_token, attention_mask)
+
+
+def adaptive_steering_coefficient(frozen_hidden: torch.Tensor, attention_mask: torch.Tensor,
+                                  beta: float) -> torch.Tensor:
+    """Adaptive RMU's c (Dang et al. 2024): ``beta * mean_t ||h_t^frozen||_2`` over the batch's real
+    tokens, the frozen model's activations at the steered layer on forget text (a constant of the step)."""
+    return beta * masked_mean(frozen_hidden.detach().float().norm(dim=-1), attention_mask)
+
+
+def logit_margin_flattening(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """PDU's forget loss (Entesari et al. 2025): ``mean_t (max_v z_t,v - mean_v z_t,v)^2`` over the
+    counted positions t, pooled over the batch. It is 0 exactly when every logit of a position is
+    equal (a uniform next-token distribution), and needs no softmax."""
+    logits = logits.float()
+    margin = logits.max(-1).values - logits.mean(-1)
+    return masked_mean(margin.pow(2), mask)
 
 
 def dual_ascent(multiplier: float, constraint_value: float, epsilon: float, step: float) -> float:

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Callable, Literal
 
 from unlearn.errors import UserError
 from unlearn.families import ONE_MODEL, PROCEDURES
+from unlearn.data.formatting import IGNORE_INDEX
 from unlearn.objectives import losses
+from unlearn.objectives.sequence import shift
 
 if TYPE_CHECKING:
     from unlearn.training.step_context import StepContext
@@ -44,6 +46,15 @@ def _with_reference(ctx, stream):
 def _rmu_forget(ctx):
     hidden, mask = ctx.hidden("forget")
     return losses.activation_distance(hidden, ctx.rmu_target(hidden), mask, ctx.settings.rmu_reduction)
+
+
+def _pdu_forget(ctx):
+    """The logit margin where the answer is predicted, or (``pdu_positions: labels``, open-unlearning's
+    ``pdu.py``) at the answer tokens' own positions, one later."""
+    if ctx.settings.pdu_positions == "labels":
+        return losses.logit_margin_flattening(ctx.full_logits("forget"), ctx.batch["forget"]["labels"] != IGNORE_INDEX)
+    logits, _, mask = shift(*ctx.logits_labels("forget"))
+    return losses.logit_margin_flattening(logits, mask)
 
 
 def _rmu_retain(ctx):
@@ -90,6 +101,8 @@ FORGET_TERMS = {t.name: t for t in [
          "gradient ascent plus learning random retain answers to forget questions"),
     Term("RMU", "forget", ("forget",), _rmu_forget,
          "steer layer activations on forget text to a scaled random vector", full_weights_only=True),
+    Term("PDU", "forget", ("forget",), _pdu_forget,
+         "flatten the logits on forget answers (max minus mean, squared), retain loss bounded by a dual variable"),
 ]}
 
 REGULARIZERS = {t.name: t for t in [
@@ -106,7 +119,7 @@ REGULARIZERS = {t.name: t for t in [
          full_weights_only=True),
 ]}
 
-DEFAULT_REGULARIZER = {"RMU": "RMU"}  # RMU is defined with its retain term
+DEFAULT_REGULARIZER = {"RMU": "RMU", "PDU": "GD"}  # each is defined with its retain term
 
 
 @dataclass(frozen=True)

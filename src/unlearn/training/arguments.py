@@ -11,7 +11,8 @@ log = logging.getLogger(__name__)
 
 
 def training_arguments(settings, model, examples: int, output_dir):
-    """Linear schedule with ``warmup_epochs`` of warmup, AdamW, a checkpoint per epoch (last one kept)."""
+    """``warmup_epochs`` of linear warmup, then a linear decay or a constant rate (``lr_schedule``),
+    AdamW, a checkpoint per epoch (last one kept)."""
     from transformers import TrainingArguments
 
     parameter = next(model.parameters())
@@ -23,7 +24,7 @@ def training_arguments(settings, model, examples: int, output_dir):
         per_device_train_batch_size=settings.batch_size,
         gradient_accumulation_steps=settings.gradient_accumulation_steps,
         weight_decay=settings.weight_decay,
-        lr_scheduler_type="linear",
+        lr_scheduler_type="linear" if settings.lr_schedule == "linear" else "constant_with_warmup",
         optim="adamw_torch",
         logging_steps=settings.logging_steps,
         save_strategy="epoch" if settings.save_checkpoints else "no",

@@ -15,7 +15,8 @@ import time
 from typing import Literal
 
 import torch
-from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, field_validator
+from pydantic import (Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, field_validator,
+                      model_validator)
 
 from unlearn.data.benchmark import Benchmark
 from unlearn.data.formatting import check_trainable, is_text_split, tokenize_split
@@ -35,12 +36,24 @@ from unlearn.training.unlearn_trainer import UnlearningTrainer
 
 log = logging.getLogger(__name__)
 
-# (a, b) where the seed paper or the method's authors fix them; (1, 1) otherwise.
-DEFAULT_WEIGHTS = {"ME+GD": (0.1, 1.0), "RMU": (1.0, 1200.0)}
+# (a, b) where the seed paper or the method's authors fix them; (1, 1) otherwise. SatImp: open-unlearning's
+# configs/trainer/SatImp.yaml (gamma 0.1 on the forget term, alpha 1 on the retain NLL); PDU: b is the dual
+# variable, starting at lambda0 = 100 (the authors' TOFU runs, community/methods/PDU/run.sh).
+DEFAULT_WEIGHTS = {"ME+GD": (0.1, 1.0), "RMU": (1.0, 1200.0), "SatImp": (0.1, 1.0), "PDU": (1.0, 100.0)}
+
+# RMU's optimisation as WMDP's rmu/unlearn.py runs it (AdamW at a constant 5e-5, batches of 4, no warmup,
+# no weight decay), used for every one of these the user did not set.
+RMU_SCHEDULE = {"learning_rate": 5e-5, "batch_size": 4, "gradient_accumulation_steps": 1, "warmup_epochs": 0.0,
+                "weight_decay": 0.0, "lr_schedule": "constant"}
+# PDU as its authors run it on TOFU (community/methods/PDU/run.sh): 10 epochs, the dual variable fixed for the
+# first 5 (configs/trainer/PDU.yaml), used where the user set none.
+PDU_SCHEDULE = {"epochs": 10.0}
+PDU_DUAL_WARMUP_EPOCHS = 5.0
 
 
 class ForgetSettings(OptimSettings, DataSettings, TrainableModelSettings):
-    """Defaults follow the seed paper: lr 1e-5, 5 epochs, effective batch 32, 1 warmup epoch, beta 0.1."""
+    """Defaults follow the seed paper: lr 1e-5, 5 epochs, effective batch 32, 1 warmup epoch, beta 0.1;
+    RMU's follow WMDP (``RMU_SCHEDULE``) wherever the user set nothing."""
 
     method: str = Field("ME+GD", description="FORGET[+REGULARIZER], e.g. GA+GD, NPO+KL, IDK+AP, ME+GD, RMU")
     forget: str = Field("forget10", description="split to forget")
@@ -65,13 +78,26 @@ class ForgetSettings(OptimSettings, DataSettings, TrainableModelSettings):
     rmu_steering: PositiveFloat = Field(6.5, description="RMU: steering coefficient c")
     rmu_reduction: Literal["sum", "mean"] = Field(
         "sum", description="RMU distance: sum over hidden units (paper) or mean (its code's mse_loss)")
+    rmu_params: Literal["down_proj", "mlp"] = Field(
+        "down_proj", description="RMU: train mlp.down_proj of layers l-2..l (WMDP's param_ids=[6]) or their whole "
+                                 "MLP (gate, up and down)")
+    rmu_adaptive_beta: PositiveFloat | None = Field(
+        None, description="adaptive RMU: c = beta * the frozen model's mean activation norm at the layer on each "
+                          "forget batch (Dang et al. 2024 use beta 5), instead of the fixed --rmu-steering")
     refusals: str | None = Field(None, description="file of refusal phrases, one per line (default: packaged)")
     reference: str | None = Field(None, description="reference model for NPO/DPO/KL/UNDIAL/RMU "
                                                     "(default: the model before unlearning)")
     alpha: PositiveFloat | None = Field(None, description="strength of TaskVector (default 5, MUSE's), WHP and "
                                                           "WHP-decoding (1), ULD (0.8)")
     uld_layers: PositiveInt = Field(8, description="ULD: the assistant is the target's first this many layers")
+    uld_top_filter: float = Field(
+        1e-2, ge=0.0, lt=1.0, description="ULD: subtract the assistant only on tokens whose target probability is "
+                                          "at least this share of the top token's, or in the top this share of the "
+                                          "vocabulary (the authors' 1e-2); 0: the paper's plain difference")
     icul_examples: NonNegativeInt = Field(4, description="ICUL: correctly answered retain examples in the context")
+    icul_form: Literal["text", "turns"] = Field(
+        "text", description="ICUL: the examples as plain-text lines before the question in its user message (the "
+                            "paper's prompt) or as earlier chat turns")
     icul_label: Literal["wrong", "refusal"] = Field(
         "wrong", description="ICUL: a forget question's answer in context: another record's (the paper's flipped "
                              "label) or a refusal")
@@ -83,20 +109,46 @@ class ForgetSettings(OptimSettings, DataSettings, TrainableModelSettings):
                                                              "similarity to a forget answer is at least this (>1: off)")
     guard_embedder: str | None = Field(None, description="Guardrail filter's embedder (default: packaged MiniLM)")
     pdu_epsilon: NonNegativeFloat | None = Field(
-        None, description="PDU: bound on the regularizer (retain loss); b becomes a dual variable, starting at "
+        None, description="PDU's bound on the regularizer (retain loss), needed by method PDU; with another "
+                          "FORGET+REGULARIZER, PDU's dual update alone: b becomes a dual variable starting at "
                           "--regularizer-weight")
     pdu_dual_step: PositiveFloat = Field(1.0, description="PDU: step size of the dual ascent on b")
+    pdu_dual_warmup_epochs: NonNegativeFloat | None = Field(
+        None, description="PDU: epochs before b starts to move (default: 5 for method PDU, else 0)")
+    pdu_positions: Literal["answer", "labels"] = Field(
+        "answer", description="PDU's logit margin at the positions that predict answer tokens (paper) or at the "
+                              "answer tokens' own positions (open-unlearning's pdu.py)")
     mask: Literal["none", "saliency"] = Field(
         "none", description="saliency: train only the weights most salient to the forget data (WAGLE-style)")
-    mask_ratio: float = Field(0.05, gt=0.0, le=1.0, description="--mask saliency: share of weights trained")
-    mask_mu: PositiveFloat = Field(1e-3, description="--mask saliency: WAGLE's mu in |(theta - g_r/mu) * g_f|")
-    prune_ratio: float = Field(0.02, ge=0.0, le=1.0, description="SelectivePruning: share of MLP neurons zeroed")
+    mask_ratio: float = Field(0.95, gt=0.0, le=1.0, description="--mask saliency: share of weights trained "
+                                                                "(WAGLE's TOFU config 0.95; WMDP 0.6)")
+    mask_mu: PositiveFloat = Field(1e-6, description="--mask saliency: WAGLE's mu in |(theta - g_r/mu) * g_f| "
+                                                     "(their configs' 1e-6)")
+    prune_ratio: float = Field(0.02, gt=0.0, le=1.0, description="SelectivePruning: share of all MLP neurons "
+                                                                 "zeroed per step (the authors' 0.02)")
+    prune_target_drop: float = Field(
+        0.5, gt=0.0, le=1.0, description="SelectivePruning: stop once the forget answers' top-1 token accuracy has "
+                                         "fallen by this share of its start")
+    prune_max_steps: PositiveInt = Field(10, description="SelectivePruning: at most this many pruning steps")
     overwrite: bool = Field(False, description="reuse an output folder that holds another run")
 
     @field_validator("retain", "refusals", "reference", "guard_embedder", mode="before")
     @classmethod
     def _none_word(cls, value):
         return None if isinstance(value, str) and value.strip().lower() in ("", "none", "null") else value
+
+    @model_validator(mode="after")
+    def _method_defaults(self):
+        """RMU's and PDU's schedules, and a procedure's ``defaults`` (ULD's assistant), where the user set
+        none (``model_fields_set`` stays as given)."""
+        forget_term = self.method.partition("+")[0]
+        schedules = {"RMU": RMU_SCHEDULE, "PDU": PDU_SCHEDULE, **{n: p.defaults for n, p in PROCEDURES.items()}}
+        for name, value in schedules.get(forget_term, {}).items():
+            if name not in self.model_fields_set:
+                self.__dict__[name] = value
+        if self.pdu_dual_warmup_epochs is None:
+            self.__dict__["pdu_dual_warmup_epochs"] = PDU_DUAL_WARMUP_EPOCHS if forget_term == "PDU" else 0.0
+        return self
 
 
 def check_settings(settings: ForgetSettings) -> Method | Procedure:
@@ -114,6 +166,12 @@ def check_settings(settings: ForgetSettings) -> Method | Procedure:
                         "both; add a regularizer that reads retain answers (+GD, +KL)")
     if settings.pdu_epsilon is not None and method.regularizer is None:
         raise UserError(f"--pdu-epsilon bounds the regularizer, and method {method.name} has none; add one (+GD)")
+    if method.forget.name == "PDU" and settings.pdu_epsilon is None:
+        raise UserError(f"method {method.name} bounds the retain loss and needs --pdu-epsilon: a value above the "
+                        "model's retain loss before unlearning (the authors use 0.3 on TOFU)")
+    if settings.pdu_epsilon is not None and settings.pdu_dual_warmup_epochs >= settings.epochs:
+        log.warning("the dual variable b never moves: pdu_dual_warmup_epochs %s >= epochs %s",
+                    settings.pdu_dual_warmup_epochs, settings.epochs)
     if settings.mask != "none" and settings.lora:
         raise UserError("--mask saliency selects single weights and cannot train a LoRA adapter; drop --lora")
     if method.full_weights_only and settings.lora:
@@ -150,8 +208,10 @@ def forget(settings: ForgetSettings, callbacks: list | None = None) -> dict:
         "forget_examples": len(trainer.train_dataset),
         "forget_weight": weights[0],
         "regularizer_weight": weights[1] if method.regularizer else None,
-        "pdu": ({"epsilon": settings.pdu_epsilon, "final_multiplier": round(trainer.regularizer_weight, 6)}
-                if settings.pdu_epsilon is not None else None),
+        "primal_dual": ({"epsilon": settings.pdu_epsilon, "dual_step": settings.pdu_dual_step,
+                         "dual_warmup_epochs": settings.pdu_dual_warmup_epochs,
+                         "final_multiplier": round(trainer.regularizer_weight, 6)}
+                        if settings.pdu_epsilon is not None else None),
         "mask": f"saliency, {settings.mask_ratio:g} of the weights" if settings.mask != "none" else None,
         "optimizer_steps": result.global_step,
         "train_loss": mean_logged_loss(trainer.state.log_history),
@@ -202,9 +262,9 @@ def build_trainer(settings: ForgetSettings, checkpoint_dir) -> tuple[UnlearningT
         _warn_overlap(forget_records, retain_records, settings)
     weights = _weights(settings, method)
     model, tokenizer, fmt, max_length = prepare_model(settings)
-    hidden_layer = steering_target = None
+    hidden_layer = steering_direction = None
     if method.forget.name == "RMU":
-        hidden_layer, steering_target = _prepare_rmu(model, settings)
+        hidden_layer, steering_direction = _prepare_rmu(model, settings)
     dataset = build_streams(method, forget_records, retain_records, refusals, tokenizer, fmt, max_length, settings)
     collator = PairCollator(tokenizer.pad_token_id)
     device = next(model.parameters()).device
@@ -215,7 +275,8 @@ def build_trainer(settings: ForgetSettings, checkpoint_dir) -> tuple[UnlearningT
     trainer = UnlearningTrainer(
         model=model, args=args, train_dataset=dataset, data_collator=collator, processing_class=tokenizer,
         method=method, settings=settings, forget_weight=weights[0], regularizer_weight=weights[1],
-        reference=reference, cached_logprobs=cached, hidden_layer=hidden_layer, steering_target=steering_target,
+        reference=reference, cached_logprobs=cached, hidden_layer=hidden_layer,
+        steering_direction=steering_direction,
         callbacks=[masked] if masked else None)
     return trainer, method, weights
 
@@ -303,11 +364,12 @@ def _prepare_reference(method: Method, model, dataset, collator, device, setting
     ``--lora``) is copied, adapter included (see ``FrozenReference.copy_of``). The trainer keeps
     both (``trainer.reference``, ``trainer.cached_logprobs``)."""
     separate = None
-    if settings.reference and (method.needs_frozen_model or method.reference_logprob_streams):
+    frozen = method.needs_frozen_model or (method.forget.name == "RMU" and settings.rmu_adaptive_beta is not None)
+    if settings.reference and (frozen or method.reference_logprob_streams):
         separate, _ = load_model(settings.reference, settings.dtype, settings.device, settings.trust_remote_code,
                                  settings.allow_pickle)
     reference = None
-    if method.needs_frozen_model:
+    if frozen:
         reference = FrozenReference.separate(separate) if separate is not None else FrozenReference.copy_of(model)
     cached = None
     if method.reference_logprob_streams:
@@ -318,13 +380,22 @@ def _prepare_reference(method: Method, model, dataset, collator, device, setting
 
 
 def _prepare_rmu(model, settings):
-    """Train only the MLPs of layers l-2..l (as RMU does) and draw the random unit direction u."""
+    """Train only what RMU trains (WMDP: ``mlp.down_proj`` of layers l-2..l, the 7th parameter of a
+    Zephyr/Mistral layer, ``param_ids=[6]``) and draw the random unit direction u (uniform in [0, 1)^d,
+    normalized, as WMDP draws it)."""
     layers = model.config.num_hidden_layers
     if settings.rmu_layer >= layers:
         raise UserError(f"rmu_layer {settings.rmu_layer} does not exist: the model has layers 0..{layers - 1}")
-    trained = tuple(f"layers.{i}.mlp." for i in range(max(0, settings.rmu_layer - 2), settings.rmu_layer + 1))
+    part = "mlp.down_proj." if settings.rmu_params == "down_proj" else "mlp."
+    first = max(0, settings.rmu_layer - 2)
+    trained = tuple(f"layers.{i}.{part}" for i in range(first, settings.rmu_layer + 1))
+    chosen = 0
     for name, parameter in model.named_parameters():
-        parameter.requires_grad_(any(part in name for part in trained))
+        parameter.requires_grad_(any(prefix in name for prefix in trained))
+        chosen += parameter.requires_grad
+    if not chosen:
+        raise UserError(f"RMU trains {part[:-1]} of layers {first}..{settings.rmu_layer}, and this model has no "
+                        f"parameter named 'layers.N.{part}...'; RMU supports Llama-style layer names")
     generator = torch.Generator().manual_seed(settings.seed)
     direction = torch.rand(model.config.hidden_size, generator=generator)
-    return settings.rmu_layer, settings.rmu_steering * direction / direction.norm()
+    return settings.rmu_layer, direction / direction.norm()

@@ -56,6 +56,8 @@ class OptimSettings(BaseModel):
     gradient_accumulation_steps: PositiveInt = Field(1, description="steps accumulated per optimizer update")
     weight_decay: float = Field(0.01, ge=0.0, description="AdamW weight decay")
     warmup_epochs: float = Field(1.0, ge=0.0, description="linear warmup length in epochs")
+    lr_schedule: Literal["linear", "constant"] = Field(
+        "linear", description="after the warmup, the rate decays linearly to 0 or stays constant")
     seed: int = Field(0, description="seed for data order, pairing and initialisation")
     report_to: str = Field("none", description="tracking backends: none, tensorboard, wandb, mlflow, ...")
     logging_steps: PositiveInt = Field(10, description="log the loss every this many optimizer steps")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from unlearn.objectives.losses import adaptive_steering_coefficient
 from unlearn.objectives.sequence import answer_lengths, scored_positions, sequence_logprob
 
 FULL, ANSWER, HIDDEN_ONLY = "full", "answer", "hidden"
@@ -20,14 +21,14 @@ class StepContext:
     """Lazy, memoized forward passes of the model (and the reference) on a batch's streams."""
 
     def __init__(self, model, batch: dict, settings, reference=None, cached_logprobs=None,
-                 hidden_layer: int | None = None, steering_target: torch.Tensor | None = None):
+                 hidden_layer: int | None = None, steering_direction: torch.Tensor | None = None):
         self.model = model
         self.batch = batch
         self.settings = settings
         self.reference = reference
         self.cached_logprobs = cached_logprobs or {}
         self.hidden_layer = hidden_layer
-        self.steering_target = steering_target
+        self.steering_direction = steering_direction
         self._outputs: dict[tuple[str, str], object] = {}
         self._reference_outputs: dict[tuple[str, str], object] = {}
         self._positions: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -94,4 +95,10 @@ class StepContext:
         return output.hidden_states[self.hidden_layer + 1], self.batch[stream]["attention_mask"]
 
     def rmu_target(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.steering_target.to(hidden.device, hidden.dtype).expand_as(hidden)
+        """``c * u`` at every position: c is ``rmu_steering``, or (adaptive RMU) ``rmu_adaptive_beta``
+        times the frozen model's mean activation norm on this forget batch."""
+        coefficient = self.settings.rmu_steering
+        if self.settings.rmu_adaptive_beta is not None:
+            coefficient = adaptive_steering_coefficient(*self.reference_hidden("forget"),
+                                                        self.settings.rmu_adaptive_beta)
+        return (coefficient * self.steering_direction.to(hidden.device, hidden.dtype)).expand_as(hidden)

@@ -39,7 +39,7 @@ class UnlearningTrainer(Trainer):
     made them before training; they stay unchanged on the trainer while it trains."""
 
     def __init__(self, *args, method, settings, forget_weight: float, regularizer_weight: float,
-                 reference=None, cached_logprobs=None, hidden_layer=None, steering_target=None, **kwargs):
+                 reference=None, cached_logprobs=None, hidden_layer=None, steering_direction=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.model_accepts_loss_kwargs = False  # our loss is a batch mean: let the Trainer scale it for accumulation
         if hasattr(self.train_dataset, "set_epoch"):
@@ -51,14 +51,14 @@ class UnlearningTrainer(Trainer):
         self.reference = reference
         self.cached_logprobs = cached_logprobs
         self.hidden_layer = hidden_layer
-        self.steering_target = steering_target
+        self.steering_direction = steering_direction
         self._component_sums = dict.fromkeys(("forget_term", "regularizer") if method.regularizer else
                                              ("forget_term",), 0.0)
         self._component_count = 0
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         context = StepContext(model, inputs, self.settings, self.reference, self.cached_logprobs,
-                              self.hidden_layer, self.steering_target)
+                              self.hidden_layer, self.steering_direction)
         forget_term = self.method.forget.compute(context)
         loss = self.forget_weight * forget_term
         regularizer = None
@@ -69,7 +69,7 @@ class UnlearningTrainer(Trainer):
                 context.release(self.method.forget.streams)
             regularizer = self.method.regularizer.compute(context)
             loss = loss + self.regularizer_weight * regularizer
-            if self.settings.pdu_epsilon is not None and model.training:  # PDU: b is a dual variable
+            if self._dual_moves(model):  # PDU: b is a dual variable
                 self.regularizer_weight = losses.dual_ascent(self.regularizer_weight, regularizer.item(),
                                                              self.settings.pdu_epsilon, self.settings.pdu_dual_step)
         if not torch.isfinite(loss):
@@ -83,6 +83,12 @@ class UnlearningTrainer(Trainer):
             self._component_sums["regularizer"] += regularizer.item()
         self._component_count += 1
         return (loss, {}) if return_outputs else loss
+
+    def _dual_moves(self, model) -> bool:
+        """PDU's dual update runs after each training batch once ``pdu_dual_warmup_epochs`` have passed
+        (open-unlearning enables it at the end of that epoch, so it starts with the next one)."""
+        return (self.settings.pdu_epsilon is not None and model.training
+                and (self.state.epoch or 0.0) >= self.settings.pdu_dual_warmup_epochs - 1e-9)
 
     def _backward_early(self, model, return_outputs: bool) -> bool:
         """Whether the forget term can be back-propagated on its own now: a training step in one
