@@ -33,7 +33,8 @@ def test_every_family_method_is_covered():
 @pytest.mark.parametrize("method", FAMILY_METHODS)
 def test_family_method_forgets_evaluates_and_is_attacked(tiny_model_dir, bench, tmp_path, method):
     out = tmp_path / "out"
-    assert run_forget(tiny_model_dir, bench, out, method) == 0
+    extra = ("--icul-examples", "1") if method == "ICUL" else ()  # the tiny model's window is 256 tokens
+    assert run_forget(tiny_model_dir, bench, out, method, *extra) == 0
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["method"] == method and summary["inference_cost"] == PROCEDURES[method].inference_cost
     model, tokenizer = load_model(str(out), device="cpu")
@@ -208,8 +209,8 @@ def _check_as_the_authors_run_it(method, out, summary, model, tokenizer, bench):
         assert prompt.count("<|im_start|>user") == 1 and prompt.count("<|im_start|>assistant") == 1
         assert prompt.startswith(f"<|im_start|>user\nQuestion: {forget[0]['question']}\nAnswer: ")
         assert prompt.endswith("Question: Who?\nAnswer:<|im_end|>\n<|im_start|>assistant\n")
-        assert summary["forget_examples"] == len(forget) and summary["correct_examples"] == 4
-        assert prompt.count("\nAnswer: ") == len(forget) + 4
+        assert summary["forget_examples"] == len(forget) and summary["correct_examples"] == 1
+        assert prompt.count("\nAnswer: ") == len(forget) + 1
     if method == "SelectivePruning":
         assert summary["steps"] >= 1 and len(summary["history"]) == summary["steps"] + 1
         assert summary["neurons_pruned"] == 2 * summary["steps"]
