@@ -145,6 +145,9 @@ def test_forget_quality_and_priv_leak_come_from_the_retain_models_eval(tiny_mode
     assert summary["forget_quality"] == pytest.approx(stats.ks_2samp(ours, theirs).pvalue)
     assert summary["forget_quality"] == pytest.approx(1.0)  # same model: identical ratios
     assert summary["priv_leak_loss"] == pytest.approx(0.0)
+    # both models' per-example scores resampled together (same model: 0 on every resample; Min-K%, whose
+    # AUC here is far from 1, so no resample leaves PrivLeak undefined)
+    assert read(target_eval / "summary.json")["overall_intervals"]["priv_leak_min_k"] == [0.0, 0.0]
 
 
 def test_a_retain_eval_of_another_forget_set_is_refused(tiny_model_dir, eval_benchmark, tmp_path, capsys):

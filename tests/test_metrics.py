@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 import zlib
 
+import numpy as np
 import pytest
 from scipy import stats
 
 from unlearn.metrics import likelihood, privacy, text
+from unlearn.metrics.uncertainty import bootstrap_interval
 
 
 def test_rouge_recall_counts_reference_words_found():
@@ -108,10 +110,63 @@ def test_auc_on_known_rankings():
     assert privacy.auc([0.5], [0.5]) == pytest.approx(0.5)  # a tie counts one half
 
 
-def test_priv_leak():
-    assert privacy.priv_leak(0.6, 0.5) == pytest.approx(0.2)
+def test_priv_leak_is_muse_s_percent_on_muse_oriented_aucs():
+    # MUSE eval.py: (AUC - AUC_retrained) / AUC_retrained * 100, AUCs as its metrics/privleak.py orients them
+    assert privacy.priv_leak(0.6, 0.5) == pytest.approx(20.0)
     assert privacy.priv_leak(0.5, 0.5) == 0.0
     assert math.isnan(privacy.priv_leak(0.3, 0.0))
+
+
+def test_muse_auc_is_sklearn_s_with_forget_labelled_0_and_scored_by_minus_score():
+    from sklearn.metrics import roc_auc_score
+
+    forget, holdout = [0.1, 0.4, 0.35, 0.8], [0.3, 0.5, 0.35, 0.9, 0.2]  # a tie at 0.35
+    muse = roc_auc_score([0] * 4 + [1] * 5, [-x for x in forget + holdout])  # MUSE's sweep(ppl, y)
+    assert privacy.muse_auc(forget, holdout) == pytest.approx(muse)
+    assert privacy.muse_auc(forget, holdout) == pytest.approx(1 - privacy.auc(forget, holdout))
+
+
+def test_priv_leak_of_a_memorizing_target_is_minus_100_and_of_an_over_unlearned_model_positive():
+    holdout = [3.0, 3.5, 4.0, 4.5]  # Min-K% scores: lower = more member-like
+    memorized = [0.5, 0.7, 0.9, 1.1]  # every forget text scores below every holdout text
+    never_seen = [2.9, 3.6, 3.9, 4.6]  # interleaved with the holdout texts: 8 of 16 pairs
+    over_unlearned = [5.0, 5.5, 6.0, 6.5]  # forget texts now look less familiar than unseen ones
+    reference = privacy.muse_auc(never_seen, holdout)
+    assert privacy.muse_auc(memorized, holdout) == 0.0 and reference == pytest.approx(8 / 16)
+    assert privacy.priv_leak(privacy.muse_auc(memorized, holdout), reference) == pytest.approx(-100.0)
+    assert privacy.priv_leak(privacy.muse_auc(over_unlearned, holdout), reference) == pytest.approx(100.0)
+    # open-unlearning's orientation (member AUC 1 for the memorizer) flipped once gives the same numbers
+    assert privacy.auc(memorized, holdout) == 1.0
+    assert privacy.priv_leak(privacy.to_muse_auc(1.0), privacy.to_muse_auc(0.5)) == pytest.approx(-100.0)
+
+
+def test_tofu_priv_leak_flips_the_member_aucs_into_muse_s_orientation():
+    from unlearn.evaluation.summary import RetainModelEval, _priv_leak
+
+    retain_model = RetainModelEval([], {"mia_auc_loss": 0.5})
+    assert _priv_leak(1.0, retain_model, "loss", "")[0] == pytest.approx(-100.0)  # the forget set stands out
+    assert _priv_leak(0.25, retain_model, "loss", "")[0] == pytest.approx(50.0)  # over-unlearned
+    assert math.isnan(_priv_leak(0.3, RetainModelEval([], {"mia_auc_loss": 1.0}), "loss", "")[0])
+
+
+def test_priv_leak_interval_resamples_both_models_by_text():
+    rng = np.random.default_rng(0)
+    member, holdout = rng.normal(0.0, 1.0, 30), rng.normal(0.5, 1.0, 30)
+    # the same texts scored by a model whose scores are a monotone map of ours: both AUCs are equal
+    # on every resample drawn by text, so PrivLeak is 0 on every one
+    paired = privacy.priv_leak_interval(member, holdout, 2 * member + 1, 2 * holdout + 1, paired=True, resamples=500)
+    assert paired == (0.0, 0.0)
+    unpaired = privacy.priv_leak_interval(member, holdout, 2 * member + 1, 2 * holdout + 1, paired=False,
+                                          resamples=500)
+    assert unpaired[0] < -5 and unpaired[1] > 5  # drawn apart, the two AUCs differ
+    # against an independent retrained model, the joint interval is wider than holding its AUC fixed
+    ref_member, ref_holdout = rng.normal(0.0, 1.0, 30), rng.normal(0.0, 1.0, 30)
+    fixed_auc = privacy.muse_auc(ref_member, ref_holdout)
+    auc_low, auc_high = bootstrap_interval([member, holdout], privacy.muse_auc, resamples=500)
+    fixed = (privacy.priv_leak(auc_low, fixed_auc), privacy.priv_leak(auc_high, fixed_auc))
+    joint = privacy.priv_leak_interval(member, holdout, ref_member, ref_holdout, paired=True, resamples=500)
+    point = privacy.priv_leak(privacy.muse_auc(member, holdout), fixed_auc)
+    assert joint[0] < point < joint[1] and joint[1] - joint[0] > 1.2 * (fixed[1] - fixed[0])
 
 
 def test_memorization_of_answer_tokens():

@@ -11,7 +11,9 @@ import torch
 from conftest import write_jsonl
 from unlearn.cli.main import main
 from unlearn.data.benchmark import Benchmark, hub_config_and_split
-from unlearn.evaluation.muse import cut_answer, knowmem_prompt, text_token_logprobs
+from unlearn.evaluation.likelihood import text_token_logprobs
+from unlearn.evaluation.muse import cut_answer, knowmem_prompt
+from unlearn.evaluation.whole_text import whole_text_logprobs, windows
 from unlearn.metrics.privacy import min_k_score
 from unlearn.metrics.text import rouge_l_f1
 from unlearn.models.loading import load_model
@@ -104,19 +106,72 @@ def test_muse_eval_writes_every_metric_as_muse_computes_it(tiny_model_dir, muse_
     knowmem = json.loads((out / "muse_knowmem_f.json").read_text())["examples"]
     assert all("Question" not in e["generation"] and "\n\n" not in e["generation"] for e in knowmem)
     privleak = summary["privleak"]
-    assert privleak["priv_leak"] == pytest.approx((privleak["auc"] - 0.5) / 0.5)
+    scores = json.loads((out / "muse_privleak.json").read_text())
+    forget, holdout = scores["member_scores"], scores["holdout_scores"]
+    # MUSE's orientation: P(holdout score < forget score), ties one half
+    pairs = [(h < f) + 0.5 * (h == f) for f in forget for h in holdout]
+    assert privleak["auc"] == pytest.approx(sum(pairs) / 4) and privleak["auc_orientation"] == "muse"
+    assert privleak["priv_leak"] == pytest.approx(100 * (privleak["auc"] - 0.5) / 0.5)
+    assert privleak["priv_leak_unit"] == "percent"
+    assert "constant (--muse-retrained-auc)" in privleak["priv_leak_interval_kind"]
     assert privleak["members"] == privleak["holdout"] == 2 and privleak["min_k"] == 0.4
 
 
 def test_privleak_reads_the_retrained_model_s_auc_from_its_evaluation(tiny_model_dir, muse_folder, tmp_path):
+    words = ARTICLE.split()
+    for side, first in (("forget", 0), ("holdout", 1)):  # 6 texts a side: ARTICLE's words rotated
+        write_jsonl(muse_folder / f"privleak.{side}.jsonl",
+                    [{"text": " ".join(words[i:] + words[:i])} for i in range(first, 12, 2)])
     retrained = tmp_path / "retrained"
     assert run_muse_eval(tiny_model_dir, muse_folder, retrained) == 0
     alone = json.loads((retrained / "summary.json").read_text())["muse"]["privleak"]
     assert alone["priv_leak"] is None and "no retrained model's AUC" in alone["not_computed"]
-    assert 0 < alone["auc"] < 1  # by hand from the tiny model's Min-40% scores: 1 of the 4 pairs, 0.25
+    assert 0 < alone["auc"] < 1
     out = tmp_path / "eval"
     assert run_muse_eval(tiny_model_dir, muse_folder, out, "--retain-eval", str(retrained)) == 0
-    assert json.loads((out / "summary.json").read_text())["muse"]["privleak"]["priv_leak"] == 0.0  # same model
+    privleak = json.loads((out / "summary.json").read_text())["muse"]["privleak"]
+    assert privleak["priv_leak"] == 0.0  # same model
+    # both models' per-text scores resampled together: the same model gives 0 on every resample
+    assert privleak["priv_leak_interval"] == [0.0, 0.0] and "joint" in privleak["priv_leak_interval_kind"]
+
+
+def test_a_retrained_evaluation_in_the_old_auc_orientation_is_refused(tiny_model_dir, muse_folder, tmp_path, capsys):
+    retrained = tmp_path / "retrained"
+    assert run_muse_eval(tiny_model_dir, muse_folder, retrained) == 0
+    summary = json.loads((retrained / "summary.json").read_text())
+    del summary["muse"]["privleak"]["auc_orientation"]  # as an older version wrote it
+    (retrained / "summary.json").write_text(json.dumps(summary))
+    assert run_muse_eval(tiny_model_dir, muse_folder, tmp_path / "eval", "--retain-eval", str(retrained)) == 2
+    assert "other orientation" in capsys.readouterr().err
+
+
+def test_windows_score_every_token_once_with_half_a_window_of_context():
+    assert windows(5, 8) == [(0, 5, 1)]
+    assert windows(10, 4) == [(0, 4, 1), (2, 6, 4), (4, 8, 6), (6, 10, 8)]
+    for length, window in ((1000, 256), (257, 256), (300, 7)):
+        spans = windows(length, window)
+        scored = [t for _, end, first in spans for t in range(first, end)]
+        assert scored == list(range(1, length))  # every token after the first, once, in order
+        assert all(end - begin <= window and (begin == 0 or first - begin >= window // 2)
+                   for begin, end, first in spans)
+
+
+def test_whole_text_log_probs_are_not_cut_and_equal_a_direct_computation(tiny_model_dir):
+    model, tokenizer = load_model(str(tiny_model_dir), device="cpu")
+    long_text = " ".join([ARTICLE] * 30)  # longer than the tiny model's 256-token context
+    texts = [ARTICLE, long_text, "Paris."]
+    ids = [tokenizer(t)["input_ids"] for t in texts]
+    assert len(ids[1]) > 256
+    values = whole_text_logprobs(model, tokenizer, texts, window=256, batch_size=2)
+    assert [len(v) for v in values] == [len(i) - 1 for i in ids]
+    for text_ids, got in zip(ids, values):
+        expected = []
+        for begin, end, first in windows(len(text_ids), 256):
+            piece = torch.tensor([text_ids[begin:end]])
+            with torch.no_grad():
+                log_probs = torch.log_softmax(model(piece).logits[0, :-1].double(), -1)
+            expected += log_probs.gather(-1, piece[0, 1:].unsqueeze(-1)).squeeze(-1).tolist()[first - begin - 1:]
+        assert got == pytest.approx(expected, abs=1e-5)
 
 
 def test_missing_muse_splits_are_not_computed_with_the_reason(tiny_model_dir, muse_folder, tmp_path):

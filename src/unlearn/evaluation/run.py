@@ -70,7 +70,8 @@ class EvalSettings(DataSettings, ModelSettings):
     muse: bool = Field(False, description="MUSE's VerbMem, KnowMem and PrivLeak on the benchmark's MUSE splits "
                                           "(verbmem.forget, knowmem.forget_qa, ..., privleak.holdout)")
     muse_retrained_auc: float | None = Field(None, gt=0.0, le=1.0, description="MUSE: the retrained model's "
-                                             "Min-40% AUC for PrivLeak (default: from --retain-eval, if MUSE)")
+                                             "Min-40% AUC for PrivLeak, in MUSE's orientation (News 0.4772, Books "
+                                             "0.5393; default: from --retain-eval, if MUSE)")
     muse_verbmem_tokens: PositiveInt = Field(128, description="MUSE: VerbMem continuation length")
     muse_knowmem_tokens: PositiveInt = Field(32, description="MUSE: KnowMem answer length")
     muse_min_k: PositiveFloat = Field(0.4, le=1.0, description="MUSE: k of PrivLeak's Min-K% score")
@@ -227,7 +228,18 @@ def read_retain_model_eval(folder: str | Path, forget_questions: list[str]) -> R
                         "--data and --forget")
     ours = set(forget_questions)
     ratios = [by_question[q]["truth_ratio"] for q in by_question if q in ours and "truth_ratio" in by_question[q]]
-    return RetainModelEval(ratios, summary.get("overall", {}), same_forget_set=len(by_question) == len(ours))
+    examples = {"forget": by_question, "holdout": _examples_by_question(folder / "holdout.json")}
+    return RetainModelEval(ratios, summary.get("overall", {}), same_forget_set=len(by_question) == len(ours),
+                           examples=examples)
+
+
+def _examples_by_question(path: Path) -> dict[str, dict]:
+    """A split file's examples by question (empty when the split was not evaluated), for PrivLeak's
+    joint bootstrap."""
+    try:
+        return {e["question"]: e for e in json.loads(path.read_text(encoding="utf-8"))["examples"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def load_splits(benchmark: Benchmark, settings: EvalSettings) -> list[EvalSplit]:

@@ -9,14 +9,14 @@ per-example file and returns the entries of ``summary.json`` (``multiple_choice`
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from unlearn.errors import UserError
 from unlearn.evaluation.choice import evaluate_choices
 from unlearn.evaluation.downstream import check_tasks, run_lm_eval
-from unlearn.evaluation.muse import MUSE_SPLITS, evaluate_muse, load_muse_splits
+from unlearn.evaluation.muse import (MUSE_SPLITS, RetrainedReference, evaluate_muse, load_muse_splits,
+                                     read_retrained_reference)
 from unlearn.evaluation.rwku import evaluate_rwku, load_rwku_splits
 from unlearn.files import atomic_write_json
 from unlearn.models.loading import fit_to_context
@@ -31,7 +31,7 @@ class PreparedSuites:
     tasks: object | None = None  # lm-eval's task index, with the tasks checked
     muse: tuple[dict, dict] | None = None  # (records, reasons for the metrics not computed)
     rwku: tuple[dict, dict, dict] | None = None
-    retrained_auc: float | None = None
+    retrained: RetrainedReference | None = None  # MUSE PrivLeak's reference
 
     @property
     def empty(self) -> bool:
@@ -49,9 +49,10 @@ def prepare_suites(benchmark, settings) -> PreparedSuites:
             raise UserError(f"--muse: {settings.data} has none of MUSE's splits (verbmem.forget, knowmem.forget_qa, "
                             "knowmem.forget_qa_icl, knowmem.retain_qa, knowmem.retain_qa_icl, privleak.forget, "
                             "privleak.holdout)")
-        prepared.retrained_auc = settings.muse_retrained_auc
-        if prepared.retrained_auc is None and settings.retain_eval:
-            prepared.retrained_auc = read_retrained_auc(settings.retain_eval)
+        if settings.muse_retrained_auc is not None:
+            prepared.retrained = RetrainedReference(settings.muse_retrained_auc)
+        elif settings.retain_eval:
+            prepared.retrained = read_retrained_reference(settings.retain_eval)
     if settings.rwku:
         prepared.rwku = load_rwku_splits(benchmark, settings.rwku_split_suffix)
         if not prepared.rwku[0]:
@@ -71,7 +72,7 @@ def run_suites(model, tokenizer, prepared: PreparedSuites, settings) -> dict:
             for role, name, records in prepared.choice}
     if prepared.muse:
         results["muse"] = evaluate_muse(
-            model, tokenizer, *prepared.muse, max_length=max_length, retrained_auc=prepared.retrained_auc,
+            model, tokenizer, *prepared.muse, max_length=max_length, retrained=prepared.retrained,
             verbmem_tokens=settings.muse_verbmem_tokens, knowmem_tokens=settings.muse_knowmem_tokens,
             min_k=settings.muse_min_k, batch_size=settings.batch_size,
             generation_batch_size=settings.generation_batch_size, **options)
@@ -99,19 +100,6 @@ def write_suites(out: Path, results: dict) -> dict:
         summary[suite] = {part: {k: v for k, v in result.items() if k not in PER_EXAMPLE_KEYS}
                           for part, result in parts.items()}
     return summary
-
-
-def read_retrained_auc(folder: str | Path) -> float:
-    """The retrained model's PrivLeak AUC from its MUSE evaluation (``summary.json``'s ``muse``)."""
-    path = Path(folder) / SUMMARY_FILE
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))["muse"]["privleak"]["auc"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise UserError(f"--retain-eval {folder}: no MUSE PrivLeak AUC in {path} ({type(error).__name__}); evaluate "
-                        "the retrained model with --muse first, or give --muse-retrained-auc") from error
-    if not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise UserError(f"--retain-eval {folder}: its PrivLeak AUC is {value!r}, not a number in [0, 1]")
-    return float(value)
 
 
 def _choice_splits(benchmark, settings) -> list[tuple[str, str, list[dict]]]:

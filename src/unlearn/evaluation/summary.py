@@ -4,6 +4,9 @@ Every number is either computed or listed in ``not_computed`` with the reason; a
 ingredient never turns into a 0. Utility, forget efficacy, the membership AUCs and PrivLeak get
 bootstrap intervals: each split's examples are resampled on their own and the number is
 recomputed from the resampled split averages by the same function that computes it.
+
+The membership AUCs ``mia_auc_*`` are open-unlearning's orientation (1 = forget set stands out);
+PrivLeak ``priv_leak_*`` is MUSE's, in percent, from the AUCs turned round (``to_muse_auc``).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import numpy as np
 from unlearn.evaluation.evaluator import SplitResult, finite_mean, metric_columns
 from unlearn.evaluation.splits import UTILITY_ROLES
 from unlearn.metrics.likelihood import forget_efficacy, forget_quality, harmonic_mean
-from unlearn.metrics.privacy import auc, priv_leak
+from unlearn.metrics.privacy import auc, priv_leak, priv_leak_interval, to_muse_auc
 from unlearn.metrics.uncertainty import bootstrap_interval
 
 TOFU_UTILITY_METRICS = ("rougeL_recall", "probability", "truth_ratio")
@@ -34,6 +37,7 @@ class RetainModelEval:
     forget_truth_ratios: list[float]
     mia_auc: dict[str, float | None]
     same_forget_set: bool = True  # False: it covers more questions, so its AUC does not compare
+    examples: dict[str, dict[str, dict]] | None = None  # role -> question -> its per-example values
 
 
 def summarize(results: dict[str, SplitResult], retain_model: RetainModelEval | None,
@@ -99,7 +103,7 @@ def resampled_interval(columns: dict[str, dict[str, np.ndarray]], group: str, na
 def model_intervals(results: dict[str, SplitResult], metrics: dict, retain_model: RetainModelEval | None,
                     options: dict) -> dict[str, list[float] | None]:
     """Bootstrap intervals of the computed model-level numbers (forget quality, a p-value, has none).
-    PrivLeak's interval is its AUC's, mapped through PrivLeak with the retain model's AUC held fixed."""
+    PrivLeak's resamples both models' per-example scores, paired by question (``_priv_leak_interval``)."""
     columns = {role: metric_columns(result.split, result.examples) for role, result in results.items()}
     intervals = {name: resampled_interval(columns, "overall", name, options)
                  for name in DERIVED if metrics.get(name) is not None}
@@ -110,10 +114,30 @@ def model_intervals(results: dict[str, SplitResult], metrics: dict, retain_model
         members, others = (_scores(results[role].examples, f"mia_{attack}") for role in ("forget", "holdout"))
         found = bootstrap_interval([members, others], auc, **options)
         intervals[name] = list(found) if found else None
-        if metrics.get(f"priv_leak_{attack}") is not None and found:
-            reference = retain_model.mia_auc[name]
-            intervals[f"priv_leak_{attack}"] = [priv_leak(found[0], reference), priv_leak(found[1], reference)]
+        if metrics.get(f"priv_leak_{attack}") is not None:
+            intervals[f"priv_leak_{attack}"] = _priv_leak_interval(results, retain_model, attack, options)
     return intervals
+
+
+def _priv_leak_interval(results: dict[str, SplitResult], retain_model: RetainModelEval, attack: str,
+                        options: dict) -> list[float] | None:
+    """Joint bootstrap of PrivLeak over the questions both models scored: each resample draws forget
+    and holdout questions once and recomputes both models' AUCs (None without the retain model's
+    per-example scores)."""
+    if not retain_model.examples:
+        return None
+    key, columns = f"mia_{attack}", []
+    for role in ("forget", "holdout"):
+        theirs = retain_model.examples.get(role, {})
+        pairs = [(e.get(key, math.nan), theirs.get(e.get("question"), {}).get(key, math.nan))
+                 for e in results[role].examples]
+        columns.append([pair for pair in pairs if all(map(math.isfinite, pair))])
+    forget, holdout = columns
+    if not forget or not holdout:
+        return None
+    found = priv_leak_interval([a for a, _ in forget], [a for a, _ in holdout], [b for _, b in forget],
+                               [b for _, b in holdout], paired=True, **options)
+    return list(found) if found else None
 
 
 def forget_quality_examples(results: dict[str, SplitResult], retain_model: RetainModelEval | None) -> dict | None:
@@ -189,4 +213,5 @@ def _priv_leak(auc_value: float, retain_model: RetainModelEval | None, attack: s
     reference = retain_model.mia_auc.get(f"mia_auc_{attack}")
     if reference is None or not math.isfinite(auc_value):
         return math.nan, "membership AUC missing for this model or the retain model"
-    return priv_leak(auc_value, reference), "the retain model's AUC is 0, so PrivLeak is undefined"
+    return (priv_leak(to_muse_auc(auc_value), to_muse_auc(reference)),
+            "the retain model's AUC is 1 (0 in MUSE's orientation), so PrivLeak is undefined")

@@ -11,9 +11,9 @@ LABELS = {
     "model_utility_seed_paper": "model utility (seed paper, 18 values)",
     "forget_efficacy": "forget efficacy", "forget_quality": "forget quality (KS p-value)",
     "mia_auc_loss": "MIA AUC, LOSS", "mia_auc_zlib": "MIA AUC, zlib", "mia_auc_min_k": "MIA AUC, Min-K%",
-    "mia_auc_min_k_plus_plus": "MIA AUC, Min-K%++", "priv_leak_loss": "PrivLeak, LOSS",
-    "priv_leak_zlib": "PrivLeak, zlib", "priv_leak_min_k": "PrivLeak, Min-K%",
-    "priv_leak_min_k_plus_plus": "PrivLeak, Min-K%++",
+    "mia_auc_min_k_plus_plus": "MIA AUC, Min-K%++", "priv_leak_loss": "PrivLeak %, LOSS",
+    "priv_leak_zlib": "PrivLeak %, zlib", "priv_leak_min_k": "PrivLeak %, Min-K%",
+    "priv_leak_min_k_plus_plus": "PrivLeak %, Min-K%++",
 }
 SPLIT_METRICS = ("rougeL_recall", "rouge1_recall", "probability", "truth_ratio", "token_entropy",
                  "cosine_similarity", "entailment_score", "fact_accuracy", "exact_memorization",

@@ -8,6 +8,8 @@ import zlib
 import numpy as np
 from scipy import stats
 
+from unlearn.metrics.uncertainty import bootstrap_interval
+
 
 def loss_score(nll_mean: float) -> float:
     """LOSS attack: the token-mean NLL (members tend to score lower)."""
@@ -43,17 +45,58 @@ def min_k_plus_plus_score(token_logprobs: list[float], means: list[float], stds:
 
 def auc(member_scores: list[float], nonmember_scores: list[float]) -> float:
     """Area under the ROC curve for telling members from non-members when a *lower* score means
-    member: ``P(score_member < score_nonmember)``, ties counting one half (Mann-Whitney U)."""
+    member: ``P(score_member < score_nonmember)``, ties counting one half (Mann-Whitney U).
+
+    open-unlearning's orientation (its ``mia_*`` AUCs): 1 = the members stand out, 0.5 = chance.
+    MUSE's AUC is the other way round; ``to_muse_auc`` converts."""
     u = stats.mannwhitneyu(nonmember_scores, member_scores, alternative="two-sided").statistic
     return float(u) / (len(member_scores) * len(nonmember_scores))
 
 
-def priv_leak(auc_unlearned: float, auc_retain_model: float) -> float:
-    """MUSE PrivLeak: ``(AUC_unlearned - AUC_retain) / AUC_retain``; near 0 is ideal.
-    nan (undefined) when the retain model's AUC is 0."""
-    if auc_retain_model == 0:
+def to_muse_auc(member_auc: float) -> float:
+    """``1 - AUC``: an ``auc`` above turned into MUSE's orientation, ``P(score_nonmember < score_member)``
+    (MUSE's ``metrics/privleak.py`` labels the forget texts 0 and scores by ``-score``). There a
+    model that memorized its forget set has AUC near 0, one that never saw it about 0.5. The
+    only place the orientation changes; ties stay one half (sklearn's trapezoid rule)."""
+    return 1.0 - member_auc
+
+
+def muse_auc(member_scores: list[float], nonmember_scores: list[float]) -> float:
+    """MUSE's AUC of member (forget) against non-member (holdout) scores: ``to_muse_auc(auc(...))``."""
+    return to_muse_auc(auc(member_scores, nonmember_scores))
+
+
+def priv_leak(muse_auc_unlearned: float, muse_auc_retrained: float) -> float:
+    """MUSE PrivLeak **in percent**: ``100 * (AUC_unlearned - AUC_retrained) / AUC_retrained``, both
+    AUCs in MUSE's orientation (``to_muse_auc``). 0 is ideal; a model that still knows its forget
+    set is near -100 (under-unlearned), an over-unlearned one is positive. As MUSE's ``eval.py``;
+    open-unlearning flips its AUCs (``1 - x``) before the same ratio, which is the same number.
+    nan (undefined) when the retrained model's AUC is 0."""
+    if muse_auc_retrained == 0:
         return math.nan
-    return (auc_unlearned - auc_retain_model) / auc_retain_model
+    return 100.0 * (muse_auc_unlearned - muse_auc_retrained) / muse_auc_retrained
+
+
+def priv_leak_interval(member: list[float], holdout: list[float], reference_member: list[float],
+                       reference_holdout: list[float], paired: bool, **options) -> tuple[float, float] | None:
+    """Bootstrap interval of PrivLeak with **both** models' AUCs recomputed on every resample.
+
+    The scores are per text, lower = more member-like (Min-K%, LOSS, ...). ``paired``: the two
+    models scored the same texts in the same order, so each resample draws forget and holdout
+    texts once and both models' AUCs use the drawn texts; otherwise the four samples are
+    resampled independently. None when no interval can be estimated."""
+    arrays = [np.asarray(a, dtype=float) for a in (member, holdout, reference_member, reference_holdout)]
+
+    def from_scores(m, h, rm, rh) -> float:
+        return priv_leak(muse_auc(m, h), muse_auc(rm, rh))
+
+    if not paired:
+        return bootstrap_interval(arrays, from_scores, **options)
+    m, h, rm, rh = arrays
+    if len(m) != len(rm) or len(h) != len(rh):
+        raise ValueError("paired PrivLeak scores need the same texts for both models")
+    return bootstrap_interval([np.arange(len(m)), np.arange(len(h))], lambda fi, hi: from_scores(
+        m[fi.astype(int)], h[hi.astype(int)], rm[fi.astype(int)], rh[hi.astype(int)]), **options)
 
 
 def exact_memorization(predicted: list[int], target: list[int]) -> float:

@@ -9,7 +9,7 @@ from unlearn.report.tables import Table, cell, model_name
 
 ARROWS = {"forget": "↓", "utility": "↑"}  # forget accuracy should fall to chance; utility should stay
 MUSE_COLUMNS = (("verbmem_f", "VerbMem forget ↓"), ("knowmem_f", "KnowMem forget ↓"),
-                ("knowmem_r", "KnowMem retain ↑"), ("privleak", "PrivLeak →0"))
+                ("knowmem_r", "KnowMem retain ↑"), ("privleak", "PrivLeak % →0"))
 
 
 def choice_splits(results: RunResults) -> dict[str, dict]:
@@ -94,7 +94,8 @@ def muse_tables(results: RunResults) -> list[Table]:
         return []
     rows = [[model_name(model, results.seeds)] + [_muse_cell(model.summary.get("muse") or {}, metric)
                                                  for metric, _ in MUSE_COLUMNS] for model in results.models]
-    return [("MUSE (ROUGE-L F1; PrivLeak relative to the retrained model's Min-40% AUC; 95% bootstrap intervals)",
+    return [("MUSE (ROUGE-L F1; PrivLeak in percent, MUSE's definition, against the retrained model's Min-40% AUC; "
+             "95% intervals)",
              ["model", *[title for _, title in MUSE_COLUMNS]], rows)]
 
 
