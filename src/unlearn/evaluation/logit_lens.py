@@ -47,8 +47,8 @@ def fact_token_index(tokenizer, answer_ids: list[int], answer: str, fact: str | 
 @torch.no_grad()
 def logit_lens(model, tokenizer, fmt, records: list[dict], max_length: int = 512, batch_size: int = 8) -> dict:
     """Per layer and record: the fact token's probability and rank, and the answer's probability
-    ``exp(-mean NLL)``, under the layer's decoding; means (ranks: medians) per layer and the best layer
-    (highest mean fact-token probability, 1-based)."""
+    ``exp(-mean NLL)``, under the layer's decoding; means (ranks: medians) per layer. No best layer:
+    the one chosen on these same questions would overstate them (``metrics.lens.held_out_layer``)."""
     if not records:
         raise ValueError("logit lens: no records to probe")
     columns = encode_pairs(tokenizer, fmt, [r["question"] for r in records], [r["answer"] for r in records],
@@ -85,9 +85,7 @@ def logit_lens(model, tokenizer, fmt, records: list[dict], max_length: int = 512
                   "fact_token_rank": _kept(statistics.median, examples, "fact_token_rank", layer),
                   "answer_probability": _kept(statistics.fmean, examples, "answer_probability", layer)}
                  for layer in range(len(layers))]
-    best = max(per_layer, key=lambda p: -math.inf if math.isnan(p["fact_token_probability"])
-               else p["fact_token_probability"])["layer"]
-    return {"layers": len(layers), "best_layer": best, "per_layer": per_layer, "examples": examples}
+    return {"layers": len(layers), "per_layer": per_layer, "examples": examples}
 
 
 def _example(tokenizer, record: dict, targets: torch.Tensor, decoded: list[torch.Tensor]) -> dict:
