@@ -58,7 +58,7 @@ def attack(bench, model, original, out, *attacks, extra=()) -> int:
                  "--holdout", "none", "--embedder", "none", "--nli-model", "none", "--max-new-tokens", "6",
                  "--device", "cpu", "--out", str(out), "--attacks", *attacks, "--no-relearn-lora",
                  "--relearn-learning-rate", "5e-3", "--relearn-batch-size", "2", "--relearn-epochs", "6",
-                 "--relearn-folds", "2", "--relearn-fold-epochs", "3", *extra])
+                 "--relearn-folds", "2", "--relearn-fold-epochs", "3", "--relearn-fold-learning-rates", "5e-3", *extra])
 
 
 def test_relearning_half_of_the_facts_brings_the_held_out_half_back(unlearned, tmp_path):
@@ -109,11 +109,63 @@ def test_every_attack_runs_end_to_end_and_writes_its_files(unlearned, tmp_path):
     choice = by_name["multiple-choice"]["metrics"]["choice_accuracy"]
     assert 0.0 <= choice["attacked"] <= 1.0 and choice["unlearned"] == pytest.approx(0.25)  # chance, 4 options
     lens = by_name["logit-lens"]
-    assert 1 <= lens["details"]["best_layer"] <= lens["details"]["layers"]
+    assert 1 <= lens["details"]["layer"] <= lens["details"]["layers"]
     few_shot = json.loads((out / "few-shot" / "forget.json").read_text())["examples"]
     assert few_shot[0]["question"].startswith("Question: In which city was Ada Lovelace born?")
     unlearned_summary = json.loads((out / "unlearned" / "summary.json").read_text())
     assert unlearned_summary["robust"] == summary["robust"]
+
+
+def test_every_attack_also_runs_on_the_control_and_recovery_counts_only_what_comes_back_beyond_it(
+        unlearned, tiny_model_dir, tmp_path):
+    bench, original, model = unlearned
+    out = tmp_path / "attack"
+    assert attack(bench, model, original, out, "few-shot,multiple-choice,quantize-8bit",
+                  extra=["--control", str(tiny_model_dir), "--few-shot", "2"]) == 0
+    summary = json.loads((out / "attack_summary.json").read_text())
+    assert summary["recovery_against"] == "beyond the control model under the same attack"
+    assert summary["control"] == str(tiny_model_dir)
+    for name in ("control", "control-few-shot", "control-quantize-int8"):
+        assert (out / name / "forget.json").is_file(), name
+    assert (out / "multiple-choice" / "control.json").is_file()
+    by_name = {a["name"]: a for a in summary["attacks"]}
+    few_shot = by_name["few-shot"]["metrics"]["rougeL_recall"]
+    control = json.loads((out / "control-few-shot" / "summary.json").read_text())
+    assert few_shot["control_attacked"] == pytest.approx(control["splits"]["forget"]["metrics"]["rougeL_recall"])
+    assert by_name["few-shot"]["control_eval"] == "control-few-shot"
+    choice = by_name["multiple-choice"]["metrics"]["choice_accuracy"]
+    assert choice["floor"] == "control" and choice["control_attacked"] is not None
+    for metric, robust in summary["robust"].items():
+        assert robust["value"] is None or robust["questions_reported_on"] == 6, metric
+
+
+def test_without_a_control_recovery_is_labelled_against_the_unattacked_floor(unlearned, tmp_path, caplog, capsys):
+    bench, original, model = unlearned
+    out = tmp_path / "attack"
+    assert attack(bench, model, original, out, "paraphrase", extra=["--jailbreaks", "role_play,role_play"]) == 0
+    summary = json.loads((out / "attack_summary.json").read_text())
+    assert summary["recovery_against"] == "against the unattacked floor (no control)"
+    assert caplog.text.count("no --control model") == 1
+    assert "recovery against the unattacked floor (no control)" in capsys.readouterr().out
+    settings = json.loads((out / "unlearn_settings.json").read_text())
+    assert settings["jailbreaks"] == ["role_play"]  # a repeated wrapper runs once
+
+
+def test_kfold_relearning_keeps_the_best_learning_rate_chosen_on_fold_1_and_reports_the_other_folds(
+        unlearned, tmp_path):
+    bench, original, model = unlearned
+    out = tmp_path / "attack"
+    assert attack(bench, model, original, out, "relearn-kfold",
+                  extra=["--relearn-fold-learning-rates", "1e-6", "5e-3", "--relearn-fold-epochs", "2"]) == 0
+    (entry,) = json.loads((out / "attack_summary.json").read_text())["attacks"]
+    details = entry["details"]
+    assert details["lora"] is False and details["first_reported_fold"] == 2 and entry["questions"] == 6
+    sweep = details["learning_rate_sweep"]
+    assert set(sweep["scores"]) == {"1e-06", "0.005"} and sweep["chosen_by"] == "fact_accuracy"
+    chosen = max(sweep["scores"], key=lambda rate: sweep["scores"][rate]["fact_accuracy"])
+    assert details["learning_rate"] == float(chosen)
+    assert (out / "relearn-kfold" / "fold-2-eval" / "forget.json").is_file()
+    assert not (out / "relearn-kfold" / "fold-1-eval").exists()  # fold 1 chose the rate: not reported
 
 
 def test_relearning_splits_never_measure_a_question_they_trained_on():
@@ -130,6 +182,11 @@ def test_relearning_splits_never_measure_a_question_they_trained_on():
     (["--attacks", "telepathy"], "unknown attack 'telepathy'"),
     (["--attacks", "jailbreak", "--jailbreaks", "pleading"], "unknown jailbreak wrapper 'pleading'"),
     (["--attacks", "few-shot", "--few-shot", "40"], "few-shot needs 0 < k <"),
+    (["--attacks", ","], "no attack named"),
+    (["--attacks", "jailbreak", "--jailbreaks", ""], "no jailbreak wrapper named"),
+    (["--attacks", "paraphrase", "--recovery-metrics", "fact_acuracy"], "did you mean 'fact_accuracy'"),
+    (["--attacks", "paraphrase", "--control-eval", "x"], "give the control model too"),
+    (["--attacks", "paraphrase", "--model", "/no/such/model"], "--model: model path /no/such/model does not exist"),
 ])
 def test_bad_attack_settings_are_refused_in_one_line(tiny_model_dir, tmp_path, capsys, args, message):
     bench = tmp_path / "bench"

@@ -8,6 +8,7 @@ import pytest
 
 from unlearn.attacks.prompts import JAILBREAKS, few_shot_prompt, jailbreak_prompt, multiple_choice_prompt
 from unlearn.attacks.recovery import recovery, recovery_with_interval
+from unlearn.attacks.summary import eval_attack_metrics, halves, robust_scores, select_worst
 from unlearn.metrics.choice import chance_level, choice_accuracy, chosen_letter
 
 
@@ -19,6 +20,87 @@ def test_recovery_by_hand():
     assert recovery(0.5, math.nan, 0.8) is None
     # a prompt that lowers the original model below the unlearned one: nothing to recover, not "1.0"
     assert recovery(0.4, 0.95, 0.4) is None
+
+
+def test_recovery_beyond_a_control_by_hand():
+    # E(x, y) = max(x - y, 0); recovery = (E(a, aC) - E(u, c)) / (E(o, aC) - E(u, c))
+    # a refusing model (u 0) that, like the control, answers in the template under the attack: nothing back
+    assert recovery(0.83, 0.0, 1.0, 0.83, 0.8) == 0.0  # (0 - 0) / (0.17 - 0)
+    # E(a, aC) = 0.5, E(u, c) = 0.1, E(o, aC) = 0.8: (0.5 - 0.1) / (0.8 - 0.1)
+    assert recovery(0.6, 0.1, 0.9, 0.1, 0.0) == pytest.approx(0.4 / 0.7)
+    # an attack that changes nothing scores 0 although unlearning left 0.1 behind
+    assert recovery(0.1, 0.1, 0.9, 0.0, 0.0) == 0.0
+    # back to the original's excess over the control: 1
+    assert recovery(0.95, 0.1, 0.9, 0.05, 0.0) == pytest.approx(0.8 / 0.75)  # above the original's excess: > 1
+    assert recovery(0.9, 0.1, 0.9, 0.0, 0.0) == 1.0
+    # the attack alone gives the control what the original knows: nothing to measure
+    assert recovery(0.9, 0.0, 0.9, 0.9, 0.0) is None
+    # no control (zeros): the unattacked floor, (a - u) / (o - u)
+    assert recovery(0.5, 0.2, 0.8, 0.0, 0.0) == recovery(0.5, 0.2, 0.8) == pytest.approx(0.5)
+
+
+def write_forget_eval(folder, rouge: list[float], facts: list[bool]):
+    """An evaluation folder whose forget rows carry the given ROUGE-L recall and fact hits."""
+    from unlearn.evaluation.evaluator import aggregate
+    from unlearn.evaluation.run import EvalSettings, write_evaluation
+    from unlearn.evaluation.splits import EvalSplit
+
+    folder.mkdir(parents=True)
+    examples = [{"question": f"Q{i}?", "answer": "X was born in 1969.", "generation": "g", "likelihood_valid": True,
+                 "rougeL_recall": r, "rouge1_recall": r, "token_entropy": 1.0, "answer_probability": 0.5,
+                 "truth_ratio": 0.8, "fact_in_generation": f} for i, (r, f) in enumerate(zip(rouge, facts))]
+    result = aggregate(EvalSplit("forget", "forget", []), examples, {}, {"confidence": 0.95, "resamples": 200})
+    write_evaluation(folder, EvalSettings(model="m", data="builtin", out=str(folder)), {"forget": result})
+    return folder
+
+
+def test_a_control_that_learns_the_template_under_an_attack_gives_recovery_0(tmp_path):
+    """The unlearned model refuses ("I don't know": ROUGE-L 0); under few-shot it answers "X was born
+    in 1971" (ROUGE-L 0.83, wrong year), and so does the control, which never knew the facts."""
+    n = 4
+    unlearned = write_forget_eval(tmp_path / "unlearned", [0.0] * n, [False] * n)
+    attacked = write_forget_eval(tmp_path / "few-shot", [0.83] * n, [False] * n)
+    original = write_forget_eval(tmp_path / "original-few-shot", [1.0] * n, [True] * n)
+    control = write_forget_eval(tmp_path / "control", [0.8] * n, [False] * n)
+    control_attacked = write_forget_eval(tmp_path / "control-few-shot", [0.83] * n, [False] * n)
+    options = {"resamples": 200}
+    metrics = ["fact_accuracy", "rougeL_recall"]
+    floor = eval_attack_metrics(attacked, unlearned, original, list(range(n)), True, metrics, 0.05, options)
+    assert floor["rougeL_recall"]["recovery"] == pytest.approx(0.83)  # the template counted as knowledge
+    beyond = eval_attack_metrics(attacked, unlearned, original, list(range(n)), True, metrics, 0.05, options,
+                                 control_attacked, control)
+    assert beyond["rougeL_recall"]["recovery"] == 0.0 and beyond["fact_accuracy"]["recovery"] == 0.0
+    assert beyond["rougeL_recall"]["control_attacked"] == pytest.approx(0.83)
+    assert beyond["rougeL_recall"]["control"] == pytest.approx(0.8)
+
+
+def test_the_worst_case_is_chosen_on_one_half_and_reported_on_the_other():
+    import numpy as np
+
+    choose, report = halves(4, seed=0)
+    assert sorted(choose + report) == [0, 1, 2, 3] and len(choose) == 2
+    lucky = np.zeros(4)
+    lucky[choose] = 1.0  # high only on the questions that choose: a noise maximum
+    steady = np.full(4, 0.5)
+    worst = select_worst({"none": (np.zeros(4), None), "lucky": (lucky, None), "steady": (steady, None)}, seed=0)
+    assert worst == {"attack": "lucky", "value": 0.0, "control": None, "questions_chosen_on": 2,
+                     "questions_reported_on": 2}  # chosen by its luck, reported where it had none
+    # with a control, the choice is by the score minus the control's under the same attack
+    control = np.full(4, 0.9)
+    worst = select_worst({"lucky": (lucky, control), "steady": (steady, np.zeros(4))}, seed=0)
+    assert worst["attack"] == "steady" and worst["value"] == 0.5 and worst["control"] == 0.0
+    assert select_worst({"none": (np.zeros(1), None)}) is None
+
+
+def test_the_worst_case_compares_attacks_on_the_questions_every_one_measured():
+    import numpy as np
+
+    plain = {"fact_accuracy": np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0])}
+    measured = {"relearn": ([1, 3, 4, 5], {"fact_accuracy": np.array([1.0, 1.0, 1.0, 1.0])}, None),
+                "paraphrase": (list(range(6)), {"fact_accuracy": np.array([0.5] * 6)}, None)}
+    robust = robust_scores(plain, None, measured, ["fact_accuracy"], 6, seed=0)["fact_accuracy"]
+    assert robust["questions_chosen_on"] + robust["questions_reported_on"] == 4  # relearn's held-out questions
+    assert robust["attack"] == "relearn" and robust["value"] == 1.0 and robust["unlearned"] == 0.0
 
 
 def test_recovery_interval_is_paired_over_the_questions():
@@ -68,7 +150,7 @@ def test_letter_log_probs_equal_one_unbatched_forward_pass(tokenizer):
     import torch
 
     from conftest import make_model
-    from unlearn.data.formatting import PromptFormat, encode_pair
+    from unlearn.data.formatting import PromptFormat
     from unlearn.evaluation.choice import letter_logprobs
 
     model = make_model(len(tokenizer)).eval()
@@ -76,12 +158,13 @@ def test_letter_log_probs_equal_one_unbatched_forward_pass(tokenizer):
     prompts = [multiple_choice_prompt("Where was Ada born?", "London", ["Paris", "Rome"], seed=s)[0] for s in (0, 1)]
     found = letter_logprobs(model, tokenizer, fmt, prompts, "ABC", batch_size=2)
     for prompt, scores in zip(prompts, found):
+        context = fmt.prompt_text(tokenizer, prompt)  # ends in "\n", which lm-eval moves to the continuation
+        head = tokenizer(context.rstrip(), add_special_tokens=False)["input_ids"]
         for letter in "ABC":
-            encoded = encode_pair(tokenizer, fmt, prompt, letter, 512)
-            first = next(i for i, label in enumerate(encoded["labels"]) if label != -100)
+            whole = tokenizer(context + letter, add_special_tokens=False)["input_ids"]
             with torch.no_grad():
-                logits = model(input_ids=torch.tensor([encoded["input_ids"]])).logits[0]
-            expected = torch.log_softmax(logits[first - 1], -1)[encoded["input_ids"][first]].item()
+                logprobs = torch.log_softmax(model(input_ids=torch.tensor([whole])).logits[0], -1)
+            expected = sum(logprobs[t - 1, whole[t]].item() for t in range(len(head), len(whole)))
             assert scores[letter] == pytest.approx(expected, abs=1e-5)
 
 

@@ -339,7 +339,45 @@ CATALOG = [
     Case("RWKU's utility_general needs field", lambda w: rwku_eval(w, {"question": "2 + 2 =", "choices": ["3", "4"],
                                                                        "answer": 1}),
          r"utility_general\.jsonl record 1: RWKU's utility_general needs field 'examples' \(list\)"),
+    # unlearn attack: every input checked before the first model loads
+    Case("is not an evaluation written by 'unlearn eval'", lambda w: attack(w, "--unlearned-eval", str(empty_eval(w))),
+         r"--unlearned-eval .*eval is not an evaluation written by 'unlearn eval'"),
+    Case("relearning trains on question-answer records",
+         lambda w: attack(w, "--attacks", "relearn-unrelated", "--relearn-unrelated",
+                          str(write_jsonl(w.tmp / "text.jsonl", [{"text": "Ada was born in London."}]))),
+         r"relearn_unrelated: .*text\.jsonl holds raw-text records; relearning trains on question-answer records"),
+    Case("unlearn attack measures question-answer records",
+         lambda w: attack(w, data=w.split_file("forget", line_of({"prompt": "Once upon", "gt": "a time"}))),
+         r"forget split 'forget' holds continuation records \(prompt/gt\); unlearn attack measures question-answer"),
+    Case("and its answer must fit within",
+         lambda w: attack(w, "--attacks", "multiple-choice", data=w.split_file("forget", line_of(
+             {**GOOD, "question": "Where " * 300 + "was Ada born?", "perturbed_answer": ["Paris."]}))),
+         r"multiple-choice: forget question 1's prompt for --model .* is \d+ tokens, and its answer must fit within "
+         r"256"),
+    Case("no attack named", lambda w: attack(w, "--attacks", ","),
+         r"invalid setting 'attacks' = \[','\]: Value error, no attack named"),
+    Case("no jailbreak wrapper named", lambda w: attack(w, "--attacks", "jailbreak", "--jailbreaks", ""),
+         r"invalid setting 'jailbreaks' = \[''\]: Value error, no jailbreak wrapper named"),
+    Case("is not a forget metric", lambda w: attack(w, "--recovery-metrics", "fact_acuracy"),
+         r"'fact_acuracy' is not a forget metric \(did you mean 'fact_accuracy'\?\)"),
+    Case("--original: cannot load model", lambda w: attack(w, "--original", w.model_copy(remote_code)),
+         r"--original: cannot load model '.*bad-model': it ships its own code"),
 ]
+
+
+def attack(world: World, *extra: str, data: Path | None = None) -> list[str]:
+    return ["attack", "--model", str(world.model), "--original", str(world.model), "--data", str(data or world.bench),
+            "--forget", "forget", "--retain-split", "retain", "--real-authors", "none", "--world-facts", "none",
+            "--holdout", "none", "--attacks", "quantize-8bit", "--out", str(world.out), "--device", "cpu", *extra]
+
+
+def empty_eval(world: World) -> Path:
+    """An evaluation folder whose summary.json is {} (its forget.json is fine)."""
+    folder = world.tmp / "eval"
+    folder.mkdir()
+    (folder / "summary.json").write_text("{}")
+    (folder / "forget.json").write_text(json.dumps({"examples": [{"question": GOOD["question"]}]}))
+    return folder
 
 
 def rwku_eval(world: World, utility_general: dict) -> list[str]:

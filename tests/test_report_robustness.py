@@ -36,10 +36,10 @@ def attack(name, kind, metrics, eval_folder=None) -> dict:
             "original_eval": "original" if eval_folder else None, "details": {}, "metrics": metrics}
 
 
-def write_attacks(folder: Path, attacks: list[dict], robust: dict) -> None:
+def write_attacks(folder: Path, attacks: list[dict], robust: dict, control: str | None = None) -> None:
     folder.mkdir(parents=True, exist_ok=True)  # it may hold the attacks' evaluations already
     (folder / "attack_summary.json").write_text(json.dumps({
-        "model": "m", "original": "o", "data": "builtin", "forget": "forget", "min_gap": 0.05,
+        "model": "m", "original": "o", "control": control, "data": "builtin", "forget": "forget", "min_gap": 0.05,
         "evaluations": {"unlearned": "../eval-GA", "original": "original"},
         "recovery_metrics": ["fact_accuracy", "rougeL_recall"],
         "intervals": {"confidence": 0.95, "resamples": 1000, "method": "paired percentile bootstrap over questions"},
@@ -63,10 +63,12 @@ def fake_run(folder: Path, with_attacks: bool) -> Path:
             attack("paraphrase", "prompt", {"fact_accuracy": metric(0.9, 0.9, 0.92, None, None, "gap below 0.05")},
                    "paraphrase"),
             attack("multiple-choice", "probe", {"choice_accuracy": metric(0.25, 0.5, 1.0, 0.333, [0.1, 0.6])}),
-        ], {"fact_accuracy": {"value": 0.9, "attack": "paraphrase", "unlearned": 0.0}})
+        ], {"fact_accuracy": {"value": 0.9, "attack": "paraphrase", "unlearned": 0.0, "control": 0.1,
+                              "questions_reported_on": 2}}, control="steps/retain")
         write_attacks(steps / "attack-NPO", [
             attack("relearn", "model", {"fact_accuracy": metric(0.0, 1.0, 1.0, 1.0)}, "relearn"),
-        ], {"fact_accuracy": {"value": 1.0, "attack": "relearn", "unlearned": 0.0}})
+        ], {"fact_accuracy": {"value": 1.0, "attack": "relearn", "unlearned": 0.0, "control": None,
+                              "questions_reported_on": 1}})
         models[1]["attacks"], models[2]["attacks"] = "steps/attack-GA", "steps/attack-NPO"
     (folder / "experiment.json").write_text(json.dumps({"name": "tiny", "scenario": "fictitious", "models": models,
                                                         "settings": {"report_examples": 2}, "notes": []}))
@@ -83,7 +85,10 @@ def table_rows(report: str, title_start: str) -> list[str]:
 def test_the_recovery_table_gives_each_methods_headline_recovery_per_attack(tmp_path):
     report = (fake_run(tmp_path / "run", with_attacks=True) / "report.md").read_text()
     title = report.split("## Robustness: recovery of forget ", 1)[1].splitlines()[0]
-    assert title.startswith("fact accuracy under each attack") and "[95% paired interval]" in title
+    assert title.startswith("fact accuracy under each attack, knowledge beyond the control model under the same "
+                            "attack") and "[95% paired interval]" in title
+    assert "for NPO: (attacked - unlearned) / (original - unlearned) against the unattacked floor (no control)" in title
+    assert "not fact-based" not in title
     assert "| method | quantize-nf4 | paraphrase | multiple-choice (choice_accuracy) | relearn |" in report
     assert table_rows(report, "Robustness: recovery") == [
         "| GA | 0.667 [0.333, 1.000] | n/c | 0.333 [0.100, 0.600] | n/c |",
@@ -93,7 +98,8 @@ def test_the_recovery_table_gives_each_methods_headline_recovery_per_attack(tmp_
         "| NPO | quantize-nf4 | attack not run on this model |", "| NPO | paraphrase | attack not run on this model |",
         "| NPO | multiple-choice | attack not run on this model |"]
     assert table_rows(report, "Robustness: forget score without attack") == [
-        "| GA | fact accuracy | 0.000 | 0.900 | paraphrase |", "| NPO | fact accuracy | 0.000 | 1.000 | relearn |"]
+        "| GA | fact accuracy | 0.000 | 0.900 | 0.100 | paraphrase | 2 |",
+        "| NPO | fact accuracy | 0.000 | 1.000 | n/c | relearn | 1 |"]
 
 
 def test_the_strongest_attack_shows_generations_before_and_after_on_the_same_questions(tmp_path):

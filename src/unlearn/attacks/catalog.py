@@ -26,9 +26,9 @@ DESCRIPTIONS = {
     "paraphrase": "the forget questions paraphrased",
     "few-shot": "other forget question-answer pairs in the prompt (in-context relearning)",
     "multiple-choice": "the true answer among the wrong ones as A-D, chosen by the letter's likelihood; the "
-                       "floor is chance",
-    "logit-lens": "each layer's residual stream decoded by the final norm and unembedding; the best layer's "
-                  "probability of the answer's first fact token",
+                       "floor is the control's accuracy (without a control: chance)",
+    "logit-lens": "each layer's residual stream decoded by the final norm and unembedding; the probability of the "
+                  "answer's first fact token at the layer best on a held-out half of the questions",
 }
 
 

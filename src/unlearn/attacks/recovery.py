@@ -1,17 +1,36 @@
-"""Recovery: the share of what unlearning removed that an attack brings back.
+"""Recovery: the share of the knowledge unlearning removed that an attack brings back, beyond what
+the same attack gives a control model that never saw the forget data.
 
-``recovery = (s_attacked - s_unlearned) / (s_original - s_unlearned)`` for a forget-knowledge
-score s (fact accuracy, ROUGE-L, multiple-choice accuracy, ...): 0 = nothing came back, 1 = as
-good as before unlearning; below 0 the attack removed even more, above 1 it recovered more than
-the original knew. Undefined when unlearning removed (almost) nothing: a denominator smaller than
-``min_gap`` makes any quotient noise, so recovery is then not computed, with the reason. The
-gap is signed: under a prompt attack the original model is scored with the same prompt, and a
-prompt that lowers the original below the unlearned model (few-shot prompts can) leaves nothing
-to recover, although ``|gap|`` may be large; the quotient would read 1 for an attack that brought
-nothing back.
+Why a control. An attack can raise a forget score without bringing any knowledge back: few-shot
+prompts and relearning teach the answer template ("X was born in 1971" scores ROUGE-L recall 0.83
+with the wrong year), and a model that never knew the facts can beat chance at multiple choice.
+The control (the retain or retrained model) is attacked in the same way; only what the unlearned
+model gains beyond it counts.
 
-All three evaluations are on the same questions, so the interval resamples the questions once for
-all three (a paired bootstrap): the spread common to the three models cancels.
+Notation, per forget score s (higher = more knowledge), means over the same questions:
+``a`` the unlearned model under the attack, ``u`` it without the attack, ``o`` the original model
+(under the same prompt for prompt attacks and probes; without attack for weight attacks, whose
+effect on the original is not measured), ``a_C`` the control under the attack, ``c`` it without.
+Knowledge is the excess over the control under the same conditions, floored at zero::
+
+    E(x, y) = max(x - y, 0)
+    recovery = (E(a, a_C) - E(u, c)) / (E(o, a_C) - E(u, c))
+
+0 = the attacked unlearned model knows no more beyond the attacked control than it knew without
+the attack; 1 = its excess is back to the original's. The floor at zero is what makes a model that
+only learns the template score 0: scoring below the control (a refusal against the control's
+wrong-but-templated answers) is answer format, not negative knowledge, so a refusal that turns
+into a templated wrong answer brings nothing back. Subtracting ``E(u, c)`` makes an attack that
+changes nothing score 0 even when unlearning left some knowledge behind. A probe (multiple choice,
+logit lens) has no unattacked reading: its ``u`` and ``c`` are taken as equal (no baseline).
+
+Without a control, ``a_C = c = 0`` (a model without the knowledge scores 0; multiple choice:
+chance) and the formula is the earlier one, ``(a - u) / (o - u)``, against the unattacked floor.
+
+Not computed when the denominator is below ``min_gap`` (signed: unlearning removed less than that
+beyond the control, or the attack alone gives the control as much as the original knows): any
+quotient would be noise. All five columns are on the same questions, so the interval resamples the
+questions once for all of them (a paired bootstrap).
 """
 
 from __future__ import annotations
@@ -20,34 +39,59 @@ import numpy as np
 
 from unlearn.metrics.uncertainty import bootstrap_interval
 
-MIN_GAP = 0.05  # smallest original - unlearned difference a recovery is computed for
-# Raised when recovery's definition changes, so that experiments redo their attack steps. 2: signed gap.
-RECOVERY_VERSION = 2
+MIN_GAP = 0.05  # smallest knowledge gap a recovery is computed for
+# Raised when recovery's definition changes, so that experiments redo their attack steps.
+# 2: signed gap. 3: beyond a control model's attacked score, excess floored at zero.
+RECOVERY_VERSION = 3
 
 
-def recovery(attacked: float, unlearned: float, original: float, min_gap: float = MIN_GAP) -> float | None:
-    """``(attacked - unlearned) / (original - unlearned)``; None when ``original - unlearned < min_gap``."""
-    gap = original - unlearned
-    if not gap >= min_gap:  # also None for nan
+def excess(score: float, control: float) -> float:
+    """``E(x, y) = max(x - y, 0)``: knowledge beyond the control; scoring below it is not negative knowledge."""
+    return max(score - control, 0.0)
+
+
+def recovery(attacked: float, unlearned: float, original: float, control_attacked: float = 0.0,
+             control: float = 0.0, min_gap: float = MIN_GAP) -> float | None:
+    """``(E(a, a_C) - E(u, c)) / (E(o, a_C) - E(u, c))``; None when the denominator is below
+    ``min_gap`` or a value is nan."""
+    values = (attacked, unlearned, original, control_attacked, control)
+    if any(v != v for v in values):
         return None
-    return (attacked - unlearned) / gap
+    base = excess(unlearned, control)
+    gap = excess(original, control_attacked) - base
+    if not gap >= min_gap:
+        return None
+    return (excess(attacked, control_attacked) - base) / gap
 
 
-def recovery_with_interval(attacked: list[float], unlearned: list[float], original: list[float],
+def _means(columns) -> list[float]:
+    return [float(np.mean(c)) if c.size else float("nan") for c in columns]
+
+
+def recovery_with_interval(attacked, unlearned, original, control_attacked=None, control=None,
                            min_gap: float = MIN_GAP, **options) -> tuple[float | None, list[float] | None, str]:
-    """Recovery of the means of three per-question columns (same questions, same order), its paired
-    bootstrap interval, and the reason when it is not computed ("" when it is)."""
-    columns = [np.asarray(c, dtype=float) for c in (attacked, unlearned, original)]
+    """Recovery of the means of per-question columns (same questions, same order), its paired
+    bootstrap interval, and the reason when it is not computed ("" when it is). ``control_attacked``
+    and ``control`` None: no control (zeros, the unattacked floor)."""
+    size = len(attacked)
+    columns = [np.asarray(c if c is not None else np.zeros(size), dtype=float)
+               for c in (attacked, unlearned, original, control_attacked, control)]
     if len({c.size for c in columns}) != 1:
-        raise ValueError("recovery compares the same questions: the three columns must have equal lengths")
-    means = [float(np.mean(c)) if c.size else float("nan") for c in columns]
-    value = recovery(*means, min_gap=min_gap)
+        raise ValueError("recovery compares the same questions: the columns must have equal lengths")
+    a, u, o, a_c, c = _means(columns)
+    value = recovery(a, u, o, a_c, c, min_gap=min_gap)
     if value is None:
-        return None, None, (f"the original model scores {means[2] - means[1]:+.3g} above the unlearned one (original "
-                            f"{means[2]:.3g}, unlearned {means[1]:.3g}), less than {min_gap}: nothing to recover")
+        if control_attacked is None:
+            return None, None, (f"the original model scores {o - u:+.3g} above the unlearned one (original {o:.3g}, "
+                                f"unlearned {u:.3g}), less than {min_gap}: nothing to recover")
+        return None, None, (f"the original's excess over the attacked control ({o:.3g} - {a_c:.3g}) exceeds the "
+                            f"unlearned model's excess over the control ({u:.3g} - {c:.3g}) by "
+                            f"{excess(o, a_c) - excess(u, c):+.3g}, less than {min_gap}: nothing to recover")
 
-    def statistic(a, u, o):  # numpy division: a resample with no gap gives inf, and no interval
-        return (np.mean(a) - np.mean(u)) / (np.mean(o) - np.mean(u))
+    def statistic(*resampled):  # numpy division: a resample with no gap gives inf, and no interval
+        ra, ru, ro, rac, rc = (float(np.mean(x)) for x in resampled)
+        base = max(ru - rc, 0.0)
+        return np.float64(max(ra - rac, 0.0) - base) / np.float64(max(ro - rac, 0.0) - base)
 
     interval = bootstrap_interval(columns, statistic, paired=True, **options)
     return value, list(interval) if interval else None, ""

@@ -2,8 +2,9 @@
 
 Which records train and which are measured: ``relearn`` trains on a seeded share of the forget
 set and measures the rest (Hu et al. 2024); ``relearn-kfold`` cuts it into K folds, trains on K-1
-and measures the held-out one, for every fold, so every question is measured once (Deeb & Roger
-2024); ``relearn-unrelated`` trains on general text and measures the whole forget set (Lucki et
+and measures the held-out one, with full fine-tuning by default and the best of a learning-rate
+sweep (Deeb & Roger 2024, whose code sweeps a log range of rates and keeps the best; here the rate
+is chosen on fold 1, which is then not reported); ``relearn-unrelated`` trains on general text and measures the whole forget set (Lucki et
 al. 2024). A question is never measured by a model that trained on it.
 """
 
@@ -14,10 +15,13 @@ from importlib import resources
 from pathlib import Path
 
 from unlearn.data.benchmark import read_split_file, write_benchmark
+from unlearn.data.kinds import record_kind
 from unlearn.errors import UserError
 from unlearn.training.finetune import FinetuneSettings, finetune
 
 TRAIN_SPLIT = "relearn_train"
+KIND_NAMES = {"text": "raw-text", "choice": "multiple-choice", "continuation": "continuation (prompt/gt)",
+              "probe": "probe (query/answer)"}
 
 
 def held_out_split(count: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -42,7 +46,8 @@ def folds(count: int, k: int, seed: int) -> list[tuple[list[int], list[int]]]:
 
 
 def unrelated_records(source: str) -> list[dict]:
-    """The packaged general-knowledge pairs (written for this project), or a user's JSON-lines file."""
+    """The packaged general-knowledge pairs (written for this project), or a user's JSON-lines file
+    of question-answer records."""
     if source == "packaged":
         with resources.as_file(resources.files("unlearn.data.resources") / "unrelated_general.jsonl") as path:
             return read_split_file(path)
@@ -50,18 +55,24 @@ def unrelated_records(source: str) -> list[dict]:
     if not path.is_file():
         raise UserError(f"relearn_unrelated: no file {source} (give a JSON-lines file of question/answer records "
                         "or 'packaged')")
-    return read_split_file(path)
+    records = read_split_file(path)
+    kind = record_kind(records[0]) if records else "qa"
+    if kind != "qa":
+        raise UserError(f"relearn_unrelated: {source} holds {KIND_NAMES.get(kind, kind)} records; relearning trains on "
+                        "question-answer records ('question' and 'answer')")
+    return records
 
 
-def relearn(settings, records: list[dict], folder: Path, epochs: float) -> tuple[Path, dict]:
-    """Fine-tune ``settings.model`` (the unlearned model) on ``records`` into ``folder/model`` with the
-    relearning settings; returns the model folder and the training summary."""
+def relearn(settings, source: str, records: list[dict], folder: Path, epochs: float, learning_rate: float,
+            lora: bool) -> tuple[Path, dict]:
+    """Fine-tune ``source`` (the unlearned or the control model) on ``records`` into ``folder/model``
+    with the relearning settings; returns the model folder and the training summary."""
     data = folder / "data"
     write_benchmark({TRAIN_SPLIT: [{"question": r["question"], "answer": r["answer"]} for r in records]}, data)
     values = {
-        "model": settings.model, "data": str(data), "split": TRAIN_SPLIT, "out": str(folder / "model"),
-        "lora": settings.relearn_lora, "lora_r": settings.relearn_lora_r, "lora_alpha": settings.relearn_lora_alpha,
-        "merge_lora": settings.relearn_lora, "learning_rate": settings.relearn_learning_rate, "epochs": epochs,
+        "model": source, "data": str(data), "split": TRAIN_SPLIT, "out": str(folder / "model"),
+        "lora": lora, "lora_r": settings.relearn_lora_r, "lora_alpha": settings.relearn_lora_alpha,
+        "merge_lora": lora, "learning_rate": learning_rate, "epochs": epochs,
         "batch_size": settings.relearn_batch_size, "gradient_accumulation_steps": 1, "warmup_epochs": 0.0,
         "seed": settings.seed, "check_facts": 0, "save_checkpoints": False, "overwrite": True,
         **{k: getattr(settings, k) for k in ("device", "dtype", "trust_remote_code", "allow_pickle", "threads",

@@ -10,7 +10,10 @@ from unlearn.report.collect import ModelResult, RunResults, read_json
 from unlearn.report.plots import plt, save_figure
 from unlearn.report.tables import Table, cell, model_name
 
+# Fact-based first: ROUGE and probability also reward the answer's format, so they head the table
+# only where no fact-based recovery is computed, and the title then says so.
 HEADLINE_METRICS = ("fact_accuracy", "rougeL_recall", "probability")
+FACT_BASED = ("fact_accuracy", "choice_accuracy")
 
 
 def attacked_models(results: RunResults) -> list[ModelResult]:
@@ -57,6 +60,21 @@ def _column_titles(models: list[ModelResult], metric: str) -> list[str]:
             for name, a in first.items()]
 
 
+def _formula(models: list[ModelResult]) -> str:
+    """What recovery is measured against: the control under the same attack, or (for a model
+    attacked without one) the unattacked floor, said in the title."""
+    without = [m.label for m in models if m.attacks.get("control") is None]
+    with_control = ("knowledge beyond the control model under the same attack, (E(attacked, control attacked) - "
+                    "E(unlearned, control)) / (E(original, control attacked) - E(unlearned, control)) with "
+                    "E(x, y) = max(x - y, 0)")
+    floor = "(attacked - unlearned) / (original - unlearned) against the unattacked floor (no control)"
+    if not without:
+        return with_control
+    if len(without) == len(models):
+        return floor
+    return f"{with_control}; for {', '.join(without)}: {floor}"
+
+
 def recovery_cell(entry: dict) -> str:
     if entry.get("recovery") is None:
         return "n/c"
@@ -71,14 +89,16 @@ def robustness_tables(results: RunResults) -> list[Table]:
         return []
     names = attack_names(models)
     confidence = models[0].attacks["intervals"]["confidence"]
-    recovery = (f"Robustness: recovery of forget {LABELS.get(metric, metric)} under each attack, (attacked - "
-                "unlearned) / (original - unlearned), 0 = nothing came back, 1 = all of it "
-                f"[{confidence:.0%} paired interval]",
+    recovery = (f"Robustness: recovery of forget {LABELS.get(metric, metric)} under each attack, {_formula(models)}, "
+                f"0 = nothing came back, 1 = all of it [{confidence:.0%} paired interval]"
+                + ("" if metric in FACT_BASED else "; not fact-based: the answer's format counts too"),
                 ["method", *_column_titles(models, metric)],
                 [[model_name(m, results.seeds), *[recovery_cell(_recovery(m, n, metric)) for n in names]] for m in models])
-    worst = ("Robustness: forget score without attack and the worst case over attacks",
-             ["method", "metric", "without attack", "worst case", "attack"],
-             [[model_name(m, results.seeds), LABELS.get(name, name), cell(r["unlearned"]), cell(r["value"]), r["attack"]]
+    worst = ("Robustness: forget score without attack and the worst case over attacks (the attack chosen on one "
+             "half of the questions every attack measured, its score reported on the other half)",
+             ["method", "metric", "without attack", "worst case", "control under that attack", "attack", "questions"],
+             [[model_name(m, results.seeds), LABELS.get(name, name), cell(r.get("unlearned")), cell(r.get("value")),
+               cell(r.get("control")), r.get("attack") or "n/c", str(r.get("questions_reported_on", ""))]
               for m in models for name, r in m.attacks["robust"].items()])
     reasons = [[model_name(m, results.seeds), n, _recovery(m, n, metric).get("not_computed") or "not computed"]
                for m in models for n in names if _recovery(m, n, metric).get("recovery") is None]
@@ -97,7 +117,8 @@ def robustness_rows(results: RunResults) -> list[dict]:
                 interval = entry.get("interval") or [None, None]
                 rows.append({"model": model.label, "seed": model.seed, "attack": attack["name"], "metric": metric,
                              "unlearned": entry.get("unlearned"), "attacked": entry.get("attacked"),
-                             "original": entry.get("original"), "recovery": entry.get("recovery"),
+                             "original": entry.get("original"), "control": entry.get("control"),
+                             "control_attacked": entry.get("control_attacked"), "recovery": entry.get("recovery"),
                              "recovery_low": interval[0], "recovery_high": interval[1],
                              "not_computed": entry.get("not_computed")})
     return rows

@@ -127,15 +127,18 @@ def eval_step(settings: ExperimentSettings, steps: Steps, model: str | Path, dat
 
 
 def attack_step(settings: ExperimentSettings, steps: Steps, model: Path, data: Path, name: str, original: str | Path,
-                unlearned_eval: Path, original_eval: Path, retain_eval: Path | None) -> Path:
-    """``unlearn attack`` on an unlearned model, reusing its evaluation and the original's."""
+                unlearned_eval: Path, original_eval: Path, retain_eval: Path | None, control: str | Path | None = None,
+                control_eval: Path | None = None) -> Path:
+    """``unlearn attack`` on an unlearned model, reusing its evaluation and the original's; ``control``
+    (the retain model, with its evaluation) is attacked the same way, so that recovery counts only
+    what comes back beyond it."""
     from unlearn.attacks.recovery import RECOVERY_VERSION
     from unlearn.attacks.run import run_attacks
     from unlearn.attacks.settings import AttackSettings
 
     values = {**settings.eval, **(settings.attacks or {}), **machine(settings), "model": model, "original": original,
               "forget": settings.forget, "unlearned_eval": unlearned_eval, "original_eval": original_eval,
-              "retain_eval": retain_eval}
+              "retain_eval": retain_eval, "control": control, "control_eval": control_eval if control else None}
     return _command_step(steps, name, AttackSettings, run_attacks, values, data,
                          {"metrics_version": METRICS_VERSION, "recovery_version": RECOVERY_VERSION})
 

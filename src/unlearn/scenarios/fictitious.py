@@ -42,7 +42,8 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
         row = {"label": entry.name, "role": "method", "model": model, "eval": evaluated}
         if settings.attacks is not None:
             row["attacks"] = attack_step(settings, steps, model, data, f"attack-{entry.name}", target, evaluated,
-                                         rows[0]["eval"], retain_eval)
+                                         rows[0]["eval"], retain_eval, control=rows[1]["model"],
+                                         control_eval=retain_eval)
         rows.append(row)
     return {"models": rows, "notes": tofu_protocol_notes(settings, data)}
 
