@@ -70,8 +70,12 @@ def letters_check(out: Path) -> dict:
                                   choice_utility=settings["wmdp_choice_utility"], choice_format="letters",
                                   embedder="none", nli_model="none", threads=2, out=str(out / "letters-check"),
                                   overwrite=True)
-    return {split: {"accuracy": entry["accuracy"], "interval": entry["interval"]}
-            for split, entry in evaluation.summary["multiple_choice"].items()}
+    checked = {}
+    for split, entry in evaluation.summary["multiple_choice"].items():
+        examples = json.loads((out / "letters-check" / f"choice_{split}.json").read_text())["examples"]
+        chosen = {letter: sum(e["chosen"] == letter for e in examples) for letter in "ABCD"}
+        checked[split] = {"accuracy": entry["accuracy"], "interval": entry["interval"], "chosen": chosen}
+    return checked  # how often each letter was chosen: a tie on a shared first token would choose "A" always
 
 
 def checks(result: dict) -> list[str]:
@@ -168,6 +172,8 @@ def main() -> None:
                   f"threads: {measured['run_seconds']} s.", "", *table(result), "", *[f"- {c}" for c in checks(result)]]
         if result.get("letters_check"):
             shown = "; ".join(f"{split} {e['accuracy']:.2f} [{e['interval'][0]:.2f}, {e['interval'][1]:.2f}]"
+                              + (" (chosen " + "/".join(f"{k} {v}" for k, v in e["chosen"].items()) + ")"
+                                 if "chosen" in e else "")
                               for split, e in result["letters_check"].items())
             lines.append(f"- the target in WMDP's letter form (A-D after the options) instead: {shown}, "
                          "against chance 0.25; hence the continuation form for this model")

@@ -110,9 +110,32 @@ def test_methods_that_need_answers_are_refused_on_text(tiny_model_dir, mixed_ben
     assert "\n" not in message and not (tmp_path / "out").exists()
 
 
-def letter_model(folder):
-    """A tiny model whose tokenizer has one token for each of `` A`` .. `` D``."""
-    tokenizer = make_tokenizer(extra_corpus=("Answer: A Answer: B Answer: C Answer: D A. B. C. D.",) * 3)
+def legacy_sentencepiece_tokenizer():
+    """A tokenizer built as Llama-2's, Mistral's and Zephyr's ``tokenizer.json`` are (SentencePiece's
+    "legacy" behaviour): the normalizer prepends ``▁`` and turns spaces into ``▁``, pieces start at a
+    ``▁``, and BOS is added. Encoded alone, `` A`` is ``▁ ▁A``; after ``Answer:`` it is ``▁A``."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    corpus = ["The following are multiple choice questions (with answers) about biology.\n\n",
+              "Question 7: which one was red or green or blue or gray, born in the city, year of books?\n"
+              "A. red\nB. green\nC. blue\nD. gray\nAnswer: A Answer: B Answer: C Answer: D 0 1 2 3 4 5 6 7 8 9"] * 3
+    backend = Tokenizer(models.BPE(unk_token="<unk>"))
+    backend.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="never", split=True)
+    backend.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.Fuse(), decoders.Strip(" ", 1, 0)])
+    backend.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=160, special_tokens=["<unk>", "<s>", "</s>"],
+                                                            show_progress=False))
+    backend.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
+                                   pad_token="</s>")
+
+
+def letter_model(folder, legacy: bool = False):
+    """A tiny model whose tokenizer has one token for each of `` A`` .. `` D`` after ``Answer:``
+    (``legacy``: a legacy SentencePiece one, see above)."""
+    tokenizer = legacy_sentencepiece_tokenizer() if legacy else make_tokenizer(
+        extra_corpus=("Answer: A Answer: B Answer: C Answer: D A. B. C. D.",) * 3)
     model = make_model(len(tokenizer), seed=3)
     model.config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(folder)
@@ -169,12 +192,47 @@ metric_list:
 """
 
 
-def test_lm_eval_on_a_local_task_agrees_with_our_multiple_choice_scorer(tmp_path):
-    """lm-eval-harness runs on the model in memory; on the same file its accuracy is ours."""
+def quiz(count: int = 16) -> list[dict]:
     words = ["red", "green", "blue", "gray", "born", "city", "year", "books"]
     answers = [0, 0, 0, 1, 2, 3, 3, 1, 0, 2, 2, 3, 1, 0, 0, 3]  # skewed, so no single letter scores 0.25
-    questions = [{"question": f"Question {i}: which one was {words[i % 8]}?",
-                  "choices": [words[(i + k) % 8] for k in range(4)], "answer": a} for i, a in enumerate(answers)]
+    return [{"question": f"Question {i}: which one was {words[i % 8]}?",
+             "choices": [words[(i + k) % 8] for k in range(4)], "answer": a} for i, a in enumerate(answers[:count])]
+
+
+def test_letters_after_a_legacy_sentencepiece_tokenizer_are_scored_as_lm_eval_scores_them():
+    """Scored alone, every letter's first token is ``▁``: all four tie and the choice is always "A".
+    lm-eval scores ``▁A`` after ``Answer:``; our scores are its log-likelihoods, request for request."""
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    from unlearn.evaluation.choice import evaluate_choices, lm_eval_split
+
+    tokenizer = legacy_sentencepiece_tokenizer()
+    alone = [tokenizer.convert_ids_to_tokens(tokenizer(" " + letter, add_special_tokens=False)["input_ids"])
+             for letter in "ABCD"]
+    assert alone == [["▁", f"▁{letter}"] for letter in "ABCD"]
+    [(context, continuation)] = lm_eval_split(tokenizer, ["Answer: "], ["B"], special_tokens=True)
+    assert tokenizer.convert_ids_to_tokens(context) == ["<s>", "▁Answer:"]  # the trailing space moves on
+    assert tokenizer.convert_ids_to_tokens(continuation) == ["▁B"]
+    model = make_model(len(tokenizer), seed=3).eval()
+    records = quiz()
+    for max_length in (256, 12):  # 12: every context loses its start, as lm-eval cuts it
+        examples = evaluate_choices(model, tokenizer, records, "quiz", batch_size=5, max_length=max_length)["examples"]
+        lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=4, device="cpu", max_length=max_length)
+        requests = [Instance("loglikelihood", doc={}, arguments=(lm_eval_prompt(record), " " + letter), idx=i)
+                    for record in records for i, letter in enumerate("ABCD")]
+        theirs = [loglik for loglik, _ in lm.loglikelihood(requests, disable_tqdm=True)]
+        ours = [e["letter_logprobs"][letter] for e in examples for letter in "ABCD"]
+        assert ours == pytest.approx(theirs, abs=1e-4)
+        for example, row in zip(examples, range(0, len(theirs), 4)):
+            assert len(set(example["letter_logprobs"].values())) == 4  # no tie
+            assert example["chosen"] == "ABCD"[max(range(4), key=lambda k: theirs[row + k])]
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["byte-level", "legacy-sentencepiece"])
+def test_lm_eval_on_a_local_task_agrees_with_our_multiple_choice_scorer(tmp_path, legacy):
+    """lm-eval-harness runs on the model in memory; on the same file its accuracy is ours."""
+    questions = quiz()
     bench = tmp_path / "bench"
     bench.mkdir()
     write_jsonl(bench / "quiz.jsonl", questions)
@@ -182,7 +240,7 @@ def test_lm_eval_on_a_local_task_agrees_with_our_multiple_choice_scorer(tmp_path
     tasks.mkdir()
     (tasks / "local_quiz.yaml").write_text(LOCAL_TASK.format(path=bench / "quiz.jsonl"))
     folder = tmp_path / "model"
-    letter_model(folder)
+    letter_model(folder, legacy)
     out = tmp_path / "eval"
     assert main(["-q", "eval", "--model", str(folder), "--data", str(bench), "--forget", "none", "--retain-split",
                  "none", "--real-authors", "none", "--world-facts", "none", "--choice-utility", "quiz",
@@ -193,7 +251,9 @@ def test_lm_eval_on_a_local_task_agrees_with_our_multiple_choice_scorer(tmp_path
     assert summary["lm_eval"]["results"]["local_quiz"]["acc"] == pytest.approx(ours, abs=1e-9)
     assert summary["lm_eval"]["samples"]["local_quiz"]["effective"] == len(questions)
     chosen = {e["chosen"] for e in json.loads((out / "choice_quiz.json").read_text())["examples"]}
-    assert len(chosen) > 1  # the model's choices differ by question: the agreement is not a constant letter's
+    # The byte-level model's choices differ by question: the agreement is not a constant letter's. The
+    # legacy one's are all "D", where scoring each letter alone ties them and picks "A" (0.375, not 0.25).
+    assert len(chosen) > 1 if not legacy else chosen == {"D"}
 
 
 def test_an_unknown_lm_eval_task_is_refused_before_the_model_loads(mixed_benchmark, tmp_path, capsys):
