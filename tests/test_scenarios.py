@@ -79,6 +79,10 @@ def test_fictitious_scenario_reports_and_reuses_finished_steps(tiny_model_dir, t
     summary = json.loads((folder / "attack_summary.json").read_text())
     assert summary["evaluations"]["unlearned"] == str(out / manifest["models"][-1]["eval"])
     assert not (folder / "unlearned").exists()
+    # the retain model is the control: attacked the same way, its evaluation reused
+    retain = next(m for m in manifest["models"] if m["label"] == "retain model")
+    assert summary["control"] == str(out / retain["model"]) and summary["recovery_against"].startswith("beyond")
+    assert summary["evaluations"]["control"] == str(out / retain["eval"]) and (folder / "control-paraphrase").is_dir()
     report = (out / "report.md").read_text()
     assert "## Robustness: recovery of forget" in report and "| GA+GD |" in report
     rows = list(csv.DictReader((out / "robustness.csv").open()))

@@ -11,10 +11,13 @@ def register(commands) -> None:
     parser = commands.add_parser(
         "attack", help="robustness audit: relearning, quantization, prompt attacks, logit lens; recovery per attack",
         description="Attack an unlearned model (--model; any model folder, whoever unlearned it) and measure how much "
-                    "of what it forgot comes back, against the model before unlearning (--original): recovery = "
-                    "(attacked - unlearned) / (original - unlearned) per forget metric, with a paired bootstrap "
-                    "interval, and the worst case over attacks. --attacks all runs every attack. Settings come from "
-                    "--config YAML and flags (flags win).")
+                    "of what it forgot comes back, against the model before unlearning (--original) and beyond what "
+                    "the same attack gives a model that never saw the forget data (--control, the retain model): "
+                    "recovery = (E(a, a_C) - E(u, c)) / (E(o, a_C) - E(u, c)) with E(x, y) = max(x - y, 0) per forget "
+                    "metric, with a paired bootstrap interval, and the worst case over attacks (chosen on half the "
+                    "questions, reported on the other half). Without --control, recovery is (a - u) / (o - u), "
+                    "against the unattacked floor. --attacks all runs every attack. Settings come from --config YAML "
+                    "and flags (flags win).")
     add_settings_flags(parser, AttackSettings)
     parser.set_defaults(handler=run)
 
