@@ -73,7 +73,7 @@ def test_markdown_html_csv_and_plots_are_written(evaluations, tmp_path):
     main(["compare", *map(str, evaluations), "--out", str(out), "--sort-by", "forget.probability",
           "--labels", "a", "b", "c"])
     markdown = (out / "leaderboard.md").read_text()
-    assert "sorted by forget probability ↓" in markdown and "95% bootstrap interval" in markdown
+    assert "sorted by forget probability ↓" in markdown and "cells: value [95% interval]" in markdown
     assert "| 1 |" in markdown and "vs #1 (paired)" in markdown
     assert "src='data:image/png;base64," in (out / "leaderboard.html").read_text()
     rows = list(csv.DictReader((out / "leaderboard.csv").open()))

@@ -45,7 +45,7 @@ def test_wmdp_scenario_fine_tunes_unlearns_text_and_reports_choice_accuracy(tiny
             assert 0.0 <= float(row[f"choice.{split}"]) <= 1.0
     report = (out / "report.md").read_text()
     assert "Multiple-choice accuracy, lm-eval's zero-shot format" in report and "forget_choice (forget) ↓" in report
-    assert "Results (95% bootstrap" not in report  # no question-answer splits: no TOFU table
+    assert "Results (95% intervals" not in report  # no question-answer splits: no TOFU table
     train = json.loads(next((out / "steps").glob("forget-GA_GD-*")).joinpath("train_summary.json").read_text())
     assert train["forget_split"] == "forget_corpus" and train["retain_split"] == "retain_corpus"
 

@@ -172,7 +172,8 @@ def _semantic_values(splits: list[EvalSplit], examples: list[list[dict]], semant
 def aggregate(split: EvalSplit, examples: list[dict], reasons: dict[str, str],
               interval_options: dict | None = None) -> SplitResult:
     """A split's averages from its per-example values (also used on subsets, e.g. one forget
-    request), with their bootstrap intervals unless ``interval_options`` is None."""
+    request), with their intervals (``uncertainty.mean_interval``: exact for proportions, BCa
+    bootstrap otherwise) unless ``interval_options`` is None."""
     result = SplitResult(split, examples)
     valid_count = sum(1 for v in examples if v["likelihood_valid"])
     result.metrics["examples"] = len(examples)
@@ -193,7 +194,7 @@ def aggregate(split: EvalSplit, examples: list[dict], reasons: dict[str, str],
 
 def metric_columns(split: EvalSplit, examples: list[dict]) -> dict[str, np.ndarray]:
     """Per-example terms whose mean is each split metric; nan where an example does not count
-    (an invalid likelihood, no fact, no options). Bootstrap intervals resample these."""
+    (an invalid likelihood, no fact, no options). Intervals are computed from these."""
     if not split.generates:
         return {}
     nan = math.nan

@@ -29,7 +29,7 @@ from unlearn.evaluation.suites import SUMMARY_FILE, prepare_suites, run_suites, 
 from unlearn.evaluation.summary import (FORGET_QUALITY_MIN_EXAMPLES, RetainModelEval, forget_quality_examples,
                                        model_intervals, summarize)
 from unlearn.files import atomic_write_json
-from unlearn.metrics.uncertainty import CONFIDENCE, RESAMPLES, SEED
+from unlearn.metrics.uncertainty import CONFIDENCE, METHOD_DESCRIPTION, RESAMPLES, SEED
 from unlearn.models.loading import ensure_pad_token, fit_to_context, load_model
 from unlearn.training.run_folder import check_run_folder, record_run_settings
 from unlearn.training.settings import DataSettings, ModelSettings
@@ -87,7 +87,7 @@ class EvalSettings(DataSettings, ModelSettings):
     generation_batch_size: PositiveInt = Field(32, description="questions per generation batch")
     min_k: PositiveFloat = Field(0.2, le=1.0, description="fraction of lowest-probability tokens for Min-K% and "
                                                           "Min-K%++")
-    confidence: float = Field(CONFIDENCE, gt=0.0, lt=1.0, description="level of the bootstrap confidence intervals")
+    confidence: float = Field(CONFIDENCE, gt=0.0, lt=1.0, description="level of the confidence intervals")
     bootstrap_resamples: int = Field(RESAMPLES, ge=100, description="bootstrap resamples per interval (seeded)")
     embedder: str | None = Field("packaged", description="sentence embedder for cosine similarity: 'packaged' "
                                                  "(all-MiniLM-L6-v2, offline), a folder or Hub id, or none = skip")
@@ -294,7 +294,7 @@ def _summary(settings: EvalSettings, results: dict[str, SplitResult], overall: d
         "overall": overall,
         "overall_intervals": intervals,
         "forget_quality_examples": quality_examples,
-        "intervals": {"confidence": settings.confidence, "method": "percentile bootstrap over examples",
+        "intervals": {"confidence": settings.confidence, "method": METHOD_DESCRIPTION,
                       "resamples": settings.bootstrap_resamples, "seed": SEED},
         "splits": {role: {"split": r.split.split, "metrics": r.metrics, "intervals": r.intervals}
                    for role, r in results.items()},

@@ -2,8 +2,9 @@
 
 Every number is either computed or listed in ``not_computed`` with the reason; a missing
 ingredient never turns into a 0. Utility, forget efficacy, the membership AUCs and PrivLeak get
-bootstrap intervals: each split's examples are resampled on their own and the number is
-recomputed from the resampled split averages by the same function that computes it.
+BCa bootstrap intervals (percentile where BCa is undefined, ``uncertainty.bootstrap_interval``):
+each split's examples are resampled on their own and the number is recomputed from the
+resampled split averages by the same function that computes it.
 
 The membership AUCs ``mia_auc_*`` are open-unlearning's orientation (1 = forget set stands out);
 PrivLeak ``priv_leak_*`` is MUSE's, in percent, from the AUCs turned round (``to_muse_auc``).

@@ -114,7 +114,7 @@ def choice_tables(results: RunResults) -> list[Table]:
         rows = [[model_name(model, results.seeds)] + [_accuracy(model.summary, split) for split in splits]
                 for model in results.models]
         chance = ", ".join(f"{split} {entry['chance']:.2f}" for split, entry in splits.items())
-        tables.append((f"Multiple-choice accuracy, lm-eval's zero-shot format (95% bootstrap intervals over the "
+        tables.append((f"Multiple-choice accuracy, lm-eval's zero-shot format (95% Clopper-Pearson intervals over the "
                        f"questions; chance: {chance})", header, rows))
     tasks = list(dict.fromkeys(task for model in results.models
                                for task in ((model.summary.get("lm_eval") or {}).get("results") or {})))

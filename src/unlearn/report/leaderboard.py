@@ -1,7 +1,7 @@
 """``unlearn compare``: a leaderboard of any number of finished evaluations and experiments.
 
 A source is an evaluation folder (``unlearn eval --out``: one entry) or an experiment folder
-(``unlearn run``: one entry per model and seed). Each cell is a value with the bootstrap interval
+(``unlearn run``: one entry per model and seed). Each cell is a value with the interval
 its evaluation stored. Sorted by a chosen metric in the direction that is better, each entry is
 also compared with the leader on the same questions (a paired difference and its interval), so
 a reader can see whether the first place is a real lead or noise. Written as
@@ -146,7 +146,7 @@ def _title(board: Leaderboard) -> str:
     confidence = ", ".join(f"{c:.0%}" for c in levels)
     order = (f"sorted by {column_title(*board.sort_by)} (better first; * = the paired interval of the difference "
              "to #1 excludes 0)") if board.sort_by else "in the order given"
-    return f"Leaderboard: {len(board.entries)} models, {order}; cells: value [{confidence} bootstrap interval]"
+    return f"Leaderboard: {len(board.entries)} models, {order}; cells: value [{confidence} interval]"
 
 
 def _write(board: Leaderboard, out: Path) -> None:

@@ -1,6 +1,6 @@
 """The report's tables as ``(title, header, rows)``, shared by the Markdown and HTML pages.
 
-One seed: every cell is a value with its bootstrap interval, ``0.43 [0.35, 0.51]``, and each
+One seed: every cell is a value with its interval, ``0.43 [0.35, 0.51]``, and each
 model is compared with the target on the same questions (a paired difference and its interval).
 Several seeds: each cell is the mean and standard deviation over the seeds, and a table says
 which differences between models have the same sign in every seed.
@@ -48,7 +48,8 @@ def result_tables(results: RunResults) -> list[Table]:
     seeds = results.seeds
     header = ["model"] + [column_title(g, n) for g, n in MAIN_COLUMNS] + ["train s", "inference"]
     if len(seeds) == 1:
-        tables = [("Results (95% bootstrap intervals over the questions)", header, _rows(results.models))]
+        title = "Results (95% intervals over the questions: exact for proportions, BCa bootstrap otherwise)"
+        tables = [(title, header, _rows(results.models))]
     else:
         names = ", ".join(str(s) for s in seeds)
         spread = [[label] + [seed_cell([m.value(g, n) for m in results.of_label(label)]) for g, n in MAIN_COLUMNS]
