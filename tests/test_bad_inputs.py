@@ -11,6 +11,7 @@ import errno
 import json
 import re
 import shutil
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,6 +122,7 @@ def truncated_weights(folder: Path) -> None:
 def other_run(world: World) -> list[str]:
     world.out.mkdir()
     (world.out / "unlearn_settings.json").write_text(json.dumps({"method": "NPO"}))
+    (world.out / "train_summary.json").write_text("{}")  # a settings file alone is a run that never started
     return world.forget()
 
 
@@ -336,6 +338,66 @@ CATALOG = [
     Case("'kind' must be one of",
          lambda w: w.forget(model=manifest_folder(w, {"format_version": 1, "kind": "ensemble"})),
          r"unlearned_model\.json: 'kind' must be one of logit_combination, prompted"),
+    # reliability (issue 26): manifests
+    Case("its parts lead back to itself", lambda w: evaluation(w, model=mutual_manifests(w)),
+         r"m1/unlearned_model\.json: its parts lead back to itself \(.*m1 -> .*m2 -> .*m1\)"),
+    Case("'alpha' must be a finite number, got null", lambda w: evaluation(w, model=combination(w, None)),
+         r"unlearned_model\.json: 'alpha' must be a finite number, got null"),
+    Case("got NaN", lambda w: evaluation(w, model=combination(w, float("nan"))),
+         r"unlearned_model\.json: 'alpha' must be a finite number, got NaN"),
+    Case("output_filter: unknown key", lambda w: evaluation(w, model=prompted(w, output_filter={
+        "keywords": [], "answers": [], "threshold": 2, "refusal": "No.", "colour": "red"})),
+         r"unlearned_model\.json: output_filter: unknown key 'colour' \(accepted: keywords, answers"),
+    Case("must have a 'role' and a 'content'", lambda w: evaluation(w, model=prompted(w, context=[{"role": "system"}])),
+         r"unlearned_model\.json: context turn 0 must have a 'role' and a 'content', both text"),
+    Case("'context' must be a list of turns", lambda w: evaluation(w, model=prompted(w, context="Be discreet.")),
+         r"unlearned_model\.json: 'context' must be a list of turns .*, got str"),
+    Case("a manifest is UTF-8 JSON", lambda w: evaluation(w, model=manifest_bytes(w, b'{"kind": "prompted\xff"}')),
+         r"unlearned_model\.json: not valid UTF-8 \(byte 19\); a manifest is UTF-8 JSON"),
+    Case("leaves no room for a question", lambda w: evaluation(w, model=prompted(
+        w, context=[{"role": "system", "content": "city " * 300}])),
+         r"unlearned_model\.json: the context is \d{3} tokens, and the model's window is 256"),
+    Case("not found: ", lambda w: evaluation(w, model=manifest_folder(w, {"format_version": 1, "kind": "prompted",
+                                                                          "parts": {"main": "main"}})),
+         r"unlearned_model\.json: part 'main' not found: .*manifest-model/main does not exist \(a relative part is "
+         r"read from the manifest's folder"),
+    # reliability: data files
+    Case("nested too deeply", lambda w: w.forget(data=w.split_file(
+        "forget", b'{"question": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n")),
+         r"forget\.jsonl:1: not valid JSON for a record \(nested too deeply\)"),
+    Case("lone surrogate escape", lambda w: w.forget(data=w.split_file(
+        "forget", b'{"question": "Where was Ada \\ud800 born?", "answer": "London."}\n')),
+         r"forget\.jsonl:1: field 'question' holds a lone surrogate escape"),
+    Case("a record is longer than", lambda w: w.forget(data=w.split_file(
+        "forget", b'{"question": "Q?", "answer": "' + b"a" * (5 * 2**20) + b'"}\n')),
+         r"forget\.jsonl:1: a record is longer than 4 MiB; split its text into several records"),
+    Case("holds continuation records, not question-answer records",
+         lambda w: evaluation(w, data=w.split_file("forget", line_of({"prompt": "Once upon", "gt": "a time"}))),
+         r"--forget forget: split 'forget' holds continuation records, not question-answer records; MUSE's VerbMem"),
+    Case("holds text records, not question-answer records",
+         lambda w: evaluation(w, data=w.split_file("forget", line_of({"text": "Ada was born in London."}))),
+         r"--forget forget: split 'forget' holds text records, not question-answer records; raw text is trained on"),
+    Case("already holds", lambda w: users_benchmark(w),
+         r"benchmark folder .*out already holds forget10\.jsonl with other content; pass --overwrite"),
+    # reliability: output folders, compare, experiments
+    Case("is in use by another llm-unlearn process", lambda w: locked_out(w),
+         r"output folder .*out is in use by another llm-unlearn process \(pid 1\); wait for it to finish"),
+    Case("is not an llm-unlearn evaluation summary", lambda w: compare_summary(w, "{}"),
+         r"summary\.json is not an llm-unlearn evaluation summary \('overall' or 'splits' is missing\)"),
+    Case("a JSON list, not an object", lambda w: compare_summary(w, "[]"),
+         r"summary\.json is not an llm-unlearn evaluation summary \(a JSON list, not an object\)"),
+    Case("not a number", lambda w: compare_summary(w, json.dumps({"overall": {"forget_quality": "high"}, "splits": {}})),
+         r"summary\.json is not an llm-unlearn evaluation summary \(metric 'overall\.forget_quality' is \"high\", not a "
+         r"number\)"),
+    Case("'models' must list the run's models", lambda w: compare_experiment(w, json.dumps({"name": "x"})),
+         r"experiment\.json is damaged: 'models' must list the run's models"),
+    Case("a metric name is empty",
+         lambda w: ["compare", str(finished_eval(w)), "--sort-by", "", "--out", str(w.out)],
+         r"a metric name is empty \(''\); name one \(available: model_utility_tofu\)"),
+    Case("is damaged (not valid JSON", lambda w: damaged_experiment(w),
+         r"out/experiment\.json is damaged \(not valid JSON: .*\); delete it to run the experiment anew"),
+    Case("the settings expand to more than", lambda w: w.experiment(ALIAS_BOMB),
+         r"experiment\.yaml: the settings expand to more than 100000 values \(YAML aliases"),
     Case("RWKU's utility_general needs field", lambda w: rwku_eval(w, {"question": "2 + 2 =", "choices": ["3", "4"],
                                                                        "answer": 1}),
          r"utility_general\.jsonl record 1: RWKU's utility_general needs field 'examples' \(list\)"),
@@ -461,3 +523,75 @@ def test_a_generation_budget_beyond_the_context_is_capped_with_a_warning(bench, 
     assert main(argv) == 0
     assert re.search(r"max_new_tokens 100000000 does not fit the model's context of 256 tokens after a prompt of "
                      r"\d+; using \d+", caplog.text)
+
+
+
+# reliability (issue 26): helpers of the cases above
+# a list setting whose anchors nest ten aliases eight levels deep: 10^8 values once expanded
+ALIAS_BOMB = "name: bomb\nmethods: [&a [x, x, x, x, x, x, x, x, x, x], " + ", ".join(
+    f"&{n} [{', '.join([f'*{p}'] * 10)}]" for p, n in zip("abcdefg", "bcdefgh")) + "]\n"
+
+
+def evaluation(world: World, model: str | None = None, data: Path | None = None) -> list[str]:
+    return ["eval", "--model", model or str(world.model), "--data", str(data or world.bench), "--forget", "forget",
+            "--retain-split", "retain", "--real-authors", "none", "--world-facts", "none", "--holdout", "none",
+            "--embedder", "none", "--nli-model", "none", "--out", str(world.out), "--device", "cpu"]
+
+
+def prompted(world: World, **spec) -> str:
+    return manifest_folder(world, {"format_version": 1, "kind": "prompted", "parts": {"main": str(world.model)},
+                                   **spec})
+
+
+def combination(world: World, alpha) -> str:
+    return manifest_folder(world, {"format_version": 1, "kind": "logit_combination", "formula": "whp",
+                                   "alpha": alpha, "parts": {"main": str(world.model), "second": str(world.model)}})
+
+
+def manifest_bytes(world: World, content: bytes) -> str:
+    folder = world.tmp / "manifest-model"
+    folder.mkdir()
+    (folder / "unlearned_model.json").write_bytes(content)
+    return str(folder)
+
+
+def mutual_manifests(world: World) -> str:
+    """Two manifest folders whose main parts name each other."""
+    for name, other in (("m1", "m2"), ("m2", "m1")):
+        (world.tmp / name).mkdir()
+        (world.tmp / name / "unlearned_model.json").write_text(json.dumps(
+            {"format_version": 1, "kind": "prompted", "parts": {"main": f"../{other}"}}))
+    return str(world.tmp / "m1")
+
+
+def users_benchmark(world: World) -> list[str]:
+    world.out.mkdir()
+    write_jsonl(world.out / "forget10.jsonl", [GOOD])
+    return ["data", "fictitious", "--out", str(world.out), "--people", "10"]
+
+
+def locked_out(world: World) -> list[str]:
+    """A lock held by a running process (pid 1 always runs)."""
+    world.out.mkdir()
+    (world.out / ".unlearn.lock").write_text(json.dumps({"pid": 1, "host": socket.gethostname()}))
+    return world.forget()
+
+
+def compare_summary(world: World, summary: str) -> list[str]:
+    folder = world.tmp / "eval"
+    folder.mkdir()
+    (folder / "summary.json").write_text(summary)
+    return ["compare", str(folder), "--out", str(world.out)]
+
+
+def compare_experiment(world: World, manifest: str) -> list[str]:
+    folder = world.tmp / "experiment"
+    folder.mkdir()
+    (folder / "experiment.json").write_text(manifest)
+    return ["compare", str(folder), "--out", str(world.out)]
+
+
+def damaged_experiment(world: World) -> list[str]:
+    world.out.mkdir()
+    (world.out / "experiment.json").write_text('{"name": "mine", "mod')
+    return world.experiment(f"name: mine\nout: {world.out}\n")

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from unlearn.config import read_yaml, settings_from, validate_settings
 from unlearn.errors import UserError
+from unlearn.files import output_lock
 
 
 @dataclass(frozen=True)
@@ -76,48 +77,59 @@ class RunResult:
 
 
 def fictitious_benchmark(out: str | Path, people: int = 20, qa_per_person: int = 5, seed: int = 0,
-                         forget_percents=(1, 5, 10)) -> Path:
+                         forget_percents=(1, 5, 10), overwrite: bool = False) -> Path:
     """Write the built-in TOFU-format benchmark of invented people (``unlearn data fictitious``);
     returns its folder, to pass as ``data=``."""
     from unlearn.data.fictitious import generate_fictitious
 
-    return _write_builtin(out, lambda: generate_fictitious(people, qa_per_person, seed, tuple(forget_percents)))
+    percents = [forget_percents] if isinstance(forget_percents, (int, str)) else forget_percents
+    return _write_builtin(out, lambda: generate_fictitious(people, qa_per_person, seed, tuple(percents)), overwrite)
 
 
-def muse_benchmark(out: str | Path, people: int = 20, qa_per_person: int = 5, seed: int = 0) -> Path:
+def muse_benchmark(out: str | Path, people: int = 20, qa_per_person: int = 5, seed: int = 0,
+                   overwrite: bool = False) -> Path:
     """Write the built-in MUSE-style benchmark (``unlearn data muse``): one invented news article per
     person of the fictitious world, in MUSE's split names; returns its folder."""
     from unlearn.data.muse import generate_muse
 
-    return _write_builtin(out, lambda: generate_muse(people, qa_per_person, seed))
+    return _write_builtin(out, lambda: generate_muse(people, qa_per_person, seed), overwrite)
 
 
-def rwku_benchmark(out: str | Path, seed: int = 0) -> Path:
+def rwku_benchmark(out: str | Path, seed: int = 0, overwrite: bool = False) -> Path:
     """Write the built-in RWKU-style probes about the packaged real-world entities (``unlearn data rwku``)."""
     from unlearn.data.rwku import generate_rwku
 
-    return _write_builtin(out, lambda: generate_rwku(seed))
+    return _write_builtin(out, lambda: generate_rwku(seed), overwrite)
 
 
-def wmdp_benchmark(out: str | Path, entities: int = 20, seed: int = 0) -> Path:
+def wmdp_benchmark(out: str | Path, entities: int = 20, seed: int = 0, overwrite: bool = False) -> Path:
     """Write the built-in WMDP-style benchmark (``unlearn data wmdp``): ``entities`` invented viruses
     to forget and as many minerals to keep; returns its folder."""
     from unlearn.data.wmdp import generate_wmdp
 
-    return _write_builtin(out, lambda: generate_wmdp(entities, entities, seed))
+    return _write_builtin(out, lambda: generate_wmdp(entities, entities, seed), overwrite)
 
 
-def _write_builtin(out: str | Path, generate) -> Path:
-    from unlearn.data.benchmark import write_benchmark
+def _write_builtin(out: str | Path, generate, overwrite: bool) -> Path:
+    """Write the generated splits; a split file of other content already there (the user's own
+    benchmark) is replaced only with ``overwrite``; an identical rerun is allowed."""
+    from unlearn.data.benchmark import benchmark_lines, write_benchmark
 
-    out = Path(out)
+    out = _path(out, "benchmark folder")
     if out.exists() and not out.is_dir():
         raise UserError(f"benchmark folder {out} is a file, not a folder")
     try:
         splits = generate()
     except ValueError as error:
         raise UserError(str(error)) from None
-    write_benchmark(splits, out)
+    with output_lock(out):
+        replaced = [f"{name}.jsonl" for name, records in splits.items() if (out / f"{name}.jsonl").exists()
+                    and (out / f"{name}.jsonl").read_bytes() != benchmark_lines(records).encode("utf-8")]
+        if replaced and not overwrite:
+            more = f" and {len(replaced) - 1} more split files" if len(replaced) > 1 else ""
+            raise UserError(f"benchmark folder {out} already holds {replaced[0]}{more} with other content; "
+                            "pass --overwrite to replace them, or choose another --out")
+        write_benchmark(splits, out)
     return out
 
 
@@ -127,7 +139,8 @@ def finetune(settings: BaseModel | None = None, *, config: str | Path | None = N
     from unlearn.training.finetune import FinetuneSettings, finetune as run_finetune
 
     chosen = _settings(FinetuneSettings, settings, values, config)
-    return Result(Path(chosen.out), chosen, run_finetune(chosen, callbacks))
+    with output_lock(chosen.out):
+        return Result(Path(chosen.out), chosen, run_finetune(chosen, callbacks))
 
 
 def forget(settings: BaseModel | None = None, *, config: str | Path | None = None, callbacks: list | None = None,
@@ -136,7 +149,8 @@ def forget(settings: BaseModel | None = None, *, config: str | Path | None = Non
     from unlearn.training.forget import ForgetSettings, forget as run_forget
 
     chosen = _settings(ForgetSettings, settings, values, config)
-    return Result(Path(chosen.out), chosen, run_forget(chosen, callbacks))
+    with output_lock(chosen.out):
+        return Result(Path(chosen.out), chosen, run_forget(chosen, callbacks))
 
 
 def evaluate(model=None, tokenizer=None, *, settings: BaseModel | None = None, config: str | Path | None = None,
@@ -152,10 +166,14 @@ def evaluate(model=None, tokenizer=None, *, settings: BaseModel | None = None, c
     if tokenizer is not None and not in_memory:
         raise UserError("evaluate(tokenizer=...) is only for a model in memory; a model folder or Hub id "
                         "brings its own tokenizer")
+    if in_memory and not callable(getattr(model, "generate", None)):
+        raise UserError(f"evaluate(model=...) takes a model folder, a Hub id or a transformers model in memory, "
+                        f"got {type(model).__name__}")
     if model is not None:
         values["model"] = _in_memory_name(model) if in_memory else str(model)
     chosen = _settings(EvalSettings, settings, values, config)
-    return EvalResult(Path(chosen.out), chosen, evaluate_model(chosen, (model, tokenizer) if in_memory else None))
+    with output_lock(chosen.out):
+        return EvalResult(Path(chosen.out), chosen, evaluate_model(chosen, (model, tokenizer) if in_memory else None))
 
 
 def attack(settings: BaseModel | None = None, *, config: str | Path | None = None, **values) -> Result:
@@ -164,7 +182,8 @@ def attack(settings: BaseModel | None = None, *, config: str | Path | None = Non
     from unlearn.attacks.settings import AttackSettings
 
     chosen = _settings(AttackSettings, settings, values, config)
-    return Result(Path(chosen.out), chosen, run_attacks(chosen))
+    with output_lock(chosen.out):
+        return Result(Path(chosen.out), chosen, run_attacks(chosen))
 
 
 def run(experiment: str | Path | dict | None = None, *, progress=print, **values) -> RunResult:
@@ -174,13 +193,16 @@ def run(experiment: str | Path | dict | None = None, *, progress=print, **values
     from unlearn.scenarios.experiment import ExperimentSettings
     from unlearn.scenarios.runner import run_experiment
 
-    source = str(experiment) if isinstance(experiment, (str, Path)) else "experiment"
+    if experiment is not None and not isinstance(experiment, (str, os.PathLike, dict)):
+        raise UserError(f"run(experiment=...) takes a YAML file or a dict of settings, got {type(experiment).__name__}")
+    source = str(experiment) if isinstance(experiment, (str, os.PathLike)) else "experiment"
     written = dict(experiment) if isinstance(experiment, dict) else read_yaml(experiment) if experiment else {}
-    if isinstance(experiment, (str, Path)) and not written:
+    if isinstance(experiment, (str, os.PathLike)) and not written:
         raise UserError(f"{experiment}: the experiment file is empty; it names at least a scenario or methods "
                         "(see configs/experiment_fictitious.yaml)")
     chosen = validate_settings(ExperimentSettings, {**written, **_plain(values)}, source)
-    page, steps = run_experiment(chosen, source, progress)
+    with output_lock(chosen.run_folder):
+        page, steps = run_experiment(chosen, source, progress)
     return RunResult(chosen.run_folder, page, read_run(chosen.run_folder).manifest, list(steps.ran),
                      list(steps.reused))
 
@@ -189,7 +211,9 @@ def write_report(folder: str | Path) -> Path:
     """(Re)write the report of a finished run folder (``unlearn report``); returns the HTML page."""
     from unlearn.report.render import write_report as write
 
-    return write(folder)
+    folder = _path(folder, "write_report(folder=...)")
+    with output_lock(folder):
+        return write(folder)
 
 
 def compare(*sources: str | Path, out: str | Path, sort_by: str | None = None, metrics: list[str] | None = None,
@@ -198,18 +222,45 @@ def compare(*sources: str | Path, out: str | Path, sort_by: str | None = None, m
     ``unlearn.report.leaderboard.compare``."""
     from unlearn.report.leaderboard import compare as run_compare
 
-    return run_compare(list(sources), out, sort_by=sort_by, metrics=metrics, labels=labels)
+    if len(sources) == 1 and isinstance(sources[0], (list, tuple)):
+        sources = tuple(sources[0])  # compare([a, b], out=...) as well as compare(a, b, out=...)
+    sources = tuple(_path(s, "compare: a source") for s in sources)
+    out = _path(out, "compare(out=...)")
+    if sort_by is not None and not isinstance(sort_by, str):
+        raise UserError(f"compare(sort_by=...) takes a metric name, got {type(sort_by).__name__}")
+    with output_lock(out):
+        return run_compare(list(sources), out, sort_by=sort_by, metrics=_names(metrics, "metrics"),
+                           labels=_names(labels, "labels"))
 
 
 def _settings(model: type[BaseModel], given: BaseModel | None, values: dict, config):
     """Settings already validated (the command line passes them), or keyword values on top of ``config``.
     Paths are accepted wherever a setting names a file or folder."""
     values = _plain(values)
+    if config is not None:
+        config = _path(config, "config=")
     if given is None:
         return settings_from(model, values, config)
     if not isinstance(given, model):
         raise UserError(f"settings must be {model.__name__}, got {type(given).__name__}")
     return validate_settings(model, {**given.model_dump(), **values}) if values else given
+
+
+def _path(value, what: str) -> Path:
+    """A folder or file argument: a string or path, never silently something else."""
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        raise UserError(f"{what} takes a folder or file path, got {value!r:.60}")
+    return Path(value)
+
+
+def _names(value, what: str) -> list[str] | None:
+    """A list of names; one string is one name (never split into its characters)."""
+    if value is None:
+        return None
+    value = [value] if isinstance(value, str) else value
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise UserError(f"compare({what}=...) takes a list of names, got {value!r:.60}")
+    return list(value)
 
 
 def _plain(values: dict) -> dict:

@@ -72,7 +72,30 @@ def read_yaml(path: str | Path) -> dict:
         return {}
     if not isinstance(data, dict):
         raise UserError(f"{path}: a config must be a mapping of setting: value")
+    if _expanded_size(data, {}, set()) > MAX_VALUES:
+        raise UserError(f"{path}: the settings expand to more than {MAX_VALUES} values (YAML aliases '*' repeat "
+                        "what they name); write the settings out plainly")
     return data
+
+
+MAX_VALUES = 100_000  # a config's values once its aliases are expanded; far beyond any real one
+
+
+def _expanded_size(value, sizes: dict[int, int], open_ids: set[int]) -> int:
+    """How many values ``value`` holds with every alias expanded, counted once per shared node
+    (so a billion-laughs document is measured without being expanded); a node that holds itself
+    counts as too large."""
+    if not isinstance(value, (dict, list)):
+        return 1
+    key = id(value)
+    if key in open_ids:
+        return MAX_VALUES + 1
+    if key not in sizes:
+        open_ids.add(key)
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        sizes[key] = 1 + sum(_expanded_size(v, sizes, open_ids) for _, v in items)
+        open_ids.discard(key)
+    return sizes[key]
 
 
 def validate_settings(model: type[BaseModel], values: dict, source: str = "settings"):

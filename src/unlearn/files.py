@@ -5,7 +5,9 @@ from __future__ import annotations
 import errno
 import json
 import os
+import socket
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable
 
@@ -62,3 +64,109 @@ def check_writable(folder: str | Path) -> None:
         os.unlink(probe)
     except OSError as error:
         raise UserError(f"output folder {folder} is not writable ({error.strerror or error})") from error
+
+
+LOCK_FILE = ".unlearn.lock"
+RUN_SETTINGS_FILE = "unlearn_settings.json"  # marks a run's folder (training/run_folder.py)
+_held: dict[Path, int] = {}  # folders this process has locked, with the nesting depth
+
+
+@contextmanager
+def output_lock(folder: str | Path):
+    """Hold ``folder`` for one command: a second process writing there is refused while this one runs.
+
+    The lock is a file with the holder's process id (and its start time, so that a reused id is
+    not taken for the holder); a lock whose process is gone is stale and taken over. A command
+    that fails leaves nothing behind: the folder is removed again if it created it and holds only
+    the lock and the run's settings file."""
+    folder = Path(folder).absolute()
+    if folder in _held:  # the same process, one command inside another
+        _held[folder] += 1
+        try:
+            yield folder
+        finally:
+            _held[folder] -= 1
+        return
+    created = _create_folder(folder)
+    try:
+        _take(folder / LOCK_FILE)
+    except BaseException:
+        _remove_created(created)
+        raise
+    _held[folder] = 1
+    failed = True
+    try:
+        yield folder
+        failed = False
+    finally:
+        del _held[folder]
+        if failed and {p.name for p in folder.iterdir()} <= {LOCK_FILE, RUN_SETTINGS_FILE}:
+            (folder / RUN_SETTINGS_FILE).unlink(missing_ok=True)  # settings of a run that never started
+        (folder / LOCK_FILE).unlink(missing_ok=True)
+        _remove_created(created)
+
+
+def _create_folder(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; return those created, innermost first."""
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"output path {folder} is a file, not a folder")
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create output folder {folder}: {error.strerror or error}") from error
+    return missing
+
+
+def _remove_created(created: list[Path]) -> None:
+    for path in created:  # innermost first; a folder that now holds something stays
+        try:
+            path.rmdir()
+        except OSError:
+            return
+
+
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of process ``pid`` (Linux), to tell it from a later one with the same id."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(holder: dict) -> bool:
+    pid = holder.get("pid")
+    if not isinstance(pid, int) or holder.get("host") != socket.gethostname():
+        return isinstance(pid, int)  # another machine's process (a shared disk) cannot be checked: held
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, run by another user
+    started = _process_start(pid)
+    return started is None or holder.get("started") in (None, started)
+
+
+def _take(lock: Path) -> None:
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "started": _process_start(os.getpid())}
+    for _ in range(3):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                holder = json.loads(lock.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                holder = {}  # half-written by a process killed at that instant: stale
+            if _alive(holder if isinstance(holder, dict) else {}):
+                raise UserError(f"output folder {lock.parent} is in use by another llm-unlearn process (pid "
+                                f"{holder['pid']}); wait for it to finish or choose another --out (if no such "
+                                f"process runs, delete {lock})") from None
+            lock.unlink(missing_ok=True)  # stale: its process is gone
+            continue
+        except OSError as error:
+            raise UserError(f"output folder {lock.parent} is not writable ({error.strerror or error})") from error
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(me, handle)
+        return
+    raise UserError(f"output folder {lock.parent}: cannot take its lock {lock}")

@@ -5,6 +5,9 @@ from __future__ import annotations
 from unlearn.errors import UserError
 
 
+OVERWRITE = "replace split files of other content already in --out"
+
+
 def register(commands) -> None:
     parser = commands.add_parser("data", help="create benchmark data", description="Create benchmark data.")
     kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
@@ -20,6 +23,7 @@ def register(commands) -> None:
     fictitious.add_argument("--forget-percents", default="1,5,10", metavar="P,P,...",
                             help="forgetNN splits to cut, each with its retain and holdout splits, percentages of "
                                  "the people from 1 to 50 (default: 1,5,10, as TOFU)")
+    fictitious.add_argument("--overwrite", action="store_true", help=OVERWRITE)
     fictitious.set_defaults(handler=run_fictitious)
     muse = _builtin(kinds, "muse", run_muse, "MUSE-style benchmark: news articles about invented people",
                     "Write a MUSE-style benchmark in MUSE's split names: one article per invented person (the last "
@@ -42,6 +46,7 @@ def _builtin(kinds, name: str, handler, summary: str, description: str):
     parser = kinds.add_parser(name, help=summary, description=description)
     parser.add_argument("--out", required=True, help="output folder (one <split>.jsonl per split)")
     parser.add_argument("--seed", type=int, default=0, help="generator seed (default: 0)")
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE)
     parser.set_defaults(handler=handler)
     return parser
 
@@ -54,25 +59,26 @@ def run_fictitious(args) -> int:
     except ValueError:
         raise UserError("--forget-percents must be integers separated by commas, "
                         f"got '{args.forget_percents}'") from None
-    return _written(api.fictitious_benchmark(args.out, args.people, args.qa_per_person, args.seed, percents))
+    return _written(api.fictitious_benchmark(args.out, args.people, args.qa_per_person, args.seed, percents,
+                                             args.overwrite))
 
 
 def run_muse(args) -> int:
     from unlearn import api
 
-    return _written(api.muse_benchmark(args.out, args.people, args.qa_per_person, args.seed))
+    return _written(api.muse_benchmark(args.out, args.people, args.qa_per_person, args.seed, args.overwrite))
 
 
 def run_wmdp(args) -> int:
     from unlearn import api
 
-    return _written(api.wmdp_benchmark(args.out, args.entities, args.seed))
+    return _written(api.wmdp_benchmark(args.out, args.entities, args.seed, args.overwrite))
 
 
 def run_rwku(args) -> int:
     from unlearn import api
 
-    return _written(api.rwku_benchmark(args.out, args.seed))
+    return _written(api.rwku_benchmark(args.out, args.seed, args.overwrite))
 
 
 def _written(out) -> int:

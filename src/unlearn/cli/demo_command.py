@@ -15,10 +15,13 @@ def register(commands) -> None:
 
 
 def run(args) -> int:
+    from unlearn.files import output_lock
     from unlearn.scenarios.demo import demo_settings
     from unlearn.scenarios.runner import run_experiment
 
     out = args.out or ("runs/demo-quick" if args.quick else "runs/demo")
-    page, _ = run_experiment(demo_settings(out, args.quick, args.threads), "demo")
+    settings = demo_settings(out, args.quick, args.threads)
+    with output_lock(settings.run_folder):
+        page, _ = run_experiment(settings, "demo")
     print(f"open the report: {page}")
     return 0

@@ -33,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    # our own progress at INFO; other libraries speak only for warnings (absl's "Using default tokenizer")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("unlearn").setLevel(logging.WARNING if args.quiet else logging.INFO)
     try:
         return args.handler(args) or 0
     except UserError as error:

@@ -29,7 +29,7 @@ import datasets
 from unlearn.data import kinds
 from unlearn.data.records import DEFAULT_ANSWER_FIELD
 from unlearn.errors import UserError
-from unlearn.files import SAFE_NAME, atomic_write_jsonl
+from unlearn.files import SAFE_NAME, atomic_write_text
 
 SPLIT_NAME = re.compile(SAFE_NAME)
 EXTENSIONS = (".jsonl", ".json")
@@ -129,6 +129,10 @@ def _normalized_hub_table(table: datasets.Dataset, answer_field: str) -> dataset
     return table
 
 
+MAX_RECORD_BYTES = 4 * 2**20  # one JSON line; a longer one is refused before it is parsed
+BOM = b"\xef\xbb\xbf"
+
+
 def iter_split_file(path: Path, digest=None, answer_field: str = DEFAULT_ANSWER_FIELD) -> Iterator[dict]:
     """Parse and validate a JSON-lines split one line at a time; errors name the file and the line.
     The first record's kind is the split's. ``digest`` (a ``hashlib`` object), if given, is fed
@@ -139,25 +143,57 @@ def iter_split_file(path: Path, digest=None, answer_field: str = DEFAULT_ANSWER_
         raise UserError(f"cannot read {path}: {error.strerror or error}") from error
     empty, kind = True, None
     with handle:
-        for number, raw in enumerate(handle, start=1):
+        for number, raw in enumerate(iter(lambda: handle.readline(MAX_RECORD_BYTES + 1), b""), start=1):
+            where = f"{path}:{number}"
+            if len(raw) > MAX_RECORD_BYTES:
+                raise UserError(f"{where}: a record is longer than {MAX_RECORD_BYTES // 2**20} MiB; split its text "
+                                "into several records")
             if digest is not None:
                 digest.update(raw)
-            where = f"{path}:{number}"
+            if number == 1 and raw.startswith(BOM):  # Windows editors write a byte-order mark
+                raw = raw[len(BOM):]
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as error:
                 raise UserError(f"{where}: not valid UTF-8 (byte {error.start + 1})") from error
             if not line.strip():
                 continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise UserError(f"{where}: not valid JSON ({error.msg} at column {error.colno})") from error
+            record = _parse_line(line, where)
             empty = False
             kind = kind or kinds.record_kind(record)
             yield kinds.validate(record, where, kind, answer_field)
     if empty:
         raise UserError(f"{path}: split is empty")
+
+
+def _parse_line(line: str, where: str) -> object:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise UserError(f"{where}: not valid JSON ({error.msg} at column {error.colno})") from error
+    except RecursionError:
+        raise UserError(f"{where}: not valid JSON for a record (nested too deeply)") from None
+    except ValueError as error:  # e.g. an integer of more digits than Python converts
+        raise UserError(f"{where}: not valid JSON ({error})") from None
+    bad = _lone_surrogate(record)
+    if bad:
+        raise UserError(f"{where}: field '{bad}' holds a lone surrogate escape (\\ud800-\\udfff), which is not text")
+    return record
+
+
+def _lone_surrogate(record: object) -> str | None:
+    """The field whose text holds an unpaired UTF-16 surrogate (JSON allows the escape; no
+    tokenizer can encode it), or None."""
+    if not isinstance(record, dict):
+        return None
+    for field, value in record.items():
+        for text in (value if isinstance(value, list) else [value]):
+            if isinstance(text, str):
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    return field
+    return None
 
 
 def file_kind(path: Path) -> str:
@@ -217,9 +253,14 @@ def write_benchmark(splits: dict[str, list[dict]], out_dir: str | Path) -> list[
     paths = []
     for name, records in splits.items():
         path = out / f"{name}.jsonl"
-        atomic_write_jsonl(path, records)
+        atomic_write_text(path, benchmark_lines(records))
         paths.append(path)
     return paths
+
+
+def benchmark_lines(records: list[dict]) -> str:
+    """A split file's text: one JSON record a line."""
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
 
 
 def _looks_like_hub_id(source: str) -> bool:

@@ -21,6 +21,7 @@ from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, field_va
 from unlearn.config import comma_list
 from unlearn.data.benchmark import Benchmark
 from unlearn.data.formatting import PromptFormat
+from unlearn.data.kinds import KIND_NAMES, record_kind
 from unlearn.errors import UserError
 from unlearn.evaluation.evaluator import EvalOptions, SemanticModels, SplitResult, evaluate_splits
 from unlearn.evaluation.semantic import DEFAULT_NLI_MODEL, MetricUnavailable, load_embedder, load_nli
@@ -110,6 +111,7 @@ def evaluate_model(settings: EvalSettings, in_memory: tuple | None = None) -> di
     started = time.time()
     benchmark = Benchmark(settings.data, answer_field=settings.answer_field)
     splits = load_splits(benchmark, settings)  # bad data fails before the model loads
+    check_question_answer(splits)
     suites = prepare_suites(benchmark, settings)
     if not splits and suites.empty:
         raise UserError("nothing to evaluate: no forget or utility split, and no --choice-forget, --choice-utility, "
@@ -248,7 +250,7 @@ def load_splits(benchmark: Benchmark, settings: EvalSettings) -> list[EvalSplit]
     if settings.forget is None:
         chosen = [("retain", settings.retain_split), ("real_authors", settings.real_authors),
                   ("world_facts", settings.world_facts)]
-        return [EvalSplit(role, name, benchmark.records(name)) for role, name in chosen if name]
+        return _qa_splits(benchmark, chosen)
     available = set(benchmark.split_names())
     forget = f"{settings.forget}_perturbed" if f"{settings.forget}_perturbed" in available else settings.forget
     holdout = settings.holdout
@@ -259,7 +261,30 @@ def load_splits(benchmark: Benchmark, settings: EvalSettings) -> list[EvalSplit]
             holdout = None
     chosen = [("forget", forget), ("retain", settings.retain_split), ("real_authors", settings.real_authors),
               ("world_facts", settings.world_facts), ("holdout", holdout)]
+    return _qa_splits(benchmark, chosen)
+
+
+ROLE_FLAGS = {"forget": "--forget", "retain": "--retain-split", "real_authors": "--real-authors",
+              "world_facts": "--world-facts", "holdout": "--holdout"}
+# What evaluates a split of another kind than question-answer records.
+OTHER_KIND_USE = {"continuation": "MUSE's VerbMem scores continuations: pass --muse",
+                  "text": "raw text is trained on, not asked; evaluate a split of its questions, or pass --muse "
+                          "for MUSE's corpora",
+                  "choice": "score multiple-choice questions with --choice-forget or --choice-utility",
+                  "probe": "score RWKU's probes with --rwku"}
+
+
+def _qa_splits(benchmark: Benchmark, chosen: list[tuple[str, str | None]]) -> list[EvalSplit]:
     return [EvalSplit(role, name, benchmark.records(name)) for role, name in chosen if name]
+
+
+def check_question_answer(splits: list[EvalSplit]) -> None:
+    """The TOFU metrics ask each split's questions: a split of another kind is refused with what reads it."""
+    for split in splits:
+        kind = record_kind(split.records[0])
+        if kind != "qa":
+            raise UserError(f"{ROLE_FLAGS[split.role]} {split.split}: split '{split.split}' holds {KIND_NAMES[kind]} "
+                            f"records, not question-answer records; {OTHER_KIND_USE[kind]}")
 
 
 def _without_absent_defaults(benchmark: Benchmark, settings: EvalSettings) -> EvalSettings:

@@ -20,6 +20,7 @@ MAIN_COLUMNS = [("overall", "forget_quality"), ("overall", "model_utility_tofu")
                 ("forget", "cosine_similarity"), ("forget", "entailment_score"), ("retain", "fact_accuracy"),
                 ("retain", "rougeL_recall"), ("overall", "mia_auc_min_k_plus_plus"),
                 ("overall", "priv_leak_min_k_plus_plus")]
+MODEL_ROW = ("label", "role", "model", "eval")  # what each model of an experiment.json names
 CONTINUAL_METRICS = ("fact_accuracy", "rougeL_recall", "probability", "truth_ratio")
 INTERVALS = {"confidence": CONFIDENCE, "resamples": RESAMPLES}
 
@@ -108,15 +109,63 @@ def read_run(folder: str | Path, continual: bool = True) -> RunResults:
     path = folder / MANIFEST
     if not path.is_file():
         raise UserError(f"{folder} holds no finished experiment ({MANIFEST} is missing); run 'unlearn run' first")
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    models = [_model_result(folder, row) for row in manifest["models"]]
+    manifest = read_manifest(path)
+    rows = manifest.get("models")
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and all(isinstance(r.get(k), str) for k in MODEL_ROW)
+                                             for r in rows):
+        raise UserError(f"{path} is damaged: 'models' must list the run's models, each with "
+                        f"{', '.join(MODEL_ROW)}; run 'unlearn run' again")
+    models = [_model_result(folder, row) for row in rows]
     continual = [_continual_row(folder, step) for step in manifest.get("continual", [])] if continual else []
     return RunResults(folder, manifest, models, continual)
 
 
+def read_manifest(path: Path) -> dict:
+    """An experiment folder's ``experiment.json``, refused in one line when damaged (a run killed
+    while it was copied, an edit by hand)."""
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise UserError(f"cannot read {path}: {error.strerror or error}") from None
+    except ValueError as error:
+        raise UserError(f"{path} is damaged (not valid JSON: {str(error).splitlines()[0]}); delete it to run the "
+                        "experiment anew, or choose another folder") from None
+    if not isinstance(manifest, dict):
+        raise UserError(f"{path} is damaged (not a JSON object); delete it to run the experiment anew, or choose "
+                        "another folder")
+    return manifest
+
+
+def read_summary(path: Path) -> dict:
+    """An evaluation's ``summary.json``, its shape checked, so that a damaged or foreign file is
+    refused in one line rather than ranked."""
+    summary = read_json(path)
+    problem = _summary_problem(summary)
+    if problem:
+        raise UserError(f"{path} is not an llm-unlearn evaluation summary ({problem}); run 'unlearn eval' again")
+    return summary
+
+
+def _summary_problem(summary) -> str | None:
+    if not isinstance(summary, dict):
+        return f"a JSON {type(summary).__name__}, not an object"
+    if not isinstance(summary.get("overall"), dict) or not isinstance(summary.get("splits"), dict):
+        return "'overall' or 'splits' is missing"
+    groups = {"overall": summary["overall"]}
+    for role, split in summary["splits"].items():
+        if not isinstance(split, dict) or not isinstance(split.get("metrics"), dict):
+            return f"split '{role}' has no 'metrics'"
+        groups[role] = split["metrics"]
+    for group, metrics in groups.items():
+        for name, value in metrics.items():
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                return f"metric '{group}.{name}' is {json.dumps(value)[:40]}, not a number"
+    return None
+
+
 def _model_result(folder: Path, row: dict) -> ModelResult:
     evaluated = folder / row["eval"]
-    summary = read_json(evaluated / "summary.json")
+    summary = read_summary(evaluated / "summary.json")
     splits = {role: read_json(evaluated / f"{role}.json")["examples"] for role in summary["splits"]}
     model = folder / row["model"]
     train = read_json(model / "train_summary.json") if (model / "train_summary.json").is_file() else {}

@@ -18,10 +18,10 @@ from pathlib import Path
 from unlearn.errors import UserError
 from unlearn.evaluation.compare import paired_difference, pairable
 from unlearn.evaluation.table import direction
-from unlearn.files import atomic_write_text, check_writable
+from unlearn.files import LOCK_FILE, atomic_write_text, check_writable
 from unlearn.metrics.uncertainty import excludes
 from unlearn.report.collect import (INTERVALS, MAIN_COLUMNS, MANIFEST, ModelResult, RunResults, read_json, read_run,
-                                    suite_values)
+                                    read_summary, suite_values)
 from unlearn.report.plots import bar_plot, scatter_plot
 from unlearn.report.render import csv_text, html_page, html_plots, html_tables, markdown_tables
 from unlearn.report.tables import cell, column_title
@@ -53,7 +53,7 @@ def compare(sources: list[str | Path], out: str | Path, sort_by: str | None = No
              for entry in read_source(Path(source), labels[i] if labels else None)]
     entries, origins = _unique_labels([e for e, _ in found]), [s for _, s in found]
     columns = [parse_metric(m, entries) for m in metrics] if metrics else list(MAIN_COLUMNS)
-    key = parse_metric(sort_by, entries) if sort_by else None
+    key = parse_metric(sort_by, entries) if sort_by is not None else None
     if key:
         order = sorted(range(len(entries)), key=lambda i: _rank_key(entries[i], key))
         entries, origins = [entries[i] for i in order], [origins[i] for i in order]
@@ -77,20 +77,30 @@ def read_source(folder: Path, label: str | None) -> list[ModelResult]:
     summary_path = folder / "summary.json"
     if not summary_path.is_file():
         raise UserError(f"{folder} holds neither a finished evaluation (summary.json) nor an experiment ({MANIFEST})")
-    summary = read_json(summary_path)
-    splits = {role: read_json(folder / f"{role}.json").get("examples", []) for role in summary.get("splits", {})}
+    summary = read_summary(summary_path)
+    splits = {role: _examples(folder / f"{role}.json") for role in summary["splits"]}
     return [ModelResult(label or folder.name, "evaluation", summary, splits)]
+
+
+def _examples(path: Path) -> list[dict]:
+    data = read_json(path)
+    examples = data.get("examples", []) if isinstance(data, dict) else None
+    if not isinstance(examples, list) or not all(isinstance(e, dict) for e in examples):
+        raise UserError(f"{path}: 'examples' must be a list of per-example objects; run 'unlearn eval' again")
+    return examples
 
 
 def parse_metric(text: str, entries: list[ModelResult]) -> Column:
     """``forget_quality`` (a model-level number), ``SPLIT.METRIC`` such as ``forget.rougeL_recall``, or a
     suite's number such as ``muse.knowmem_f``, ``rwku.forget_level2``, ``choice.forget_choice``."""
-    group, _, name = text.rpartition(".")
+    group, _, name = text.strip().rpartition(".")
     column = (group or "overall", name)
-    if not any(e.value(*column) is not None for e in entries):
+    if not name or not any(e.value(*column) is not None for e in entries):
         available = sorted({n for e in entries for n, v in e.summary["overall"].items() if v is not None}
                            | {f"{r}.{n}" for e in entries for r, s in e.summary["splits"].items() for n in s["metrics"]}
                            | {k for e in entries for k, (v, _) in suite_values(e.summary).items() if v is not None})
+        if not name:
+            raise UserError(f"a metric name is empty ('{text}'); name one (available: {', '.join(available)})")
         raise UserError(f"metric '{text}' is computed for none of the entries (available: {', '.join(available)})")
     return column
 
@@ -121,7 +131,7 @@ def _check_out(out: Path, sources: list) -> None:
     check_writable(out)
     if any(out.resolve() == Path(s).resolve() for s in sources):
         raise UserError(f"--out {out} is one of the compared folders; choose another")
-    foreign = [p.name for p in out.iterdir() if p.name not in FILES] if out.is_dir() else []
+    foreign = [p.name for p in out.iterdir() if p.name not in FILES and p.name != LOCK_FILE] if out.is_dir() else []
     if foreign:
         raise UserError(f"output folder {out} holds other files ({foreign[0]}, ...); choose another --out")
 

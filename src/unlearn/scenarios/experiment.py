@@ -8,7 +8,6 @@ when the file is read, so a typo fails before any step runs. A method entry is a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -17,9 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 from unlearn.config import comma_list, validate_settings
 from unlearn.errors import UserError
 from unlearn.evaluation.run import EvalSettings
-from unlearn.files import SAFE_NAME, check_writable
+from unlearn.files import LOCK_FILE, SAFE_NAME, check_writable
 from unlearn.models.gguf import DEFAULT_MODEL
-from unlearn.report.collect import MANIFEST
+from unlearn.report.collect import MANIFEST, read_manifest
 from unlearn.training.finetune import FinetuneSettings
 from unlearn.training.forget import ForgetSettings, check_settings
 from unlearn.training.settings import OptimSettings
@@ -178,11 +177,11 @@ def check_experiment(settings: ExperimentSettings, source: str) -> None:
 def check_experiment_folder(folder: Path, name: str) -> None:
     """The run folder must be new, empty, or hold this experiment's earlier run (whose steps are reused)."""
     check_writable(folder)
-    if not folder.is_dir() or not any(folder.iterdir()):
+    if not folder.is_dir() or not any(p.name != LOCK_FILE for p in folder.iterdir()):
         return
     manifest = folder / MANIFEST
     if manifest.is_file():
-        previous = json.loads(manifest.read_text(encoding="utf-8")).get("name")
+        previous = read_manifest(manifest).get("name")
         if previous != name:
             raise UserError(f"output folder {folder} holds experiment '{previous}', not '{name}'; "
                             "choose another --out")

@@ -6,27 +6,39 @@ import json
 from pathlib import Path
 
 from unlearn.errors import UserError
-from unlearn.files import atomic_write_json, check_writable
+from unlearn.files import LOCK_FILE, RUN_SETTINGS_FILE, atomic_write_json, check_writable
 
-SETTINGS_FILE = "unlearn_settings.json"
+SETTINGS_FILE = RUN_SETTINGS_FILE
 
 
 def check_run_folder(out: str | Path, settings: dict, overwrite: bool = False) -> Path:
     """Refuse a folder holding another run unless ``overwrite``, or one that cannot be written;
-    creates nothing."""
+    creates nothing. A settings file with nothing beside it is the leftover of a run that stopped
+    before writing anything (refused, or its model failed to load): it does not count as a run."""
     out = Path(out)
     check_writable(out)
     existing = out / SETTINGS_FILE
-    if existing.is_file() and not overwrite:
-        previous = json.loads(existing.read_text(encoding="utf-8"))
+    if overwrite or not out.is_dir() or _holds_only_bookkeeping(out):
+        return out
+    if existing.is_file():
+        try:
+            previous = json.loads(existing.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            previous = {}
+        previous = previous if isinstance(previous, dict) else {}
         changed = sorted(k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k))
         if changed:
             raise UserError(f"output folder {out} holds a run with other settings ({', '.join(changed)}); "
                             "choose another --out or pass --overwrite")
-    elif out.is_dir() and any(out.iterdir()) and not overwrite:
+    else:
         raise UserError(f"output folder {out} is not empty and holds no llm-unlearn run; "
                         "choose another --out or pass --overwrite")
     return out
+
+
+def _holds_only_bookkeeping(out: Path) -> bool:
+    """Whether ``out`` holds no file but its settings and lock (empty subfolders do not count)."""
+    return all(p.is_dir() or p.relative_to(out).as_posix() in (SETTINGS_FILE, LOCK_FILE) for p in out.rglob("*"))
 
 
 def record_run_settings(out: str | Path, settings: dict) -> None:
