@@ -357,6 +357,9 @@ CATALOG = [
     Case("leaves no room for a question", lambda w: evaluation(w, model=prompted(
         w, context=[{"role": "system", "content": "city " * 300}])),
          r"unlearned_model\.json: the context is \d{3} tokens, and the model's window is 256"),
+    Case("method ICUL: its context is", lambda w: w.forget("--method", "ICUL", data=w.split_file("forget", line_of(
+        {**GOOD, "question": "Where " * 300 + "was Ada born?"}))),
+         r"method ICUL: its context is \d+ tokens, and the model's window is 256: it leaves no room for a question"),
     Case("not found: ", lambda w: evaluation(w, model=manifest_folder(w, {"format_version": 1, "kind": "prompted",
                                                                           "parts": {"main": "main"}})),
          r"unlearned_model\.json: part 'main' not found: .*manifest-model/main does not exist \(a relative part is "
@@ -404,6 +407,10 @@ CATALOG = [
     # unlearn attack: every input checked before the first model loads
     Case("is not an evaluation written by 'unlearn eval'", lambda w: attack(w, "--unlearned-eval", str(empty_eval(w))),
          r"--unlearned-eval .*eval is not an evaluation written by 'unlearn eval'"),
+    Case("`forget.json` lacks the splits or the `examples`",
+         lambda w: attack(w, "--unlearned-eval", str(eval_without_examples(w))),
+         r"--unlearned-eval .*eval is not an evaluation written by 'unlearn eval' \(its summary\.json or forget\.json "
+         r"lacks 'examples'\)"),
     Case("relearning trains on question-answer records",
          lambda w: attack(w, "--attacks", "relearn-unrelated", "--relearn-unrelated",
                           str(write_jsonl(w.tmp / "text.jsonl", [{"text": "Ada was born in London."}]))),
@@ -439,6 +446,15 @@ def empty_eval(world: World) -> Path:
     folder.mkdir()
     (folder / "summary.json").write_text("{}")
     (folder / "forget.json").write_text(json.dumps({"examples": [{"question": GOOD["question"]}]}))
+    return folder
+
+
+def eval_without_examples(world: World) -> Path:
+    """An evaluation folder whose forget.json has no 'examples' (its summary.json is fine)."""
+    folder = world.tmp / "eval"
+    folder.mkdir()
+    (folder / "summary.json").write_text(json.dumps({"splits": {"forget": {"metrics": {}}}}))
+    (folder / "forget.json").write_text(json.dumps({"split": "forget"}))
     return folder
 
 

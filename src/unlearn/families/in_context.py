@@ -21,15 +21,17 @@ A ``prompted`` manifest model: the examples live in the chat template (``models.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+from pathlib import Path
 
 from unlearn.data.benchmark import Benchmark
 from unlearn.data.refusals import load_refusals
 from unlearn.errors import UserError
 from unlearn.families import PROCEDURES
 from unlearn.families.reinforce import model_source
-from unlearn.models.loading import load_tokenizer, resolve_source
+from unlearn.models.loading import _hf_call, load_tokenizer, resolve_source
 from unlearn.models.prompted import context_chat_template
 from unlearn.models.unlearned import write_manifest
 
@@ -81,18 +83,38 @@ def build(settings, out, name: str) -> dict:
 
 
 def _context_tokens(settings, context: list[dict], frame: dict | None) -> int:
-    """Tokens the examples add to every prompt; a warning when they leave no room for a question."""
-    tokenizer = load_tokenizer(resolve_source(settings.model), settings.trust_remote_code)
+    """Tokens the examples add to every prompt. Refused when the whole framed prompt fills the
+    model's window, as the manifest loader would refuse it; a warning when it passes --max-length."""
+    source = resolve_source(settings.model)
+    tokenizer = load_tokenizer(source, settings.trust_remote_code)
     if not getattr(tokenizer, "chat_template", None):
         raise UserError(f"method ICUL puts its examples in the chat template, and the tokenizer of {settings.model} "
                         "has none")
-    empty = [{"role": "user", "content": ""}]
-    bare = tokenizer.apply_chat_template(empty, tokenize=True, add_generation_prompt=True, return_dict=False)
-    framed = tokenizer.apply_chat_template(empty, tokenize=True, add_generation_prompt=True, return_dict=False,
-                                           chat_template=context_chat_template(tokenizer.chat_template, context,
-                                                                               frame))
-    length = len(framed) - len(bare)
+
+    def tokens(template: str) -> int:  # an empty question's prompt, counted as the manifest loader counts it
+        text = tokenizer.apply_chat_template([{"role": "user", "content": ""}], tokenize=False,
+                                             add_generation_prompt=True, chat_template=template)
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    total = tokens(context_chat_template(tokenizer.chat_template, context, frame))
+    window = _window(source, settings.trust_remote_code)
+    if window and total >= window:
+        raise UserError(f"method ICUL: its context is {total} tokens, and the model's window is {window}: it leaves "
+                        "no room for a question; use a smaller forget split or fewer --icul-examples")
+    length = total - tokens(tokenizer.chat_template)
     if length + 64 > settings.max_length:
         log.warning("the ICUL context is %d tokens, beyond --max-length %d: scoring will cut prompts; "
                     "raise --max-length or use a smaller forget split", length, settings.max_length)
     return length
+
+
+def _window(source: str, trust_remote_code: bool) -> int | None:
+    """The model's context window from its config (a LoRA adapter's: its base model's)."""
+    from transformers import AutoConfig
+
+    adapter = Path(source) / "adapter_config.json"
+    if adapter.is_file() and not (Path(source) / "config.json").is_file():
+        base = json.loads(adapter.read_text(encoding="utf-8")).get("base_model_name_or_path")
+        return _window(resolve_source(base), trust_remote_code) if base else None
+    config = _hf_call(AutoConfig.from_pretrained, source, trust_remote_code=trust_remote_code)
+    return getattr(config, "max_position_embeddings", None)
