@@ -404,6 +404,10 @@ CATALOG = [
     Case("RWKU's utility_general needs field", lambda w: rwku_eval(w, {"question": "2 + 2 =", "choices": ["3", "4"],
                                                                        "answer": 1}),
          r"utility_general\.jsonl record 1: RWKU's utility_general needs field 'examples' \(list\)"),
+    Case("an MMLU question needs", lambda w: rwku_eval(w, {"question": "2 + 2 =", "choices": ["3", "4"], "answer": 1,
+                                                            "examples": [{"question": "1 + 1 ="}]}),
+         r"utility_general\.jsonl record 1, shot 1 of 'examples': an MMLU question needs 'question' \(str\), "
+         r"'choices' \(list\) and 'answer' \(int\)"),
     # unlearn attack: every input checked before the first model loads
     Case("is not an evaluation written by 'unlearn eval'", lambda w: attack(w, "--unlearned-eval", str(empty_eval(w))),
          r"--unlearned-eval .*eval is not an evaluation written by 'unlearn eval'"),

@@ -121,10 +121,24 @@ def read_utility(source, part: str, suffix: str = "") -> list[dict] | None:
             if not isinstance(value, kind) or isinstance(value, bool):
                 raise UserError(f"{where} record {number}: RWKU's {name} needs field '{field}' "
                                 f"({kind.__name__}); fields: {', '.join(fields)}")
-        if part == "general" and not 0 <= row["answer"] < len(row["choices"]) <= 4:
-            raise UserError(f"{where} record {number}: 'answer' {row['answer']} is not one of the "
-                            f"{len(row['choices'])} choices' indices (RWKU's MMLU has up to 4, A-D)")
+        if part == "general":
+            _check_mmlu_question(row, f"{where} record {number}")
+            for shot, example in enumerate(row["examples"], start=1):
+                _check_mmlu_question(example, f"{where} record {number}, shot {shot} of 'examples'")
     return rows
+
+
+def _check_mmlu_question(row, where: str) -> None:
+    """A question of RWKU's MMLU (the asked one or a shot): up to 4 choices (A-D), ``answer`` one's index."""
+    from unlearn.errors import UserError
+
+    shape = {"question": str, "choices": list, "answer": int}
+    if not isinstance(row, dict) or any(not isinstance(row.get(f), t) or isinstance(row.get(f), bool)
+                                        for f, t in shape.items()):
+        raise UserError(f"{where}: an MMLU question needs 'question' (str), 'choices' (list) and 'answer' (int)")
+    if not 0 <= row["answer"] < len(row["choices"]) <= 4:
+        raise UserError(f"{where}: 'answer' {row['answer']} is not one of the {len(row['choices'])} choices' "
+                        "indices (RWKU's MMLU has up to 4, A-D)")
 
 
 def _read_json_rows(path) -> list:
