@@ -11,7 +11,6 @@ import torch
 from conftest import write_jsonl
 from unlearn.cli.main import main
 from unlearn.data.benchmark import Benchmark, hub_config_and_split
-from unlearn.evaluation.likelihood import text_token_logprobs
 from unlearn.evaluation.muse import cut_answer, knowmem_prompt
 from unlearn.evaluation.whole_text import whole_text_logprobs, windows
 from unlearn.metrics.privacy import min_k_score
@@ -55,18 +54,6 @@ def test_config_dot_split_names_read_muse_and_wmdp_hub_layouts(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", load_dataset)
     assert Benchmark("muse-bench/MUSE-News").records("verbmem.forget") == [{"prompt": "Once upon", "gt": "a time"}]
     assert calls == [("muse-bench/MUSE-News", "verbmem", "forget")]
-
-
-def test_text_token_logprobs_equal_an_unbatched_computation(tiny_model_dir):
-    model, tokenizer = load_model(str(tiny_model_dir), device="cpu")
-    texts = [ARTICLE, "Paris.", "The capital of France is Paris."]
-    batched = text_token_logprobs(model, tokenizer, texts, max_length=64, batch_size=3)
-    for text, values in zip(texts, batched):
-        ids = torch.tensor([tokenizer(text)["input_ids"]])
-        with torch.no_grad():
-            log_probs = torch.log_softmax(model(ids).logits[0, :-1].double(), -1)
-        expected = log_probs.gather(-1, ids[0, 1:].unsqueeze(-1)).squeeze(-1).tolist()
-        assert values == pytest.approx(expected, abs=1e-5)
 
 
 @pytest.fixture()

@@ -11,8 +11,8 @@ from conftest import make_tokenizer, write_jsonl
 from unlearn.cli.main import main
 from unlearn.data.benchmark import Benchmark
 from unlearn.errors import UserError
-from unlearn.evaluation.likelihood import text_token_logprobs
 from unlearn.evaluation.rwku import first_line, probe_prompt
+from unlearn.evaluation.whole_text import whole_text_logprobs
 from unlearn.metrics.text import rwku_rouge_l_recall
 from unlearn.models.loading import load_model
 
@@ -57,6 +57,13 @@ def test_malformed_probes_are_refused(tmp_path, record, message):
     assert message in str(error.value)
 
 
+def rwku_eval(model, folder, out, *extra: str) -> int:
+    """``unlearn eval --rwku`` of ``model`` on ``folder`` (RWKU's layout) into ``out``: its exit status."""
+    return main(["-q", "eval", "--model", str(model), "--data", str(folder), "--forget", "none", "--retain-split",
+                 "none", "--real-authors", "none", "--world-facts", "none", "--rwku", "--embedder", "none",
+                 "--nli-model", "none", "--out", str(out), "--device", "cpu", *extra])
+
+
 def test_rwku_eval_scores_probes_per_level_and_type_and_membership(tiny_model_dir, tmp_path):
     folder = tmp_path / "rwku"
     folder.mkdir()
@@ -72,10 +79,7 @@ def test_rwku_eval_scores_probes_per_level_and_type_and_membership(tiny_model_di
     write_jsonl(folder / "mia_forget.jsonl", [{"text": "Ada Lovelace was born in London in 1815."},
                                               {"text": "Ada Lovelace wrote notes about engines."}])
     out = tmp_path / "eval"
-    assert main(["-q", "eval", "--model", str(tiny_model_dir), "--data", str(folder), "--forget", "none",
-                 "--retain-split", "none", "--real-authors", "none", "--world-facts", "none", "--rwku",
-                 "--rwku-new-tokens", "5", "--embedder", "none", "--nli-model", "none", "--out", str(out),
-                 "--device", "cpu"]) == 0
+    assert rwku_eval(tiny_model_dir, folder, out, "--rwku-new-tokens", "5") == 0
     summary = json.loads((out / "summary.json").read_text())["rwku"]
     assert summary["neighbor_level1"] == {"not_computed": "the benchmark has no split neighbor_level1"}
     model, tokenizer = load_model(str(tiny_model_dir), device="cpu")
@@ -88,7 +92,7 @@ def test_rwku_eval_scores_probes_per_level_and_type_and_membership(tiny_model_di
     assert summary["forget_level3"]["by_type"] == {e["type"]: e["rougeL_recall"] for e in level3}
     assert summary["forget_level3"]["probes"] == 2 and summary["forget_level1"]["probes"] == 1
     texts = ["Ada Lovelace was born in London in 1815.", "Ada Lovelace wrote notes about engines."]
-    losses = [-sum(lp) / len(lp) for lp in text_token_logprobs(model, tokenizer, texts, 64)]
+    losses = [-sum(lp) / len(lp) for lp in whole_text_logprobs(model, tokenizer, texts, window=256)]
     assert summary["mia_forget"]["loss"] == pytest.approx(sum(losses) / 2, abs=1e-5)
     assert summary["mia_retain"] == {"not_computed": "the benchmark has no split mia_retain"}
 
@@ -196,7 +200,7 @@ def test_membership_sets_score_the_whole_text(tiny_model_dir, tmp_path):
     model, tokenizer = load_model(str(tiny_model_dir), device="cpu")
     texts = ["Ada Lovelace was born in London in 1815.", "Ada Lovelace wrote notes about engines " * 5]
     result = evaluate_membership(model, tokenizer, [{"text": t} for t in texts], batch_size=2, resamples=50)
-    whole = text_token_logprobs(model, tokenizer, texts, 10_000)
+    whole = whole_text_logprobs(model, tokenizer, texts, window=256)
     assert 64 < len(whole[1]) < 255  # longer than the old cut would have kept, within the window
     assert result["loss"] == pytest.approx(sum(-sum(lp) / len(lp) for lp in whole) / 2, abs=1e-5)
     assert result["mink"] == pytest.approx(sum(min_k_score(lp, 0.2) for lp in whole) / 2, abs=1e-5)
@@ -239,10 +243,7 @@ def test_utility_from_a_folder_in_rwku_s_layout_and_the_rest_not_computed(tiny_m
     (folder / "utility_general.json").write_text(json.dumps([MMLU, {**MMLU, "answer": 2}]))  # a JSON list, as RWKU's
     write_jsonl(folder / "utility_fluency.jsonl", [{"instruction": "Describe London."}])
     out = tmp_path / "eval"
-    assert main(["-q", "eval", "--model", str(tiny_model_dir), "--data", str(folder), "--forget", "none",
-                 "--retain-split", "none", "--real-authors", "none", "--world-facts", "none", "--rwku",
-                 "--rwku-new-tokens", "3", "--embedder", "none", "--nli-model", "none", "--out", str(out),
-                 "--device", "cpu"]) == 0
+    assert rwku_eval(tiny_model_dir, folder, out, "--rwku-new-tokens", "3") == 0
     summary = json.loads((out / "summary.json").read_text())["rwku"]
     general = json.loads((out / "rwku_utility_general.json").read_text())
     model, tokenizer = load_model(str(tiny_model_dir), device="cpu")
@@ -268,7 +269,5 @@ def test_malformed_utility_records_are_refused(tiny_model_dir, tmp_path):
     folder.mkdir()
     write_jsonl(folder / "forget_level2.jsonl", [{"query": "q", "answer": "a", "level": "2"}])
     write_jsonl(folder / "utility_general.jsonl", [{**MMLU, "examples": "none"}])
-    assert main(["-q", "eval", "--model", str(tiny_model_dir), "--data", str(folder), "--forget", "none",
-                 "--retain-split", "none", "--real-authors", "none", "--world-facts", "none", "--rwku",
-                 "--embedder", "none", "--nli-model", "none", "--out", str(tmp_path / "e"), "--device", "cpu"]) == 2
+    assert rwku_eval(tiny_model_dir, folder, tmp_path / "e") == 2
     assert not (tmp_path / "e" / "summary.json").exists()

@@ -34,7 +34,7 @@ from unlearn.attacks.summary import (FACT_METRICS, NO_CONTROL, WITH_CONTROL, eva
 from unlearn.data.benchmark import Benchmark
 from unlearn.errors import UserError
 from unlearn.evaluation.choice import letter_logprobs
-from unlearn.evaluation.evaluator import aggregate, evaluate_many
+from unlearn.evaluation.evaluator import aggregate, evaluate_many, finite_mean
 from unlearn.evaluation.logit_lens import logit_lens
 from unlearn.evaluation.run import (SUMMARY_FILE, eval_options, load_semantic_models, load_splits, prompt_format,
                                     read_retain_model_eval, write_evaluation)
@@ -276,7 +276,7 @@ def _sweep_rates(work: _Work, plan, forget: list[dict], plain: list[EvalSplit], 
                            work.out / folder / f"sweep-lr{rate:g}", target, rate, work.settings.relearn_fold_epochs,
                            work.settings.relearn_fold_lora)
         columns = forget_columns(work.out / target)
-        scores[f"{rate:g}"] = {m: _finite_mean(columns[m]) for m in work.settings.recovery_metrics}
+        scores[f"{rate:g}"] = {m: finite_mean(columns[m]) for m in work.settings.recovery_metrics}
     metric = next((m for m in work.settings.recovery_metrics
                    if all(not math.isnan(s[m]) for s in scores.values())), None)
     if metric is None:
@@ -285,12 +285,6 @@ def _sweep_rates(work: _Work, plan, forget: list[dict], plain: list[EvalSplit], 
     best = max(work.settings.relearn_fold_learning_rates, key=lambda r: scores[f"{r:g}"][metric])
     log.info("relearn-kfold on %s: learning rate %g chosen on fold 1 by %s", source, best, metric)
     return best, {"scores": scores, "chosen_by": metric, "chosen_on": "fold 1's held-out questions (not reported)"}
-
-
-def _finite_mean(column) -> float:
-    finite = np.asarray(column, dtype=float)
-    finite = finite[np.isfinite(finite)]
-    return float(finite.mean()) if finite.size else math.nan
 
 
 def _write_combined_folds(work: _Work, folder: str, examples: list[dict]) -> None:

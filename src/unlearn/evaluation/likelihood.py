@@ -172,26 +172,3 @@ def _token_score(logits: torch.Tensor, targets: torch.Tensor) -> SequenceScore:
     return SequenceScore(tuple(token_logprobs.tolist()), tuple(log_probs.argmax(-1).tolist()),
                          tuple(targets.tolist()), tuple(means.tolist()), tuple(stds.tolist()))
 
-
-@torch.no_grad()
-def text_token_logprobs(model, tokenizer, texts: list[str], max_length: int, batch_size: int = 8) -> list[list[float]]:
-    """``log p(token | everything before it)`` for every token of each text after the first (the
-    text as the tokenizer encodes it, special tokens included, cut at ``max_length``)."""
-    encoded = [ids[:max_length] for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]]
-    order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    result: list[list[float]] = [[] for _ in texts]
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
-        features = [{"input_ids": encoded[i], "attention_mask": [1] * len(encoded[i])} for i in chunk]
-        batch = {k: v.to(device) for k, v in pad_batch(features, tokenizer.pad_token_id).items()}
-        logits = model(**batch).logits
-        for row, i in enumerate(chunk):
-            length = len(encoded[i])
-            log_probs = torch.log_softmax(logits[row, :length - 1].float(), dim=-1)
-            targets = batch["input_ids"][row, 1:length]
-            result[i] = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).tolist()
-    model.train(was_training)
-    return result
