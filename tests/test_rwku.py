@@ -226,7 +226,7 @@ MMLU = {"question": "2 + 2 =", "choices": ["3", "4", "5", "6"], "answer": 1, "ta
 
 
 def test_utility_general_prompt_is_rwku_s():
-    from unlearn.evaluation.rwku import general_prompt
+    from unlearn.evaluation.rwku_utility import general_prompt
 
     assert general_prompt(MMLU) == (
         "The following are multiple choice questions (with answers) about elementary mathematics.\n\n"
@@ -254,7 +254,7 @@ def test_utility_from_a_folder_in_rwku_s_layout_and_the_rest_not_computed(tiny_m
         assert example["prompt"].endswith("D. 6<|im_end|>\n<|im_start|>assistant\nAnswer:")
     assert summary["utility_general"]["accuracy"] == sum(e["chosen"] == e["correct"] for e in general["examples"]) / 2
     fluency = json.loads((out / "rwku_utility_fluency.json").read_text())["examples"][0]
-    from unlearn.evaluation.rwku import fluency_words
+    from unlearn.evaluation.rwku_utility import fluency_words
     from unlearn.metrics.text import fluency_entropy
 
     assert summary["utility_fluency"]["entropy"] == pytest.approx(fluency_entropy(fluency_words(
