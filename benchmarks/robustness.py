@@ -8,7 +8,8 @@ probability with their paired 95% intervals, and each method's worst case.
 All five methods' attacks take longer than one sitting on 2 cores (about 45 min per method), so
 ``--methods`` runs some of them, and each finished method's attack summary is kept under
 ``benchmarks/results/robustness/`` with the machine and date it was measured on; the table is
-built from those files. ``--table-only`` rewrites the table from them without running anything.
+built from those files. ``--table-only`` rewrites the table from them without running anything;
+``--keep-finished`` first keeps the methods a stopped run already finished.
 
     python benchmarks/robustness.py --out runs/robustness [--methods NPO+GD,RMU]
 """
@@ -22,6 +23,8 @@ from datetime import date
 from pathlib import Path
 
 from benchmarks_common import cell, cpu_name, update_section
+
+from unlearn.attacks.summary import FACT_METRICS, WITH_CONTROL
 
 SECTION = "## Robustness: recovery under attack"
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +58,10 @@ def keep_results(found: dict[str, dict], seconds: float | None) -> None:
 
 
 def kept_results() -> dict[str, dict]:
-    return {m: json.loads(result_file(m).read_text()) for m in METHODS if result_file(m).exists()}
+    """Kept summaries measured against a control model; older ones (recovery against the unattacked
+    floor) count as still to run, since their recoveries mean something else."""
+    kept = {m: json.loads(result_file(m).read_text()) for m in METHODS if result_file(m).exists()}
+    return {m: r for m, r in kept.items() if r.get("recovery_against") == WITH_CONTROL}
 
 
 
@@ -69,6 +75,27 @@ def recovery_cell(entry: dict | None) -> str:
     return f"{entry['recovery']:.2f}{spread}"
 
 
+def score_cell(entry: dict | None) -> str:
+    """``attacked (control attacked)``: the unlearned model's score under the attack beside the
+    control's under the same attack, for metrics that also reward the answer's format."""
+    if not entry or entry.get("attacked") is None:
+        return "n/c"
+    control = entry.get("control_attacked")
+    return f"{cell(entry['attacked'])} ({cell(control)})" if control is not None else cell(entry["attacked"])
+
+
+def control_row(found: dict[str, dict], labels: list[str], metric: str, shown: list[str]) -> str:
+    """The control model's (retain model's) score under each attack, read from the first method that
+    measured it (the control and the attacked questions are the same for every method)."""
+    cells = []
+    for name in shown:
+        value = next((a["metrics"].get(metric, {}).get("control_attacked") for label in labels
+                      for a in found[label]["attacks"] if a["name"] == name
+                      and a["metrics"].get(metric, {}).get("control_attacked") is not None), None)
+        cells.append(cell(value) if value is not None else "n/c")
+    return "| control (retain model), its score | " + " | ".join(cells) + " |"
+
+
 def tables(found: dict[str, dict]) -> list[str]:
     lines = []
     labels = [m for m in METHODS if m in found]
@@ -78,17 +105,34 @@ def tables(found: dict[str, dict]) -> list[str]:
         shown = [n for n in names if any(row.get(n) for _, row in rows)]
         if not shown:
             continue
-        lines += [f"Recovery of forget `{metric}` (95% paired interval):", "",
-                  "| method | " + " | ".join(shown) + " |", "|---|" + "---|" * len(shown)]
-        lines += ["| " + label + " | " + " | ".join(recovery_cell(row.get(n)) for n in shown) + " |"
-                  for label, row in rows]
-        lines.append("")
-    lines += ["Worst case over attacks (forget score without attack -> worst, and the attack):", "",
+        fact_based = metric in FACT_METRICS
+        title = (f"Recovery of forget `{metric}` beyond the control (95% paired interval):" if fact_based else
+                 f"Forget `{metric}` under each attack: unlearned model (control model), then recovery beyond "
+                 "the control (95% paired interval):")
+        lines += [title, "", "| method | " + " | ".join(shown) + " |", "|---|" + "---|" * len(shown)]
+        for label, row in rows:
+            if fact_based:
+                lines.append("| " + label + " | " + " | ".join(recovery_cell(row.get(n)) for n in shown) + " |")
+            else:
+                lines.append("| " + label + " | " + " | ".join(score_cell(row.get(n)) for n in shown) + " |")
+                lines.append("| " + label + ", recovery | " + " | ".join(recovery_cell(row.get(n)) for n in shown)
+                             + " |")
+        lines += [control_row(found, labels, metric, shown), ""]
+    lines += ["Worst case over attacks, chosen on one seeded half of the questions every attack measured and "
+              "reported on the other (forget score without attack -> under the chosen attack, the control's score "
+              "under it in parentheses, and the attack):", "",
               "| method | " + " | ".join(SHOWN) + " |", "|---|" + "---|" * len(SHOWN)]
     for label in labels:
         robust = found[label]["robust"]
-        cells = [f"{cell(robust[m]['unlearned'])} -> {cell(robust[m]['value'])} ({robust[m]['attack']})"
-                 if m in robust else "n/c" for m in SHOWN]
+        cells = []
+        for m in SHOWN:
+            r = robust.get(m) or {}
+            if r.get("value") is None:
+                cells.append(f"n/c ({r['not_computed']})" if r.get("not_computed") else "n/c")
+                continue
+            control = f" ({cell(r['control'])})" if r.get("control") is not None else ""
+            cells.append(f"{cell(r['unlearned'])} -> {cell(r['value'])}{control} ({r['attack']}, "
+                         f"{r.get('questions_reported_on', '?')} q)")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
@@ -112,9 +156,15 @@ def main() -> None:
     parser.add_argument("--out", default="runs/robustness")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated labels to run")
     parser.add_argument("--table-only", action="store_true", help="rewrite the table from the kept results")
+    parser.add_argument("--keep-finished", action="store_true",
+                        help="keep the attack summaries already finished in --out (a run stopped midway: its "
+                             "finished methods, without a run time), then rewrite the table")
     args = parser.parse_args()
     out = Path(args.out)
-    if not args.table_only:
+    if args.keep_finished:
+        keep_results({label: summary for label, summary in finished_attacks(out).items()
+                      if summary.get("recovery_against") == WITH_CONTROL}, None)
+    elif not args.table_only:
         import unlearn
 
         began = time.time()
@@ -133,11 +183,16 @@ def main() -> None:
         "`python benchmarks/robustness.py --out runs/robustness --methods LIST`: `configs/experiment_robustness.yaml` "
         "(the demo's target and retain models: 20 invented people x 2 facts, forget50 / retain50, "
         "SmolLM2-135M-Instruct, fp32, 2 CPU threads; each method unlearned with the demo's settings), then "
-        "`unlearn attack --attacks all` with its defaults on each unlearned model, against the target; one seed. "
+        "`unlearn attack --attacks all` with its defaults on each unlearned model, against the target and with the "
+        "retain model (never trained on the forget set) as the control, every attack run on both; one seed. "
         f"Status: {status}. Measured (run time includes any steps it had to train first): {where or 'nothing yet'}. "
-        "Recovery = (attacked - unlearned) / (original - unlearned); relearning attacks measure only their "
-        "held-out questions (10 of 20 for `relearn`); n/c = unlearning changed the metric by less than 0.05 "
-        "(the scores are shown). The stored summaries are in `benchmarks/results/robustness/`.", "",
+        "Recovery is knowledge beyond what the same attack gives the control: (E(attacked, control attacked) - "
+        "E(unlearned, control)) / (E(original, control attacked) - E(unlearned, control)), E(x, y) = max(x - y, 0); "
+        "0 = the attack gives the unlearned model nothing the control does not also get (a learned answer template "
+        "scores 0), 1 = as far above the control as the original. Fact-based metrics are the headline; the answer's "
+        "probability also rewards its format, so its scores are shown beside the control's. Relearning attacks "
+        "measure only their held-out questions; n/c = unlearning changed the metric by less than 0.05 (the scores "
+        "are shown). The stored summaries are in `benchmarks/results/robustness/`.", "",
         *tables(found)])
     update_section(ROOT / "BENCHMARKS.md", section, SECTION)
     print(section)
