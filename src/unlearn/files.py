@@ -78,8 +78,13 @@ def output_lock(folder: str | Path):
     The lock is a file with the holder's process id (and its start time, so that a reused id is
     not taken for the holder); a lock whose process is gone is stale and taken over. A command
     that fails leaves nothing behind: the folder is removed again if it created it and holds only
-    the lock and the run's settings file."""
+    the lock and the run's settings file. In a distributed launch (torchrun, accelerate) the
+    processes of one run share the folder: only the first (``RANK`` 0) takes the lock."""
     folder = Path(folder).absolute()
+    if os.environ.get("RANK", "0") != "0":  # another process of the same distributed run
+        folder.mkdir(parents=True, exist_ok=True)
+        yield folder
+        return
     if folder in _held:  # the same process, one command inside another
         _held[folder] += 1
         try:
