@@ -32,7 +32,7 @@ COLUMNS = {
     "muse": [("VerbMem forget", ("muse", "verbmem_f", "mean", "interval"), "forget"),
              ("KnowMem forget", ("muse", "knowmem_f", "mean", "interval"), "forget"),
              ("KnowMem retain", ("muse", "knowmem_r", "mean", "interval"), "utility"),
-             ("PrivLeak", ("muse", "privleak", "priv_leak", "priv_leak_interval"), "privacy")],
+             ("PrivLeak %", ("muse", "privleak", "priv_leak", "priv_leak_interval"), "privacy")],
     "rwku": [("forget FB", ("rwku", "forget_level1", "mean", "interval"), "forget"),
              ("forget QA", ("rwku", "forget_level2", "mean", "interval"), "forget"),
              ("forget AA", ("rwku", "forget_level3", "mean", "interval"), "forget"),
