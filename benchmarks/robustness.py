@@ -176,7 +176,9 @@ def main() -> None:
     missing = [m for m in METHODS if m not in found]
     status = (f"all {len(METHODS)} methods" if not missing else
               f"PARTIAL: {len(found)} of {len(METHODS)} methods measured ({', '.join(missing)} still to run)")
-    where = "; ".join(f"{label}: {r['measured']['date']}, {r['measured']['cpu']}, run {r['measured']['run_seconds']} s"
+    where = "; ".join(f"{label}: {r['measured']['date']}, {r['measured']['cpu']}, "
+                      + (f"run {r['measured']['run_seconds']} s" if r['measured']['run_seconds'] is not None
+                         else "run time not recorded (kept from a stopped run)")
                       for label, r in found.items())
     section = "\n".join([
         SECTION, "",
