@@ -24,7 +24,8 @@ from pathlib import Path
 
 from benchmarks_common import cell, cpu_name, update_section
 
-from unlearn.attacks.summary import FACT_METRICS, WITH_CONTROL
+from unlearn.attacks.recovery import FACT_METRICS
+from unlearn.attacks.summary import WITH_CONTROL
 
 SECTION = "## Robustness: recovery under attack"
 ROOT = Path(__file__).resolve().parent.parent

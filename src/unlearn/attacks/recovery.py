@@ -40,6 +40,9 @@ import numpy as np
 from unlearn.metrics.uncertainty import bootstrap_interval
 
 MIN_GAP = 0.05  # smallest knowledge gap a recovery is computed for
+# Recovery on these is the headline: they score the fact itself. ROUGE, probability and similarity
+# also reward the answer's format; they are reported beside the control's attacked score.
+FACT_METRICS = ("fact_accuracy", "choice_accuracy")
 # Raised when recovery's definition changes, so that experiments redo their attack steps.
 # 2: signed gap. 3: beyond a control model's attacked score, excess floored at zero.
 RECOVERY_VERSION = 3

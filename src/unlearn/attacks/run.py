@@ -28,8 +28,9 @@ from unlearn.attacks import catalog, relearn as relearning, rewrites
 from unlearn.attacks.checks import check_forget, check_inputs, reused_eval
 from unlearn.attacks.prompts import LETTERS, multiple_choice_prompt
 from unlearn.attacks.quantize import quantize_weights
+from unlearn.attacks.recovery import FACT_METRICS
 from unlearn.attacks.settings import AttackSettings
-from unlearn.attacks.summary import (FACT_METRICS, NO_CONTROL, WITH_CONTROL, eval_attack_metrics, forget_columns,
+from unlearn.attacks.summary import (NO_CONTROL, WITH_CONTROL, eval_attack_metrics, forget_columns,
                                      metric_entry, robust_scores)
 from unlearn.data.benchmark import Benchmark
 from unlearn.errors import UserError

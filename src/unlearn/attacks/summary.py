@@ -17,9 +17,6 @@ from unlearn.evaluation.evaluator import metric_columns
 from unlearn.evaluation.splits import EvalSplit
 from unlearn.report.collect import read_json
 
-# Recovery on these is the headline: they score the fact itself. ROUGE, probability and similarity
-# also reward the answer's format; they are reported beside the control's attacked score.
-FACT_METRICS = ("fact_accuracy", "choice_accuracy")
 NO_CONTROL = "against the unattacked floor (no control)"
 WITH_CONTROL = "beyond the control model under the same attack"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from unlearn.attacks.recovery import FACT_METRICS
 from unlearn.evaluation.table import LABELS
 from unlearn.report.collect import ModelResult, RunResults, read_json
 from unlearn.report.plots import plt, save_figure
@@ -13,7 +14,6 @@ from unlearn.report.tables import Table, cell, model_name
 # Fact-based first: ROUGE and probability also reward the answer's format, so they head the table
 # only where no fact-based recovery is computed, and the title then says so.
 HEADLINE_METRICS = ("fact_accuracy", "rougeL_recall", "probability")
-FACT_BASED = ("fact_accuracy", "choice_accuracy")
 
 
 def attacked_models(results: RunResults) -> list[ModelResult]:
@@ -91,7 +91,7 @@ def robustness_tables(results: RunResults) -> list[Table]:
     confidence = models[0].attacks["intervals"]["confidence"]
     recovery = (f"Robustness: recovery of forget {LABELS.get(metric, metric)} under each attack, {_formula(models)}, "
                 f"0 = nothing came back, 1 = all of it [{confidence:.0%} paired interval]"
-                + ("" if metric in FACT_BASED else "; not fact-based: the answer's format counts too"),
+                + ("" if metric in FACT_METRICS else "; not fact-based: the answer's format counts too"),
                 ["method", *_column_titles(models, metric)],
                 [[model_name(m, results.seeds), *[recovery_cell(_recovery(m, n, metric)) for n in names]] for m in models])
     worst = ("Robustness: forget score without attack and the worst case over attacks (the attack chosen on one "
