@@ -7,10 +7,23 @@ import math
 import pytest
 import torch
 
-from unlearn.objectives import losses
-from unlearn.objectives.sequence import answer_lengths, masked_mean, mean_nll, sequence_logprob
+from functools import partial
+
+from unlearn.objectives import losses, per_token
+from unlearn.objectives.sequence import ANSWER, answer_lengths, masked_mean, mean_nll, sequence_logprob, values_at
 
 LN = math.log
+
+
+def at_answers(function, logits, labels, reference=None):
+    """A per-token function's values at the answer positions of whole logits, with their mask."""
+    return values_at(function, ANSWER, logits, labels, reference_logits=reference)
+
+
+def entropy_term(logits, attention_mask, form):
+    function, where = losses.ME_FORMS[form]
+    return losses.maximize_entropy(*values_at(function, where, logits, torch.zeros_like(attention_mask),
+                                              attention_mask))
 
 
 def two_token_example():
@@ -34,7 +47,7 @@ def test_masked_mean_by_hand():
 
 def test_gradient_ascent_is_minus_the_mean_nll():
     logits, labels = two_token_example()
-    assert losses.gradient_ascent(logits, labels).item() == pytest.approx(-(LN(2) + LN(4 / 3)) / 2)
+    assert losses.gradient_ascent(*at_answers(per_token.logprob, logits, labels)).item() == pytest.approx(-(LN(2) + LN(4 / 3)) / 2)
 
 
 def test_npo():
@@ -75,7 +88,7 @@ def test_maximize_entropy_paper_form():
     logits, mask = me_example()
     entropy = 0.5 * LN(2) + 0.5 * LN(6)  # H([1/2, 1/6, 1/6, 1/6])
     expected = (0.0 + (LN(4) - entropy)) / 2  # KL(P||U) = log K - H, padding excluded
-    assert losses.maximize_entropy(logits, mask, "paper").item() == pytest.approx(expected)
+    assert entropy_term(logits, mask, "paper").item() == pytest.approx(expected)
 
 
 def padded_me_example():
@@ -103,10 +116,10 @@ def test_maximize_entropy_code_form_counts_positions_whose_next_token_is_real():
     # not counted: every t=2 (predicts nothing), row 1 t=1 (predicts padding), row 1 t=2 (padding).
     expected = (0.0 + KL_U_QUARTER + KL_U_EIGHTH) / 3
     assert expected == pytest.approx(0.185727, abs=1e-6)  # (0 + 0.143841 + 0.413339) / 3
-    assert losses.maximize_entropy(logits, mask, "code").item() == pytest.approx(expected, rel=1e-6)
+    assert entropy_term(logits, mask, "code").item() == pytest.approx(expected, rel=1e-6)
     # row 1 with one real token: its first prediction (of token 1, now padding) no longer counts
     short = torch.tensor([[1, 1, 1], [1, 0, 0]])
-    assert losses.maximize_entropy(logits, short, "code").item() == pytest.approx(KL_U_QUARTER / 2, rel=1e-6)
+    assert entropy_term(logits, short, "code").item() == pytest.approx(KL_U_QUARTER / 2, rel=1e-6)
 
 
 def test_maximize_entropy_code_form_is_the_reference_kl_div():
@@ -116,41 +129,46 @@ def test_maximize_entropy_code_form_is_the_reference_kl_div():
     kl = torch.nn.functional.kl_div((soft + 1e-12).log(), torch.full_like(soft, 1 / 2), reduction="none").sum(-1)
     keep = mask[:, 1:].float()
     reference = (kl * keep).sum() / keep.sum()
-    assert losses.maximize_entropy(logits, mask, "code").item() == pytest.approx(reference.item(), rel=1e-6)
+    assert entropy_term(logits, mask, "code").item() == pytest.approx(reference.item(), rel=1e-6)
 
 
 def test_maximize_entropy_paper_form_on_the_padded_batch():
     logits, mask = padded_me_example()
     # every real position counts (row 0: t=0,1,2; row 1: t=0,1), padding does not
     expected = (0.0 + KL_QUARTER_U + KL_QUARTER_U + KL_EIGHTH_U + KL_EIGHTH_U) / 5
-    assert losses.maximize_entropy(logits, mask, "paper").item() == pytest.approx(expected, rel=1e-6)
+    assert entropy_term(logits, mask, "paper").item() == pytest.approx(expected, rel=1e-6)
     short = torch.tensor([[1, 1, 1], [1, 0, 0]])
     expected_short = (0.0 + KL_QUARTER_U + KL_QUARTER_U + KL_EIGHTH_U) / 4
-    assert losses.maximize_entropy(logits, short, "paper").item() == pytest.approx(expected_short, rel=1e-6)
+    assert entropy_term(logits, short, "paper").item() == pytest.approx(expected_short, rel=1e-6)
 
 
 def test_weighted_gradient_ascent():
     logits = torch.tensor([[[0.0, LN(3)], [0.0, 0.0]]])
     labels = torch.tensor([[-100, 1]])  # one scored position, p(y) = 3/4
-    assert losses.weighted_gradient_ascent(logits, labels, 1.0).item() == pytest.approx(0.75 * LN(0.75))
-    assert losses.weighted_gradient_ascent(logits, labels, 0.0).item() == pytest.approx(LN(0.75))  # = GA
+    assert losses.weighted_gradient_ascent(*at_answers(per_token.logprob, logits, labels), 1.0).item() == pytest.approx(0.75 * LN(0.75))
+    assert losses.weighted_gradient_ascent(*at_answers(per_token.logprob, logits, labels), 0.0).item() == pytest.approx(LN(0.75))  # = GA
 
 
 def test_cross_entropy_unlearning():
     logits = torch.tensor([[[0.0, LN(2), LN(3)], [0.0, 0.0, 0.0]]])  # p = [1/6, 2/6, 3/6]
     labels = torch.tensor([[-100, 2]])  # target without token 2: q = [1/3, 2/3, 0]
     expected = -(1 / 3 * LN(1 / 6) + 2 / 3 * LN(2 / 6))
-    assert losses.cross_entropy_unlearning(logits, labels).item() == pytest.approx(expected)
+    assert losses.token_mean(*at_answers(per_token.cross_entropy_without_true, logits, labels)).item() == pytest.approx(expected)
+
+
+def undial(logits, reference, labels):
+    return losses.token_mean(*at_answers(partial(per_token.undial_cross_entropy, strength=LN(3)), logits, labels,
+                                         reference))
 
 
 def test_undial():
     logits = torch.zeros(1, 2, 2)  # student p = [1/2, 1/2]
     reference = torch.zeros(1, 2, 2)
     labels = torch.tensor([[-100, 0]])  # adjusted reference [-ln 3, 0] -> q = [1/4, 3/4]
-    assert losses.undial(logits, reference, labels, strength=LN(3)).item() == pytest.approx(LN(2))
+    assert undial(logits, reference, labels).item() == pytest.approx(LN(2))
     student = torch.tensor([[[-LN(3), 0.0], [0.0, 0.0]]])  # matches q: CE = H(q)
     expected = -(0.25 * LN(0.25) + 0.75 * LN(0.75))
-    assert losses.undial(student, reference, labels, strength=LN(3)).item() == pytest.approx(expected)
+    assert undial(student, reference, labels).item() == pytest.approx(expected)
 
 
 def test_kl_to_reference():
@@ -158,8 +176,8 @@ def test_kl_to_reference():
     reference = torch.tensor([[[0.0, LN(3)], [0.0, 0.0]]])  # p_ref = [1/4, 3/4]
     labels = torch.tensor([[-100, 1]])
     expected = 0.25 * LN(0.25 / 0.5) + 0.75 * LN(0.75 / 0.5)
-    assert losses.kl_to_reference(logits, reference, labels).item() == pytest.approx(expected)
-    assert losses.kl_to_reference(reference, reference, labels).item() == pytest.approx(0.0, abs=1e-7)
+    assert losses.token_mean(*at_answers(per_token.kl_from_reference, logits, labels, reference)).item() == pytest.approx(expected)
+    assert losses.token_mean(*at_answers(per_token.kl_from_reference, reference, labels, reference)).item() == pytest.approx(0.0, abs=1e-7)
 
 
 def test_activation_distance():
@@ -173,18 +191,18 @@ def test_activation_distance():
 def test_saturation_importance():
     logits = torch.tensor([[[0.0, LN(3)], [0.0, 0.0]]])
     labels = torch.tensor([[-100, 1]])  # p(y) = 3/4: weight 0.75^2 * 0.25 with beta1 = 2, beta2 = 1
-    assert losses.saturation_importance(logits, labels, 2.0, 1.0).item() == pytest.approx(
+    assert losses.saturation_importance(*at_answers(per_token.logprob, logits, labels), 2.0, 1.0).item() == pytest.approx(
         0.75 ** 2 * 0.25 * LN(0.75))
-    assert losses.saturation_importance(logits, labels, 0.0, 0.0).item() == pytest.approx(LN(0.75))  # = GA
+    assert losses.saturation_importance(*at_answers(per_token.logprob, logits, labels), 0.0, 0.0).item() == pytest.approx(LN(0.75))  # = GA
 
 
 def test_kl_uniform_to_model():
     uniform = torch.zeros(1, 2, 4)
     labels = torch.tensor([[-100, 1]])
-    assert losses.kl_uniform_to_model(uniform, labels).item() == pytest.approx(0.0, abs=1e-7)
+    assert losses.token_mean(*at_answers(per_token.kl_from_uniform, uniform, labels)).item() == pytest.approx(0.0, abs=1e-7)
     peaked = torch.tensor([[[0.0, LN(3), 0.0, 0.0], [0.0] * 4]])  # p = (1, 3, 1, 1) / 6
     expected = -math.log(4) - (3 * math.log(1 / 6) + math.log(3 / 6)) / 4
-    assert losses.kl_uniform_to_model(peaked, labels).item() == pytest.approx(expected, rel=1e-6)
+    assert losses.token_mean(*at_answers(per_token.kl_from_uniform, peaked, labels)).item() == pytest.approx(expected, rel=1e-6)
 
 
 def test_dual_ascent():
@@ -199,7 +217,7 @@ def test_saturation_importance_pools_tokens_over_the_batch_as_open_unlearning():
     labels = torch.tensor([[-100, 1, -100], [-100, 1, 0]])
     term = lambda p: p ** 5 * (1 - p) * LN(p)  # noqa: E731  (beta1 5, beta2 1: open-unlearning's SatImp.yaml)
     expected = (term(0.75) + term(0.5) + term(0.75)) / 3
-    assert losses.saturation_importance(logits, labels).item() == pytest.approx(expected)
+    assert losses.saturation_importance(*at_answers(per_token.logprob, logits, labels)).item() == pytest.approx(expected)
 
 
 def test_satimp_and_pdu_default_weights_are_their_authors():
@@ -214,12 +232,16 @@ def test_satimp_and_pdu_default_weights_are_their_authors():
     assert weights("SatImp+GD", forget_weight=1.0, regularizer_weight=0.1) == (1.0, 0.1)  # the user's win
 
 
+def margin_term(logits, mask):
+    return losses.token_mean(per_token.squared_logit_margin(logits.flatten(0, 1)).view(mask.shape), mask)
+
+
 def test_logit_margin_flattening():
     # position margins (max - mean): [1, 2, 6] -> 6 - 3 = 3; [0, 0, 0] -> 0; [4, 0, 2] -> 2 (not counted)
     logits = torch.tensor([[[1.0, 2.0, 6.0], [0.0, 0.0, 0.0], [4.0, 0.0, 2.0]]])
     mask = torch.tensor([[True, True, False]])
-    assert losses.logit_margin_flattening(logits, mask).item() == pytest.approx((9 + 0) / 2)
-    assert losses.logit_margin_flattening(logits + 7.0, mask).item() == pytest.approx(4.5)  # shift-invariant
+    assert margin_term(logits, mask).item() == pytest.approx((9 + 0) / 2)
+    assert margin_term(logits + 7.0, mask).item() == pytest.approx(4.5)  # shift-invariant
 
 
 def test_adaptive_steering_coefficient():

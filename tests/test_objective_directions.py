@@ -11,7 +11,9 @@ from conftest import make_model
 from unlearn.data.formatting import PromptFormat, encode_pair
 from unlearn.data.pairing import ForgetRetainDataset, PairCollator
 from unlearn.objectives.registry import FORGET_TERMS, REGULARIZERS
-from unlearn.objectives.sequence import mean_nll, sequence_logprob
+from unlearn.objectives import per_token
+from unlearn.objectives.losses import token_mean
+from unlearn.objectives.sequence import ANSWER, mean_nll, sequence_logprob, values_at
 from unlearn.training.forget import ForgetSettings
 from unlearn.training.reference import FrozenReference, cache_sequence_logprobs, model_forward
 from unlearn.training.step_context import StepContext
@@ -299,16 +301,15 @@ def test_kl_regularizer_gradient_is_that_of_kl_ref_to_model(tokenizer):
     model = make_model(len(tokenizer))
     reference = peaked_reference(tokenizer)
     _, _, batch = make_batch(tokenizer)
-    context = StepContext(model, batch, SETTINGS, reference=reference)
-    logits, labels = context.logits_labels("retain")  # memoized: the very tensors the term reads
+    context = StepContext(model, batch, SETTINGS, reference=reference)  # the model's own logits, answer positions
+    logits = context._forward("retain", ANSWER).logits  # memoized: the very tensor the term reads, [N, V]
     logits.retain_grad()
     REGULARIZERS["KL"].compute(context).backward()
-    mask = (labels[:, 1:] != -100).float()
-    p = torch.softmax(logits.detach()[:, :-1], -1)
-    p_ref = torch.softmax(context.reference_logits("retain")[:, :-1], -1)
-    expected = (p - p_ref) * mask.unsqueeze(-1) / mask.sum()
-    assert torch.allclose(logits.grad[:, :-1], expected, atol=1e-7)
-    assert torch.count_nonzero(logits.grad[:, -1]) == 0
+    p = torch.softmax(logits.detach(), -1)
+    p_ref = torch.softmax(context._forward("retain", ANSWER, frozen=True).logits, -1)
+    expected = (p - p_ref) / logits.shape[0]
+    assert logits.shape[0] == int((batch["retain"]["labels"][:, 1:] != -100).sum())
+    assert torch.allclose(logits.grad, expected, atol=1e-7)
 
 
 def test_gradient_descent_lowers_retain_nll(tokenizer):
@@ -324,14 +325,10 @@ class _FixedLogits:
 
     def __init__(self, logits, labels, positions):
         self.settings = ForgetSettings(data="unused", out="unused", method="PDU", pdu_positions=positions)
-        self.batch = {"forget": {"labels": labels}}
         self._logits, self._labels = logits, labels
 
-    def full_logits(self, stream):
-        return self._logits
-
-    def logits_labels(self, stream):
-        return self._logits, self._labels
+    def token_values(self, stream, function, where=ANSWER, with_reference=False):
+        return values_at(function, where, self._logits, self._labels)
 
 
 @pytest.mark.parametrize("positions,expected", [("answer", (4 + 9) / 2), ("labels", (9 + 16) / 2)])
@@ -343,15 +340,13 @@ def test_pdu_margin_is_read_where_the_answer_is_predicted_or_at_its_tokens(posit
 
 
 def test_pdu_forget_term_flattens_the_forget_logits(tokenizer):
-    from unlearn.objectives.losses import logit_margin_flattening
-    from unlearn.objectives.sequence import shift
-
     model = make_model(len(tokenizer))
     _, _, batch = make_batch(tokenizer)
 
     def margin():
-        _, _, mask = shift(logits_of(model, batch, "forget"), batch["forget"]["labels"])
-        return logit_margin_flattening(logits_of(model, batch, "forget")[:, :-1], mask).item()
+        values = values_at(per_token.squared_logit_margin, ANSWER, logits_of(model, batch, "forget"),
+                           batch["forget"]["labels"])
+        return token_mean(*values).item()
 
     before = margin()
     step(model, FORGET_TERMS["PDU"].compute(StepContext(model, batch, SETTINGS)), lr=0.05)

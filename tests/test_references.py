@@ -16,8 +16,8 @@ import torch
 
 from unlearn.cli.main import main
 from unlearn.models.loading import load_model, save_model
-from unlearn.objectives import losses
-from unlearn.objectives.sequence import sequence_logprob
+from unlearn.objectives import losses, per_token
+from unlearn.objectives.sequence import ANSWER, sequence_logprob, values_at
 from unlearn.scenarios import continual
 from unlearn.training.forget import ForgetSettings, build_trainer, forget
 from unlearn.training.step_context import StepContext
@@ -151,7 +151,9 @@ def test_frozen_reference_is_the_model_before_unlearning_and_stays_so(fine_tuned
     context = StepContext(trainer.model, batch, trainer.settings, trainer.reference)
     with torch.no_grad():
         kl = trainer.method.regularizer.compute(context)
-        direct = losses.kl_to_reference(context.full_logits("retain"), expected, retain["labels"])
+        logits = trainer.model(input_ids=retain["input_ids"], attention_mask=retain["attention_mask"]).logits
+        direct = losses.token_mean(*values_at(per_token.kl_from_reference, ANSWER, logits, retain["labels"],
+                                              reference_logits=expected))
     assert kl.item() > 1e-6 and kl.item() == pytest.approx(direct.item(), rel=1e-3)
 
 

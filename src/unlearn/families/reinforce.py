@@ -14,7 +14,8 @@ from unlearn.training.finetune import FinetuneSettings, finetune
 SHARED = ("model", "device", "dtype", "trust_remote_code", "allow_pickle", "threads", "data", "prompt_template",
           "plain_template", "max_length", "answer_field", "epochs", "learning_rate", "batch_size",
           "gradient_accumulation_steps", "weight_decay", "warmup_epochs", "seed", "report_to", "logging_steps",
-          "save_checkpoints", "resume", "lora", "lora_r", "lora_alpha", "lora_dropout", "gradient_checkpointing")
+          "save_checkpoints", "resume", "lora", "lora_r", "lora_alpha", "lora_dropout", "gradient_checkpointing",
+          "loss_chunk_tokens")
 
 
 def reinforce(settings, folder: Path, split: str | None = None) -> tuple[Path, dict]:

@@ -28,7 +28,7 @@ from unlearn.families.reinforce import model_source
 from unlearn.models.loading import save_model
 from unlearn.models.lora import apply_lora
 from unlearn.models.unlearned import write_manifest
-from unlearn.objectives import losses
+from unlearn.objectives import losses, per_token
 from unlearn.objectives.registry import Method, Term
 from unlearn.training.arguments import training_arguments
 from unlearn.training.common import mean_logged_loss, prepare_model, train
@@ -39,9 +39,10 @@ RETAIN_WEIGHT = 5.0  # the authors' weight on the uniform retain term
 
 ASSISTANT = Method(
     "ULD-assistant",
-    Term("remember", "forget", ("forget",), lambda c: losses.nll(*c.logits_labels("forget")),
+    Term("remember", "forget", ("forget",), lambda c: losses.nll(*c.token_values("forget", per_token.logprob)),
          "learn the forget answers"),
-    Term("uniform", "regularizer", ("retain",), lambda c: losses.kl_uniform_to_model(*c.logits_labels("retain")),
+    Term("uniform", "regularizer", ("retain",),
+         lambda c: losses.token_mean(*c.token_values("retain", per_token.kl_from_uniform)),
          "a uniform next-token distribution on retain answers"))
 
 

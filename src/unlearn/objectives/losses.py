@@ -1,30 +1,34 @@
-"""Every unlearning loss term as a pure function of tensors; equations follow DESIGN.md.
+"""Every unlearning loss term as a pure function of per-position values; equations follow DESIGN.md.
 
 Notation: ``logp(y|x)`` the summed answer log-probability of a sequence, ``|y|`` its answer
-length, ``nll`` the token-mean negative log-likelihood, ``sigma`` the logistic function.
-Each function returns a scalar to *minimize*.
+length, ``nll`` the token-mean negative log-likelihood, ``sigma`` the logistic function. Terms that
+read logits take the values of a ``per_token`` function at a set of positions (``[B, T]`` with the
+``mask`` of counted ones), so the step never needs a whole batch's logits at once. Each function
+returns a scalar to *minimize*.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
-from unlearn.objectives.sequence import masked_mean, mean_nll, shift, token_logprobs
+from unlearn.objectives import per_token
+from unlearn.objectives.sequence import ATTENDED, BEFORE_ATTENDED, masked_mean
 
 
-def gradient_ascent(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """GA: ``-nll(y|x)`` on forget data (minimizing it raises the forget NLL)."""
-    return -mean_nll(logits, labels)
+def gradient_ascent(logp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """GA: ``-nll(y|x) = mean_t log p(y_t)`` over the batch's answer tokens (minimizing it raises the
+    forget NLL). ``logp``: ``per_token.logprob`` at the answer positions, ``mask`` the counted ones."""
+    return masked_mean(logp, mask)
 
 
-def nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """``nll(y|x)``: GD on retain data, IDK on (forget question, refusal) pairs, and LLMU's
-    random mismatch on (forget question, random retain answer) pairs."""
-    return mean_nll(logits, labels)
+def nll(logp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``nll(y|x) = -mean_t log p(y_t)`` pooled over the batch's answer tokens: GD on retain data, IDK on
+    (forget question, refusal) pairs, and LLMU's random mismatch on (forget question, random retain
+    answer) pairs."""
+    return -masked_mean(logp, mask)
 
 
 def npo(logp: torch.Tensor, logp_ref: torch.Tensor, beta: float = 0.1) -> torch.Tensor:
@@ -54,90 +58,53 @@ def answer_preservation(logp_refusal: torch.Tensor, logp_answer: torch.Tensor, b
     return -(1.0 / beta) * F.logsigmoid(-beta * (logp_refusal - logp_answer)).mean()
 
 
-def maximize_entropy(logits: torch.Tensor, attention_mask: torch.Tensor,
-                     form: Literal["paper", "code"] = "paper") -> torch.Tensor:
-    """ME: divergence of each next-token distribution from the uniform one over K tokens.
+def maximize_entropy(divergence: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """ME: mean divergence of each next-token distribution from the uniform one over K tokens.
 
     ``paper`` (default, the ICLR 2025 text): ``mean_t KL(P_t || U) = mean_t (log K - H(P_t))``
-    over the positions of question and answer tokens (``attention_mask[:, t] == 1``).
+    (``per_token.kl_to_uniform``) over the positions of question and answer tokens
+    (``attention_mask[:, t] == 1``, the ``ATTENDED`` positions).
 
     ``code`` (the authors' released code, ``get_me_loss`` in sail-sg/closer-look-LLM-unlearning):
-    ``mean_t KL(U || P_t) = mean_t (-log K - (1/K) sum_k log P_t,k)`` over t = 0..L-2 with
-    ``attention_mask[:, t + 1] == 1``: as there, position t counts when the token it predicts
-    (its shifted label) is kept, and their ME+GD keeps question and answer tokens, never padding,
-    which here is what the attention mask marks. The last position predicts nothing and never
-    counts; the first counts iff token 1 is real. We take ``log_softmax`` where that code takes
-    ``log(softmax + 1e-12)``: the probabilities differ by 1e-12 absolute, so each log term by
-    ``log(1 + 1e-12 / P_t,k) < 1e-12 / P_t,k`` (under 1e-9 wherever every P_t,k > 1e-3); only
-    where a probability falls to about 1e-12 or below does the epsilon matter: it caps ``log P``
-    near ``log 1e-12 = -27.6``, while ``log_softmax`` keeps the exact value.
+    ``mean_t KL(U || P_t) = mean_t (-log K - (1/K) sum_k log P_t,k)`` (``per_token.kl_from_uniform``)
+    over t = 0..L-2 with ``attention_mask[:, t + 1] == 1`` (the ``BEFORE_ATTENDED`` positions): as
+    there, position t counts when the token it predicts (its shifted label) is kept, and their ME+GD
+    keeps question and answer tokens, never padding, which here is what the attention mask marks. The
+    last position predicts nothing and never counts; the first counts iff token 1 is real. We take
+    ``log_softmax`` where that code takes ``log(softmax + 1e-12)``: the probabilities differ by 1e-12
+    absolute, so each log term by ``log(1 + 1e-12 / P_t,k) < 1e-12 / P_t,k`` (under 1e-9 wherever every
+    P_t,k > 1e-3); only where a probability falls to about 1e-12 or below does the epsilon matter: it
+    caps ``log P`` near ``log 1e-12 = -27.6``, while ``log_softmax`` keeps the exact value.
     """
-    if form == "code":
-        log_probs = torch.log_softmax(logits[:, :-1, :].float(), dim=-1)
-        kl_from_uniform = -math.log(log_probs.shape[-1]) - log_probs.mean(-1)  # KL(U || P_t)
-        return masked_mean(kl_from_uniform, attention_mask[:, 1:])
-    log_probs = torch.log_softmax(logits.float(), dim=-1)
-    vocab = log_probs.shape[-1]
-    kl_to_uniform = math.log(vocab) + (log_probs.exp() * log_probs).sum(-1)  # log K - H(P_t)
-    return masked_mean(kl_to_uniform, attention_mask)
+    return masked_mean(divergence, mask)
 
 
-def weighted_gradient_ascent(logits: torch.Tensor, labels: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+ME_FORMS = {"paper": (per_token.kl_to_uniform, ATTENDED), "code": (per_token.kl_from_uniform, BEFORE_ATTENDED)}
+
+
+def weighted_gradient_ascent(logp: torch.Tensor, mask: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
     """WGA: ``mean_t w_t * log p(y_t)`` with ``w_t = p(y_t)^alpha`` detached (ascent slows on forgotten tokens)."""
-    logp, mask = token_logprobs(logits, labels)
     weight = (logp.detach() * alpha).exp()
     return masked_mean(weight * logp, mask)
 
 
-def saturation_importance(logits: torch.Tensor, labels: torch.Tensor, beta1: float = 5.0,
+def saturation_importance(logp: torch.Tensor, mask: torch.Tensor, beta1: float = 5.0,
                           beta2: float = 1.0) -> torch.Tensor:
     """SatImp (Yang et al. 2025; open-unlearning's ``compute_satimp_loss``): ``mean_t w_t * log p(y_t)``
     with ``w_t = p^beta1 * (1 - p)^beta2``, ``p = p(y_t)`` detached, the mean pooled over the batch's
     answer tokens: ascent weighted towards tokens still likely (``p^beta1``) and away from those
     already certain (``(1 - p)^beta2``). The method's weights (forget 0.1, retain 1) are in ``forget``."""
-    logp, mask = token_logprobs(logits, labels)
     p = logp.detach().exp()
     weight = p.pow(beta1) * (1 - p).clamp(min=0).pow(beta2)
     return masked_mean(weight * logp, mask)
 
 
-def kl_uniform_to_model(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """``mean_t KL(U || p_t) = mean_t (-log V - (1/V) sum_v log p_t,v)`` over answer positions: zero
-    exactly when the model's next-token distribution is uniform (ULD's assistant on retain data)."""
-    shifted_logits, _, mask = shift(logits, labels)
-    log_probs = torch.log_softmax(shifted_logits.float(), -1)
-    loss = -math.log(log_probs.shape[-1]) - log_probs.mean(-1)
-    return masked_mean(loss, mask)
-
-
-def cross_entropy_unlearning(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """CE-U: cross-entropy to the model's own detached distribution with the true token removed:
-    ``mean_t -sum_k q_t,k log p_t,k`` where ``q_t = softmax(z_t)`` with ``z_t[y_t] = -inf``, z detached."""
-    shifted_logits, targets, mask = shift(logits, labels)
-    target_logits = shifted_logits.detach().float().scatter(-1, targets.unsqueeze(-1), float("-inf"))
-    target = torch.softmax(target_logits, -1)
-    loss = -(target * torch.log_softmax(shifted_logits.float(), -1)).sum(-1)
-    return masked_mean(loss, mask)
-
-
-def undial(logits: torch.Tensor, reference_logits: torch.Tensor, labels: torch.Tensor,
-           strength: float = 10.0) -> torch.Tensor:
-    """UNDIAL: self-distillation towards the frozen model's logits with the true token's logit lowered:
-    ``mean_t CE(softmax(z_ref,t - strength * onehot(y_t)), p_theta,t)`` over answer tokens."""
-    shifted_logits, targets, mask = shift(logits, labels)
-    reference = reference_logits[:, :-1, :].float()
-    adjusted = reference - strength * F.one_hot(targets, reference.shape[-1]).to(reference.dtype)
-    loss = -(torch.softmax(adjusted, -1) * torch.log_softmax(shifted_logits.float(), -1)).sum(-1)
-    return masked_mean(loss, mask)
-
-
-def kl_to_reference(logits: torch.Tensor, reference_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """KL regularizer: ``mean_t KL(p_ref,t || p_theta,t)`` over answer tokens of retain data."""
-    shifted_logits, _, mask = shift(logits, labels)
-    log_p = torch.log_softmax(shifted_logits.float(), -1)
-    log_ref = torch.log_softmax(reference_logits[:, :-1, :].float(), -1)
-    kl = (log_ref.exp() * (log_ref - log_p)).sum(-1)
-    return masked_mean(kl, mask)
+def token_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``mean_t v_t`` pooled over the batch's counted positions: CE-U (``per_token.cross_entropy_without_true``),
+    UNDIAL (``per_token.undial_cross_entropy``), the KL regularizer (``per_token.kl_from_reference``),
+    ULD's uniform assistant (``per_token.kl_from_uniform``) and PDU (``per_token.squared_logit_margin``)
+    at the answer positions."""
+    return masked_mean(values, mask)
 
 
 def activation_distance(hidden: torch.Tensor, target: torch.Tensor, attention_mask: torch.Tensor,
@@ -158,15 +125,6 @@ def adaptive_steering_coefficient(frozen_hidden: torch.Tensor, attention_mask: t
     """Adaptive RMU's c (Dang et al. 2024): ``beta * mean_t ||h_t^frozen||_2`` over the batch's real
     tokens, the frozen model's activations at the steered layer on forget text (a constant of the step)."""
     return beta * masked_mean(frozen_hidden.detach().float().norm(dim=-1), attention_mask)
-
-
-def logit_margin_flattening(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """PDU's forget loss (Entesari et al. 2025): ``mean_t (max_v z_t,v - mean_v z_t,v)^2`` over the
-    counted positions t, pooled over the batch. It is 0 exactly when every logit of a position is
-    equal (a uniform next-token distribution), and needs no softmax."""
-    logits = logits.float()
-    margin = logits.max(-1).values - logits.mean(-1)
-    return masked_mean(margin.pow(2), mask)
 
 
 def dual_ascent(multiplier: float, constraint_value: float, epsilon: float, step: float) -> float:

@@ -9,13 +9,13 @@ provides exactly that through a ``StepContext``; the math lives in ``losses``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Callable, Literal
 
 from unlearn.errors import UserError
 from unlearn.families import ONE_MODEL, PROCEDURES
-from unlearn.data.formatting import IGNORE_INDEX
-from unlearn.objectives import losses
-from unlearn.objectives.sequence import shift
+from unlearn.objectives import losses, per_token
+from unlearn.objectives.sequence import ANSWER, LABELLED
 
 if TYPE_CHECKING:
     from unlearn.training.step_context import StepContext
@@ -37,10 +37,19 @@ class Term:
     full_weights_only: bool = False  # selects its own parameters; not with LoRA
 
 
-def _with_reference(ctx, stream):
-    """``(logits, reference_logits, labels)`` at the stream's scored positions."""
-    logits, labels = ctx.logits_labels(stream)
-    return logits, ctx.reference_logits(stream), labels
+def _answer_logp(ctx, stream):
+    """``(log p(y_t) [B, T], mask)`` at the stream's answer positions."""
+    return ctx.token_values(stream, per_token.logprob)
+
+
+def _maximize_entropy(ctx):
+    function, where = losses.ME_FORMS[ctx.settings.me_form]
+    return losses.maximize_entropy(*ctx.token_values("forget", function, where))
+
+
+def _undial(ctx):
+    function = partial(per_token.undial_cross_entropy, strength=ctx.settings.undial_strength)
+    return losses.token_mean(*ctx.token_values("forget", function, with_reference=True))
 
 
 def _rmu_forget(ctx):
@@ -51,10 +60,8 @@ def _rmu_forget(ctx):
 def _pdu_forget(ctx):
     """The logit margin where the answer is predicted, or (``pdu_positions: labels``, open-unlearning's
     ``pdu.py``) at the answer tokens' own positions, one later."""
-    if ctx.settings.pdu_positions == "labels":
-        return losses.logit_margin_flattening(ctx.full_logits("forget"), ctx.batch["forget"]["labels"] != IGNORE_INDEX)
-    logits, _, mask = shift(*ctx.logits_labels("forget"))
-    return losses.logit_margin_flattening(logits, mask)
+    where = LABELLED if ctx.settings.pdu_positions == "labels" else ANSWER
+    return losses.token_mean(*ctx.token_values("forget", per_token.squared_logit_margin, where))
 
 
 def _rmu_retain(ctx):
@@ -64,7 +71,7 @@ def _rmu_retain(ctx):
 
 
 FORGET_TERMS = {t.name: t for t in [
-    Term("GA", "forget", ("forget",), lambda c: losses.gradient_ascent(*c.logits_labels("forget")),
+    Term("GA", "forget", ("forget",), lambda c: losses.gradient_ascent(*_answer_logp(c, "forget")),
          "gradient ascent on the forget answers"),
     Term("NPO", "forget", ("forget",),
          lambda c: losses.npo(c.logprob("forget"), c.reference_logprob("forget"), c.settings.beta),
@@ -73,31 +80,31 @@ FORGET_TERMS = {t.name: t for t in [
          lambda c: losses.simnpo(c.logprob("forget"), c.lengths("forget"), c.settings.simnpo_beta,
                                  c.settings.simnpo_gamma),
          "length-normalized NPO without a reference"),
-    Term("IDK", "forget", ("forget_idk",), lambda c: losses.nll(*c.logits_labels("forget_idk")),
+    Term("IDK", "forget", ("forget_idk",), lambda c: losses.nll(*_answer_logp(c, "forget_idk")),
          "learn a refusal as the answer to forget questions"),
     Term("DPO", "forget", ("forget", "forget_idk"),
          lambda c: losses.dpo(c.logprob("forget_idk"), c.reference_logprob("forget_idk"),
                               c.logprob("forget"), c.reference_logprob("forget"), c.settings.beta),
          "prefer the refusal over the true answer", reference_logprobs=("forget", "forget_idk")),
     Term("ME", "forget", ("forget",),
-         lambda c: losses.maximize_entropy(c.full_logits("forget"), c.batch["forget"]["attention_mask"],
-                                           c.settings.me_form),
+         _maximize_entropy,
          "maximize the entropy of next-token distributions on forget text"),
     Term("WGA", "forget", ("forget",),
-         lambda c: losses.weighted_gradient_ascent(*c.logits_labels("forget"), c.settings.wga_alpha),
+         lambda c: losses.weighted_gradient_ascent(*_answer_logp(c, "forget"), c.settings.wga_alpha),
          "gradient ascent weighted by the detached token probability"),
     Term("SatImp", "forget", ("forget",),
-         lambda c: losses.saturation_importance(*c.logits_labels("forget"), c.settings.satimp_beta1,
+         lambda c: losses.saturation_importance(*_answer_logp(c, "forget"), c.settings.satimp_beta1,
                                                 c.settings.satimp_beta2),
          "gradient ascent weighted by p^beta1 * (1-p)^beta2 of the detached token probability"),
-    Term("CE-U", "forget", ("forget",), lambda c: losses.cross_entropy_unlearning(*c.logits_labels("forget")),
+    Term("CE-U", "forget", ("forget",),
+         lambda c: losses.token_mean(*c.token_values("forget", per_token.cross_entropy_without_true)),
          "cross-entropy to the model's own distribution without the true token"),
     Term("UNDIAL", "forget", ("forget",),
-         lambda c: losses.undial(*_with_reference(c, "forget"), c.settings.undial_strength),
+         _undial,
          "self-distillation on logits with the true token's logit lowered", frozen_model=True),
     Term("LLMU", "forget", ("forget", "forget_mismatch"),
-         lambda c: losses.gradient_ascent(*c.logits_labels("forget"))
-         + c.settings.mismatch_weight * losses.nll(*c.logits_labels("forget_mismatch")),
+         lambda c: losses.gradient_ascent(*_answer_logp(c, "forget"))
+         + c.settings.mismatch_weight * losses.nll(*_answer_logp(c, "forget_mismatch")),
          "gradient ascent plus learning random retain answers to forget questions"),
     Term("RMU", "forget", ("forget",), _rmu_forget,
          "steer layer activations on forget text to a scaled random vector", full_weights_only=True),
@@ -106,10 +113,10 @@ FORGET_TERMS = {t.name: t for t in [
 ]}
 
 REGULARIZERS = {t.name: t for t in [
-    Term("GD", "regularizer", ("retain",), lambda c: losses.nll(*c.logits_labels("retain")),
+    Term("GD", "regularizer", ("retain",), lambda c: losses.nll(*_answer_logp(c, "retain")),
          "keep the retain answers likely (gradient descent)"),
     Term("KL", "regularizer", ("retain",),
-         lambda c: losses.kl_to_reference(*_with_reference(c, "retain")),
+         lambda c: losses.token_mean(*c.token_values("retain", per_token.kl_from_reference, with_reference=True)),
          "stay close to the frozen model on retain answers", frozen_model=True),
     Term("AP", "regularizer", ("retain", "retain_idk"),
          lambda c: losses.answer_preservation(c.logprob("retain_idk"), c.logprob("retain"), c.settings.beta),

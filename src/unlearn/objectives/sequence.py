@@ -51,24 +51,50 @@ def mean_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return masked_mean(losses, mask)
 
 
-def scored_positions(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The positions whose logits any answer-scored term reads, and the labels they predict.
+ANSWER = "answer"  # t whose next token is an answer token (labels[t + 1] counts); it predicts labels[t + 1]
+LABELLED = "labelled"  # t whose own token is an answer token (labels[t] counts)
+ATTENDED = "attended"  # t that is a real token (attention_mask[t] == 1): question and answer
+BEFORE_ATTENDED = "before_attended"  # t < L - 1 whose next token is real (attention_mask[t + 1] == 1)
 
-    Returns ``keep`` [B, K+1] (positions, for a causal LM's ``logits_to_keep``) and ``compact`` [B, K+1]
-    labels with ``K`` the longest answer in the batch, laid out so that ``shift(logits[:, keep], compact)``
-    pairs exactly the same (logit, label) couples as ``shift(logits, labels)``: ``compact[:, 0]`` is ignored,
-    ``compact[:, j + 1] = labels[:, keep[:, j] + 1]``. A row with a shorter answer repeats one of its
-    positions with an ignored label, and the last column only feeds the position that ``shift`` drops.
-    Every loss of an answer-scored term is then unchanged, while the vocabulary projection (and its
-    log-softmax and gradient, the largest tensors of a step) runs on ``K + 1`` positions instead of ``L``.
-    """
-    scored = labels[:, 1:] != IGNORE_INDEX  # position t predicts labels[:, t + 1]
-    counts = scored.sum(-1)
-    width = max(int(counts.max()), 1) if labels.shape[0] else 1
-    order = torch.sort((~scored).to(torch.int8), dim=-1, stable=True).indices[:, :width]  # scored first, in order
-    used = torch.arange(width, device=labels.device) < counts[:, None]
-    positions = torch.where(used, order, order[:, :1])
-    keep = torch.cat([positions, positions[:, :1]], dim=-1)
-    targets = labels.gather(-1, (positions + 1).clamp(max=labels.shape[1] - 1)).masked_fill(~used, IGNORE_INDEX)
-    compact = torch.cat([torch.full_like(targets[:, :1], IGNORE_INDEX), targets], dim=-1)
-    return keep, compact
+
+def position_mask(where: str, labels: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(mask, targets)``, both [B, L]: which positions a term reads and the token each predicts
+    (``labels[:, t + 1]``, 0 where there is none)."""
+    targets = torch.zeros_like(labels)
+    targets[:, :-1] = labels[:, 1:].clamp(min=0)
+    mask = torch.zeros_like(labels, dtype=torch.bool)
+    if where == ANSWER:
+        mask[:, :-1] = labels[:, 1:] != IGNORE_INDEX
+    elif where == LABELLED:
+        mask = labels != IGNORE_INDEX
+    elif where == ATTENDED:
+        mask = attention_mask.bool()
+    elif where == BEFORE_ATTENDED:
+        mask[:, :-1] = attention_mask[:, 1:].bool()
+    else:
+        raise ValueError(f"unknown position set {where!r}")
+    return mask, targets
+
+
+def to_grid(values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Values of the ``mask``'s positions (flat, row-major, as ``tensor[mask]`` orders them) laid out
+    as ``[B, T]`` rows, ``T`` the most positions of any row, with the mask of filled slots."""
+    counts = mask.sum(-1)
+    width = int(counts.max()) if mask.numel() else 0
+    rows = torch.arange(mask.shape[0], device=mask.device).repeat_interleave(counts)
+    slots = torch.arange(values.shape[0], device=mask.device) - (counts.cumsum(0) - counts).repeat_interleave(counts)
+    grid = values.new_zeros(mask.shape[0], width).index_put((rows, slots), values)
+    filled = torch.arange(width, device=mask.device) < counts[:, None]
+    return grid, filled
+
+
+def values_at(function, where: str, logits: torch.Tensor, labels: torch.Tensor,
+              attention_mask: torch.Tensor | None = None,
+              reference_logits: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A ``per_token`` function at a position set, from whole-batch logits [B, L, V] (the plain
+    computation the training step reproduces chunk by chunk): ``(values [B, T], mask [B, T])``."""
+    if attention_mask is None:
+        attention_mask = torch.ones_like(labels)
+    mask, targets = position_mask(where, labels, attention_mask)
+    reference = reference_logits[mask] if reference_logits is not None else None
+    return to_grid(function(logits[mask], targets[mask], reference), mask)

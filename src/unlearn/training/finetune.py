@@ -1,7 +1,8 @@
 """Fine-tune a model on a benchmark split (the target model, or the retain-only model).
 
 Plain supervised learning with ``transformers.Trainer``: loss is the mean token negative
-log-likelihood of the answers (prompt tokens masked). Afterwards a sample of the training
+log-likelihood of the answers (prompt tokens masked), computed from the answer positions only
+(``answer_trainer``). Afterwards a sample of the training
 split is answered greedily to report fact accuracy, the honest sign of memorization.
 """
 
@@ -88,11 +89,12 @@ def finetune(settings: FinetuneSettings, callbacks: list | None = None) -> dict:
 
 
 def supervised_trainer(settings, model, tokenizer, train_set, checkpoint_dir: Path):
-    from transformers import Trainer
+    from unlearn.training.answer_trainer import AnswerLossTrainer
 
     args = training_arguments(settings, model, len(train_set), checkpoint_dir)
-    return Trainer(model=model, args=args, train_dataset=train_set,
-                   data_collator=PadCollator(tokenizer.pad_token_id), processing_class=tokenizer)
+    return AnswerLossTrainer(model=model, args=args, train_dataset=train_set,
+                             data_collator=PadCollator(tokenizer.pad_token_id), processing_class=tokenizer,
+                             chunk_tokens=settings.loss_chunk_tokens)
 
 
 def _fact_check(model, tokenizer, fmt, records, settings) -> dict:

@@ -22,7 +22,9 @@ import torch
 from tqdm.auto import tqdm
 
 from unlearn.models.lora import disabling_gives_start
-from unlearn.objectives.sequence import sequence_logprob
+from unlearn.objectives import per_token
+from unlearn.objectives.sequence import ANSWER, position_mask
+from unlearn.training.chunked_logits import output_head
 
 
 class FrozenReference:
@@ -49,12 +51,20 @@ class FrozenReference:
             parameter.requires_grad_(False)
         return cls(model.eval())
 
+    def _as_reference(self):
+        return self.adapter_host.disable_adapter() if self.adapter_host is not None else contextlib.nullcontext()
+
     @torch.no_grad()
     def __call__(self, stream: dict, hidden_states: bool = False, logits_to_keep=0):
-        disabled = self.adapter_host.disable_adapter() if self.adapter_host is not None else contextlib.nullcontext()
-        with disabled:
+        with self._as_reference():
             return self.model(input_ids=stream["input_ids"], attention_mask=stream["attention_mask"],
                               output_hidden_states=hidden_states, logits_to_keep=logits_to_keep)
+
+    @torch.no_grad()
+    def project(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The frozen model's logits from its final hidden states (its output embeddings)."""
+        with self._as_reference():
+            return output_head(self.model)(hidden)
 
 
 @torch.no_grad()
@@ -67,19 +77,23 @@ def cache_sequence_logprobs(forward, dataset, streams: tuple[str, ...], collator
         batch = collator([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
         for stream in streams:
             inputs = {k: v.to(device) for k, v in batch[stream].items()}
-            logits = forward(inputs).logits
-            cache[stream][batch["index"]] = sequence_logprob(logits, inputs["labels"]).float().cpu()
+            mask, targets = position_mask(ANSWER, inputs["labels"], inputs["attention_mask"])
+            logp = per_token.logprob(forward(inputs, mask).logits, targets[mask])  # logits of answer positions only
+            rows = mask.nonzero()[:, 0]
+            sums = torch.zeros(mask.shape[0], device=logp.device).index_add(0, rows, logp.float())
+            cache[stream][batch["index"]] = sums.cpu()
     return cache
 
 
 def model_forward(model):
-    """``forward(stream) -> output`` of ``model`` in eval mode (dropout off) for the cache."""
+    """``forward(stream, logits_to_keep) -> output`` of ``model`` in eval mode (dropout off) for the cache."""
 
-    def forward(stream):
+    def forward(stream, logits_to_keep=0):
         was_training = model.training
         model.eval()
         try:
-            return model(input_ids=stream["input_ids"], attention_mask=stream["attention_mask"])
+            return model(input_ids=stream["input_ids"], attention_mask=stream["attention_mask"],
+                         logits_to_keep=logits_to_keep)
         finally:
             model.train(was_training)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from unlearn.data.formatting import DEFAULT_PLAIN_TEMPLATE
 from unlearn.models.gguf import DEFAULT_MODEL
@@ -32,6 +32,9 @@ class TrainableModelSettings(ModelSettings):
     lora_alpha: PositiveInt = Field(16, description="LoRA scaling numerator")
     lora_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="LoRA dropout")
     gradient_checkpointing: bool = Field(False, description="trade compute for activation memory")
+    loss_chunk_tokens: NonNegativeInt = Field(
+        512, description="positions projected onto the vocabulary at once when computing the loss (their "
+                         "logits are recomputed in the backward pass); 0 = the model's own logits, all at once")
 
 
 class DataSettings(BaseModel):

@@ -1,27 +1,33 @@
 """Everything an objective term may ask for during one training step, computed at most once.
 
-Answer-scored terms (NLL, GA, NPO, KL, UNDIAL, ...) read logits only where a label is scored:
-the model's own forward is asked for those positions alone (``logits_to_keep``, see
-``sequence.scored_positions``), so the vocabulary projection, its log-softmax and its gradient
-cover the answer tokens instead of the whole padded batch. Terms that read every position (ME)
-ask for ``full_logits``; terms that read activations only (RMU) project a single position.
+Terms that read logits ask for a ``per_token`` function's values at a set of positions
+(``token_values``): the answer positions for NLL, GA, NPO, KL, UNDIAL, ...; every real token for ME.
+Only those positions are ever projected onto the vocabulary. With ``chunk_tokens > 0`` the model's
+forward stops at the final hidden states and the projection runs ``chunk_tokens`` positions at a
+time (``chunked_logits``), so no tensor of all positions' logits exists; with 0 the model's own
+forward computes the logits of exactly those positions (``logits_to_keep``), the path kept for
+FSDP and DeepSpeed, which gather parameters only inside the model's forward. Terms that read
+activations only (RMU) never project more than one position.
 """
 
 from __future__ import annotations
 
 import torch
 
+from unlearn.objectives import per_token
 from unlearn.objectives.losses import adaptive_steering_coefficient
-from unlearn.objectives.sequence import answer_lengths, scored_positions, sequence_logprob
+from unlearn.objectives.sequence import ANSWER, answer_lengths, position_mask, to_grid
+from unlearn.training.chunked_logits import output_head, project_in_chunks, projects_plainly
 
-FULL, ANSWER, HIDDEN_ONLY = "full", "answer", "hidden"
+HIDDEN = "hidden"  # a forward that keeps every layer's hidden states and projects one position
 
 
 class StepContext:
     """Lazy, memoized forward passes of the model (and the reference) on a batch's streams."""
 
     def __init__(self, model, batch: dict, settings, reference=None, cached_logprobs=None,
-                 hidden_layer: int | None = None, steering_direction: torch.Tensor | None = None):
+                 hidden_layer: int | None = None, steering_direction: torch.Tensor | None = None,
+                 chunk_tokens: int = 0):
         self.model = model
         self.batch = batch
         self.settings = settings
@@ -29,54 +35,61 @@ class StepContext:
         self.cached_logprobs = cached_logprobs or {}
         self.hidden_layer = hidden_layer
         self.steering_direction = steering_direction
-        self._outputs: dict[tuple[str, str], object] = {}
-        self._reference_outputs: dict[tuple[str, str], object] = {}
-        self._positions: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.chunk_tokens = chunk_tokens
+        self._outputs: dict[tuple, object] = {}
+        self._values: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def _scored(self, stream: str) -> tuple[torch.Tensor, torch.Tensor]:
-        if stream not in self._positions:
-            self._positions[stream] = scored_positions(self.batch[stream]["labels"])
-        return self._positions[stream]
-
-    def _keep(self, stream: str, scope: str):
-        return {FULL: 0, ANSWER: self._scored(stream)[0], HIDDEN_ONLY: 1}[scope]
-
-    def _output(self, stream: str, scope: str):
-        if (stream, scope) not in self._outputs:
+    def _forward(self, stream: str, keep: str, frozen: bool = False):
+        """The model's (or with ``frozen`` the reference's) output on ``stream``: with ``keep`` = HIDDEN
+        all hidden states and one position's logits, else the logits of that position set (flat, [N, V])."""
+        key = (stream, keep, frozen)
+        if key not in self._outputs:
             inputs = self.batch[stream]
-            self._outputs[stream, scope] = self.model(
-                input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
-                output_hidden_states=self.hidden_layer is not None, logits_to_keep=self._keep(stream, scope))
-        return self._outputs[stream, scope]
-
-    def _reference_output(self, stream: str, scope: str):
-        if (stream, scope) not in self._reference_outputs:
-            self._reference_outputs[stream, scope] = self.reference(
-                self.batch[stream], hidden_states=self.hidden_layer is not None,
-                logits_to_keep=self._keep(stream, scope))
-        return self._reference_outputs[stream, scope]
+            hidden = keep == HIDDEN
+            to_keep = 1 if hidden else position_mask(keep, inputs["labels"], inputs["attention_mask"])[0]
+            if frozen:
+                self._outputs[key] = self.reference(inputs, hidden_states=hidden, logits_to_keep=to_keep)
+            else:
+                self._outputs[key] = self.model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                                                output_hidden_states=hidden, logits_to_keep=to_keep)
+        return self._outputs[key]
 
     def release(self, streams) -> None:
         """Drop the outputs of ``streams`` (after their loss was back-propagated)."""
-        for store in (self._outputs, self._reference_outputs):
+        for store in (self._outputs, self._values):
             for key in [k for k in store if k[0] in streams]:
                 del store[key]
 
-    def full_logits(self, stream: str) -> torch.Tensor:
-        """Logits at every position, [B, L, V]."""
-        return self._output(stream, FULL).logits
+    def _chunked(self, stream: str, frozen: bool) -> bool:
+        if self.chunk_tokens <= 0:
+            return False
+        model = self.reference.model if frozen else self.model
+        return projects_plainly(model, self._forward(stream, HIDDEN, frozen))
 
-    def logits_labels(self, stream: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits at the scored positions and their compact labels: every answer-scored loss gives on
-        these what it gives on the full logits and labels."""
-        return self._output(stream, ANSWER).logits, self._scored(stream)[1]
-
-    def reference_logits(self, stream: str) -> torch.Tensor:
-        """The frozen model's logits at the same positions as ``logits_labels``."""
-        return self._reference_output(stream, ANSWER).logits
+    def token_values(self, stream: str, function, where: str = ANSWER,
+                     with_reference: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """``function(logits_t, target_t, reference_logits_t)`` at the positions ``where`` of ``stream``,
+        as ``(values [B, T], mask [B, T])`` rows (see ``sequence.to_grid``)."""
+        key = (stream, function, where, with_reference)
+        if key in self._values:
+            return self._values[key]
+        inputs = self.batch[stream]
+        mask, targets = position_mask(where, inputs["labels"], inputs["attention_mask"])
+        if self._chunked(stream, False) and (not with_reference or self._chunked(stream, True)):
+            hidden = self._forward(stream, HIDDEN).hidden_states[-1][mask]
+            reference_hidden = self._forward(stream, HIDDEN, True).hidden_states[-1][mask] if with_reference else None
+            values = project_in_chunks(output_head(self.model), function, hidden, targets[mask], self.chunk_tokens,
+                                       reference_hidden, self.reference.project if with_reference else None)
+        else:
+            reference = self._forward(stream, where, True).logits if with_reference else None
+            values = function(self._forward(stream, where).logits, targets[mask], reference)
+        self._values[key] = to_grid(values, mask)
+        return self._values[key]
 
     def logprob(self, stream: str) -> torch.Tensor:
-        return sequence_logprob(*self.logits_labels(stream))
+        """``log p(y|x)`` of each sequence's answer, [B]."""
+        values, _ = self.token_values(stream, per_token.logprob)
+        return values.sum(-1)
 
     def lengths(self, stream: str) -> torch.Tensor:
         return answer_lengths(self.batch[stream]["labels"])
@@ -87,11 +100,11 @@ class StepContext:
 
     def hidden(self, stream: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Output of decoder layer ``hidden_layer`` (``hidden_states[layer + 1]``) and the attention mask."""
-        hidden_states = self._output(stream, HIDDEN_ONLY).hidden_states
+        hidden_states = self._forward(stream, HIDDEN).hidden_states
         return hidden_states[self.hidden_layer + 1], self.batch[stream]["attention_mask"]
 
     def reference_hidden(self, stream: str) -> tuple[torch.Tensor, torch.Tensor]:
-        output = self._reference_output(stream, HIDDEN_ONLY)
+        output = self._forward(stream, HIDDEN, True)
         return output.hidden_states[self.hidden_layer + 1], self.batch[stream]["attention_mask"]
 
     def rmu_target(self, hidden: torch.Tensor) -> torch.Tensor:

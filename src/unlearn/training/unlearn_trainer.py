@@ -58,7 +58,7 @@ class UnlearningTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         context = StepContext(model, inputs, self.settings, self.reference, self.cached_logprobs,
-                              self.hidden_layer, self.steering_direction)
+                              self.hidden_layer, self.steering_direction, self._chunk_tokens())
         forget_term = self.method.forget.compute(context)
         loss = self.forget_weight * forget_term
         regularizer = None
@@ -89,6 +89,13 @@ class UnlearningTrainer(Trainer):
         (open-unlearning enables it at the end of that epoch, so it starts with the next one)."""
         return (self.settings.pdu_epsilon is not None and model.training
                 and (self.state.epoch or 0.0) >= self.settings.pdu_dual_warmup_epochs - 1e-9)
+
+    def _chunk_tokens(self) -> int:
+        """``loss_chunk_tokens``, or 0 (the model's own logits) under FSDP and DeepSpeed, whose sharded
+        parameters are gathered only inside the model's forward."""
+        if self.accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+            return 0
+        return self.settings.loss_chunk_tokens
 
     def _backward_early(self, model, return_outputs: bool) -> bool:
         """Whether the forget term can be back-propagated on its own now: a training step in one
