@@ -10,6 +10,11 @@ one more projection of each chunk.
 This holds only where the model's logits are ``output_embeddings(final hidden state)``, which
 ``projects_plainly`` checks once per model (models that soft-cap or scale their logits fall back to
 the model's own forward).
+
+On CUDA, where Apple's cut-cross-entropy is installed (``pip install llm-unlearn[cce]``), the target
+token's log-probability (the only value NLL, GA, NPO, DPO, WGA, SatImp and AP read) comes from its
+fused kernel instead, which never writes any logits to memory; gradient filtering is off, so the
+gradient is exact. Not exercised on this project's CPU machines (the kernel needs CUDA and Triton).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import weakref
 
 import torch
 from torch.utils.checkpoint import checkpoint
+
+from unlearn.objectives import per_token
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +62,26 @@ def projects_plainly(model: torch.nn.Module, output) -> bool:
     return _PLAIN[model]
 
 
+def fused_logprob(head, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor | None:
+    """``log p(y_t)`` [N] by cut-cross-entropy's fused kernel, or None where it does not apply (not
+    CUDA, not installed, or an output layer other than a plain bias-free ``nn.Linear``)."""
+    if not hidden.is_cuda or type(head) is not torch.nn.Linear or head.bias is not None:
+        return None
+    try:
+        from cut_cross_entropy import linear_cross_entropy
+    except ImportError:
+        return None
+    return -linear_cross_entropy(hidden, head.weight, targets, reduction="none", filter_eps=None).float()
+
+
 def project_in_chunks(head, function, hidden: torch.Tensor, targets: torch.Tensor, chunk: int,
                       reference_hidden: torch.Tensor | None = None, reference_head=None) -> torch.Tensor:
     """``function(head(hidden), targets, reference_head(reference_hidden))`` [N] with at most ``chunk``
     positions' logits alive at once (``reference_head`` runs without gradients)."""
+    if function is per_token.logprob:
+        fused = fused_logprob(head, hidden, targets)
+        if fused is not None:
+            return fused
 
     def values(h, y, r):
         if r is None:
