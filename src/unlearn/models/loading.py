@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Literal
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 
 
 def resolve_device(device: Device = "auto") -> torch.device:
+    """The device asked for; a GPU run launched as several processes (``torchrun``, ``accelerate launch``)
+    puts each process on its own GPU, ``cuda:LOCAL_RANK``, where the Trainer will train it."""
+    if device in ("auto", "cuda") and torch.cuda.is_available() and "LOCAL_RANK" in os.environ:
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -148,17 +153,23 @@ def fit_to_context(max_length: int, model) -> int:
     return max_length
 
 
-def save_model(model, tokenizer, out_dir: str | Path) -> None:
+def save_model(model, tokenizer, out_dir: str | Path, state_dict: dict | None = None) -> None:
     """Save in Hugging Face format (a LoRA model saves its adapter) through a staging folder, so a
-    failed save (a full disk) leaves no partial model behind."""
+    failed save (a full disk) leaves no partial model behind.
+
+    ``state_dict``: the full weights gathered from a sharded model (FSDP, ZeRO-3; see
+    ``training.sharding.gathered_weights``), written in place of ``model``'s own shards."""
     out = Path(out_dir)
+    if state_dict is not None and is_composite(model):
+        raise UserError("a model of several parts cannot be saved from sharded weights (FSDP, ZeRO-3); "
+                        "run it without sharding")
     staging = out / ".saving"
     shutil.rmtree(staging, ignore_errors=True)
     try:
         if is_composite(model):
             save_composite(model, tokenizer, staging)
         else:
-            model.save_pretrained(staging, safe_serialization=True)
+            model.save_pretrained(staging, safe_serialization=True, state_dict=state_dict)
             tokenizer.save_pretrained(staging)
     except OSError as error:
         shutil.rmtree(staging, ignore_errors=True)

@@ -32,6 +32,7 @@ from unlearn.training.common import mean_logged_loss, prepare_model, train
 from unlearn.training.reference import FrozenReference, cache_sequence_logprobs, model_forward
 from unlearn.training.run_folder import check_run_folder, record_run_settings
 from unlearn.training.settings import DataSettings, OptimSettings, TrainableModelSettings
+from unlearn.training.sharding import check_sharding, gathered_weights, shard_reference
 from unlearn.training.unlearn_trainer import UnlearningTrainer
 
 log = logging.getLogger(__name__)
@@ -197,9 +198,10 @@ def forget(settings: ForgetSettings, callbacks: list | None = None) -> dict:
     trainer, method, weights = build_trainer(settings, out / "checkpoints")
     record_run_settings(out, recorded)
     result = train(trainer, out / "checkpoints", settings.resume, callbacks)
+    full_weights = gathered_weights(trainer)  # sharded (FSDP, ZeRO-3): every process takes part
     if not trainer.is_world_process_zero():
         return {}
-    save_model(trainer.model, trainer.processing_class, out)
+    save_model(trainer.model, trainer.processing_class, out, full_weights)
     summary = {
         "method": method.name,
         "inference_cost": ONE_MODEL,
@@ -278,6 +280,8 @@ def build_trainer(settings: ForgetSettings, checkpoint_dir) -> tuple[UnlearningT
         reference=reference, cached_logprobs=cached, hidden_layer=hidden_layer,
         steering_direction=steering_direction,
         callbacks=[masked] if masked else None)
+    check_sharding(trainer)
+    shard_reference(reference, trainer.accelerator)
     return trainer, method, weights
 
 
