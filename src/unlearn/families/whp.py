@@ -29,6 +29,7 @@ from unlearn.models.loading import load_model, save_model
 from unlearn.models.unlearned import write_manifest
 from unlearn.training.common import mean_logged_loss, prepare_model, train
 from unlearn.training.finetune import supervised_trainer
+from unlearn.training.sharding import gathered_weights
 
 DEFAULT_ALPHA = 1.0
 
@@ -68,7 +69,9 @@ def _train_on_generic_labels(settings, reinforced_folder, out, alpha: float) -> 
     del reinforced
     trainer = supervised_trainer(settings, model, tokenizer, relabelled, out / "checkpoints")
     result = train(trainer, out / "checkpoints", settings.resume)
-    save_model(trainer.model, tokenizer, out)
+    full_weights = gathered_weights(trainer)  # sharded (FSDP, ZeRO-3): every process takes part
+    if trainer.is_world_process_zero():
+        save_model(trainer.model, tokenizer, out, full_weights)
     if not settings.keep_checkpoints:
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
     changed = sum(a != b for row_a, row_b in zip(encoded["labels"], relabelled["labels"])

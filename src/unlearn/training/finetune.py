@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from unlearn.data.benchmark import Benchmark
+from unlearn.errors import UserError
 from unlearn.data.collate import PadCollator
 from unlearn.data.formatting import check_trainable, is_text_split, tokenize_split
 from unlearn.evaluation.generation import generate_answers
@@ -27,6 +28,7 @@ from unlearn.models.unlearned import with_trainable
 from unlearn.training.arguments import training_arguments
 from unlearn.training.common import mean_logged_loss, prepare_model, train
 from unlearn.training.run_folder import check_run_folder, record_run_settings
+from unlearn.training.sharding import gathered_weights
 from unlearn.training.settings import DataSettings, OptimSettings, TrainableModelSettings
 
 log = logging.getLogger(__name__)
@@ -65,12 +67,16 @@ def finetune(settings: FinetuneSettings, callbacks: list | None = None) -> dict:
     train_set = tokenize_split(records, tokenizer, fmt, max_length, name=settings.split)
 
     trainer = supervised_trainer(settings, model, tokenizer, train_set, out / "checkpoints")
+    if settings.lora and settings.merge_lora and (trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled):
+        raise UserError("--merge-lora cannot merge a sharded adapter (FSDP, DeepSpeed): save the adapter, then "
+                        "merge it in one process")
     result = train(trainer, out / "checkpoints", settings.resume, callbacks)
+    full_weights = gathered_weights(trainer)  # sharded (FSDP, ZeRO-3): every process takes part
     if not trainer.is_world_process_zero():
         return {}
     if settings.lora and settings.merge_lora:
         trainer.model = with_trainable(trainer.model, lambda part: part.merge_and_unload())  # a plain model: any method can unlearn from it
-    save_model(trainer.model, tokenizer, out)
+    save_model(trainer.model, tokenizer, out, full_weights)
 
     summary = {
         "split": settings.split,
