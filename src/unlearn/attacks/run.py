@@ -75,7 +75,9 @@ def run_attacks(settings: AttackSettings) -> dict:
     if not settings.control:
         log.warning("no --control model: recovery is measured against the unattacked floor, so an attack that only "
                     "teaches the answer format counts as recovered knowledge; give the retain model as --control")
-    recorded = settings.model_dump(exclude={"overwrite", "threads"})
+    if settings.generation_backend != "hf":  # attacks evaluate models held in memory, which vLLM cannot load
+        raise UserError("--generation-backend vllm is supported by unlearn eval only; use --generation-backend hf")
+    recorded = settings.model_dump(exclude={"overwrite", "threads", "generation_backend"})
     out = check_run_folder(settings.out, recorded, settings.overwrite)
     record_run_settings(out, recorded)
     (out / ATTACK_SUMMARY).unlink(missing_ok=True)

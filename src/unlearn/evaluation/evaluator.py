@@ -12,6 +12,7 @@ out of the likelihood averages, never averaged in.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +40,9 @@ class EvalOptions:
     progress: bool = True
     confidence: float = CONFIDENCE
     bootstrap_resamples: int = RESAMPLES
+    # answers to prompt token ids in place of the transformers generation: (prompts, max_new_tokens)
+    # -> texts (the vLLM backend, ``vllm_generation.VllmGenerator``); None: ``generate_answers``
+    generator: Callable[[list[list[int]], int], list[str]] | None = None
 
     @property
     def interval_options(self) -> dict:
@@ -77,8 +81,12 @@ def evaluate_many(model, tokenizer, fmt, splits: list[EvalSplit], semantic: Sema
     scores = score_sequences(model, tokenizer, fmt, _pairs_to_score(splits), options.batch_size,
                              options.max_length, progress=options.progress)
     questions = list(dict.fromkeys(r["question"] for s in splits if s.generates for r in s.records))
-    answers = dict(zip(questions, generate_answers(model, tokenizer, fmt, questions, options.max_new_tokens,
-                                                   options.generation_batch_size, options.progress)))
+    if options.generator is not None:
+        generations = options.generator(fmt.prompt_ids(tokenizer, questions), options.max_new_tokens)
+    else:
+        generations = generate_answers(model, tokenizer, fmt, questions, options.max_new_tokens,
+                                       options.generation_batch_size, options.progress)
+    answers = dict(zip(questions, generations))
     examples = [[_likelihood_values(s, r, scores, options.min_k) for r in s.records] for s in splits]
     for s, rows in zip(splits, examples):
         if s.generates:

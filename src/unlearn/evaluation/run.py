@@ -29,6 +29,7 @@ from unlearn.evaluation.splits import EvalSplit, default_holdout
 from unlearn.evaluation.suites import SUMMARY_FILE, prepare_suites, run_suites, write_suites
 from unlearn.evaluation.summary import (FORGET_QUALITY_MIN_EXAMPLES, RetainModelEval, forget_quality_examples,
                                        model_intervals, summarize)
+from unlearn.evaluation.vllm_generation import VllmGenerator, check_vllm
 from unlearn.files import atomic_write_json
 from unlearn.metrics.uncertainty import CONFIDENCE, METHOD_DESCRIPTION, RESAMPLES, SEED
 from unlearn.models.loading import ensure_pad_token, fit_to_context, load_model
@@ -86,6 +87,9 @@ class EvalSettings(DataSettings, ModelSettings):
     max_new_tokens: PositiveInt = Field(128, description="longest greedy answer")
     batch_size: PositiveInt = Field(16, description="sequences per scoring batch")
     generation_batch_size: PositiveInt = Field(32, description="questions per generation batch")
+    generation_backend: Literal["hf", "vllm"] = Field(
+        "hf", description="greedy answers by transformers (hf) or by vLLM (CUDA only, the vllm extra, a model "
+                          "folder; scoring stays on transformers)")
     min_k: PositiveFloat = Field(0.2, le=1.0, description="fraction of lowest-probability tokens for Min-K% and "
                                                           "Min-K%++")
     confidence: float = Field(CONFIDENCE, gt=0.0, lt=1.0, description="level of the confidence intervals")
@@ -122,7 +126,11 @@ def evaluate_model(settings: EvalSettings, in_memory: tuple | None = None) -> di
                     if settings.retain_eval and has_forget else None)
     if settings.retain_eval and not has_forget and not settings.muse:
         raise UserError("--retain-eval needs a forget split (forget quality, PrivLeak) or --muse (PrivLeak)")
-    recorded = settings.model_dump(exclude={"overwrite", "threads"})
+    if settings.generation_backend == "vllm":
+        check_vllm(None if in_memory else settings.model)
+    # the default backend is left out, so folders written before the option existed stay reusable
+    recorded = settings.model_dump(exclude={"overwrite", "threads"} | (
+        {"generation_backend"} if settings.generation_backend == "hf" else set()))
     out = check_run_folder(settings.out, recorded, settings.overwrite)
     record_run_settings(out, recorded)
     (out / SUMMARY_FILE).unlink(missing_ok=True)  # a summary only ever describes a finished evaluation
@@ -140,7 +148,12 @@ def evaluate_model(settings: EvalSettings, in_memory: tuple | None = None) -> di
     # the embedder and the NLI model score question-answer splits only
     semantic = load_semantic_models(settings.embedder, settings.nli_model, device) if splits else SemanticModels()
     loaded = time.time()
-    results = evaluate_splits(model, tokenizer, fmt, splits, semantic, eval_options(settings, model)) if splits else {}
+    generator = None
+    if settings.generation_backend == "vllm":
+        generator = VllmGenerator(settings.model, tokenizer, next(model.parameters()).dtype,
+                                  getattr(model.config, "max_position_embeddings", None))
+    results = (evaluate_splits(model, tokenizer, fmt, splits, semantic, eval_options(settings, model, generator))
+               if splits else {})
     suite_results = run_suites(model, tokenizer, suites, settings)
     if in_memory:
         model.train(was_training)  # a model in a notebook goes back to the mode it was in
@@ -152,10 +165,15 @@ def prompt_format(settings: EvalSettings, tokenizer) -> PromptFormat:
     return PromptFormat.for_tokenizer(tokenizer, settings.prompt_template, settings.plain_template)
 
 
-def eval_options(settings: EvalSettings, model) -> EvalOptions:
+def eval_options(settings: EvalSettings, model, generator: VllmGenerator | None = None) -> EvalOptions:
+    """The evaluator's options; ``generator``: the vLLM backend, built by ``unlearn eval`` only (other
+    commands evaluate models held in memory, which vLLM cannot load)."""
+    if settings.generation_backend == "vllm" and generator is None:
+        raise UserError("--generation-backend vllm is supported by unlearn eval only (this command evaluates models "
+                        "held in memory); use --generation-backend hf")
     return EvalOptions(fit_to_context(settings.max_length, model), settings.max_new_tokens, settings.batch_size,
                        settings.generation_batch_size, settings.min_k, confidence=settings.confidence,
-                       bootstrap_resamples=settings.bootstrap_resamples)
+                       bootstrap_resamples=settings.bootstrap_resamples, generator=generator)
 
 
 def write_evaluation(out: Path, settings: EvalSettings, results: dict[str, SplitResult],
