@@ -70,7 +70,8 @@ def matmul_peak_flops(device: str, size: int = 2048, repeats: int = 8) -> float:
     return 2 * size ** 3 / best
 
 
-def measure_one(method: str, data: str, steps: int, threads: int, device: str, max_length: int) -> dict:
+def measure_one(method: str, data: str, steps: int, threads: int, device: str, max_length: int,
+                checkpointing: bool = False) -> dict:
     import unlearn
     from unlearn.training.forget import ForgetSettings, build_trainer
 
@@ -79,7 +80,8 @@ def measure_one(method: str, data: str, steps: int, threads: int, device: str, m
     with tempfile.TemporaryDirectory() as scratch:
         settings = ForgetSettings(data=data, out=scratch, method=method, batch_size=8, gradient_accumulation_steps=1,
                                   epochs=1, warmup_epochs=0, threads=threads, device=device, logging_steps=1000,
-                                  max_length=max_length, forget="forget10", retain="retain90")
+                                  max_length=max_length, forget="forget10", retain="retain90",
+                                  **({"gradient_checkpointing": True} if checkpointing else {}))
         trainer, _, _ = build_trainer(settings, Path(scratch) / "checkpoints")
         trainer.args.max_steps = steps
         trainer.args.save_strategy = "no"
@@ -98,7 +100,7 @@ def measure_one(method: str, data: str, steps: int, threads: int, device: str, m
     tokens_per_second = sum(timer.tokens[1:]) / sum(timed)
     peak = (torch.cuda.max_memory_allocated() if torch.cuda.is_available() and device != "cpu"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    return {"method": method, "seconds_per_step": sum(timed) / len(timed), "peak_bytes": peak, "steps_timed": len(timed),
+    return {"method": method + (" (gradient checkpointing)" if checkpointing else ""), "seconds_per_step": sum(timed) / len(timed), "peak_bytes": peak, "steps_timed": len(timed),
             "tokens_per_second": tokens_per_second, "matmul_peak_flops": peak_flops,
             "share_of_peak": 6 * parameters * tokens_per_second / peak_flops,
             "package": str(Path(unlearn.__file__).parent.parent)}
@@ -111,6 +113,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--checkpointing", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--also-checkpointing", action="store_true",
+                        help="also run each method with --gradient-checkpointing (this checkout only)")
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--shape", choices=["tofu", "builtin"], default="tofu",
                         help="TOFU-length answers (default) or the built-in one-fact answers")
@@ -119,7 +124,8 @@ def main() -> None:
     parser.add_argument("--write", default="BENCHMARKS.md", help="Markdown file to update ('' to skip)")
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure_one(args.one, args.data, args.steps, args.threads, args.device, args.max_length)))
+        print(json.dumps(measure_one(args.one, args.data, args.steps, args.threads, args.device, args.max_length,
+                                     args.checkpointing)))
         return
 
     from unlearn.data.benchmark import write_benchmark
@@ -134,6 +140,10 @@ def main() -> None:
                 row["before"] = before
             if row:
                 rows.append(row)
+            if args.also_checkpointing:
+                row = run_one(method, scratch, args, None, checkpointing=True)
+                if row:
+                    rows.append(row)
     table = render(rows, args)
     print(table)
     if args.write:
@@ -155,10 +165,11 @@ def benchmark_records(shape: str) -> dict:
     return {"forget10": [lengthen(r) for r in splits["forget10"]], "retain90": [lengthen(r) for r in splits["retain90"]]}
 
 
-def run_one(method: str, data: str, args, source: str | None) -> dict | None:
+def run_one(method: str, data: str, args, source: str | None, checkpointing: bool = False) -> dict | None:
     """One method in its own process, with the package of ``source``/src when given."""
     command = [sys.executable, __file__, "--one", method, "--data", data, "--steps", str(args.steps),
                "--threads", str(args.threads), "--device", args.device, "--max-length", str(args.max_length)]
+    command += ["--checkpointing"] if checkpointing else []
     env = {**os.environ, "TQDM_DISABLE": "1"}
     if source:
         env["PYTHONPATH"] = str(Path(source) / "src")
@@ -183,7 +194,8 @@ def render(rows: list[dict], args) -> str:
     shape = ("TOFU-length answers (40 forget questions, each answer five built-in facts of its person, about 60 "
              "tokens; retain records the same)" if args.shape == "tofu" else "built-in benchmark forget10 / retain90")
     command = (f"python benchmarks/train_step.py --threads {args.threads} --steps {args.steps} --shape {args.shape} "
-               f"--methods {' '.join(args.methods)}" + (" --before OLD_CHECKOUT" if args.before else ""))
+               f"--methods {' '.join(args.methods)}" + (" --before OLD_CHECKOUT" if args.before else "")
+               + (" --also-checkpointing" if args.also_checkpointing else ""))
     lines = [SECTION, "",
              f"Default model SmolLM2-135M-Instruct (fp32, full fine-tuning), {shape}, batch 8 forget + 8 retain, "
              f"max length {args.max_length}, {args.steps - 1} timed steps after one untimed, device {args.device}, "
@@ -208,7 +220,7 @@ def render(rows: list[dict], args) -> str:
             cells += ([f"{before['seconds_per_step']:.2f}", f"{before['peak_bytes'] / 1e9:.2f}",
                        f"{row['seconds_per_step'] / before['seconds_per_step']:.2f}x, "
                        f"{row['peak_bytes'] / before['peak_bytes']:.2f}x"] if before else ["failed", "", ""])
-        theirs = OPEN_UNLEARNING.get(row["method"])
+        theirs = OPEN_UNLEARNING.get(row["method"].split(" (")[0])
         cells += ([f"{theirs[0]:.2f}, {theirs[1]:.2f}", f"{row['seconds_per_step'] / theirs[0]:.2f}x, "
                    f"{row['peak_bytes'] / 1e9 / theirs[1]:.2f}x"] if theirs else ["-", "-"])
         lines.append("| " + " | ".join(cells) + " |")

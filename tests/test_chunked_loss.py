@@ -111,3 +111,18 @@ def test_a_model_that_soft_caps_its_logits_falls_back_to_its_own_logits():
     assert not projects_plainly(model, chunked._forward("forget", HIDDEN))
     llama = make_model(64)
     assert projects_plainly(llama, StepContext(llama, batch, settings, chunk_tokens=3)._forward("forget", HIDDEN))
+
+
+@pytest.mark.parametrize("name", ["GA", "ME"])
+def test_chunks_under_gradient_checkpointing_give_the_same_gradients(name):
+    term = FORGET_TERMS[name]
+    vocab = 64
+    batch = {"forget": random_stream(torch.Generator().manual_seed(0), vocab), "index": torch.arange(4)}
+    settings = ForgetSettings(data="unused", out="unused")
+    plain = loss_and_gradients(model := make_model(vocab).train(), term, PlainLogits(model, batch, settings))
+    checkpointed = make_model(vocab).train()
+    checkpointed.gradient_checkpointing_enable()
+    chunked = loss_and_gradients(checkpointed, term, StepContext(checkpointed, batch, settings, chunk_tokens=3))
+    torch.testing.assert_close(chunked[0], plain[0], rtol=1e-5, atol=1e-6)
+    for grad, plain_grad in zip(chunked[1], plain[1]):
+        torch.testing.assert_close(grad, plain_grad, rtol=1e-5, atol=1e-6)
