@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from unlearn.cli.plan_command import add_plan_flags, run_from_forget
 from unlearn.config import add_settings_flags, resolve_settings
 from unlearn.objectives.registry import method_table
 from unlearn.training.forget import ForgetSettings
@@ -14,6 +15,7 @@ def register(commands) -> None:
                     "see --list-methods. Settings come from --config YAML and flags (flags win).")
     parser.add_argument("--list-methods", action="store_true", help="list forget terms and regularizers and exit")
     add_settings_flags(parser, ForgetSettings)
+    add_plan_flags(parser, in_forget=True)
     parser.set_defaults(handler=run)
 
 
@@ -21,6 +23,8 @@ def run(args) -> int:
     if args.list_methods:
         print(method_table())
         return 0
+    if args.plan:  # no weights loaded, nothing written
+        return run_from_forget(args)
     from unlearn import api
 
     result = api.forget(resolve_settings(ForgetSettings, args))

@@ -12,11 +12,11 @@ import sys
 
 from unlearn import __version__
 from unlearn.cli import (attack_command, compare_command, data_command, demo_command, eval_command,
-                         finetune_command, forget_command, run_command)
+                         finetune_command, forget_command, plan_command, run_command)
 from unlearn.errors import UserError
 
-COMMANDS = (data_command, finetune_command, forget_command, eval_command, attack_command, run_command, compare_command,
-            demo_command)
+COMMANDS = (data_command, finetune_command, forget_command, plan_command, eval_command, attack_command, run_command,
+            compare_command, demo_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -40,12 +40,18 @@ def packaged_gguf() -> Path:
     return path
 
 
-def converted_gguf_dir(gguf_path: str | Path) -> Path:
-    """The cached safetensors folder for ``gguf_path``, converting it on first use."""
+def converted_gguf_path(gguf_path: str | Path) -> Path:
+    """Where the safetensors folder converted from ``gguf_path`` is cached (it may not exist yet)."""
     gguf_path = Path(gguf_path).resolve()
     stat = gguf_path.stat()
     key = hashlib.sha256(f"{gguf_path}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    target = cache_root() / "models" / f"{gguf_path.stem}-{key}"
+    return cache_root() / "models" / f"{gguf_path.stem}-{key}"
+
+
+def converted_gguf_dir(gguf_path: str | Path) -> Path:
+    """The cached safetensors folder for ``gguf_path``, converting it on first use."""
+    gguf_path = Path(gguf_path).resolve()
+    target = converted_gguf_path(gguf_path)
     if (target / "config.json").is_file():
         return target
     log.info("converting %s to a safetensors folder in %s (once)", gguf_path.name, target)
