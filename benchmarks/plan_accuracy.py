@@ -58,7 +58,7 @@ def measure_one(method: str, data: str, refusals: str, length: int, lora: bool, 
         began = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - began
-    return {"peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "after_imports": after_imports,
+    return {"threads": threads, "peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "after_imports": after_imports,
             "after_build": built, "train_seconds": seconds}
 
 
@@ -92,9 +92,9 @@ def run_case(method: str, length: int, lora: bool, data: str, refusals: str, arg
 
 def predict(method: str, length: int, lora: bool, chunk: int, baseline: int):
     from unlearn.training.memory_plan import PlanInputs, plan_memory
-    from unlearn.training.plan_sources import default_model_shape
+    from unlearn.training.plan_sources import default_model_shape, method_needs
 
-    return plan_memory(PlanInputs(shape=default_model_shape(), method=method, batch_size=8, max_length=length,
+    return plan_memory(PlanInputs(shape=default_model_shape(), method=method_needs(method)[0], batch_size=8, max_length=length,
                                   dtype="float32", lora=lora, loss_chunk_tokens=chunk, device="cpu",
                                   runtime_baseline=baseline))
 
@@ -173,17 +173,20 @@ def render(rows: list[dict], baseline: int, args) -> str:
              f"(long answers and long refusals: the worst case the planner predicts). Runtime baseline "
              f"(measured by the planner: Python + torch + transformers + the training modules imported) "
              f"{baseline / 1e9:.2f} GB. Machine: {cpu_name()}, {os.cpu_count()} cores shared with other jobs "
-             f"at the time, {args.threads} torch threads. Command: `{command}`. GB = 1e9 bytes.", "",
-             "| method | max length | weights | predicted GB | measured GB | error | weights + grads + optimizer GB | "
-             "reference GB | activations GB | logits GB |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             f"at the time, torch threads as listed. Command: `{command}`"
+             + (" (the measured peaks read from `--one` results of earlier runs, --measured; the planner's numbers "
+                "computed now)" if args.measured else "") + ". GB = 1e9 bytes.", "",
+             "| method | max length | weights | torch threads | predicted GB | measured GB | error | "
+             "weights + grads + optimizer GB | reference GB | activations GB | logits GB | allocator GB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         parts = row["parts"]
         state = parts["weights"] + parts["gradients"] + parts["optimizer"]
         error = row["predicted_bytes"] / row["peak_bytes"] - 1
-        lines.append(f"| {row['method']} | {row['max_length']} | {row['weights']} | {row['predicted_bytes'] / 1e9:.2f} "
-                     f"| {row['peak_bytes'] / 1e9:.2f} | {error:+.1%} | {state / 1e9:.2f} | "
-                     f"{parts['reference'] / 1e9:.2f} | {parts['activations'] / 1e9:.2f} | {parts['logits'] / 1e9:.2f} |")
+        lines.append(f"| {row['method']} | {row['max_length']} | {row['weights']} | {row.get('threads', args.threads)} | "
+                     f"{row['predicted_bytes'] / 1e9:.2f} | {row['peak_bytes'] / 1e9:.2f} | {error:+.1%} | "
+                     f"{state / 1e9:.2f} | {parts['reference'] / 1e9:.2f} | {parts['activations'] / 1e9:.2f} | "
+                     f"{parts['logits'] / 1e9:.2f} | {parts['allocator'] / 1e9:.2f} |")
     if rows:
         worst = max(abs(r["predicted_bytes"] / r["peak_bytes"] - 1) for r in rows)
         lines += ["", f"Largest error: {worst:.1%} of the measured peak (the issue asks for at most 15%)."]
