@@ -35,7 +35,7 @@ class EvalOptions:
     max_length: int = 512
     max_new_tokens: int = 128
     batch_size: int = 16
-    generation_batch_size: int = 32
+    generation_batch_size: int = 64  # finished answers leave their batch, so a large one wastes nothing
     min_k: float = 0.2
     progress: bool = True
     confidence: float = CONFIDENCE
