@@ -219,7 +219,7 @@ def render(rows: list[dict], args) -> str:
         if args.before:
             cells += ([f"{before['seconds_per_step']:.2f}", f"{before['peak_bytes'] / 1e9:.2f}",
                        f"{row['seconds_per_step'] / before['seconds_per_step']:.2f}x, "
-                       f"{row['peak_bytes'] / before['peak_bytes']:.2f}x"] if before else ["failed", "", ""])
+                       f"{row['peak_bytes'] / before['peak_bytes']:.2f}x"] if before else ["-", "-", "-"])
         theirs = OPEN_UNLEARNING.get(row["method"].split(" (")[0])
         cells += ([f"{theirs[0]:.2f}, {theirs[1]:.2f}", f"{row['seconds_per_step'] / theirs[0]:.2f}x, "
                    f"{row['peak_bytes'] / 1e9 / theirs[1]:.2f}x"] if theirs else ["-", "-"])
