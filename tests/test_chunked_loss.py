@@ -108,9 +108,9 @@ def test_a_model_that_soft_caps_its_logits_falls_back_to_its_own_logits():
     chunked = StepContext(model, batch, settings, chunk_tokens=3)
     plain = PlainLogits(model, batch, settings)
     torch.testing.assert_close(ga.compute(chunked), ga.compute(plain), rtol=1e-5, atol=1e-6)
-    assert not projects_plainly(model, chunked._forward("forget", HIDDEN))
+    assert not projects_plainly(model, lambda: chunked._forward("forget", HIDDEN))
     llama = make_model(64)
-    assert projects_plainly(llama, StepContext(llama, batch, settings, chunk_tokens=3)._forward("forget", HIDDEN))
+    assert projects_plainly(llama, lambda: StepContext(llama, batch, settings, chunk_tokens=3)._forward("forget", HIDDEN))
 
 
 @pytest.mark.parametrize("name", ["GA", "ME"])

@@ -43,11 +43,13 @@ def output_head(model: torch.nn.Module) -> torch.nn.Module:
     return unwrap(model).get_output_embeddings()
 
 
-def projects_plainly(model: torch.nn.Module, output) -> bool:
-    """Whether ``output.logits`` (the last position's, from ``logits_to_keep=1``) equal the output
-    embeddings applied to the last hidden state; checked on the first batch a model meets."""
+def projects_plainly(model: torch.nn.Module, forward) -> bool:
+    """Whether ``forward().logits`` (the last position's, from ``logits_to_keep=1``) equal the output
+    embeddings applied to the last hidden state; checked on the first batch a model meets (``forward``
+    runs only then)."""
     model = unwrap(model)
     if model not in _PLAIN:
+        output = forward()
         head = model.get_output_embeddings()
         plain = head is not None and output.hidden_states is not None
         if plain:

@@ -64,7 +64,7 @@ class StepContext:
         if self.chunk_tokens <= 0:
             return False
         model = self.reference.model if frozen else self.model
-        return projects_plainly(model, self._forward(stream, HIDDEN, frozen))
+        return projects_plainly(model, lambda: self._forward(stream, HIDDEN, frozen))
 
     def token_values(self, stream: str, function, where: str = ANSWER,
                      with_reference: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
