@@ -11,7 +11,6 @@ import json
 import pytest
 
 from unlearn.attacks import relearn as relearning
-from unlearn.attacks.catalog import expand
 from unlearn.cli.main import main
 
 from conftest import write_jsonl
@@ -52,19 +51,32 @@ def unlearned(tiny_model_dir, tmp_path_factory):
     return bench, root / "original", root / "unlearned"
 
 
-def attack(bench, model, original, out, *attacks, extra=()) -> int:
+# relearning fast enough for a tiny model, for each relearning attack that runs
+RELEARNING = {"relearn": ["--no-relearn.lora", "--relearn.learning-rate", "5e-3", "--relearn.batch-size", "2",
+                          "--relearn.epochs", "6"],
+              "relearn-unrelated": ["--no-relearn-unrelated.lora", "--relearn-unrelated.learning-rate", "5e-3",
+                                    "--relearn-unrelated.batch-size", "2", "--relearn-unrelated.epochs", "6"],
+              "relearn-kfold": ["--relearn-kfold.batch-size", "2", "--relearn-kfold.folds", "2",
+                                "--relearn-kfold.epochs", "3", "--relearn-kfold.learning-rates", "5e-3"]}
+# the same in release 0.1's flat flags, which still work (each relearning attack's ignored where it does not run)
+OLD_FLAGS = ["--no-relearn-lora", "--relearn-learning-rate", "5e-3", "--relearn-batch-size", "2", "--relearn-epochs",
+             "6", "--relearn-folds", "2", "--relearn-fold-epochs", "3", "--relearn-fold-learning-rates", "5e-3"]
+
+
+def attack(bench, model, original, out, *attacks, extra=(), old_flags=False) -> int:
+    names = {name for given in attacks for name in given.split(",")}
+    relearning = OLD_FLAGS if old_flags else [flag for name, flags in RELEARNING.items()
+                                              if name in names or "all" in names for flag in flags]
     return main(["attack", "--model", str(model), "--original", str(original), "--data", str(bench),
                  "--forget", "forget", "--retain-split", "retain", "--real-authors", "none", "--world-facts", "none",
                  "--holdout", "none", "--embedder", "none", "--nli-model", "none", "--max-new-tokens", "6",
-                 "--device", "cpu", "--out", str(out), "--attacks", *attacks, "--no-relearn-lora",
-                 "--relearn-learning-rate", "5e-3", "--relearn-batch-size", "2", "--relearn-epochs", "6",
-                 "--relearn-folds", "2", "--relearn-fold-epochs", "3", "--relearn-fold-learning-rates", "5e-3", *extra])
+                 "--device", "cpu", "--out", str(out), "--attacks", *attacks, *relearning, *extra])
 
 
 def test_relearning_half_of_the_facts_brings_the_held_out_half_back(unlearned, tmp_path):
     bench, original, model = unlearned
     out = tmp_path / "attack"
-    assert attack(bench, model, original, out, "relearn") == 0
+    assert attack(bench, model, original, out, "relearn", old_flags=True) == 0
     summary = json.loads((out / "attack_summary.json").read_text())
     (entry,) = summary["attacks"]
     probability = entry["metrics"]["probability"]
@@ -92,10 +104,12 @@ def test_attacking_the_original_model_reports_recovery_not_computed_with_the_rea
 def test_every_attack_runs_end_to_end_and_writes_its_files(unlearned, tmp_path):
     bench, original, model = unlearned
     out = tmp_path / "attack"
-    assert attack(bench, model, original, out, "all", extra=["--jailbreaks", "role_play", "--few-shot", "2"]) == 0
+    assert attack(bench, model, original, out, "all",
+                  extra=["--jailbreak.wrappers", "role_play", "--few-shot.shots", "2"]) == 0
     summary = json.loads((out / "attack_summary.json").read_text())
     names = [a["name"] for a in summary["attacks"]]
-    assert names == expand(["all"], ["role_play"])
+    assert names == ["relearn", "relearn-unrelated", "relearn-kfold", "quantize-nf4", "quantize-fp4", "quantize-int8",
+                     "paraphrase", "few-shot", "jailbreak-role_play", "multiple-choice", "logit-lens"]
     for entry in summary["attacks"]:
         if entry["eval"]:
             assert (out / entry["eval"] / "summary.json").is_file() and (out / entry["eval"] / "forget.json").is_file()
@@ -121,7 +135,7 @@ def test_every_attack_also_runs_on_the_control_and_recovery_counts_only_what_com
     bench, original, model = unlearned
     out = tmp_path / "attack"
     assert attack(bench, model, original, out, "few-shot,multiple-choice,quantize-8bit",
-                  extra=["--control", str(tiny_model_dir), "--few-shot", "2"]) == 0
+                  extra=["--control", str(tiny_model_dir), "--few-shot.shots", "2"]) == 0
     summary = json.loads((out / "attack_summary.json").read_text())
     assert summary["recovery_against"] == "beyond the control model under the same attack"
     assert summary["control"] == str(tiny_model_dir)
@@ -142,13 +156,11 @@ def test_every_attack_also_runs_on_the_control_and_recovery_counts_only_what_com
 def test_without_a_control_recovery_is_labelled_against_the_unattacked_floor(unlearned, tmp_path, caplog, capsys):
     bench, original, model = unlearned
     out = tmp_path / "attack"
-    assert attack(bench, model, original, out, "paraphrase", extra=["--jailbreaks", "role_play,role_play"]) == 0
+    assert attack(bench, model, original, out, "paraphrase") == 0
     summary = json.loads((out / "attack_summary.json").read_text())
     assert summary["recovery_against"] == "against the unattacked floor (no control)"
     assert caplog.text.count("no --control model") == 1
     assert "recovery against the unattacked floor (no control)" in capsys.readouterr().out
-    settings = json.loads((out / "unlearn_settings.json").read_text())
-    assert settings["jailbreaks"] == ["role_play"]  # a repeated wrapper runs once
 
 
 def test_kfold_relearning_keeps_the_best_learning_rate_chosen_on_fold_1_and_reports_the_other_folds(
@@ -156,7 +168,7 @@ def test_kfold_relearning_keeps_the_best_learning_rate_chosen_on_fold_1_and_repo
     bench, original, model = unlearned
     out = tmp_path / "attack"
     assert attack(bench, model, original, out, "relearn-kfold",
-                  extra=["--relearn-fold-learning-rates", "1e-6", "5e-3", "--relearn-fold-epochs", "2"]) == 0
+                  extra=["--relearn-kfold.learning-rates", "1e-6", "5e-3", "--relearn-kfold.epochs", "2"]) == 0
     (entry,) = json.loads((out / "attack_summary.json").read_text())["attacks"]
     details = entry["details"]
     assert details["lora"] is False and details["first_reported_fold"] == 2 and entry["questions"] == 6
@@ -180,10 +192,11 @@ def test_relearning_splits_never_measure_a_question_they_trained_on():
 
 @pytest.mark.parametrize("args,message", [
     (["--attacks", "telepathy"], "unknown attack 'telepathy'"),
-    (["--attacks", "jailbreak", "--jailbreaks", "pleading"], "unknown jailbreak wrapper 'pleading'"),
-    (["--attacks", "few-shot", "--few-shot", "40"], "few-shot needs 0 < k <"),
+    (["--attacks", "jailbreak", "--jailbreak.wrappers", "pleading"], "unknown jailbreak wrapper 'pleading'"),
+    (["--attacks", "few-shot", "--few-shot.shots", "40"], "few-shot needs 0 < k <"),
     (["--attacks", ","], "no attack named"),
-    (["--attacks", "jailbreak", "--jailbreaks", ""], "no jailbreak wrapper named"),
+    (["--attacks", "jailbreak", "--jailbreak.wrappers", ""], "no jailbreak wrapper named"),
+    (["--attacks", "paraphrase", "--few-shot.shots", "2"], "settings of attack 'few-shot' (--few-shot.*) do not apply"),
     (["--attacks", "paraphrase", "--recovery-metrics", "fact_acuracy"], "did you mean 'fact_accuracy'"),
     (["--attacks", "paraphrase", "--control-eval", "x"], "give the control model too"),
     (["--attacks", "paraphrase", "--model", "/no/such/model"], "--model: model path /no/such/model does not exist"),

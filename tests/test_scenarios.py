@@ -148,7 +148,9 @@ def test_continual_scenario_evaluates_after_every_request(tiny_model_dir, tmp_pa
     ("unlearn", {"lerning_rate": 1e-5}, "did you mean 'learning_rate'"),
     ("methods", ["GA+XX"], "unknown regularizer"),
     ("attacks", {"attacks": ["telepathy"]}, "unknown attack 'telepathy'"),
-    ("attacks", {"relearn_epoch": 3}, "did you mean 'relearn_epochs'"),
+    ("attacks", {"recovery_metric": ["probability"]}, "did you mean 'recovery_metrics'"),
+    ("attacks", {"attacks": ["paraphrase"], "attack_args": {"relearn": {"epochs": 3}}},
+     "settings of attack 'relearn' (--relearn.*) do not apply: --attacks paraphrase does not run it"),
 ])
 def test_a_bad_experiment_file_fails_before_any_step(tmp_path, capsys, section, value, message):
     path = tmp_path / "exp.yaml"

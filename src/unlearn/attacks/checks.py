@@ -5,14 +5,13 @@ and leaves a half-written folder behind.
 Checked: the forget split holds question-answer records; reused evaluations are finished and on
 the same questions; every model (unlearned, original, control, and a manifest's parts) exists,
 loads without remote code unless allowed, and holds no pickle-only weights unless allowed; the
-multiple-choice and logit-lens prompts, with a prompted model's context, fit the token budget.
+probes' prompts (multiple-choice, logit lens), with a prompted model's context, fit the token budget.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from unlearn.attacks.prompts import multiple_choice_prompt
 from unlearn.data.formatting import PromptFormat, encode_pair
 from unlearn.data.kinds import record_kind
 from unlearn.errors import UserError
@@ -52,7 +51,7 @@ def reused_eval(folder: str, forget: list[dict], role: str) -> Path:
     return path
 
 
-def check_inputs(settings, names: list[str], forget: list[dict]) -> None:
+def check_inputs(settings, measured: list, forget: list[dict]) -> None:
     """Every model and every probe prompt, before any model loads."""
     sources = {"--model": settings.model, "--original": settings.original, "--control": settings.control}
     for flag, source in sources.items():
@@ -62,7 +61,7 @@ def check_inputs(settings, names: list[str], forget: list[dict]) -> None:
             tokenizer, context = _checked_model(flag, source, settings, 0)
         except UserError as error:
             raise UserError(f"{flag}: {error}") from None
-        _check_probe_lengths(flag, source, tokenizer, context, names, forget, settings)
+        _check_probe_lengths(flag, source, tokenizer, context, measured, forget, settings)
 
 
 def _checked_model(flag: str, source: str, settings, depth: int):
@@ -94,19 +93,14 @@ def _checked_model(flag: str, source: str, settings, depth: int):
     return loading.load_tokenizer(resolved, settings.trust_remote_code), window
 
 
-def _check_probe_lengths(flag: str, source: str, tokenizer, window: int | None, names: list[str],
+def _check_probe_lengths(flag: str, source: str, tokenizer, window: int | None, measured: list,
                          forget: list[dict], settings) -> None:
-    """The probes read the answer's first token after the prompt: a prompt that fills the budget
-    leaves nothing to read."""
+    """The probes read the answer's first token after the prompt (each attack says which prompts,
+    ``Attack.prompts``): a prompt that fills the budget leaves nothing to read."""
     budget = min(settings.max_length, window or settings.max_length)
     fmt = PromptFormat.for_tokenizer(tokenizer, settings.prompt_template, settings.plain_template)
-    probes = []
-    if "multiple-choice" in names:
-        probes += [("multiple-choice", i, multiple_choice_prompt(r["question"], r["answer"], r["perturbed_answer"],
-                                                                 settings.seed + i)[0], "A")
-                   for i, r in enumerate(forget)]
-    if "logit-lens" in names:
-        probes += [("logit-lens", i, r["question"], r["answer"]) for i, r in enumerate(forget)]
+    probes = [(m.name, i, prompt, answer) for m in measured if m.attack.prompts
+              for i, (prompt, answer) in enumerate(m.attack.prompts(forget, m.args, settings.seed))]
     for attack, index, prompt, answer in probes:
         encoded = encode_pair(tokenizer, fmt, prompt, answer, 10 ** 9)
         prompt_tokens = sum(label == -100 for label in encoded["labels"])

@@ -17,9 +17,12 @@ As transformers does, the output layer (``lm_head``, or the tied embedding) stay
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from transformers import PreTrainedModel
 
+log = logging.getLogger(__name__)
 QUANTIZATIONS = ("nf4", "fp4", "int8")
 BLOCKSIZE = 64
 
@@ -54,3 +57,12 @@ def quantize_weights(model, kind: str, blocksize: int = BLOCKSIZE) -> dict:
             layers += 1
     return {"quantization": kind, "layers": layers, "mean_relative_change": change / max(1, layers),
             "blocksize": blocksize if kind != "int8" else None}
+
+
+def quantize_attack(model, kind: str) -> dict:
+    """The quantization attacks' step: ``model``'s weights rounded to ``kind`` in place (the runner
+    restores them after the evaluation); returns the details the summary keeps."""
+    change = quantize_weights(model, kind)
+    log.info("quantized to %s: %d linear layers rounded, mean relative weight change %.4f", kind, change["layers"],
+             change["mean_relative_change"])
+    return change

@@ -37,8 +37,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from unlearn.metrics.uncertainty import bootstrap_interval
-
 MIN_GAP = 0.05  # smallest knowledge gap a recovery is computed for
 # Recovery on these is the headline: they score the fact itself. ROUGE, probability and similarity
 # also reward the answer's format; they are reported beside the control's attacked score.
@@ -76,6 +74,8 @@ def recovery_with_interval(attacked, unlearned, original, control_attacked=None,
     """Recovery of the means of per-question columns (same questions, same order), its paired
     bootstrap interval, and the reason when it is not computed ("" when it is). ``control_attacked``
     and ``control`` None: no control (zeros, the unattacked floor)."""
+    from unlearn.metrics.uncertainty import bootstrap_interval  # scipy: not for the settings that read MIN_GAP
+
     size = len(attacked)
     columns = [np.asarray(c if c is not None else np.zeros(size), dtype=float)
                for c in (attacked, unlearned, original, control_attacked, control)]

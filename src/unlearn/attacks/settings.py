@@ -1,16 +1,31 @@
-"""Settings of ``unlearn attack``: an evaluation's settings plus each attack's, defaults from the papers."""
+"""Settings of ``unlearn attack``: what every attack shares, and each attack's own settings.
+
+Shared: the models (unlearned, original, control), the evaluations' settings (the fields of
+``unlearn eval`` that an attack's evaluations read, and nothing else: no MUSE, RWKU, lm-eval or
+multiple-choice suites), recovery and the seed. Each attack's own knobs are declared by its
+registration (``catalog.py``) and arrive in ``attack_args`` (``--relearn.epochs 2``, or
+``attack_args: {relearn: {epochs: 2}}`` in YAML); settings of an attack that ``--attacks`` does
+not run are refused. The flat names of release 0.1 (``relearn_epochs``, ``few_shot``,
+``jailbreaks``, ...) are mapped to their attack for one more release, with a warning (``RENAMED``).
+"""
 
 from __future__ import annotations
 
 import difflib
+import logging
+import typing
+from copy import copy
+from typing import ClassVar
 
-from pydantic import Field, PositiveFloat, PositiveInt, field_validator
+from pydantic import Field, PositiveFloat, create_model, field_validator, model_validator
 
-from unlearn.attacks.catalog import check_jailbreaks, expand
-from unlearn.attacks.prompts import JAILBREAKS
+from unlearn.attacks import catalog
 from unlearn.attacks.recovery import MIN_GAP
-from unlearn.config import comma_list
-from unlearn.evaluation.run import EvalSettings
+from unlearn.config import _unwrap, check_part_args, comma_list, part_flag
+from unlearn.evaluation.eval_settings import NONE_WORDS, EvalSettings
+from unlearn.training.settings import DataSettings, ModelSettings
+
+log = logging.getLogger(__name__)
 
 # the forget metrics with a per-question column (``evaluation.evaluator.metric_columns``)
 FORGET_METRICS = ["rougeL_recall", "rouge1_recall", "probability", "truth_ratio", "token_entropy", "cosine_similarity",
@@ -18,13 +33,45 @@ FORGET_METRICS = ["rougeL_recall", "rouge1_recall", "probability", "truth_ratio"
 RECOVERY_METRICS = ["fact_accuracy", "rougeL_recall", "probability", "cosine_similarity", "entailment_score",
                     "extraction_strength"]
 
+# the settings of ``unlearn eval`` that the attacks' evaluations read (the splits, the metrics' options, the
+# semantic models), taken with their definitions; the suites' settings are not among them
+EVAL_FIELDS = ("forget", "retain_split", "real_authors", "world_facts", "holdout", "retain_eval", "max_new_tokens",
+               "batch_size", "generation_batch_size", "min_k", "confidence", "bootstrap_resamples", "embedder",
+               "nli_model")
+NONE_WORD_FIELDS = ("forget", "retain_split", "real_authors", "world_facts", "holdout", "retain_eval", "embedder",
+                    "nli_model")
 
-class AttackSettings(EvalSettings):
+# release 0.1's flat name -> (the attacks that took it, its name there); mapped with a warning until 0.3
+RENAMED = {
+    "relearn_fraction": (("relearn",), "fraction"),
+    "relearn_lora": (("relearn", "relearn-unrelated"), "lora"),
+    "relearn_lora_r": (("relearn", "relearn-unrelated", "relearn-kfold"), "lora_r"),
+    "relearn_lora_alpha": (("relearn", "relearn-unrelated", "relearn-kfold"), "lora_alpha"),
+    "relearn_learning_rate": (("relearn", "relearn-unrelated"), "learning_rate"),
+    "relearn_epochs": (("relearn", "relearn-unrelated"), "epochs"),
+    "relearn_batch_size": (("relearn", "relearn-unrelated", "relearn-kfold"), "batch_size"),
+    "relearn_folds": (("relearn-kfold",), "folds"),
+    "relearn_fold_epochs": (("relearn-kfold",), "epochs"),
+    "relearn_fold_lora": (("relearn-kfold",), "lora"),
+    "relearn_fold_learning_rates": (("relearn-kfold",), "learning_rates"),
+    "relearn_unrelated": (("relearn-unrelated",), "source"),
+    "few_shot": (("few-shot",), "shots"),
+    "jailbreaks": (("jailbreak",), "wrappers"),
+}
+RENAMED_BOOLEANS = ("relearn_lora", "relearn_fold_lora")  # flags that were --x / --no-x
+
+AttackEvalSettings = create_model(
+    "AttackEvalSettings", __base__=(DataSettings, ModelSettings), __doc__="The evaluations' settings, as unlearn eval's.",
+    **{name: (EvalSettings.model_fields[name].annotation, copy(EvalSettings.model_fields[name]))
+       for name in EVAL_FIELDS})
+
+
+class AttackSettings(AttackEvalSettings):
     """``model`` is the unlearned model; ``original`` the model before unlearning (the target);
-    ``control`` a model that never saw the forget data (the retain model), attacked the same way.
-    Relearning defaults are Lucki et al.'s (LoRA r 128, alpha 16, lr 2e-4, 3 epochs, batch 1);
-    the K-fold variant is Deeb & Roger's (K = 5, full fine-tuning, 6 epochs, best of a learning-rate
-    sweep)."""
+    ``control`` a model that never saw the forget data (the retain model), attacked the same way."""
+
+    RENAMED: ClassVar[dict] = RENAMED
+    PART_ARGS: ClassVar[str] = "attack_args"  # where the attacks' flags go
 
     original: str = Field(description="the model before unlearning (the target): the ceiling of recovery")
     control: str | None = Field(None, description="a model that never saw the forget data (the retain model): every "
@@ -32,9 +79,11 @@ class AttackSettings(EvalSettings):
                                                   "beyond it; without it, recovery is against the unattacked floor")
     control_eval: str | None = Field(None, description="a finished plain evaluation of the control model on the same "
                                                        "forget split, reused instead of evaluating again")
-    attacks: list[str] = Field(["all"], description="attacks to run (names, or comma-separated): all, relearn, "
-                                                    "relearn-unrelated, relearn-kfold, quantize-4bit, quantize-8bit, "
-                                                    "paraphrase, few-shot, jailbreak, multiple-choice, logit-lens")
+    attacks: list[str] = Field(["all"], description="attacks to run (names, or comma-separated), or all; see "
+                                                    "--list-attacks")
+    attack_args: dict[str, dict] = Field(
+        default_factory=dict, description="each attack's own settings, by attack: {relearn: {epochs: 2}} (flags: "
+                                          "--relearn.epochs 2); see --list-attacks")
     unlearned_eval: str | None = Field(None, description="a finished plain evaluation of the unlearned model on the "
                                                          "same forget split, reused instead of evaluating again")
     original_eval: str | None = Field(None, description="the same for the original model")
@@ -42,45 +91,25 @@ class AttackSettings(EvalSettings):
                                                                       "(higher = more knowledge)")
     min_gap: PositiveFloat = Field(MIN_GAP, description="recovery is not computed when unlearning changed a "
                                                         "metric by less than this")
-    relearn_fraction: float = Field(0.5, gt=0.0, lt=1.0, description="relearn: share of the forget set trained on "
-                                                                     "(the rest is measured)")
-    relearn_lora: bool = Field(True, description="relearn: train a LoRA adapter (false: all weights)")
-    relearn_lora_r: PositiveInt = Field(128, description="relearn: LoRA rank")
-    relearn_lora_alpha: PositiveInt = Field(16, description="relearn: LoRA alpha")
-    relearn_learning_rate: PositiveFloat = Field(2e-4, description="relearn: peak learning rate (linear decay)")
-    relearn_epochs: PositiveFloat = Field(3.0, description="relearn and relearn-unrelated: epochs")
-    relearn_batch_size: PositiveInt = Field(1, description="relearn: examples per step")
-    relearn_folds: int = Field(5, ge=2, description="relearn-kfold: K (trains on K-1 folds, measures the other)")
-    relearn_fold_epochs: PositiveFloat = Field(6.0, description="relearn-kfold: epochs per fold")
-    relearn_fold_lora: bool = Field(False, description="relearn-kfold: train a LoRA adapter (the relearn_lora_* "
-                                                       "settings) instead of all weights: cheaper, recovers less")
-    relearn_fold_learning_rates: list[PositiveFloat] = Field(
-        [1e-5, 3e-5, 1e-4], description="relearn-kfold: learning rates tried; with more than one, the best is chosen "
-                                        "on fold 1's held-out questions and folds 2..K are reported")
-    relearn_unrelated: str = Field("packaged", description="relearn-unrelated: a JSON-lines file of question/answer "
-                                                           "records, or 'packaged' (12 general-knowledge pairs)")
     seed: int = Field(0, description="seed of the relearn split, the folds, training and the option order")
-    few_shot: PositiveInt = Field(3, description="few-shot: other forget pairs before each question")
-    jailbreaks: list[str] = Field(list(JAILBREAKS), description="jailbreak: wrappers to try")
     keep_models: bool = Field(False, description="keep the relearned models (each as large as the model)")
+    out: str = Field(description="output folder: an evaluation folder per attack and attack_summary.json")
+    overwrite: bool = Field(False, description="reuse an output folder that holds another run")
 
-    _comma_lists = field_validator("attacks", "recovery_metrics", "jailbreaks", "relearn_fold_learning_rates",
-                                   mode="before")(comma_list)
+    _comma_lists = field_validator("attacks", "recovery_metrics", mode="before")(comma_list)
+
+    @field_validator(*NONE_WORD_FIELDS, mode="before")
+    @classmethod
+    def _none_word(cls, value):
+        return None if isinstance(value, str) and value.strip().lower() in NONE_WORDS else value
 
     @field_validator("attacks")
     @classmethod
     def _known_attacks(cls, value):
         if not value:
             raise ValueError("no attack named; give one or more (or 'all')")
-        expand(value, [])
+        catalog.chosen(value)
         return list(dict.fromkeys(value))
-
-    @field_validator("jailbreaks")
-    @classmethod
-    def _known_wrappers(cls, value):
-        if not value:
-            raise ValueError(f"no jailbreak wrapper named; give one or more of {', '.join(JAILBREAKS)}")
-        return check_jailbreaks(list(dict.fromkeys(value)))
 
     @field_validator("recovery_metrics")
     @classmethod
@@ -94,13 +123,64 @@ class AttackSettings(EvalSettings):
                 raise ValueError(f"'{name}' is not a forget metric ({hint})")
         return list(dict.fromkeys(value))
 
-    @field_validator("relearn_fold_learning_rates")
+    @model_validator(mode="before")
     @classmethod
-    def _some_rates(cls, value):
-        if not value:
-            raise ValueError("give at least one learning rate")
-        return value
+    def _renamed(cls, values):
+        """Release 0.1's flat names, moved into ``attack_args`` where the attacks chosen include theirs."""
+        if not isinstance(values, dict) or not RENAMED.keys() & values.keys():
+            return values
+        values = dict(values)
+        try:
+            running = {a.name for a in catalog.chosen(comma_list(cls, values.get("attacks", ["all"])))}
+        except (ValueError, TypeError):  # said by the attacks' own check
+            running = set()
+        attack_args = {key: dict(args) for key, args in (values.get("attack_args") or {}).items()}
+        for old in [key for key in values if key in RENAMED]:
+            value = values.pop(old)
+            candidates, name = RENAMED[old]
+            used = [attack for attack in candidates if attack in running]
+            for attack in used:
+                kind = _unwrap(catalog.ATTACKS[attack].settings.model_fields[name].annotation)
+                if isinstance(value, list) and len(value) == 1 and typing.get_origin(kind) is not list:
+                    value = value[0]  # an old flag's one value
+                attack_args.setdefault(attack, {}).setdefault(name, value)
+            if used:
+                log.warning("setting '%s' is renamed %s (YAML: attack_args: {%s: {%s: ...}}); the old name goes in "
+                            "release 0.3", old, part_flag(used[0], name), used[0], name)
+            else:
+                log.warning("setting '%s' is for %s, which the attacks chosen do not include: ignored", old,
+                            " or ".join(candidates))
+        values["attack_args"] = attack_args
+        return values
 
-    @property
-    def measured_attacks(self) -> list[str]:
-        return expand(self.attacks, self.jailbreaks)
+    @model_validator(mode="after")
+    def _attack_settings(self):
+        """``attack_args`` checked against the settings of the attacks chosen (``all``: every attack)."""
+        running = catalog.chosen(self.attacks)
+        by_lower = {name.lower(): name for name in catalog.ATTACKS}
+        for key in self.attack_args:
+            name = by_lower.get(str(key).lower())
+            if name is None:
+                raise ValueError(f"attack_args: no attack named '{key}' (known: {', '.join(catalog.ATTACKS)})")
+            if name not in {a.name for a in running}:
+                raise ValueError(f"settings of attack '{name}' ({part_flag(name, '*')}) do not apply: --attacks "
+                                 f"{','.join(self.attacks)} does not run it")
+        parts = {a.name: a.settings for a in running if a.settings}
+        self.__dict__["attack_args"] = check_part_args(self.attack_args, parts, f"--attacks {','.join(self.attacks)}",
+                                                       "attack_args")
+        return self
+
+    def args_of(self, attack: str):
+        """The settings of one of the attacks chosen (its defaults where none were given), or None for
+        an attack without settings."""
+        return catalog.ATTACKS[attack].args(self.attack_args.get(attack))
+
+    def measured(self) -> list[catalog.Measured]:
+        """The measured attacks, in the registry's order, each with its attack's settings."""
+        return catalog.expand(self.attacks, self.attack_args)
+
+
+def shared_eval_values(values: dict) -> dict:
+    """The settings of an experiment's shared ``eval`` section that the attacks' evaluations read (the
+    suites' settings are for ``unlearn eval`` only)."""
+    return {name: value for name, value in values.items() if name in AttackSettings.model_fields}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from unlearn.config import add_settings_flags, resolve_settings
+from unlearn.config import add_part_flags, add_renamed_flags, add_settings_flags, resolve_settings
 
 
 def register(commands) -> None:
-    from unlearn.attacks.settings import AttackSettings
+    from unlearn.attacks.catalog import ATTACKS
+    from unlearn.attacks.settings import RENAMED_BOOLEANS, AttackSettings
 
     parser = commands.add_parser(
         "attack", help="robustness audit: relearning, quantization, prompt attacks, logit lens; recovery per attack",
@@ -16,13 +17,26 @@ def register(commands) -> None:
                     "recovery = (E(a, a_C) - E(u, c)) / (E(o, a_C) - E(u, c)) with E(x, y) = max(x - y, 0) per forget "
                     "metric, with a paired bootstrap interval, and the worst case over attacks (chosen on half the "
                     "questions, reported on the other half). Without --control, recovery is (a - u) / (o - u), "
-                    "against the unattacked floor. --attacks all runs every attack. Settings come from --config YAML "
-                    "and flags (flags win).")
+                    "against the unattacked floor. --attacks all runs every attack; see --list-attacks. Each attack "
+                    "owns its settings, given as --ATTACK.SETTING (--relearn.epochs 2) or in YAML as attack_args: "
+                    "{relearn: {epochs: 2}}; settings of an attack not run are refused. Settings come from --config "
+                    "YAML and flags (flags win).")
+    parser.add_argument("--list-attacks", action="store_true",
+                        help="list every attack (kind, what it does, its settings' flags) and exit")
     add_settings_flags(parser, AttackSettings)
+    with_settings = {name: attack for name, attack in ATTACKS.items() if attack.settings}
+    add_part_flags(parser, {name: attack.settings for name, attack in with_settings.items()},
+                   {name: f"attack {name}" for name in with_settings})
+    add_renamed_flags(parser, AttackSettings, RENAMED_BOOLEANS)
     parser.set_defaults(handler=run)
 
 
 def run(args) -> int:
+    if args.list_attacks:
+        from unlearn.attacks.catalog import attack_list
+
+        print(attack_list())
+        return 0
     from unlearn import api
     from unlearn.attacks.settings import AttackSettings
     from unlearn.attacks.table import format_attack_table
