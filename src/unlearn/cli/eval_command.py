@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from unlearn.config import add_settings_flags, resolve_settings
-from unlearn.evaluation.run import EvalSettings
+from unlearn.evaluation.eval_settings import EvalSettings
 
 
 def register(commands) -> None:
@@ -13,10 +13,17 @@ def register(commands) -> None:
                     "and the holdout split. Pass --retain-eval with the retain model's eval folder for forget "
                     "quality and PrivLeak. Settings come from --config YAML and flags (flags win).")
     add_settings_flags(parser, EvalSettings)
+    parser.add_argument("--list-metrics", action="store_true",
+                        help="print every registered metric (name, better direction, needs, description) and exit")
     parser.set_defaults(handler=run)
 
 
 def run(args) -> int:
+    if args.list_metrics:
+        from unlearn.evaluation.table import metric_list
+
+        print(metric_list())
+        return 0
     from unlearn import api
 
     result = api.evaluate(settings=resolve_settings(EvalSettings, args))

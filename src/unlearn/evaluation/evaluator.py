@@ -2,8 +2,8 @@
 
 The work is fused across splits: every distinct (question, answer) sequence of every split is
 scored in one length-sorted pass, every question is answered in one batched greedy pass, and
-the embedder and NLI model each see all generations at once. Metrics are then derived from
-those numbers by the pure functions in ``unlearn.metrics``.
+the embedder and NLI model each see all generations at once. Each split metric registered in
+``metric_registry`` is then the mean of its per-example term over those numbers.
 
 An example whose log-probabilities are not finite is marked invalid and counted; it is left
 out of the likelihood averages, never averaged in.
@@ -19,13 +19,13 @@ import numpy as np
 
 from unlearn.evaluation.generation import generate_answers
 from unlearn.evaluation.likelihood import SequenceScore, score_sequences
+from unlearn.evaluation.metric_registry import SplitMetric, split_metrics
 from unlearn.evaluation.semantic import MetricUnavailable, cosine_similarities
 from unlearn.evaluation.splits import EvalSplit, semantic_reference, truth_ratio_base
 from unlearn.metrics.fact import contains_fact
-from unlearn.metrics.likelihood import normalized_probability, probability, truth_ratio, truth_ratio_terms
+from unlearn.metrics.likelihood import normalized_probability, probability, truth_ratio
 from unlearn.metrics.privacy import (exact_memorization, extraction_strength, loss_score, min_k_plus_plus_score,
                                      min_k_score, zlib_score)
-from unlearn.metrics.semantic import entailment_terms
 from unlearn.metrics.text import rouge_recall, token_entropy
 from unlearn.metrics.uncertainty import CONFIDENCE, RESAMPLES, mean_interval
 
@@ -151,18 +151,18 @@ def _generation_values(record: dict, generation: str, tokenizer) -> dict:
 
 def _semantic_values(splits: list[EvalSplit], examples: list[list[dict]], semantic: SemanticModels) -> dict[str, str]:
     """Add cosine similarity and NLI labels to every generated example (one batched call each);
-    returns ``{metric: reason}`` for a model that is unavailable."""
+    returns ``{need: reason}`` for a model that is unavailable (``metric_registry.NEEDS``)."""
     rows = [(s, r, v) for s, split_rows in zip(splits, examples) if s.generates for r, v in zip(s.records, split_rows)]
     generations = [v["generation"] for _, _, v in rows]
     references = [semantic_reference(r) for _, r, _ in rows]
     reasons = {}
     if semantic.embedder is None:
-        reasons["cosine_similarity"] = semantic.embedder_missing
+        reasons["embedder"] = semantic.embedder_missing
     else:
         for (_, _, values), cosine in zip(rows, cosine_similarities(semantic.embedder, generations, references)):
             values["cosine_similarity"] = cosine
     if semantic.nli is None:
-        reasons["entailment_score"] = semantic.nli_missing
+        reasons["nli"] = semantic.nli_missing
     else:
         pairs = [(g, ref) if s.premise_is_generation else (ref, g)
                  for (s, _, _), g, ref in zip(rows, generations, references)]
@@ -170,7 +170,7 @@ def _semantic_values(splits: list[EvalSplit], examples: list[list[dict]], semant
         try:
             labels = semantic.nli.entails(premises, hypotheses)
         except MetricUnavailable as error:
-            reasons["entailment_score"] = str(error)
+            reasons["nli"] = str(error)
         else:
             for (_, _, values), entailed in zip(rows, labels):
                 values["entailed"] = entailed
@@ -181,17 +181,16 @@ def aggregate(split: EvalSplit, examples: list[dict], reasons: dict[str, str],
               interval_options: dict | None = None) -> SplitResult:
     """A split's averages from its per-example values (also used on subsets, e.g. one forget
     request), with their intervals (``uncertainty.mean_interval``: exact for proportions, BCa
-    bootstrap otherwise) unless ``interval_options`` is None."""
+    bootstrap otherwise) unless ``interval_options`` is None. ``reasons``: ``{need: why}`` for what the
+    pass could not provide, shown for each metric that needs it."""
     result = SplitResult(split, examples)
     valid_count = sum(1 for v in examples if v["likelihood_valid"])
     result.metrics["examples"] = len(examples)
     result.metrics["invalid_examples"] = len(examples) - valid_count
-    missing = {"probability": "no valid example with options", "truth_ratio": "records carry no perturbed answers",
-               "cosine_similarity": reasons.get("cosine_similarity"),
-               "entailment_score": reasons.get("entailment_score"), "fact_accuracy": "records carry no 'fact' field"}
-    for name, column in metric_columns(split, examples).items():
-        _set(result, name, finite_mean(column), missing.get(name))
-        if interval_options is not None and result.metrics[name] is not None:
+    for metric, column in _columns(split, examples):
+        name = metric.name
+        _set(result, name, finite_mean(column), _reason(metric, reasons))
+        if interval_options is not None and metric.interval and result.metrics[name] is not None:
             interval = mean_interval(column, **interval_options)
             result.intervals[name] = list(interval) if interval else None
     if result.metrics["invalid_examples"]:
@@ -200,40 +199,21 @@ def aggregate(split: EvalSplit, examples: list[dict], reasons: dict[str, str],
     return result
 
 
+def _reason(metric: SplitMetric, reasons: dict[str, str]) -> str:
+    """Why ``metric`` is not computed: a model it needs is unavailable, else its own reason."""
+    return next((reasons[need] for need in metric.needs if reasons.get(need)), metric.missing)
+
+
 def metric_columns(split: EvalSplit, examples: list[dict]) -> dict[str, np.ndarray]:
-    """Per-example terms whose mean is each split metric; nan where an example does not count
-    (an invalid likelihood, no fact, no options). Intervals are computed from these."""
+    """Per-example terms whose mean is each registered split metric; nan where an example does not
+    count (an invalid likelihood, no fact, no options). Intervals are computed from these."""
+    return {metric.name: column for metric, column in _columns(split, examples)}
+
+
+def _columns(split: EvalSplit, examples: list[dict]) -> list[tuple[SplitMetric, np.ndarray]]:
     if not split.generates:
-        return {}
-    nan = math.nan
-
-    def column(term) -> np.ndarray:
-        return np.array([term(v) for v in examples], dtype=float)
-
-    def likelihood(name: str):
-        return column(lambda v: v.get(name, nan) if v["likelihood_valid"] else nan)
-
-    probability_key = "normalized_probability" if split.probability_form == "normalized" else "answer_probability"
-    ratios = likelihood("truth_ratio")
-    finite = np.isfinite(ratios)
-    ratios[finite] = truth_ratio_terms(ratios[finite], split.truth_ratio_form)
-    if all("entailed" in v for v in examples) and examples:
-        entailed = np.array(entailment_terms([v["entailed"] for v in examples],
-                                             [v["rougeL_recall"] for v in examples]))
-    else:
-        entailed = np.full(len(examples), nan)
-    return {
-        "rougeL_recall": column(lambda v: v["rougeL_recall"]),
-        "rouge1_recall": column(lambda v: v["rouge1_recall"]),
-        "probability": likelihood(probability_key),
-        "truth_ratio": ratios,
-        "token_entropy": column(lambda v: v["token_entropy"]),
-        "cosine_similarity": column(lambda v: v.get("cosine_similarity", nan)),
-        "entailment_score": entailed,
-        "fact_accuracy": column(lambda v: float(v["fact_in_generation"]) if "fact_in_generation" in v else nan),
-        "exact_memorization": likelihood("exact_memorization"),
-        "extraction_strength": likelihood("extraction_strength"),
-    }
+        return []
+    return [(m, np.array([m.term(v, split) for v in examples], dtype=float)) for m in split_metrics()]
 
 
 def finite_mean(values) -> float:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from unlearn.evaluation.builtin_metrics import MIA_ATTACK_LABELS
 from unlearn.evaluation.evaluator import SplitResult, finite_mean, metric_columns
 from unlearn.evaluation.splits import UTILITY_ROLES
 from unlearn.metrics.likelihood import forget_efficacy, forget_quality, harmonic_mean
@@ -25,7 +26,7 @@ from unlearn.metrics.uncertainty import bootstrap_interval
 
 TOFU_UTILITY_METRICS = ("rougeL_recall", "probability", "truth_ratio")
 SEED_PAPER_UTILITY_METRICS = TOFU_UTILITY_METRICS + ("token_entropy", "cosine_similarity", "entailment_score")
-MIA_ATTACKS = ("loss", "zlib", "min_k", "min_k_plus_plus")
+MIA_ATTACKS = tuple(MIA_ATTACK_LABELS)  # each also a model-level number registered with its label
 FORGET_EFFICACY_METRICS = ("rougeL_recall", "probability", "truth_ratio", "cosine_similarity", "entailment_score")
 # Below this many forget examples a KS test cannot tell a model that forgot from one that did not.
 FORGET_QUALITY_MIN_EXAMPLES = 20

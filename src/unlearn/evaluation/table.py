@@ -2,36 +2,57 @@
 
 from __future__ import annotations
 
-LABELS = {
-    "rougeL_recall": "ROUGE-L recall", "rouge1_recall": "ROUGE-1 recall", "probability": "probability",
-    "truth_ratio": "truth ratio", "token_entropy": "token entropy", "cosine_similarity": "cosine similarity",
-    "entailment_score": "entailment score", "fact_accuracy": "fact accuracy",
-    "exact_memorization": "exact memorization", "extraction_strength": "extraction strength",
-    "model_utility_tofu": "model utility (TOFU, 9 values)",
-    "model_utility_seed_paper": "model utility (seed paper, 18 values)",
-    "forget_efficacy": "forget efficacy", "forget_quality": "forget quality (KS p-value)",
-    "mia_auc_loss": "MIA AUC, LOSS", "mia_auc_zlib": "MIA AUC, zlib", "mia_auc_min_k": "MIA AUC, Min-K%",
-    "mia_auc_min_k_plus_plus": "MIA AUC, Min-K%++", "priv_leak_loss": "PrivLeak %, LOSS",
-    "priv_leak_zlib": "PrivLeak %, zlib", "priv_leak_min_k": "PrivLeak %, Min-K%",
-    "priv_leak_min_k_plus_plus": "PrivLeak %, Min-K%++",
-}
-SPLIT_METRICS = ("rougeL_recall", "rouge1_recall", "probability", "truth_ratio", "token_entropy",
-                 "cosine_similarity", "entailment_score", "fact_accuracy", "exact_memorization",
-                 "extraction_strength")
-# On the forget split less knowledge is better, except the truth ratio min(R, 1/R) (1 = cannot
-# tell the true answer from wrong ones) and token entropy (fluent, not collapsed, answers).
-FORGET_HIGHER_IS_BETTER = {"truth_ratio", "token_entropy"}
+from collections.abc import Iterator, Mapping
+
+from unlearn.evaluation.metric_registry import NEEDS, find_metric, model_metrics, split_metrics
+
+
+def metric_label(name: str) -> str:
+    """The registered metric's label; an unregistered name (a suite's number) as it is."""
+    metric = find_metric(name)
+    return metric.label if metric else name
+
+
+class _Labels(Mapping):
+    """``LABELS[name]``: a live view of the registry's labels, so a metric registered later has one too."""
+
+    def __getitem__(self, name: str) -> str:
+        metric = find_metric(name)
+        if metric is None:
+            raise KeyError(name)
+        return metric.label
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([m.name for m in (*split_metrics(), *model_metrics())])
+
+    def __len__(self) -> int:
+        return len(split_metrics()) + len(model_metrics())
+
+
+LABELS = _Labels()
 
 
 def direction(role: str, name: str) -> str:
-    """``↑`` higher is better, ``↓`` lower is better, ``→x`` closest to x is best."""
-    if name.startswith("mia_auc"):
-        return "→0.5"
-    if name.startswith("priv_leak"):
-        return "→0"
-    if role == "forget" and name not in FORGET_HIGHER_IS_BETTER:
-        return "↓"
-    return "↑"
+    """``↑`` higher is better, ``↓`` lower is better, ``→x`` closest to x is best, as the metric
+    declares for ``role``; an unregistered number: lower on the forget split, higher elsewhere."""
+    metric = find_metric(name)
+    if metric is None:
+        return "↓" if role == "forget" else "↑"
+    return metric.better(role)
+
+
+def metric_list() -> str:
+    """``unlearn eval --list-metrics``: every registered metric, the direction that is better, what it
+    needs and what it is."""
+    rows = [("split metric", "better (forget / other)", "needs", "what it is")]
+    rows += [(m.name, f"{m.forget_direction} / {m.direction}", ", ".join(m.needs), m.description)
+             for m in split_metrics()]
+    rows += [("", "", "", ""), ("model-level number", "better", "", "what it is")]
+    rows += [(m.name, m.direction, "", m.description) for m in model_metrics()]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = ["  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[3]]).rstrip() for row in rows]
+    lines += ["", "needs:"] + [f"  {need}: {text}" for need, text in NEEDS.items()]
+    return "\n".join(lines)
 
 
 def format_table(summary: dict) -> str:
@@ -40,7 +61,7 @@ def format_table(summary: dict) -> str:
     rows = [("", "metric", f"value [{confidence:.0%} interval]", "better")]
     overall_intervals = summary.get("overall_intervals", {})
     for name, value in summary["overall"].items():
-        rows.append(("overall", LABELS.get(name, name), _value(value, overall_intervals.get(name)),
+        rows.append(("overall", metric_label(name), _value(value, overall_intervals.get(name)),
                      direction("overall", name)))
     examples = summary.get("forget_quality_examples")
     if examples:
@@ -50,10 +71,10 @@ def format_table(summary: dict) -> str:
     for role, split in summary["splits"].items():
         group = f"{role} ({split['split']}, {split['metrics'].get('examples', '?')} examples)"
         intervals = split.get("intervals", {})
-        for name in SPLIT_METRICS:
-            if name in split["metrics"]:
-                rows.append((group, LABELS[name], _value(split["metrics"][name], intervals.get(name)),
-                             direction(role, name)))
+        for metric in split_metrics():
+            if metric.name in split["metrics"]:
+                rows.append((group, metric.label, _value(split["metrics"][metric.name], intervals.get(metric.name)),
+                             metric.better(role)))
                 group = ""
         invalid = split["metrics"].get("invalid_examples")
         if invalid:

@@ -8,21 +8,29 @@ from pathlib import Path
 
 from unlearn.errors import UserError
 from unlearn.evaluation.evaluator import aggregate
+from unlearn.evaluation.metric_registry import report_columns, report_order
 from unlearn.evaluation.splits import EvalSplit
 from unlearn.metrics.uncertainty import CONFIDENCE, RESAMPLES
 
 MANIFEST = "experiment.json"
 ATTACK_SUMMARY = "attack_summary.json"  # of an ``unlearn attack`` folder (unlearn.attacks imports this module)
-# (group, metric) columns of the main table; group "overall" is the model-level summary.
-MAIN_COLUMNS = [("overall", "forget_quality"), ("overall", "model_utility_tofu"),
-                ("overall", "model_utility_seed_paper"), ("overall", "forget_efficacy"),
-                ("forget", "fact_accuracy"), ("forget", "rougeL_recall"), ("forget", "token_entropy"),
-                ("forget", "cosine_similarity"), ("forget", "entailment_score"), ("retain", "fact_accuracy"),
-                ("retain", "rougeL_recall"), ("overall", "mia_auc_min_k_plus_plus"),
-                ("overall", "priv_leak_min_k_plus_plus")]
+# The main table's model-level columns around the split metrics that declare themselves headline.
+LEADING_COLUMNS = [("overall", "forget_quality"), ("overall", "model_utility_tofu"),
+                   ("overall", "model_utility_seed_paper"), ("overall", "forget_efficacy")]
+TRAILING_COLUMNS = [("overall", "mia_auc_min_k_plus_plus"), ("overall", "priv_leak_min_k_plus_plus")]
 MODEL_ROW = ("label", "role", "model", "eval")  # what each model of an experiment.json names
-CONTINUAL_METRICS = ("fact_accuracy", "rougeL_recall", "probability", "truth_ratio")
 INTERVALS = {"confidence": CONFIDENCE, "resamples": RESAMPLES}
+
+
+def main_columns() -> list[tuple[str, str]]:
+    """``(group, metric)`` columns of the main table and the leaderboard; group "overall" is the
+    model-level summary, the others are split roles."""
+    return LEADING_COLUMNS + report_columns("headline") + TRAILING_COLUMNS
+
+
+def continual_metrics() -> list[str]:
+    """Forget-split metrics shown per forget request in the continual scenario."""
+    return [m.name for m in report_order() if m.continual]
 
 
 @dataclass
@@ -187,7 +195,7 @@ def _continual_row(folder: Path, step: dict) -> dict:
     for group, subset in (("current", [e for e in examples if e["task_id"] == current]),
                           ("earlier", [e for e in examples if e["task_id"] != current])):
         result = aggregate(EvalSplit("forget", "subset", []), subset, {}, INTERVALS) if subset else None
-        for name in CONTINUAL_METRICS:
+        for name in continual_metrics():
             row[f"{group}_{name}"] = result.metrics.get(name) if result else None
             row[f"{group}_{name}_interval"] = result.intervals.get(name) if result else None
     row["model_utility_tofu"] = summary["overall"].get("model_utility_tofu")

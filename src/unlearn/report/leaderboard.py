@@ -20,7 +20,7 @@ from unlearn.evaluation.compare import paired_difference, pairable
 from unlearn.evaluation.table import direction
 from unlearn.files import LOCK_FILE, atomic_write_text, check_writable
 from unlearn.metrics.uncertainty import excludes
-from unlearn.report.collect import (INTERVALS, MAIN_COLUMNS, MANIFEST, ModelResult, RunResults, read_json, read_run,
+from unlearn.report.collect import (INTERVALS, MANIFEST, ModelResult, RunResults, main_columns, read_json, read_run,
                                     read_summary, suite_values)
 from unlearn.report.plots import bar_plot, scatter_plot
 from unlearn.report.render import csv_text, html_page, html_plots, html_tables, markdown_tables
@@ -52,7 +52,7 @@ def compare(sources: list[str | Path], out: str | Path, sort_by: str | None = No
     found = [(entry, str(source)) for i, source in enumerate(sources)
              for entry in read_source(Path(source), labels[i] if labels else None)]
     entries, origins = _unique_labels([e for e, _ in found]), [s for _, s in found]
-    columns = [parse_metric(m, entries) for m in metrics] if metrics else list(MAIN_COLUMNS)
+    columns = [parse_metric(m, entries) for m in metrics] if metrics else main_columns()
     key = parse_metric(sort_by, entries) if sort_by is not None else None
     if key:
         order = sorted(range(len(entries)), key=lambda i: _rank_key(entries[i], key))

@@ -10,11 +10,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
-from unlearn.evaluation.table import LABELS, direction  # noqa: E402
-from unlearn.report.collect import CONTINUAL_METRICS, RunResults  # noqa: E402
+from unlearn.evaluation.metric_registry import report_columns  # noqa: E402
+from unlearn.evaluation.table import direction, metric_label  # noqa: E402
+from unlearn.report.collect import RunResults, continual_metrics  # noqa: E402
 
-BAR_METRICS = [("forget", "fact_accuracy"), ("forget", "rougeL_recall"), ("forget", "token_entropy"),
-               ("retain", "fact_accuracy"), ("retain", "rougeL_recall"), ("overall", "model_utility_tofu")]
 ANCHOR_COLOR, METHOD_COLOR = "#7f7f7f", "#1f77b4"
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
@@ -22,10 +21,15 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 def write_plots(results: RunResults, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = [scatter_plot(results, folder / "quality_vs_utility.png")]
-    paths += [bar_plot(results, group, name, folder / f"bar_{group}_{name}.png") for group, name in BAR_METRICS]
+    paths += [bar_plot(results, group, name, folder / f"bar_{group}_{name}.png") for group, name in bar_columns()]
     if results.continual:
-        paths += [_curve(results, name, folder / f"continual_{name}.png") for name in CONTINUAL_METRICS]
+        paths += [_curve(results, name, folder / f"continual_{name}.png") for name in continual_metrics()]
     return [p for p in paths if p is not None]
+
+
+def bar_columns() -> list[tuple[str, str]]:
+    """The split metrics that declare a bar plot, then model utility."""
+    return report_columns("plotted") + [("overall", "model_utility_tofu")]
 
 
 def scatter_plot(results: RunResults, path: Path) -> Path | None:
@@ -92,7 +96,7 @@ def bar_plot(results: RunResults, group: str, name: str, path: Path) -> Path | N
         axes.annotate(f"{height:.2f}", (x, height), textcoords="offset points", xytext=(9, 2), fontsize=8)
     axes.set_xticks(range(len(per_label)), [label for label, _ in per_label])
     spread = "95% interval" if len(seeds) == 1 else f"mean ± sd over {len(seeds)} seeds"
-    axes.set_title(f"{group}: {LABELS.get(name, name)} ({direction(group, name)} better; bars: {spread})", fontsize=9)
+    axes.set_title(f"{group}: {metric_label(name)} ({direction(group, name)} better; bars: {spread})", fontsize=9)
     axes.set_ylim(0, max(1.0, axes.get_ylim()[1]))
     axes.tick_params(axis="x", labelrotation=20)
     return save_figure(figure, path)
@@ -124,7 +128,7 @@ def _curve(results: RunResults, name: str, path: Path) -> Path | None:
         return None
     axes.set_xticks(requests)
     axes.set_xlabel("forget request")
-    axes.set_title(f"forget split: {LABELS.get(name, name)} after each request ({direction('forget', name)} better)",
+    axes.set_title(f"forget split: {metric_label(name)} after each request ({direction('forget', name)} better)",
                    fontsize=9)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7)

@@ -11,17 +11,21 @@ from __future__ import annotations
 import statistics
 
 from unlearn.evaluation.compare import paired_difference
+from unlearn.evaluation.metric_registry import report_columns
 from unlearn.evaluation.summary import TOFU_UTILITY_METRICS
-from unlearn.evaluation.table import LABELS, direction
+from unlearn.evaluation.table import direction, metric_label
 from unlearn.families import ONE_MODEL
 from unlearn.metrics.uncertainty import excludes
-from unlearn.report.collect import INTERVALS, MAIN_COLUMNS, ModelResult, RunResults
+from unlearn.report.collect import INTERVALS, ModelResult, RunResults, main_columns
 
 SPLIT_NAMES = {"forget": "forget", "retain": "retain", "real_authors": "real authors", "world_facts": "world facts"}
-# What the paired and across-seed comparisons look at: forgetting, kept knowledge, utility.
-COMPARED = [("forget", "fact_accuracy"), ("forget", "rougeL_recall"), ("forget", "probability"),
-            ("retain", "fact_accuracy"), ("retain", "rougeL_recall"), ("overall", "model_utility_tofu")]
 Table = tuple[str, list[str], list[list[str]]]
+
+
+def compared_columns() -> list[tuple[str, str]]:
+    """What the paired and across-seed comparisons look at: the split metrics that declare it
+    (forgetting, kept knowledge), then utility."""
+    return report_columns("paired") + [("overall", "model_utility_tofu")]
 
 
 def cell(value, interval=None) -> str:
@@ -41,18 +45,19 @@ def seed_cell(values: list[float | None]) -> str:
 
 
 def column_title(group: str, name: str) -> str:
-    return f"{group if group != 'overall' else ''} {LABELS.get(name, name)} {direction(group, name)}".strip()
+    return f"{group if group != 'overall' else ''} {metric_label(name)} {direction(group, name)}".strip()
 
 
 def result_tables(results: RunResults) -> list[Table]:
     seeds = results.seeds
-    header = ["model"] + [column_title(g, n) for g, n in MAIN_COLUMNS] + ["train s", "inference"]
+    columns = main_columns()
+    header = ["model"] + [column_title(g, n) for g, n in columns] + ["train s", "inference"]
     if len(seeds) == 1:
         title = "Results (95% intervals over the questions: exact for proportions, BCa bootstrap otherwise)"
-        tables = [(title, header, _rows(results.models))]
+        tables = [(title, header, _rows(results.models, columns))]
     else:
         names = ", ".join(str(s) for s in seeds)
-        spread = [[label] + [seed_cell([m.value(g, n) for m in results.of_label(label)]) for g, n in MAIN_COLUMNS]
+        spread = [[label] + [seed_cell([m.value(g, n) for m in results.of_label(label)]) for g, n in columns]
                   + [seed_cell([m.train.get("train_seconds") for m in results.of_label(label)]),
                      inference_cell(results.of_label(label)[0])]
                   for label in results.labels]
@@ -60,13 +65,13 @@ def result_tables(results: RunResults) -> list[Table]:
                   consistency_table(results)]
     tables.append(paired_table(results))
     roles = [r for r in SPLIT_NAMES if any(r in m.summary["splits"] for m in results.models)]
-    columns = [(r, n) for r in roles for n in TOFU_UTILITY_METRICS]
-    split_header = ["model"] + [f"{SPLIT_NAMES[r]} {LABELS[n]} {direction(r, n)}" for r, n in columns]
+    per_split = [(r, n) for r in roles for n in TOFU_UTILITY_METRICS]
+    split_header = ["model"] + [f"{SPLIT_NAMES[r]} {metric_label(n)} {direction(r, n)}" for r, n in per_split]
     tables.append(("ROUGE-L, probability and truth ratio per split", split_header,
-                   [[model_name(m, seeds)] + [cell(m.value(r, n), m.interval(r, n)) for r, n in columns]
+                   [[model_name(m, seeds)] + [cell(m.value(r, n), m.interval(r, n)) for r, n in per_split]
                     for m in results.models]))
     if len(seeds) > 1:
-        tables.append(("Results per seed", header, _rows(results.models, with_seed=True)))
+        tables.append(("Results per seed", header, _rows(results.models, columns, with_seed=True)))
     if results.continual:
         tables.append(continual_table(results))
     return tables
@@ -74,7 +79,8 @@ def result_tables(results: RunResults) -> list[Table]:
 
 def paired_table(results: RunResults) -> Table:
     """Each model minus the target on the same questions, per seed; ``*``: the interval excludes 0."""
-    header = ["model"] + [f"Δ {column_title(g, n)}" for g, n in COMPARED]
+    compared = compared_columns()
+    header = ["model"] + [f"Δ {column_title(g, n)}" for g, n in compared]
     rows = []
     for seed in results.seeds:
         models = results.of_seed(seed)
@@ -83,7 +89,7 @@ def paired_table(results: RunResults) -> Table:
             if target is None or model is target:
                 continue
             row = [model_name(model, results.seeds)]
-            for group, name in COMPARED:
+            for group, name in compared:
                 found = paired_difference(model.splits, target.splits, group, name, INTERVALS)
                 row.append("n/c" if found is None else
                            cell(found[0], found[1]) + (" *" if excludes(found[1]) else ""))
@@ -96,13 +102,14 @@ def paired_table(results: RunResults) -> Table:
 def consistency_table(results: RunResults) -> Table:
     """For each pair of models, whether one is above the other in every seed."""
     seeds = results.seeds
-    header = ["models (A vs B)"] + [column_title(g, n) for g, n in COMPARED]
+    compared = compared_columns()
+    header = ["models (A vs B)"] + [column_title(g, n) for g, n in compared]
     rows = []
     labels = results.labels
     for i, a in enumerate(labels):
         for b in labels[i + 1:]:
             row = [f"{a} vs {b}"]
-            for group, name in COMPARED:
+            for group, name in compared:
                 pairs = [(_of(results, a, s).value(group, name), _of(results, b, s).value(group, name)) for s in seeds]
                 if any(x is None or y is None for x, y in pairs):
                     row.append("n/c")
@@ -130,9 +137,9 @@ def continual_table(results: RunResults) -> Table:
     return "Continual: after each forget request", header, body
 
 
-def _rows(models: list[ModelResult], with_seed: bool = False) -> list[list[str]]:
+def _rows(models: list[ModelResult], columns: list[tuple[str, str]], with_seed: bool = False) -> list[list[str]]:
     return [[model_name(m, [None, None] if with_seed else [m.seed])]
-            + [cell(m.value(g, n), m.interval(g, n)) for g, n in MAIN_COLUMNS]
+            + [cell(m.value(g, n), m.interval(g, n)) for g, n in columns]
             + [cell(m.train.get("train_seconds")), inference_cell(m)] for m in models]
 
 
