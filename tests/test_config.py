@@ -9,7 +9,7 @@ import pytest
 from unlearn.cli.main import main
 from unlearn.config import add_settings_flags, resolve_settings
 from unlearn.errors import UserError
-from unlearn.training.finetune import FinetuneSettings
+from unlearn.training.finetune_settings import FinetuneSettings
 
 
 def parse_yaml(tmp_path, text):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from unlearn.config import add_settings_flags, resolve_settings
-from unlearn.training.finetune import FinetuneSettings
+from unlearn.training.finetune_settings import FinetuneSettings
 
 
 def register(commands) -> None:

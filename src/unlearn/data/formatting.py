@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Literal
-
-import datasets
-import pyarrow.compute
+from typing import TYPE_CHECKING, Literal
 
 from unlearn.errors import UserError
+
+if TYPE_CHECKING:  # light at import: the settings read DEFAULT_PLAIN_TEMPLATE
+    import datasets
 
 IGNORE_INDEX = -100
 DEFAULT_PLAIN_TEMPLATE = "Question: {question}\nAnswer:"
@@ -141,6 +141,8 @@ def tokenize_split(
 
     def encode(batch):
         return encode_pairs(tokenizer, fmt, batch["question"], batch[answer_field], max_length)
+
+    import pyarrow.compute
 
     encoded = dataset.map(encode, batched=True, batch_size=1000, remove_columns=dataset.column_names,
                           desc=f"tokenizing {name}")

@@ -15,9 +15,8 @@ from urllib.parse import urlparse
 
 import torch
 
+from unlearn.evaluation.eval_settings import DEFAULT_NLI_MODEL
 from unlearn.metrics.semantic import cosine_score
-
-DEFAULT_NLI_MODEL = "sileod/deberta-v3-base-tasksource-nli"
 
 
 class MetricUnavailable(Exception):

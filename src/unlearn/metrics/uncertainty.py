@@ -30,8 +30,8 @@ from functools import lru_cache
 from typing import Callable, Sequence
 
 import numpy as np
-from scipy import stats
 
+# scipy.stats is imported where it is used: the settings read CONFIDENCE and RESAMPLES, and must stay light
 CONFIDENCE = 0.95
 RESAMPLES = 1000
 SEED = 0
@@ -64,6 +64,8 @@ def proportion_interval(successes: int, trials: int, *, confidence: float = CONF
         raise ValueError(f"unknown proportion interval {method!r} (known: {', '.join(PROPORTION_METHODS)})")
     if trials < 1:
         return None
+    from scipy import stats
+
     found = stats.binomtest(successes, trials).proportion_ci(confidence, method=method)
     return float(found.low), float(found.high)
 
@@ -89,6 +91,8 @@ def bootstrap_interval(samples: Sequence[Sequence[float]], statistic: Callable[.
     arrays = [np.asarray(s, dtype=float) for s in samples]
     if not arrays or any(a.size < 2 for a in arrays):
         return None
+    from scipy import stats
+
     with warnings.catch_warnings():
         # a degenerate BCa (nan) and nan statistics are detected below
         warnings.simplefilter("ignore", RuntimeWarning)

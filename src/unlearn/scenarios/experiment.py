@@ -15,11 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
 from unlearn.config import comma_list, validate_settings
 from unlearn.errors import UserError
-from unlearn.evaluation.run import EvalSettings
+from unlearn.evaluation.eval_settings import EvalSettings
 from unlearn.files import LOCK_FILE, SAFE_NAME, check_writable
 from unlearn.models.gguf import DEFAULT_MODEL
-from unlearn.report.collect import MANIFEST, read_manifest
-from unlearn.training.finetune import FinetuneSettings
+from unlearn.training.finetune_settings import FinetuneSettings
 from unlearn.training.forget import ForgetSettings, check_settings
 from unlearn.training.settings import OptimSettings
 
@@ -176,6 +175,8 @@ def check_experiment(settings: ExperimentSettings, source: str) -> None:
 
 def check_experiment_folder(folder: Path, name: str) -> None:
     """The run folder must be new, empty, or hold this experiment's earlier run (whose steps are reused)."""
+    from unlearn.report.collect import MANIFEST, read_manifest  # the report side imports torch; settings stay light
+
     check_writable(folder)
     if not folder.is_dir() or not any(p.name != LOCK_FILE for p in folder.iterdir()):
         return

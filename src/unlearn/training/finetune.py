@@ -14,8 +14,6 @@ import shutil
 import time
 from pathlib import Path
 
-from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
-
 from unlearn.data.benchmark import Benchmark
 from unlearn.errors import UserError
 from unlearn.data.collate import PadCollator
@@ -27,27 +25,11 @@ from unlearn.models.loading import save_model
 from unlearn.models.unlearned import with_trainable
 from unlearn.training.arguments import training_arguments
 from unlearn.training.common import mean_logged_loss, prepare_model, train
+from unlearn.training.finetune_settings import FinetuneSettings
 from unlearn.training.run_folder import check_run_folder, record_run_settings
 from unlearn.training.sharding import gathered_weights
-from unlearn.training.settings import DataSettings, OptimSettings, TrainableModelSettings
 
 log = logging.getLogger(__name__)
-
-
-class FinetuneSettings(OptimSettings, DataSettings, TrainableModelSettings):
-    """Defaults measured on SmolLM2-135M and the built-in benchmark (see README)."""
-
-    split: str = Field("full", description="split to train on (full = target model, retain90 = retain model)")
-    out: str = Field(description="output folder: the fine-tuned model in Hugging Face format")
-    epochs: PositiveFloat = Field(8.0, description="passes over the training split")
-    learning_rate: PositiveFloat = Field(3e-4, description="peak AdamW learning rate")
-    batch_size: PositiveInt = Field(4, description="examples per device per step")
-    warmup_epochs: float = Field(0.5, ge=0.0, description="linear warmup length in epochs")
-    check_facts: NonNegativeInt = Field(64, description="records answered afterwards to measure fact accuracy (0 = skip)")
-    max_new_tokens: PositiveInt = Field(48, description="generation length for the fact check")
-    merge_lora: bool = Field(False, description="with --lora: save the base model with the adapter merged in "
-                                                "(full weights) instead of the adapter")
-    overwrite: bool = Field(False, description="reuse an output folder that holds another run")
 
 
 def finetune(settings: FinetuneSettings, callbacks: list | None = None) -> dict:
