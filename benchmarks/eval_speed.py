@@ -90,8 +90,14 @@ def naive(model, tokenizer, fmt, splits, semantic, options):
     from unlearn.evaluation.likelihood import score_sequences
     from unlearn.evaluation.splits import semantic_reference, truth_ratio_base
     from unlearn.metrics.likelihood import normalized_probability, truth_ratio
-    from unlearn.metrics.privacy import (exact_memorization, extraction_strength, loss_score,
-                                         min_k_plus_plus_score, min_k_score, zlib_score)
+    from unlearn.metrics.privacy import (
+        exact_memorization,
+        extraction_strength,
+        loss_score,
+        min_k_plus_plus_score,
+        min_k_score,
+        zlib_score,
+    )
     from unlearn.metrics.semantic import cosine_score
     from unlearn.metrics.text import rouge_recall, token_entropy
 
@@ -236,21 +242,23 @@ def forget01(args) -> None:
         padding = c.prompt_padding / (c.prompt_tokens + c.prompt_padding)
         flops = 2 * parameters * (c.prompt_tokens + c.prompt_padding + c.row_steps)
         return (f"| {label} | {run['total']:.0f} | {parts['scoring']:.0f} | {parts['generation']:.0f} | "
-                f"{parts.get('embedding', 0.0):.1f} | {c.new_tokens} | {c.steps} | {c.row_steps} ({finished_share:.0%}) | "
+                f"{parts.get('embedding', 0.0):.1f} | {c.new_tokens} | {c.steps} | "
+                f"{c.row_steps} ({finished_share:.0%}) | "
                 f"{padding:.1%} | {c.at_limit} of {c.rows} | {flops / parts['generation'] / peak:.1%} | "
                 f"{run['load'][0]:.1f} / {run['load'][1]:.1f} |")
 
     table = "\n".join([
         FORGET01_SECTION, "",
         f"`python benchmarks/eval_speed.py --forget01 --model {args.model} --threads {args.threads} --max-new-tokens "
-        f"{args.max_new_tokens}` on {machine()}; fp32, {args.threads} threads, scoring batch {options.batch_size}, entailment not included (no NLI model "
-        "offline). Real TOFU is not available offline: the built-in benchmark is cut to TOFU's size (200 invented "
+        f"{args.max_new_tokens}` on {machine()}; fp32, {args.threads} threads, scoring batch {options.batch_size}, "
+        "entailment not included (no NLI model offline). Real TOFU is not available offline: the built-in "
+        "benchmark is cut to TOFU's size (200 invented "
         "people x 20 questions; forget01 = 40 questions, each with a paraphrase and 5 perturbed answers; holdout01 = "
         "40 questions, scored for the membership metrics). The rows ran in one process, back to back, on a machine "
         "shared with other jobs (load average at each row's start / end in the last column).", "",
         "| generation | total (s) | scoring (s) | generation (s) | embedding (s) | new tokens | decoding passes | rows "
-        "run per pass, summed (share on finished rows) | prompt padding | answers at the limit | generation's share of matmul peak "
-        "| load |",
+        "run per pass, summed (share on finished rows) | prompt padding | answers at the limit | "
+        "generation's share of matmul peak | load |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
         *(row(label, run) for label, run in runs.items()), "",
         f"- Generation {before['parts']['generation'] / after['parts']['generation']:.2f}x faster, the whole "

@@ -58,8 +58,8 @@ def measure_one(method: str, data: str, refusals: str, length: int, lora: bool, 
         began = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - began
-    return {"threads": threads, "peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "after_imports": after_imports,
-            "after_build": built, "train_seconds": seconds}
+    return {"threads": threads, "peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "after_imports": after_imports, "after_build": built, "train_seconds": seconds}
 
 
 def long_records() -> tuple[dict, list[str]]:
@@ -94,8 +94,8 @@ def predict(method: str, length: int, lora: bool, chunk: int, baseline: int):
     from unlearn.training.memory_plan import PlanInputs, plan_memory
     from unlearn.training.plan_sources import default_model_shape, method_needs
 
-    return plan_memory(PlanInputs(shape=default_model_shape(), method=method_needs(method)[0], batch_size=8, max_length=length,
-                                  dtype="float32", lora=lora, loss_chunk_tokens=chunk, device="cpu",
+    return plan_memory(PlanInputs(shape=default_model_shape(), method=method_needs(method)[0], batch_size=8,
+                                  max_length=length, dtype="float32", lora=lora, loss_chunk_tokens=chunk, device="cpu",
                                   runtime_baseline=baseline))
 
 
@@ -183,7 +183,8 @@ def render(rows: list[dict], baseline: int, args) -> str:
         parts = row["parts"]
         state = parts["weights"] + parts["gradients"] + parts["optimizer"]
         error = row["predicted_bytes"] / row["peak_bytes"] - 1
-        lines.append(f"| {row['method']} | {row['max_length']} | {row['weights']} | {row.get('threads', args.threads)} | "
+        lines.append(f"| {row['method']} | {row['max_length']} | {row['weights']} | "
+                     f"{row.get('threads', args.threads)} | "
                      f"{row['predicted_bytes'] / 1e9:.2f} | {row['peak_bytes'] / 1e9:.2f} | {error:+.1%} | "
                      f"{state / 1e9:.2f} | {parts['reference'] / 1e9:.2f} | {parts['activations'] / 1e9:.2f} | "
                      f"{parts['logits'] / 1e9:.2f} | {parts['allocator'] / 1e9:.2f} |")

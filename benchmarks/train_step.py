@@ -100,7 +100,8 @@ def measure_one(method: str, data: str, steps: int, threads: int, device: str, m
     tokens_per_second = sum(timer.tokens[1:]) / sum(timed)
     peak = (torch.cuda.max_memory_allocated() if torch.cuda.is_available() and device != "cpu"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    return {"method": method + (" (gradient checkpointing)" if checkpointing else ""), "seconds_per_step": sum(timed) / len(timed), "peak_bytes": peak, "steps_timed": len(timed),
+    return {"method": method + (" (gradient checkpointing)" if checkpointing else ""),
+            "seconds_per_step": sum(timed) / len(timed), "peak_bytes": peak, "steps_timed": len(timed),
             "tokens_per_second": tokens_per_second, "matmul_peak_flops": peak_flops,
             "share_of_peak": 6 * parameters * tokens_per_second / peak_flops,
             "package": str(Path(unlearn.__file__).parent.parent)}
@@ -162,7 +163,7 @@ def benchmark_records(shape: str) -> dict:
     for record in splits["full"]:
         by_person.setdefault(record["subject"], []).append(record["answer"])
     lengthen = lambda r: {**r, "answer": " ".join(by_person[r["subject"]][:5])}  # noqa: E731
-    return {"forget10": [lengthen(r) for r in splits["forget10"]], "retain90": [lengthen(r) for r in splits["retain90"]]}
+    return {name: [lengthen(r) for r in splits[name]] for name in ("forget10", "retain90")}
 
 
 def run_one(method: str, data: str, args, source: str | None, checkpointing: bool = False) -> dict | None:
