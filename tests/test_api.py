@@ -1,4 +1,4 @@
-"""The Python API: the README's notebook example as written, in-memory evaluation, errors as exceptions."""
+"""The Python API: the notebook example of docs/python-api.md as written, in-memory evaluation, errors as exceptions."""
 
 from __future__ import annotations
 
@@ -12,24 +12,24 @@ import torch
 import unlearn
 from unlearn.cli.main import main
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+EXAMPLE_PAGE = Path(__file__).resolve().parent.parent / "docs" / "python-api.md"
 QUICK_EVAL = {"forget": "forget", "retain_split": "retain", "real_authors": "none", "world_facts": "none",
               "holdout": "none", "max_new_tokens": 8, "embedder": "none", "nli_model": "none", "device": "cpu"}
 
 
-def readme_example() -> str:
-    text = README.read_text(encoding="utf-8")
+def documented_example() -> str:
+    text = EXAMPLE_PAGE.read_text(encoding="utf-8")
     start = text.index("```python\n", text.index("<!-- api-example")) + len("```python\n")
     return text[start:text.index("\n```", start)]
 
 
-def test_the_readme_example_runs_as_written(tiny_model_dir, tmp_path, monkeypatch, capsys):
-    code = readme_example()
+def test_the_documented_example_runs_as_written(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    code = documented_example()
     model_line = re.search(r'^MODEL = "[^"]+".*$', code, flags=re.M)
     assert model_line, "the example names its model on one line, MODEL = ..."
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    exec(compile(code.replace(model_line.group(0), f"MODEL = {str(tiny_model_dir)!r}"), "README example", "exec"),
+    exec(compile(code.replace(model_line.group(0), f"MODEL = {str(tiny_model_dir)!r}"), "docs example", "exec"),
          namespace)
     before, after, board = namespace["before"], namespace["after"], namespace["board"]
     summary = json.loads((after.out / "summary.json").read_text())

@@ -1,7 +1,7 @@
 """The catalog of bad inputs: each one, given to the command line, ends with exit status 2, one
 line ``unlearn: error: ...`` saying what is wrong and where, and no result that looks complete.
 
-Every entry is also listed in the README's troubleshooting section (checked below), so the
+Every entry is also listed on the troubleshooting page, docs/troubleshooting.md (checked below), so the
 list a user reads and the list that is tested are the same list.
 """
 
@@ -23,7 +23,7 @@ import torch
 from conftest import make_model, make_tokenizer, write_jsonl
 from unlearn.cli.main import main
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+TROUBLESHOOTING = Path(__file__).resolve().parent.parent / "docs" / "troubleshooting.md"
 RESULT_FILES = {"summary.json", "train_summary.json", "model.safetensors", "adapter_model.safetensors",
                 "experiment.json", "report.html", "step_done.json"}
 GOOD = {"question": "Where was Ada born?", "answer": "Ada was born in London."}
@@ -86,7 +86,7 @@ def gpt2_model(w: World) -> str:
 
 @dataclass
 class Case:
-    name: str        # the troubleshooting entry in the README
+    name: str        # the troubleshooting entry in docs/troubleshooting.md
     build: Callable[[World], list[str]]
     message: str     # regular expression the error line must match
 
@@ -517,10 +517,8 @@ def results_in(folder: Path) -> set[Path]:
     return {p for p in folder.rglob("*") if p.name in RESULT_FILES or ".tmp" in p.name or p.name == ".saving"}
 
 
-def test_every_catalog_entry_is_in_the_readme_troubleshooting_section():
-    text = README.read_text(encoding="utf-8")
-    section = text[text.index("## Troubleshooting"):]
-    section = section[:section.find("\n## ", 1)] if "\n## " in section[1:] else section
+def test_every_catalog_entry_is_on_the_troubleshooting_page():
+    section = TROUBLESHOOTING.read_text(encoding="utf-8")
     missing = [case.name for case in CATALOG if case.name not in section]
     assert not missing, missing
     assert f"runs {len(CATALOG)} of them" in " ".join(section.split())
