@@ -46,17 +46,15 @@ def method_sources() -> dict[str, list[dict]]:
 
 
 def metric_sources() -> dict[str, list[dict]]:
-    """The registered metrics (per split and per model) and the suites' report columns."""
+    """The registered metrics, per split and per model. (The suites' numbers, MUSE's and RWKU's, are not in this
+    registry; their guide documents them. Reading them from the report's tables would import torch.)"""
     from unlearn.evaluation.metric_registry import model_metrics, split_metrics
-    from unlearn.report.benchmark_tables import MUSE_COLUMNS, RWKU_COLUMNS
 
     return {
         "split": [{"name": m.name, "label": m.label, "description": m.description, "needs": ", ".join(m.needs),
                    "forget": m.forget_direction, "other": m.direction} for m in split_metrics()],
         "model": [{"name": m.name, "label": m.label, "description": m.description, "direction": m.direction}
                   for m in model_metrics()],
-        "suites": [{"name": f"{suite}.{key}", "label": title}
-                   for suite, columns in (("muse", MUSE_COLUMNS), ("rwku", RWKU_COLUMNS)) for key, title in columns],
     }
 
 
@@ -131,7 +129,7 @@ def methods_page() -> str:
 
 def metrics_page() -> str:
     sources = metric_sources()
-    lines = ["# Metrics", "", GENERATED_NOTE.format(source="unlearn.evaluation.metric_registry, unlearn.report"), "",
+    lines = ["# Metrics", "", GENERATED_NOTE.format(source="unlearn.evaluation.metric_registry"), "",
              "Better: `↑` higher, `↓` lower, `→x` closest to x. Definitions and intervals: "
              "[Evaluation](../evaluation.md).", "", "## Per split", "",
              "Averaged over each split's examples, with an interval (`SPLIT.METRIC` in `unlearn compare`).", ""]
@@ -141,9 +139,8 @@ def metrics_page() -> str:
     lines += ["", "## Per model", "", "Computed once per model from the splits.", ""]
     lines += _table(["key", "label", "what it is", "better"],
                     [[f"`{r['name']}`", r["label"], r["description"], r["direction"]] for r in sources["model"]])
-    lines += ["", "## Suite metrics in reports", "",
-              "Keys under `summary.json`'s suite entries; definitions: [Other benchmarks](../other-benchmarks.md).", ""]
-    lines += _table(["key", "report column"], [[f"`{r['name']}`", r["label"]] for r in sources["suites"]])
+    lines += ["", "The suites' numbers (multiple choice, lm-eval tasks, MUSE, RWKU) are under their own keys of "
+              "`summary.json`: [Other benchmarks](../other-benchmarks.md).", ""]
     return "\n".join(lines) + "\n"
 
 
