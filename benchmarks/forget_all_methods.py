@@ -24,10 +24,10 @@ import torch
 from benchmarks_common import update_section
 from train_step import METHODS
 
-from unlearn.families import PROCEDURES
+from unlearn.families import FAMILY_METHODS
 from unlearn.objectives.registry import inference_cost
 
-ALL_METHODS = [*METHODS, "SatImp+GD", *PROCEDURES]
+ALL_METHODS = [*METHODS, "SatImp+GD", *FAMILY_METHODS]
 
 SECTION = "## Every method to completion on the default model"
 

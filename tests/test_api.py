@@ -78,7 +78,7 @@ def test_settings_can_come_from_a_yaml_file_with_keywords_on_top(small_benchmark
     config = tmp_path / "c.yaml"
     config.write_text("method: NPO+GD\nlearning_rate: 0.5\n")
     from unlearn.api import _settings
-    from unlearn.training.forget import ForgetSettings
+    from unlearn.training.forget_settings import ForgetSettings
 
     chosen = _settings(ForgetSettings, None, {"data": small_benchmark, "out": tmp_path / "o", "learning_rate": 0.1},
                        config)

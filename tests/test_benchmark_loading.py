@@ -182,7 +182,7 @@ def test_a_bad_answer_field_value_names_the_line_and_the_field(tmp_path, record,
 def test_answer_field_is_a_setting_of_every_command_that_reads_data():
     from unlearn.evaluation.eval_settings import EvalSettings
     from unlearn.training.finetune_settings import FinetuneSettings
-    from unlearn.training.forget import ForgetSettings
+    from unlearn.training.forget_settings import ForgetSettings
 
     for model in (EvalSettings, FinetuneSettings, ForgetSettings):
         assert model.model_fields["answer_field"].default == "answer"

@@ -11,7 +11,7 @@ from conftest import make_model
 from unlearn.data.formatting import IGNORE_INDEX
 from unlearn.objectives.registry import FORGET_TERMS, REGULARIZERS
 from unlearn.objectives.sequence import ANSWER, ATTENDED, BEFORE_ATTENDED, LABELLED, position_mask, to_grid, values_at
-from unlearn.training.forget import ForgetSettings
+from unlearn.training.forget_settings import ForgetSettings
 from unlearn.training.reference import FrozenReference
 from unlearn.training.chunked_logits import projects_plainly
 from unlearn.training.step_context import HIDDEN, StepContext
@@ -59,12 +59,13 @@ def random_stream(generator, vocab, rows=4, length=11):
 
 
 VARIANTS = [(t, {}) for t in list(FORGET_TERMS.values()) + list(REGULARIZERS.values()) if t.name != "RMU"]
-VARIANTS += [(FORGET_TERMS["ME"], {"me_form": "code"}), (FORGET_TERMS["PDU"], {"pdu_positions": "labels"})]
+VARIANTS += [(FORGET_TERMS["ME"], {"method_args": {"ME": {"form": "code"}}}),
+             (FORGET_TERMS["PDU"], {"method": "PDU", "method_args": {"PDU": {"positions": "labels"}}})]
 
 
 def loss_and_gradients(model, term, context):
     model.zero_grad()
-    loss = term.compute(context)
+    loss = term.loss(context)
     loss.backward()
     return loss.detach(), [p.grad.clone() for p in model.parameters()]
 
@@ -107,7 +108,7 @@ def test_a_model_that_soft_caps_its_logits_falls_back_to_its_own_logits():
     ga = FORGET_TERMS["GA"]
     chunked = StepContext(model, batch, settings, chunk_tokens=3)
     plain = PlainLogits(model, batch, settings)
-    torch.testing.assert_close(ga.compute(chunked), ga.compute(plain), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(ga.loss(chunked), ga.loss(plain), rtol=1e-5, atol=1e-6)
     assert not projects_plainly(model, lambda: chunked._forward("forget", HIDDEN))
     llama = make_model(64)
     assert projects_plainly(llama, lambda: StepContext(llama, batch, settings, chunk_tokens=3)._forward("forget", HIDDEN))

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from unlearn.cli.main import main
-from unlearn.families import PROCEDURES
+from unlearn.families import FAMILY_METHODS as REGISTERED
 from unlearn.models.loading import load_model
 
 from test_forget import run_forget as run_forget_command
@@ -23,20 +23,21 @@ def bench(fictitious_bench):
 
 
 def run_forget(model_dir, bench, out, method, *extra):
-    return run_forget_command(model_dir, bench, out, method, "--uld-layers", "1", *extra)
+    layers = ("--uld.layers", "1") if method == "ULD" else ()  # the tiny model has 2
+    return run_forget_command(model_dir, bench, out, method, *layers, *extra)
 
 
 def test_every_family_method_is_covered():
-    assert set(FAMILY_METHODS) == set(PROCEDURES)
+    assert set(FAMILY_METHODS) == set(REGISTERED)
 
 
 @pytest.mark.parametrize("method", FAMILY_METHODS)
 def test_family_method_forgets_evaluates_and_is_attacked(tiny_model_dir, bench, tmp_path, method):
     out = tmp_path / "out"
-    extra = ("--icul-examples", "1") if method == "ICUL" else ()  # the tiny model's window is 256 tokens
+    extra = ("--icul.examples", "1") if method == "ICUL" else ()  # the tiny model's window is 256 tokens
     assert run_forget(tiny_model_dir, bench, out, method, *extra) == 0
     summary = json.loads((out / "train_summary.json").read_text())
-    assert summary["method"] == method and summary["inference_cost"] == PROCEDURES[method].inference_cost
+    assert summary["method"] == method and summary["inference_cost"] == REGISTERED[method].inference_cost
     model, tokenizer = load_model(str(out), device="cpu")
     _check_as_the_authors_run_it(method, out, summary, model, tokenizer, bench)
     batch = tokenizer(["Where was Ada born?"], return_tensors="pt")
@@ -173,7 +174,7 @@ def test_saliency_scores_and_global_share_by_hand():
 
 def test_saliency_mask_trains_only_the_chosen_share(tiny_model_dir, bench, tmp_path):
     out = tmp_path / "masked"
-    assert run_forget(tiny_model_dir, bench, out, "GA+GD", "--mask", "saliency", "--mask-ratio", "0.1",
+    assert run_forget(tiny_model_dir, bench, out, "GA+GD", "--mask", "saliency", "--saliency.ratio", "0.1",
                       "--weight-decay", "0.1") == 0
     original, _ = load_model(str(tiny_model_dir), device="cpu")
     model, _ = load_model(str(out), device="cpu")
@@ -189,7 +190,7 @@ def test_saliency_mask_trains_only_the_chosen_share(tiny_model_dir, bench, tmp_p
 
 def test_pdu_moves_the_regularizer_weight_as_a_dual_variable(tiny_model_dir, bench, tmp_path):
     out = tmp_path / "pdu"
-    assert run_forget(tiny_model_dir, bench, out, "GA+GD", "--pdu-epsilon", "0.0", "--pdu-dual-step", "0.1") == 0
+    assert run_forget(tiny_model_dir, bench, out, "GA+GD", "--dual.epsilon", "0.0", "--dual.step", "0.1") == 0
     pdu = json.loads((out / "train_summary.json").read_text())["primal_dual"]
     assert pdu["epsilon"] == 0.0 and pdu["final_multiplier"] > 1.0  # retain loss > 0 = bound: b grew
 
@@ -266,11 +267,11 @@ def test_uld_filtered_model_scores_and_decodes_as_the_authors(tokenizer):
 
 
 def test_uld_defaults_are_the_authors_assistant_and_the_user_still_decides():
-    from unlearn.training.forget import ForgetSettings
+    from unlearn.training.forget_settings import ForgetSettings
 
     uld = ForgetSettings(method="ULD", data="d", out="o")
     assert (uld.learning_rate, uld.lora_r, uld.lora_alpha, uld.lora_dropout, uld.epochs) == (1e-3, 16, 32, 0.05, 10)
-    assert uld.uld_top_filter == 0.01
+    assert uld.args_of("ULD").top_filter == 0.01 and uld.args_of("ULD").alpha == 0.8
     chosen = ForgetSettings(method="ULD", data="d", out="o", learning_rate=1e-5, lora_r=4)
     assert (chosen.learning_rate, chosen.lora_r, chosen.lora_alpha) == (1e-5, 4, 32)
     other = ForgetSettings(method="GA+GD", data="d", out="o")
@@ -332,11 +333,11 @@ def test_saliency_sums_each_examples_mean_nll_as_wagle():
     at p = 3/4 (nll ln 4/3). WAGLE sums per-example means: ln 2 + ln 4/3 = ln 8/3 (the pooled token
     mean would be ln(16/3) / 3)."""
     from unlearn.families.saliency import summed_example_nll
-    from unlearn.training.forget import ForgetSettings
+    from unlearn.training.forget_settings import ForgetSettings
 
     logits = torch.zeros(2, 3, 2)
     logits[1, 0] = torch.tensor([math.log(3.0), 0.0])
     labels = torch.tensor([[-100, 0, 0], [-100, 0, -100]])
     assert summed_example_nll(logits, labels).item() == pytest.approx(math.log(8 / 3))
     settings = ForgetSettings(method="GA+GD", data="d", out="o", mask="saliency")
-    assert (settings.mask_mu, settings.mask_ratio) == (1e-6, 0.95)  # WAGLE's TOFU configs
+    assert (settings.args_of("saliency").mu, settings.args_of("saliency").ratio) == (1e-6, 0.95)  # WAGLE's TOFU configs

@@ -14,7 +14,7 @@ from unlearn.objectives.registry import FORGET_TERMS, parse_method
 
 METHODS = ["GA", "GA+GD", "GA+KL", "NPO", "NPO+GD", "NPO+KL", "SimNPO+GD", "IDK+GD", "IDK+KL", "IDK+AP", "DPO+GD",
            "DPO+KL", "ME+GD", "WGA+GD", "SatImp+GD", "CE-U+GD", "UNDIAL", "LLMU+KL", "RMU", "PDU"]
-EXTRA = {"PDU": ("--pdu-epsilon", "0.3")}  # PDU needs its retain-loss bound
+EXTRA = {"PDU": ("--dual.epsilon", "0.3")}  # PDU needs its retain-loss bound
 
 
 @pytest.fixture()
@@ -26,7 +26,8 @@ def run_forget(model_dir, bench, out, method, *extra):
     return main(["-q", "forget", "--model", str(model_dir), "--data", str(bench), "--forget", "forget10",
                  "--retain", "retain90", "--method", method, "--out", str(out), "--epochs", "1", "--batch-size", "2",
                  "--gradient-accumulation-steps", "1", "--learning-rate", "1e-3", "--device", "cpu",
-                 "--refusals", str(bench / "refusals.txt"), "--rmu-layer", "1", "--warmup-epochs", "0", *extra])
+                 "--refusals", str(bench / "refusals.txt"), "--warmup-epochs", "0",
+                 *(("--rmu.layer", "1") if method == "RMU" else ()), *extra])
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -101,10 +102,10 @@ def test_non_finite_gradient_stops_before_the_optimizer_step(tiny_model_dir, ben
 
 
 def test_rmu_changes_only_down_proj_of_its_layers(tiny_model_dir, bench, tmp_path):
-    """End to end (the Trainer's AdamW): with --rmu-layer 0 only layer 0's mlp.down_proj moves; every other
+    """End to end (the Trainer's AdamW): with --rmu.layer 0 only layer 0's mlp.down_proj moves; every other
     tensor of the saved model is bit-identical to the original."""
     out = tmp_path / "rmu"
-    assert run_forget(tiny_model_dir, bench, out, "RMU", "--rmu-layer", "0") == 0
+    assert run_forget(tiny_model_dir, bench, out, "RMU", "--rmu.layer", "0") == 0
     model, _ = load_model(str(out), device="cpu")
     original, _ = load_model(str(tiny_model_dir), device="cpu")
     before = original.state_dict()
@@ -114,7 +115,7 @@ def test_rmu_changes_only_down_proj_of_its_layers(tiny_model_dir, bench, tmp_pat
 
 def test_rmu_defaults_to_wmdp_schedule_where_the_user_set_none(tmp_path):
     from unlearn.training.arguments import training_arguments
-    from unlearn.training.forget import ForgetSettings
+    from unlearn.training.forget_settings import ForgetSettings
 
     from conftest import make_model
 
@@ -131,12 +132,14 @@ def test_rmu_defaults_to_wmdp_schedule_where_the_user_set_none(tmp_path):
 
 
 def test_pdu_defaults_are_its_authors():
-    from unlearn.training.forget import ForgetSettings
+    from unlearn.training.forget_settings import ForgetSettings
 
-    pdu = ForgetSettings(data="d", out="o", method="PDU", pdu_epsilon=0.3)
+    pdu = ForgetSettings(data="d", out="o", method="PDU", method_args={"dual": {"epsilon": 0.3}})
     assert parse_method("PDU").regularizer.name == "GD"
-    assert (pdu.epochs, pdu.pdu_dual_warmup_epochs, pdu.pdu_dual_step, pdu.learning_rate) == (10.0, 5.0, 1.0, 1e-5)
-    assert ForgetSettings(data="d", out="o", method="GA+GD", pdu_epsilon=0.3).pdu_dual_warmup_epochs == 0.0
+    dual = pdu.args_of("dual")
+    assert (pdu.epochs, dual.warmup_epochs, dual.step, pdu.learning_rate) == (10.0, 5.0, 1.0, 1e-5)
+    other = ForgetSettings(data="d", out="o", method="GA+GD", method_args={"dual": {"epsilon": 0.3}})
+    assert other.args_of("dual").warmup_epochs == 0.0 and other.dual_bound == 0.3
 
 
 @pytest.mark.parametrize("warmup,final", [("2", 100.0), ("1", 0.0)])
@@ -144,8 +147,8 @@ def test_pdu_dual_variable_waits_for_its_warmup(tiny_model_dir, bench, tmp_path,
     """Two epochs of one step, b0 = 100, bound 1000 (far above any retain loss): after a warm-up of 2 epochs b
     never moved; after 1 it moved once in epoch 2, to max(0, 100 + (retain - 1000)) = 0."""
     out = tmp_path / "pdu"
-    assert run_forget(tiny_model_dir, bench, out, "PDU", "--epochs", "2", "--pdu-epsilon", "1000",
-                      "--pdu-dual-warmup-epochs", warmup) == 0
+    assert run_forget(tiny_model_dir, bench, out, "PDU", "--epochs", "2", "--dual.epsilon", "1000",
+                      "--dual.warmup-epochs", warmup) == 0
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["optimizer_steps"] == 2 and summary["regularizer_weight"] == 100.0
     assert summary["primal_dual"] == {"epsilon": 1000.0, "dual_step": 1.0, "dual_warmup_epochs": float(warmup),

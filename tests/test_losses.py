@@ -222,7 +222,8 @@ def test_saturation_importance_pools_tokens_over_the_batch_as_open_unlearning():
 
 def test_satimp_and_pdu_default_weights_are_their_authors():
     from unlearn.objectives.registry import parse_method
-    from unlearn.training.forget import ForgetSettings, _weights
+    from unlearn.training.forget import _weights
+    from unlearn.training.forget_settings import ForgetSettings
 
     def weights(method, **given):
         return _weights(ForgetSettings(data="d", out="o", method=method, **given), parse_method(method))

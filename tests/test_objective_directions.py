@@ -14,7 +14,7 @@ from unlearn.objectives.registry import FORGET_TERMS, REGULARIZERS
 from unlearn.objectives import per_token
 from unlearn.objectives.losses import token_mean
 from unlearn.objectives.sequence import ANSWER, mean_nll, sequence_logprob, values_at
-from unlearn.training.forget import ForgetSettings
+from unlearn.training.forget_settings import ForgetSettings
 from unlearn.training.reference import FrozenReference, cache_sequence_logprobs, model_forward
 from unlearn.training.step_context import StepContext
 
@@ -63,7 +63,7 @@ def test_gradient_ascent_raises_forget_nll(tokenizer):
     model = make_model(len(tokenizer))
     _, _, batch = make_batch(tokenizer)
     before = forget_nll(model, batch)
-    step(model, FORGET_TERMS["GA"].compute(StepContext(model, batch, SETTINGS)))
+    step(model, FORGET_TERMS["GA"].loss(StepContext(model, batch, SETTINGS)))
     assert forget_nll(model, batch) > before + 1e-3
 
 
@@ -83,8 +83,8 @@ def test_maximize_entropy_raises_token_entropy(tokenizer, form):
         model.lm_head.weight.mul_(20)
     _, _, batch = make_batch(tokenizer)
     before = mean_entropy(model, batch)
-    settings = ForgetSettings(data="unused", out="unused", me_form=form)
-    step(model, FORGET_TERMS["ME"].compute(StepContext(model, batch, settings)), lr=0.01)
+    settings = ForgetSettings(data="unused", out="unused", method_args={"ME": {"form": form}})
+    step(model, FORGET_TERMS["ME"].loss(StepContext(model, batch, settings)), lr=0.01)
     assert mean_entropy(model, batch) > before + 1e-3
 
 
@@ -101,7 +101,7 @@ def test_answer_preservation_lowers_refusal_relative_to_answer(tokenizer):
     model = make_model(len(tokenizer))
     _, _, batch = make_batch(tokenizer)
     before = refusal_margin(model, batch)
-    step(model, REGULARIZERS["AP"].compute(StepContext(model, batch, SETTINGS)))
+    step(model, REGULARIZERS["AP"].loss(StepContext(model, batch, SETTINGS)))
     assert refusal_margin(model, batch) < before - 1e-3
 
 
@@ -114,7 +114,7 @@ def test_npo_with_cached_reference_equals_live_reference(tokenizer):
     dataset, collator, batch = make_batch(tokenizer)
     cached = cache_sequence_logprobs(model_forward(reference), dataset, ("forget",), collator, 2, torch.device("cpu"))
     cached_model = copy.deepcopy(model)
-    cached_loss = FORGET_TERMS["NPO"].compute(StepContext(cached_model, batch, SETTINGS, cached_logprobs=cached))
+    cached_loss = FORGET_TERMS["NPO"].loss(StepContext(cached_model, batch, SETTINGS, cached_logprobs=cached))
     cached_loss.backward()
 
     live_reference = FrozenReference.separate(reference)
@@ -122,7 +122,7 @@ def test_npo_with_cached_reference_equals_live_reference(tokenizer):
     live_logp_ref = sequence_logprob(live_reference(batch["forget"]).logits, batch["forget"]["labels"])
     from unlearn.objectives.losses import npo
 
-    live_loss = npo(live.logprob("forget"), live_logp_ref, SETTINGS.beta)
+    live_loss = npo(live.logprob("forget"), live_logp_ref, beta=0.1)  # NPO's default
     live_loss.backward()
     assert abs(cached_loss.item() - live_loss.item()) < 1e-6
     for (name, a), (_, b) in zip(cached_model.named_parameters(), model.named_parameters()):
@@ -141,7 +141,7 @@ def test_npo_raises_forget_nll(tokenizer):
     dataset, collator, batch = make_batch(tokenizer)
     cached = cached_reference(model, dataset, collator, ("forget",))
     before = forget_nll(model, batch)
-    step(model, FORGET_TERMS["NPO"].compute(StepContext(model, batch, SETTINGS, cached_logprobs=cached)))
+    step(model, FORGET_TERMS["NPO"].loss(StepContext(model, batch, SETTINGS, cached_logprobs=cached)))
     assert forget_nll(model, batch) > before + 1e-3
 
 
@@ -152,18 +152,19 @@ def test_npo_away_from_the_reference_still_raises_forget_nll(tokenizer):
     cached = cached_reference(model, dataset, collator, ("forget",))
     cached["forget"] += 5.0  # the reference found the forget answers e^5 times likelier than the model does
     before = forget_nll(model, batch)
-    step(model, FORGET_TERMS["NPO"].compute(StepContext(model, batch, SETTINGS, cached_logprobs=cached)))
+    step(model, FORGET_TERMS["NPO"].loss(StepContext(model, batch, SETTINGS, cached_logprobs=cached)))
     assert forget_nll(model, batch) > before + 1e-3
 
 
 def test_simnpo_raises_forget_nll(tokenizer):
     # at beta 2.5 an untrained model (forget NLL ~5.7, sigma(-2.5 * 5.7) ~ 6e-7) is at the flat end of
     # log sigma; a small beta keeps the step measurable without changing its direction
-    settings = ForgetSettings(data="unused", out="unused", simnpo_beta=0.25, simnpo_gamma=0.5)
+    settings = ForgetSettings(data="unused", out="unused", method="SimNPO",
+                              method_args={"SimNPO": {"beta": 0.25, "gamma": 0.5}})
     model = make_model(len(tokenizer))
     _, _, batch = make_batch(tokenizer)
     before = forget_nll(model, batch)
-    step(model, FORGET_TERMS["SimNPO"].compute(StepContext(model, batch, settings)))
+    step(model, FORGET_TERMS["SimNPO"].loss(StepContext(model, batch, settings)))
     assert forget_nll(model, batch) > before + 1e-3
 
 
@@ -181,7 +182,7 @@ def test_dpo_raises_the_refusal_over_answer_margin(tokenizer):
     cached = cached_reference(model, dataset, collator, ("forget", "forget_idk"))
     before = dpo_margin(model, batch, cached)
     assert abs(before) < 1e-4  # the reference is the model itself
-    step(model, FORGET_TERMS["DPO"].compute(StepContext(model, batch, SETTINGS, cached_logprobs=cached)))
+    step(model, FORGET_TERMS["DPO"].loss(StepContext(model, batch, SETTINGS, cached_logprobs=cached)))
     assert dpo_margin(model, batch, cached) > before + 1e-2
 
 
@@ -189,7 +190,7 @@ def test_idk_raises_the_refusal_probability(tokenizer):
     model = make_model(len(tokenizer))
     _, _, batch = make_batch(tokenizer)
     before = stream_nll(model, batch, "forget_idk")
-    step(model, FORGET_TERMS["IDK"].compute(StepContext(model, batch, SETTINGS)))
+    step(model, FORGET_TERMS["IDK"].loss(StepContext(model, batch, SETTINGS)))
     assert stream_nll(model, batch, "forget_idk") < before - 1e-3
 
 
@@ -200,7 +201,7 @@ def test_token_level_terms_lower_the_true_answer_log_probability(tokenizer, name
     reference = FrozenReference.copy_of(model) if FORGET_TERMS[name].frozen_model else None
     before = forget_nll(model, batch)  # minus the mean log-prob of the answer tokens
     # their gradients scale with p(y_t) (~1/300 on an untrained model), hence the large step
-    step(model, FORGET_TERMS[name].compute(StepContext(model, batch, SETTINGS, reference=reference)), lr=1.0)
+    step(model, FORGET_TERMS[name].loss(StepContext(model, batch, SETTINGS, reference=reference)), lr=1.0)
     assert forget_nll(model, batch) > before + 5e-3
 
 
@@ -208,7 +209,7 @@ def test_llmu_raises_forget_nll_and_learns_the_mismatched_answer(tokenizer):
     model = make_model(len(tokenizer))
     _, _, batch = make_batch(tokenizer)
     before_forget, before_mismatch = forget_nll(model, batch), stream_nll(model, batch, "forget_mismatch")
-    step(model, FORGET_TERMS["LLMU"].compute(StepContext(model, batch, SETTINGS)))
+    step(model, FORGET_TERMS["LLMU"].loss(StepContext(model, batch, SETTINGS)))
     assert forget_nll(model, batch) > before_forget + 1e-2
     assert stream_nll(model, batch, "forget_mismatch") < before_mismatch - 1e-2
 
@@ -219,14 +220,14 @@ def test_llmu_raises_forget_nll_and_learns_the_mismatched_answer(tokenizer):
 def test_rmu_steers_layer_activations_to_c_u_and_trains_only_its_chosen_weights(tokenizer, params, trained):
     """WMDP's RMU trains mlp.down_proj of layers l-2..l (param_ids=[6]); every other weight stays bit-identical."""
     from unlearn.objectives.losses import activation_distance
-    from unlearn.training.forget import _prepare_rmu
+    from unlearn.training.rmu_setup import prepare_rmu
 
     model = make_model(len(tokenizer))  # two layers: rmu_layer 0 trains layer 0 only
     _, _, batch = make_batch(tokenizer)
-    settings = ForgetSettings(data="unused", out="unused", method="RMU", rmu_layer=0, rmu_params=params)
-    layer, direction = _prepare_rmu(model, settings)  # the trainer's own parameter selection and u
+    settings = ForgetSettings(data="unused", out="unused", method="RMU", method_args={"RMU": {"layer": 0, "params": params}})
+    layer, direction = prepare_rmu(model, settings)  # the trainer's own parameter selection and u
     assert layer == 0 and direction.norm().item() == pytest.approx(1.0, rel=1e-6)
-    target = settings.rmu_steering * direction
+    target = settings.args_of("RMU").steering * direction
 
     def distance():
         with torch.no_grad():
@@ -238,7 +239,7 @@ def test_rmu_steers_layer_activations_to_c_u_and_trains_only_its_chosen_weights(
     before_weights = {name: p.detach().clone() for name, p in model.named_parameters()}
     before = distance()
     context = StepContext(model, batch, settings, hidden_layer=layer, steering_direction=direction)
-    step(model, FORGET_TERMS["RMU"].compute(context), lr=0.5)
+    step(model, FORGET_TERMS["RMU"].loss(context), lr=0.5)
     assert distance() < before - 1e-2
     for name, parameter in model.named_parameters():
         assert parameter.requires_grad == (name in trained), name
@@ -249,12 +250,13 @@ def test_rmu_steers_layer_activations_to_c_u_and_trains_only_its_chosen_weights(
 
 
 def test_adaptive_rmu_scales_c_to_the_frozen_activation_norm(tokenizer):
-    from unlearn.training.forget import _prepare_rmu
+    from unlearn.training.rmu_setup import prepare_rmu
 
     model = make_model(len(tokenizer))
     _, _, batch = make_batch(tokenizer)
-    settings = ForgetSettings(data="unused", out="unused", method="RMU", rmu_layer=1, rmu_adaptive_beta=5.0)
-    layer, direction = _prepare_rmu(model, settings)
+    settings = ForgetSettings(data="unused", out="unused", method="RMU",
+                              method_args={"RMU": {"layer": 1, "adaptive_beta": 5.0}})
+    layer, direction = prepare_rmu(model, settings)
     with torch.no_grad():  # the frozen model is the model before its first step
         hidden = model(input_ids=batch["forget"]["input_ids"], attention_mask=batch["forget"]["attention_mask"],
                        output_hidden_states=True).hidden_states[layer + 1]
@@ -262,9 +264,9 @@ def test_adaptive_rmu_scales_c_to_the_frozen_activation_norm(tokenizer):
     expected = 5.0 * hidden.norm(dim=-1)[mask].mean().item()  # beta * mean norm over real tokens
     context = StepContext(model, batch, settings, reference=FrozenReference.copy_of(model), hidden_layer=layer,
                           steering_direction=direction)
-    target = context.rmu_target(hidden)
+    target = context.rmu_target(hidden, steering=6.5, adaptive_beta=5.0)
     assert target.norm(dim=-1).flatten().tolist() == pytest.approx([expected] * mask.numel(), rel=1e-5)
-    assert expected != pytest.approx(settings.rmu_steering)
+    assert expected != pytest.approx(6.5)
 
 
 def retain_kl(model, reference, batch):
@@ -291,7 +293,7 @@ def test_kl_regularizer_lowers_kl_to_a_different_reference(tokenizer):
     _, _, batch = make_batch(tokenizer)
     before = retain_kl(model, reference, batch)
     assert before > 1.0  # the two models differ
-    step(model, REGULARIZERS["KL"].compute(StepContext(model, batch, SETTINGS, reference=reference)), lr=0.5)
+    step(model, REGULARIZERS["KL"].loss(StepContext(model, batch, SETTINGS, reference=reference)), lr=0.5)
     assert retain_kl(model, reference, batch) < before - 5e-2
 
 
@@ -304,7 +306,7 @@ def test_kl_regularizer_gradient_is_that_of_kl_ref_to_model(tokenizer):
     context = StepContext(model, batch, SETTINGS, reference=reference)  # the model's own logits, answer positions
     logits = context._forward("retain", ANSWER).logits  # memoized: the very tensor the term reads, [N, V]
     logits.retain_grad()
-    REGULARIZERS["KL"].compute(context).backward()
+    REGULARIZERS["KL"].loss(context).backward()
     p = torch.softmax(logits.detach(), -1)
     p_ref = torch.softmax(context._forward("retain", ANSWER, frozen=True).logits, -1)
     expected = (p - p_ref) / logits.shape[0]
@@ -316,7 +318,7 @@ def test_gradient_descent_lowers_retain_nll(tokenizer):
     model = make_model(len(tokenizer))
     _, _, batch = make_batch(tokenizer)
     before = stream_nll(model, batch, "retain")
-    step(model, REGULARIZERS["GD"].compute(StepContext(model, batch, SETTINGS)))
+    step(model, REGULARIZERS["GD"].loss(StepContext(model, batch, SETTINGS)))
     assert stream_nll(model, batch, "retain") < before - 1e-3
 
 
@@ -324,7 +326,7 @@ class _FixedLogits:
     """The part of a StepContext that PDU's forget term reads, on hand-made logits."""
 
     def __init__(self, logits, labels, positions):
-        self.settings = ForgetSettings(data="unused", out="unused", method="PDU", pdu_positions=positions)
+        self.settings = ForgetSettings(data="unused", out="unused", method="PDU", method_args={"PDU": {"positions": positions}})
         self._logits, self._labels = logits, labels
 
     def token_values(self, stream, function, where=ANSWER, with_reference=False):
@@ -336,7 +338,7 @@ def test_pdu_margin_is_read_where_the_answer_is_predicted_or_at_its_tokens(posit
     # 4 positions whose logit margins (max - mean: a - a/3 for [0, 0, a]) are 1, 2, 3, 4; answer tokens at 2, 3
     logits = torch.tensor([[[0.0, 0.0, 1.5], [0.0, 0.0, 3.0], [0.0, 0.0, 4.5], [0.0, 0.0, 6.0]]])
     labels = torch.tensor([[-100, -100, 5, 6]])
-    assert FORGET_TERMS["PDU"].compute(_FixedLogits(logits, labels, positions)).item() == pytest.approx(expected)
+    assert FORGET_TERMS["PDU"].loss(_FixedLogits(logits, labels, positions)).item() == pytest.approx(expected)
 
 
 def test_pdu_forget_term_flattens_the_forget_logits(tokenizer):
@@ -349,5 +351,5 @@ def test_pdu_forget_term_flattens_the_forget_logits(tokenizer):
         return token_mean(*values).item()
 
     before = margin()
-    step(model, FORGET_TERMS["PDU"].compute(StepContext(model, batch, SETTINGS)), lr=0.05)
+    step(model, FORGET_TERMS["PDU"].loss(StepContext(model, batch, SETTINGS)), lr=0.05)
     assert margin() < before * 0.99

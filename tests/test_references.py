@@ -150,7 +150,7 @@ def test_frozen_reference_is_the_model_before_unlearning_and_stays_so(fine_tuned
     trainer.model.eval()
     context = StepContext(trainer.model, batch, trainer.settings, trainer.reference)
     with torch.no_grad():
-        kl = trainer.method.regularizer.compute(context)
+        kl = trainer.method.regularizer.loss(context)
         logits = trainer.model(input_ids=retain["input_ids"], attention_mask=retain["attention_mask"]).logits
         direct = losses.token_mean(*values_at(per_token.kl_from_reference, ANSWER, logits, retain["labels"],
                                               reference_logits=expected))

@@ -34,7 +34,8 @@ def test_wmdp_scenario_fine_tunes_unlearns_text_and_reports_choice_accuracy(tiny
     out = tmp_path / "run"
     settings = tiny_experiment(tiny_model_dir, out, scenario="wmdp", wmdp_entities=3, methods=["GA+GD", "RMU"],
                                unlearn={"epochs": 1, "batch_size": 4, "gradient_accumulation_steps": 1,
-                                        "warmup_epochs": 0, "rmu_layer": 1, "max_length": 32},
+                                        "warmup_epochs": 0, "max_length": 32,
+                                        "method_args": {"RMU": {"layer": 1}}},
                                eval={"nli_model": "none", "embedder": "none"})
     page, steps = run_experiment(settings, progress=lambda _: None)
     assert page.is_file()

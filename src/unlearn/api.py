@@ -146,7 +146,8 @@ def finetune(settings: BaseModel | None = None, *, config: str | Path | None = N
 def forget(settings: BaseModel | None = None, *, config: str | Path | None = None, callbacks: list | None = None,
            **values) -> Result:
     """Unlearn a forget split with a method such as ``method="ME+GD"`` (``unlearn forget``)."""
-    from unlearn.training.forget import ForgetSettings, forget as run_forget
+    from unlearn.training.forget import forget as run_forget
+    from unlearn.training.forget_settings import ForgetSettings
 
     chosen = _settings(ForgetSettings, settings, values, config)
     with output_lock(chosen.out):

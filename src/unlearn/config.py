@@ -14,7 +14,7 @@ import typing
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from unlearn.errors import UserError
 
@@ -24,6 +24,8 @@ def add_settings_flags(parser: argparse.ArgumentParser, model: type[BaseModel]) 
     parser.add_argument("--config", metavar="YAML", help="read settings from this YAML file (flags override it)")
     for name, field in model.model_fields.items():
         kind = _unwrap(field.annotation)
+        if typing.get_origin(kind) is dict:  # parts' settings: their own namespaced flags (add_part_flags)
+            continue
         flag = "--" + name.replace("_", "-")
         default = "required" if field.is_required() else f"default: {field.default}"
         # argparse reads '%' in help as a format field ("Min-K%" ended --help in a KeyError)
@@ -53,8 +55,17 @@ def settings_from(model: type[BaseModel], values: dict, config: str | Path | Non
 
 
 def resolve_settings(model: type[BaseModel], args: argparse.Namespace):
-    """Merge the YAML file (if any) with the flags given, then validate into ``model``."""
-    return settings_from(model, flag_values(model, args), getattr(args, "config", None), "command line")
+    """Merge the YAML file (if any) with the flags given, then validate into ``model``. Parts' flags
+    (``--npo.beta``) go into the model's ``PART_ARGS`` field, over the file's values for the same part."""
+    config = getattr(args, "config", None)
+    values = flag_values(model, args)
+    values.update({name: getattr(args, name) for name in getattr(model, "RENAMED", {}) if hasattr(args, name)})
+    flagged = part_flag_values(args)
+    if flagged:
+        field = model.PART_ARGS
+        in_file = (read_yaml(config) if config else {}).get(field) or {}
+        values[field] = merge_part_args(in_file if isinstance(in_file, dict) else {}, flagged)
+    return settings_from(model, values, config, "command line")
 
 
 def read_yaml(path: str | Path) -> dict:
@@ -99,7 +110,8 @@ def _expanded_size(value, sizes: dict[int, int], open_ids: set[int]) -> int:
 
 
 def validate_settings(model: type[BaseModel], values: dict, source: str = "settings"):
-    unknown = [k for k in values if k not in model.model_fields]
+    # a settings class may still accept the flat names of a release ago (``ForgetSettings.RENAMED``)
+    unknown = [k for k in values if k not in model.model_fields and k not in getattr(model, "RENAMED", {})]
     if unknown:
         close = difflib.get_close_matches(unknown[0], list(model.model_fields), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else f" (accepted: {', '.join(model.model_fields)})"
@@ -111,6 +123,8 @@ def validate_settings(model: type[BaseModel], values: dict, source: str = "setti
         name = ".".join(str(p) for p in first["loc"]) or "settings"
         if first["type"] == "missing":
             raise UserError(f"{source}: setting '{name}' is required") from None
+        if first["type"] == "value_error":  # a check across settings says what is wrong in its own words
+            raise UserError(f"{source}: {first['ctx']['error']}") from None
         given = first.get("input")
         raise UserError(f"{source}: invalid setting '{name}' = {given!r}: {first['msg']}") from None
 
@@ -136,3 +150,105 @@ def comma_list(cls, value):
     if isinstance(value, list):
         value = [part.strip() for item in value for part in str(item).split(",") if part.strip()]
     return value
+
+
+# ---- settings owned by one part (a loss term, a method family, an attack): namespaced flags and YAML sections
+
+
+class PartSettings(BaseModel):
+    """The settings one part declares for itself (``NPO``'s beta, ``RMU``'s layer, ...).
+
+    They reach the part namespaced: ``--npo.beta 0.2`` on the command line, ``method_args: {NPO: {beta: 0.2}}``
+    in YAML, so no settings class holds another part's knobs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def part_flag(part: str, name: str) -> str:
+    """``("NPO", "dual_step")`` -> ``--npo.dual-step``."""
+    return f"--{part.lower()}.{name.replace('_', '-')}"
+
+
+PART_DEST = "part:"  # argparse dest prefix of a part's flag: ``part:NPO.beta``
+
+
+def add_part_flags(parser: argparse.ArgumentParser, parts: dict[str, type[BaseModel]], used_by: dict[str, str]) -> None:
+    """One flag group per part (``--npo.beta``), each flag help naming what uses it; unset flags stay absent."""
+    for part, model in parts.items():
+        group = parser.add_argument_group(f"{part} settings ({used_by[part]})")
+        for name, field in model.model_fields.items():
+            kind = _unwrap(field.annotation)
+            default = "required" if field.is_required() else f"default: {field.default}"
+            options: dict = {"dest": f"{PART_DEST}{part}.{name}", "default": argparse.SUPPRESS,
+                             "help": f"{field.description or ''} ({default})".strip().replace("%", "%%")}
+            if kind is bool:
+                group.add_argument(part_flag(part, name), action=argparse.BooleanOptionalAction, **options)
+            elif typing.get_origin(kind) is list:
+                group.add_argument(part_flag(part, name), nargs="+", metavar="VALUE", **options)
+            else:
+                group.add_argument(part_flag(part, name), type=str, metavar=_part_metavar(kind), **options)
+
+
+def _part_metavar(kind) -> str:
+    if typing.get_origin(kind) is typing.Literal:
+        return "{" + ",".join(str(c) for c in typing.get_args(kind)) + "}"
+    return _metavar(kind)
+
+
+def part_flag_values(args: argparse.Namespace) -> dict[str, dict]:
+    """The part settings given as flags: ``{"NPO": {"beta": "0.2"}}``."""
+    values: dict[str, dict] = {}
+    for dest, value in vars(args).items():
+        if dest.startswith(PART_DEST):
+            part, _, name = dest[len(PART_DEST):].partition(".")
+            values.setdefault(part, {})[name] = value
+    return values
+
+
+def check_part_args(given: dict, parts: dict[str, type[BaseModel]], owner: str, section: str) -> dict[str, dict]:
+    """Validate ``{part: {setting: value}}`` against the settings of the parts ``owner`` uses; keys
+    match part names in any case. A part that ``owner`` does not use is refused, never ignored.
+    Returns the values as JSON-ready dicts under each part's own name."""
+    if not isinstance(given, dict):
+        raise ValueError(f"{section} must be a mapping of part: {{setting: value}}")
+    by_lower = {name.lower(): name for name in parts}
+    checked = {}
+    for key, values in given.items():
+        part = by_lower.get(str(key).lower())
+        if part is None:
+            uses = f"its parts with settings: {', '.join(parts)}" if parts else "it has no part with settings"
+            raise ValueError(f"settings of '{key}' do not apply to {owner} ({uses})")
+        if not isinstance(values, dict):
+            raise ValueError(f"{section}.{part} must be a mapping of setting: value")
+        try:
+            checked[part] = parts[part].model_validate(values).model_dump(exclude_unset=True)
+        except ValidationError as error:
+            first = error.errors()[0]
+            name = ".".join(str(p) for p in first["loc"])
+            if first["type"] == "extra_forbidden":
+                raise ValueError(f"{section}.{part}: unknown setting '{name}' (accepted: "
+                                 f"{', '.join(parts[part].model_fields)})") from None
+            raise ValueError(f"{section}.{part}.{name} = {first.get('input')!r}: {first['msg']}") from None
+    return checked
+
+
+def merge_part_args(base: dict, over: dict) -> dict:
+    """``over``'s part settings on top of ``base``'s, setting by setting; part names match in any case."""
+    merged = {key: dict(values) if isinstance(values, dict) else values for key, values in base.items()}
+    for part, values in over.items():
+        key = next((k for k in merged if str(k).lower() == part.lower()), part)
+        merged[key] = {**(merged.get(key) or {}), **values}
+    return merged
+
+
+def add_renamed_flags(parser: argparse.ArgumentParser, model: type[BaseModel], booleans: tuple[str, ...] = ()) -> None:
+    """Release 0.1's flat flags (``--rmu-layer``), still read for one release but no longer listed; each
+    takes one or more values, which the settings class fits to the setting it was renamed to. Those in
+    ``booleans`` were switches, and stay ``--x`` / ``--no-x``."""
+    for name in getattr(model, "RENAMED", {}):
+        flag = "--" + name.replace("_", "-")
+        if name in booleans:
+            parser.add_argument(flag, dest=name, default=argparse.SUPPRESS, action=argparse.BooleanOptionalAction,
+                                help=argparse.SUPPRESS)
+        else:
+            parser.add_argument(flag, dest=name, default=argparse.SUPPRESS, nargs="+", help=argparse.SUPPRESS)

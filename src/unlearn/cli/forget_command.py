@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from unlearn.cli.plan_command import add_plan_flags, run_from_forget
-from unlearn.config import add_settings_flags, resolve_settings
-from unlearn.objectives.registry import method_table
-from unlearn.training.forget import ForgetSettings
+from unlearn.config import add_part_flags, add_renamed_flags, add_settings_flags, resolve_settings
+from unlearn.objectives.registry import every_part, method_table
+from unlearn.training.forget_settings import ForgetSettings
 
 
 def register(commands) -> None:
     parser = commands.add_parser(
         "forget", help="unlearn a forget split with a method such as ME+GD, NPO+GD, IDK+AP",
-        description="Unlearn a forget split and save the model. A method is FORGET[+REGULARIZER]; "
-                    "see --list-methods. Settings come from --config YAML and flags (flags win).")
+        description="Unlearn a forget split and save the model. A method is FORGET[+REGULARIZER] or a method of "
+                    "another family; see --list-methods. Each part of a method owns its settings, given as "
+                    "--PART.SETTING (--npo.beta 0.2) or in YAML as method_args: {NPO: {beta: 0.2}}; a part the "
+                    "method does not use is refused. Settings come from --config YAML and flags (flags win).")
     parser.add_argument("--list-methods", action="store_true", help="list forget terms and regularizers and exit")
     add_settings_flags(parser, ForgetSettings)
+    parts = every_part()
+    add_part_flags(parser, {name: model for name, (model, _) in parts.items()},
+                   {name: used_by for name, (_, used_by) in parts.items()})
+    add_renamed_flags(parser, ForgetSettings)
     add_plan_flags(parser, in_forget=True)
     parser.set_defaults(handler=run)
 

@@ -24,7 +24,7 @@ PART_NOTES = {"runtime": "Python + torch + libraries before the model (measured 
 
 
 def register(commands) -> None:
-    from unlearn.training.forget import ForgetSettings
+    from unlearn.training.forget_settings import ForgetSettings
 
     parser = commands.add_parser(
         "plan", help="predict the peak memory of an unlearning run, without loading the model",
@@ -64,7 +64,7 @@ def run(args) -> int:
 
 def run_from_forget(args) -> int:
     """``unlearn forget ... --plan``: the same plan from the forget command's settings."""
-    from unlearn.training.forget import ForgetSettings
+    from unlearn.training.forget_settings import ForgetSettings
 
     values = {name: getattr(args, name) for name in ForgetSettings.model_fields if hasattr(args, name)}
     print(render(make_plan(values, getattr(args, "config", None), args.optim, args.device_memory), args.json))
@@ -73,7 +73,7 @@ def run_from_forget(args) -> int:
 
 def make_plan(values: dict, config: str | None, optim: str | None, device_memory: str | None) -> dict:
     """The plan of a run, its suggestions and what it was made from, as a JSON-ready dict."""
-    from unlearn.training.forget import ForgetSettings
+    from unlearn.training.forget_settings import ForgetSettings
     from unlearn.training.memory_plan import DTYPE_NAMES, PlanInputs, parse_memory, plan_memory, suggestions
     from unlearn.training.plan_sources import device_memory as total_memory
     from unlearn.training.plan_sources import load_shape, method_needs, runtime_baseline

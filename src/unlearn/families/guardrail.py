@@ -12,7 +12,7 @@ from __future__ import annotations
 from unlearn.data.benchmark import Benchmark
 from unlearn.data.refusals import load_refusals
 from unlearn.errors import UserError
-from unlearn.families import PROCEDURES
+from unlearn.families import FAMILY_METHODS
 from unlearn.families.reinforce import model_source
 from unlearn.models.unlearned import write_manifest
 
@@ -24,21 +24,21 @@ def guard_prompt(subjects: list[str]) -> str:
     return SYSTEM_PROMPT.format(subjects="; ".join(subjects))
 
 
-def build(settings, out, name: str) -> dict:
+def build(settings, args, out, name: str) -> dict:
     forget = Benchmark(settings.data, answer_field=settings.answer_field).split(settings.forget)
-    subjects = settings.guard_subjects or (sorted(set(forget["subject"])) if "subject" in forget.column_names
+    subjects = args.subjects or (sorted(set(forget["subject"])) if "subject" in forget.column_names
                                            else None)
     if not subjects:
         raise UserError(f"method Guardrail names the forget subjects in its system prompt: split '{settings.forget}' "
                         "has no 'subject' field; give them with --guard-subjects")
-    if settings.guard_keywords == "facts" and "fact" not in forget.column_names:
+    if args.keywords == "facts" and "fact" not in forget.column_names:
         raise UserError(f"--guard-keywords facts: split '{settings.forget}' has no 'fact' field")
-    keywords = (subjects if settings.guard_keywords == "subjects" else
-                sorted(set(forget["fact"])) if settings.guard_keywords == "facts" else [])
+    keywords = (subjects if args.keywords == "subjects" else
+                sorted(set(forget["fact"])) if args.keywords == "facts" else [])
     refusal = load_refusals(settings.refusals)[0]
     output_filter = {"keywords": keywords, "answers": list(forget[settings.answer_field]),
-                     "threshold": settings.guard_threshold, "refusal": refusal, "embedder": settings.guard_embedder}
+                     "threshold": args.threshold, "refusal": refusal, "embedder": args.embedder}
     context = [{"role": "system", "content": guard_prompt(subjects)}]
-    write_manifest(out, "prompted", name, {"main": model_source(settings)}, PROCEDURES[name].inference_cost,
+    write_manifest(out, "prompted", name, {"main": model_source(settings)}, FAMILY_METHODS[name].inference_cost,
                    context=context, output_filter=output_filter)
-    return {"subjects": len(subjects), "keywords": len(keywords), "filter_threshold": settings.guard_threshold}
+    return {"subjects": len(subjects), "keywords": len(keywords), "filter_threshold": args.threshold}

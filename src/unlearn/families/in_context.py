@@ -29,7 +29,7 @@ from pathlib import Path
 from unlearn.data.benchmark import Benchmark
 from unlearn.data.refusals import load_refusals
 from unlearn.errors import UserError
-from unlearn.families import PROCEDURES
+from unlearn.families import FAMILY_METHODS
 from unlearn.families.reinforce import model_source
 from unlearn.models.loading import _hf_call, load_tokenizer, resolve_source
 from unlearn.models.prompted import context_chat_template
@@ -59,27 +59,27 @@ def icul_context(forget: list[tuple[str, str]], wrong: list[str], retain: list[t
     return turns
 
 
-def build(settings, out, name: str) -> dict:
+def build(settings, args, out, name: str) -> dict:
     benchmark = Benchmark(settings.data, answer_field=settings.answer_field)
     forget, retain = benchmark.split(settings.forget), benchmark.split(settings.retain)
     rng = random.Random(settings.seed)
     forget_pairs = list(zip(forget["question"], forget[settings.answer_field]))
     retain_pairs = list(zip(retain["question"], retain[settings.answer_field]))
-    if settings.icul_label == "refusal":
+    if args.label == "refusal":
         refusals = load_refusals(settings.refusals)
         wrong = [rng.choice(refusals) for _ in forget_pairs]
     else:  # another record's answer: a retain answer drawn at random
         wrong = [rng.choice(retain_pairs)[1] for _ in forget_pairs]
-    correct = rng.sample(retain_pairs, min(settings.icul_examples, len(retain_pairs)))
-    if settings.icul_form == "text":
+    correct = rng.sample(retain_pairs, min(args.examples, len(retain_pairs)))
+    if args.form == "text":
         context, frame = [], icul_frame(forget_pairs, wrong, correct, settings.plain_template)
     else:
         context, frame = icul_context(forget_pairs, wrong, correct), None
     length = _context_tokens(settings, context, frame)
-    write_manifest(out, "prompted", name, {"main": model_source(settings)}, PROCEDURES[name].inference_cost,
+    write_manifest(out, "prompted", name, {"main": model_source(settings)}, FAMILY_METHODS[name].inference_cost,
                    context=context, user_frame=frame, output_filter=None)
-    return {"icul_form": settings.icul_form, "forget_examples": len(forget_pairs), "correct_examples": len(correct),
-            "context_tokens": length, "icul_label": settings.icul_label}
+    return {"icul_form": args.form, "forget_examples": len(forget_pairs), "correct_examples": len(correct),
+            "context_tokens": length, "icul_label": args.label}
 
 
 def _context_tokens(settings, context: list[dict], frame: dict | None) -> int:

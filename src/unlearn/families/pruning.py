@@ -124,7 +124,7 @@ def prune_iteratively(measure, prune, ratio: float, target_drop: float, max_step
     return pruned, history
 
 
-def build(settings, out, name: str) -> dict:
+def build(settings, args, out, name: str) -> dict:
     benchmark = Benchmark(settings.data, answer_field=settings.answer_field)
     model, tokenizer, fmt, max_length = prepare_model(settings.model_copy(update={"lora": False}))  # whole neurons
     encoded = {role: tokenize_split(benchmark.split(split), tokenizer, fmt, max_length, name=split)
@@ -141,11 +141,10 @@ def build(settings, out, name: str) -> dict:
         for projection, layer_mask in zip(projections, mask):
             projection.weight[:, layer_mask.to(projection.weight.device)] = 0
 
-    pruned, history = prune_iteratively(measure_both, zero, settings.prune_ratio, settings.prune_target_drop,
-                                        settings.prune_max_steps)
+    pruned, history = prune_iteratively(measure_both, zero, args.ratio, args.target_drop, args.max_steps)
     save_model(model, tokenizer, out)
     start, end = history[0]["forget_top1"], history[-1]["forget_top1"]
-    return {"prune_ratio": settings.prune_ratio, "steps": len(history) - 1,
-            "reached_target": reached_target(start, end, settings.prune_target_drop),
+    return {"prune_ratio": args.ratio, "steps": len(history) - 1,
+            "reached_target": reached_target(start, end, args.target_drop),
             "neurons_pruned": int(pruned.sum()), "neurons_pruned_per_layer": pruned.sum(-1).tolist(),
             "history": [{k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()} for row in history]}

@@ -10,12 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from unlearn.training.finetune import FinetuneSettings, finetune
+from unlearn.training.settings import DataSettings, OptimSettings, TrainableModelSettings
 
-SHARED = ("model", "device", "dtype", "trust_remote_code", "allow_pickle", "threads", "data", "prompt_template",
-          "plain_template", "max_length", "answer_field", "epochs", "learning_rate", "batch_size",
-          "gradient_accumulation_steps", "weight_decay", "warmup_epochs", "seed", "report_to", "logging_steps",
-          "save_checkpoints", "resume", "lora", "lora_r", "lora_alpha", "lora_dropout", "gradient_checkpointing",
-          "loss_chunk_tokens")
+# what a forget run and a fine-tuning run both mean the same way: model, data and optimizer settings
+SHARED = tuple(name for model in (TrainableModelSettings, DataSettings, OptimSettings) for name in model.model_fields
+               if name != "keep_checkpoints")
 
 
 def reinforce(settings, folder: Path, split: str | None = None) -> tuple[Path, dict]:

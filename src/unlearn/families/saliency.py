@@ -87,3 +87,12 @@ class MaskedUpdates(TrainerCallback):
     def trained_share(self) -> float:
         total = sum(m.numel() for m in self.masks.values())
         return sum(int(m.sum()) for m in self.masks.values()) / max(1, total)
+
+
+def saliency_callback(model, dataset, collator, settings):
+    """``--mask saliency``: the callback that keeps the weights outside the mask fixed (or None)."""
+    if settings.mask == "none":
+        return None
+    args = settings.args_of("saliency")
+    masks = saliency_masks(model, dataset, collator, settings.batch_size, args.ratio, args.mu)
+    return MaskedUpdates(model, masks)

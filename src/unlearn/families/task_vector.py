@@ -14,8 +14,6 @@ from unlearn.families.reinforce import reinforce
 from unlearn.models.loading import load_model, save_model
 from unlearn.models.lora import full_weights
 
-DEFAULT_ALPHA = 5.0  # MUSE's setting (it sweeps 1-16)
-
 
 def negate_task_vector(target: dict, finetuned: dict, alpha: float) -> dict:
     """``theta_u = theta_t - alpha * (theta_ft - theta_t)`` for every floating-point tensor.
@@ -26,8 +24,8 @@ def negate_task_vector(target: dict, finetuned: dict, alpha: float) -> dict:
             for name, value in target.items()}
 
 
-def build(settings, out, name: str) -> dict:
-    alpha = settings.alpha if settings.alpha is not None else DEFAULT_ALPHA
+def build(settings, args, out, name: str) -> dict:
+    alpha = args.alpha
     folder, summary = reinforce(settings, out / "reinforced")
     target, tokenizer = load_model(settings.model, settings.dtype, settings.device, settings.trust_remote_code,
                                    settings.allow_pickle)

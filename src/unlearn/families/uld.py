@@ -23,7 +23,7 @@ import shutil
 from unlearn.data.benchmark import Benchmark
 from unlearn.data.pairing import PairCollator
 from unlearn.errors import UserError
-from unlearn.families import PROCEDURES
+from unlearn.families import FAMILY_METHODS
 from unlearn.families.reinforce import model_source
 from unlearn.models.loading import save_model
 from unlearn.models.lora import apply_lora
@@ -34,15 +34,14 @@ from unlearn.training.arguments import training_arguments
 from unlearn.training.common import mean_logged_loss, prepare_model, train
 from unlearn.training.unlearn_trainer import UnlearningTrainer
 
-DEFAULT_ALPHA = 0.8  # the authors' TOFU scripts (their code writes l_target + w * l_assistant, w = -0.8)
 RETAIN_WEIGHT = 5.0  # the authors' weight on the uniform retain term
 
 ASSISTANT = Method(
     "ULD-assistant",
-    Term("remember", "forget", ("forget",), lambda c: losses.nll(*c.token_values("forget", per_token.logprob)),
+    Term("remember", "forget", ("forget",), lambda c, a: losses.nll(*c.token_values("forget", per_token.logprob)),
          "learn the forget answers"),
     Term("uniform", "regularizer", ("retain",),
-         lambda c: losses.token_mean(*c.token_values("retain", per_token.kl_from_uniform)),
+         lambda c, a: losses.token_mean(*c.token_values("retain", per_token.kl_from_uniform)),
          "a uniform next-token distribution on retain answers"))
 
 
@@ -51,7 +50,7 @@ def first_layers(model, count: int):
     decoder = model.get_decoder()
     total = len(decoder.layers)
     if not 1 <= count <= total:
-        raise UserError(f"uld_layers {count}: the model has {total} decoder layers; choose 1 to {total}")
+        raise UserError(f"ULD layers {count}: the model has {total} decoder layers; choose 1 to {total}")
     decoder.layers = decoder.layers[:count]
     model.config.num_hidden_layers = count
     if getattr(model.config, "layer_types", None):
@@ -59,14 +58,13 @@ def first_layers(model, count: int):
     return model
 
 
-def build(settings, out, name: str) -> dict:
-    from unlearn.training.forget import build_streams
+def build(settings, args, out, name: str) -> dict:
+    from unlearn.training.streams import build_streams
 
-    alpha = settings.alpha if settings.alpha is not None else DEFAULT_ALPHA
     benchmark = Benchmark(settings.data, answer_field=settings.answer_field)
     forget_records, retain_records = benchmark.split(settings.forget), benchmark.split(settings.retain)
     model, tokenizer, fmt, max_length = prepare_model(settings.model_copy(update={"lora": False}))
-    assistant = apply_lora(first_layers(model, settings.uld_layers), settings.lora_r, settings.lora_alpha,
+    assistant = apply_lora(first_layers(model, args.layers), settings.lora_r, settings.lora_alpha,
                            settings.lora_dropout)
     dataset = build_streams(ASSISTANT, forget_records, retain_records, None, tokenizer, fmt, max_length, settings)
     checkpoints = out / "checkpoints"
@@ -79,9 +77,9 @@ def build(settings, out, name: str) -> dict:
     if not settings.keep_checkpoints:
         shutil.rmtree(checkpoints, ignore_errors=True)
     write_manifest(out, "logit_combination", name, {"main": model_source(settings), "second": "second"},
-                   PROCEDURES[name].inference_cost, formula="uld", alpha=alpha, top_filter=settings.uld_top_filter,
-                   assistant_layers=settings.uld_layers)
-    return {"alpha": alpha, "top_filter": settings.uld_top_filter, "assistant_layers": settings.uld_layers,
+                   FAMILY_METHODS[name].inference_cost, formula="uld", alpha=args.alpha, top_filter=args.top_filter,
+                   assistant_layers=args.layers)
+    return {"alpha": args.alpha, "top_filter": args.top_filter, "assistant_layers": args.layers,
             "assistant_training": {"learning_rate": settings.learning_rate, "epochs": settings.epochs,
                                    "lora_r": settings.lora_r, "lora_alpha": settings.lora_alpha,
                                    "lora_dropout": settings.lora_dropout},

@@ -22,7 +22,7 @@ import torch
 from unlearn.data.benchmark import Benchmark
 from unlearn.data.collate import PadCollator
 from unlearn.data.formatting import IGNORE_INDEX, tokenize_split
-from unlearn.families import PROCEDURES
+from unlearn.families import FAMILY_METHODS
 from unlearn.families.reinforce import model_source, reinforce
 from unlearn.models.combined import whp_generic_logits
 from unlearn.models.loading import load_model, save_model
@@ -30,8 +30,6 @@ from unlearn.models.unlearned import write_manifest
 from unlearn.training.common import mean_logged_loss, prepare_model, train
 from unlearn.training.finetune import supervised_trainer
 from unlearn.training.sharding import gathered_weights
-
-DEFAULT_ALPHA = 1.0
 
 
 def generic_labels(base_logits: torch.Tensor, reinforced_logits: torch.Tensor, labels: torch.Tensor,
@@ -46,13 +44,13 @@ def generic_labels(base_logits: torch.Tensor, reinforced_logits: torch.Tensor, l
     return torch.where(labels == IGNORE_INDEX, labels, shifted)
 
 
-def build(settings, out, name: str) -> dict:
-    alpha = settings.alpha if settings.alpha is not None else DEFAULT_ALPHA
+def build(settings, args, out, name: str) -> dict:
+    alpha = args.alpha
     keep_reinforced = name == "WHP-decoding"
     folder, summary = reinforce(settings, out / ("second" if keep_reinforced else "reinforced"))
     if keep_reinforced:
         write_manifest(out, "logit_combination", name, {"main": model_source(settings), "second": "second"},
-                       PROCEDURES[name].inference_cost, formula="whp", alpha=alpha)
+                       FAMILY_METHODS[name].inference_cost, formula="whp", alpha=alpha)
         return {"alpha": alpha, **summary}
     summary.update(_train_on_generic_labels(settings, folder, out, alpha))
     if not settings.keep_checkpoints:

@@ -19,10 +19,11 @@ from unlearn.data.requests import request_splits
 from unlearn.data.wmdp import generate_wmdp
 from unlearn.errors import UserError
 from unlearn.evaluation.run import METRICS_VERSION, EvalSettings, evaluate_model
-from unlearn.scenarios.experiment import ExperimentSettings, MethodEntry
+from unlearn.scenarios.experiment import ExperimentSettings, MethodEntry, method_values
 from unlearn.scenarios.steps import Steps, folder_fingerprint
 from unlearn.training.finetune import FinetuneSettings, finetune
-from unlearn.training.forget import ForgetSettings, forget
+from unlearn.training.forget import forget
+from unlearn.training.forget_settings import ForgetSettings
 
 UTILITY_SPLITS = ("real_authors_perturbed", "world_facts_perturbed")
 
@@ -112,7 +113,7 @@ def finetune_step(settings: ExperimentSettings, steps: Steps, data: Path, split:
 
 def forget_step(settings: ExperimentSettings, steps: Steps, model: str | Path, data: Path, entry: MethodEntry,
                 forget_split: str, name: str, reference: str | Path | None = None, retain: str | None = None) -> Path:
-    values = {**settings.unlearn, **entry.settings, **machine(settings), "method": entry.method, "model": model,
+    values = {**method_values(settings.unlearn, entry), **machine(settings), "model": model,
               "forget": forget_split, "retain": retain or settings.retain, "reference": reference, "resume": True}
     return _command_step(steps, name, ForgetSettings, forget, values, data)
 
@@ -134,10 +135,10 @@ def attack_step(settings: ExperimentSettings, steps: Steps, model: Path, data: P
     what comes back beyond it."""
     from unlearn.attacks.recovery import RECOVERY_VERSION
     from unlearn.attacks.run import run_attacks
-    from unlearn.attacks.settings import AttackSettings
+    from unlearn.attacks.settings import AttackSettings, shared_eval_values
 
-    values = {**settings.eval, **(settings.attacks or {}), **machine(settings), "model": model, "original": original,
-              "forget": settings.forget, "unlearned_eval": unlearned_eval, "original_eval": original_eval,
+    values = {**shared_eval_values(settings.eval), **(settings.attacks or {}), **machine(settings), "model": model,
+              "original": original, "forget": settings.forget, "unlearned_eval": unlearned_eval, "original_eval": original_eval,
               "retain_eval": retain_eval, "control": control, "control_eval": control_eval if control else None}
     return _command_step(steps, name, AttackSettings, run_attacks, values, data,
                          {"metrics_version": METRICS_VERSION, "recovery_version": RECOVERY_VERSION})

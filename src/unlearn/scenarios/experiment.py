@@ -18,8 +18,9 @@ from unlearn.errors import UserError
 from unlearn.evaluation.eval_settings import EvalSettings
 from unlearn.files import LOCK_FILE, SAFE_NAME, check_writable
 from unlearn.models.gguf import DEFAULT_MODEL
+from unlearn.objectives.registry import every_part, method_parts
 from unlearn.training.finetune_settings import FinetuneSettings
-from unlearn.training.forget import ForgetSettings, check_settings
+from unlearn.training.forget_settings import ForgetSettings, check_settings
 from unlearn.training.settings import OptimSettings
 
 DEFAULT_SEED = OptimSettings.model_fields["seed"].default
@@ -148,16 +149,19 @@ def check_experiment(settings: ExperimentSettings, source: str) -> None:
     before any work."""
     check_experiment_folder(settings.run_folder, settings.name)
     placeholders = {"data": "-", "out": "-"}
-    for section, model in (("finetune", FinetuneSettings), ("unlearn", ForgetSettings), ("eval", EvalSettings)):
-        _check_section(getattr(settings, section), model, f"{source}: {section}", placeholders)
+    shared = {k: v for k, v in settings.unlearn.items() if k != "method_args"}  # checked per method below
+    for section, model, values in (("finetune", FinetuneSettings, settings.finetune),
+                                   ("unlearn", ForgetSettings, shared), ("eval", EvalSettings, settings.eval)):
+        _check_section(values, model, f"{source}: {section}", placeholders)
+    _check_shared_parts(settings.unlearn.get("method_args"), f"{source}: unlearn")
     if settings.attacks is not None:
-        from unlearn.attacks.settings import AttackSettings
+        from unlearn.attacks.settings import AttackSettings, shared_eval_values
 
         if settings.scenario != "fictitious":
             raise UserError(f"{source}: attacks: only the fictitious scenario runs attacks so far; run "
                             "'unlearn attack' on the models of this one")
-        _check_section({**settings.eval, **settings.attacks}, AttackSettings, f"{source}: attacks",
-                       {**placeholders, "original": "-"})
+        _check_section({**shared_eval_values(settings.eval), **settings.attacks}, AttackSettings,
+                       f"{source}: attacks", {**placeholders, "original": "-"})
     if "method" in settings.unlearn:
         raise UserError(f"{source}: unlearn: 'method' is chosen per entry of 'methods'")
     if settings.seeds is not None:
@@ -169,8 +173,34 @@ def check_experiment(settings: ExperimentSettings, source: str) -> None:
     if len(set(labels)) != len(labels):
         raise UserError(f"{source}: two methods share a name; give one a 'label'")
     for entry in settings.methods:
-        values = {**settings.unlearn, **entry.settings, "method": entry.method}
+        values = method_values(settings.unlearn, entry)
         check_settings(_check_section(values, ForgetSettings, f"{source}: method {entry.name}", placeholders))
+
+
+def method_values(shared: dict, entry: MethodEntry) -> dict:
+    """One method's forget settings: the shared ``unlearn`` section under the entry's own. The shared
+    section's ``method_args`` go to the methods that use each part (``{NPO: {beta: 0.2}}`` reaches
+    NPO+GD and NPO+KL, not ME+GD); an entry's own ``method_args`` must all apply to it."""
+    values = {**shared, **entry.settings, "method": entry.method}
+    parts = {name.lower(): name for name in method_parts(entry.method, values.get("mask", "none"))}
+    merged = {parts[key.lower()]: dict(args) for key, args in (shared.get("method_args") or {}).items()
+              if key.lower() in parts}
+    for key, args in (entry.settings.get("method_args") or {}).items():
+        merged.setdefault(parts.get(key.lower(), key), {}).update(args)
+    values["method_args"] = merged
+    return values
+
+
+def _check_shared_parts(method_args, where: str) -> None:
+    if method_args is None:
+        return
+    known = {name.lower() for name in every_part()}
+    if not isinstance(method_args, dict) or not all(isinstance(v, dict) for v in method_args.values()):
+        raise UserError(f"{where}: method_args must be a mapping of part: {{setting: value}}")
+    unknown = [key for key in method_args if str(key).lower() not in known]
+    if unknown:
+        raise UserError(f"{where}: method_args: no part named '{unknown[0]}' (parts with settings: "
+                        f"{', '.join(every_part())})")
 
 
 def check_experiment_folder(folder: Path, name: str) -> None:

@@ -81,11 +81,12 @@ def default_model_shape() -> ModelShape:
 
 def method_needs(name: str) -> tuple[MethodNeeds, bool]:
     """``(needs, full_weights_only)`` of a method FORGET[+REGULARIZER]; other families are refused."""
-    from unlearn.families import PROCEDURES
+    from unlearn.families import FAMILY_METHODS
     from unlearn.objectives.registry import parse_method
 
-    if name in PROCEDURES:
-        raise UserError(f"method {name} is not trained with a loss (family {PROCEDURES[name].family}); the planner "
+    if name in FAMILY_METHODS:
+        family = FAMILY_METHODS[name].family
+        raise UserError(f"method {name} is not trained with a loss (family {family}); the planner "
                         "covers FORGET[+REGULARIZER] methods")
     method = parse_method(name)
     regularizer = method.regularizer

@@ -21,6 +21,7 @@ import copy
 import torch
 from tqdm.auto import tqdm
 
+from unlearn.models.loading import load_model
 from unlearn.models.lora import disabling_gives_start
 from unlearn.objectives import per_token
 from unlearn.objectives.sequence import ANSWER, position_mask
@@ -98,3 +99,28 @@ def model_forward(model):
             model.train(was_training)
 
     return forward
+
+
+def prepare_reference(method: Method, model, dataset, collator, device, settings):
+    """A frozen model only when a term needs full outputs; otherwise cached log-probs only.
+
+    Both come from ``settings.reference`` when given, else from ``model`` as it is before the first
+    step, the model being unlearned: with a fresh ``--lora`` adapter the frozen model is ``model``
+    with that adapter off; a model that carries a loaded adapter (an adapter folder trained with
+    ``--lora``) is copied, adapter included (see ``FrozenReference.copy_of``). The trainer keeps
+    both (``trainer.reference``, ``trainer.cached_logprobs``)."""
+    separate = None
+    frozen = method.needs_frozen_model or (method.forget.name == "RMU"
+                                           and settings.args_of("RMU").adaptive_beta is not None)
+    if settings.reference and (frozen or method.reference_logprob_streams):
+        separate, _ = load_model(settings.reference, settings.dtype, settings.device, settings.trust_remote_code,
+                                 settings.allow_pickle)
+    reference = None
+    if frozen:
+        reference = FrozenReference.separate(separate) if separate is not None else FrozenReference.copy_of(model)
+    cached = None
+    if method.reference_logprob_streams:
+        forward = model_forward(separate) if separate is not None else model_forward(model)
+        cached = cache_sequence_logprobs(forward, dataset, method.reference_logprob_streams, collator,
+                                         settings.batch_size, device)
+    return reference, cached  # a separate model used only for numbers is freed on return

@@ -107,11 +107,10 @@ class StepContext:
         output = self._forward(stream, HIDDEN, True)
         return output.hidden_states[self.hidden_layer + 1], self.batch[stream]["attention_mask"]
 
-    def rmu_target(self, hidden: torch.Tensor) -> torch.Tensor:
-        """``c * u`` at every position: c is ``rmu_steering``, or (adaptive RMU) ``rmu_adaptive_beta``
-        times the frozen model's mean activation norm on this forget batch."""
-        coefficient = self.settings.rmu_steering
-        if self.settings.rmu_adaptive_beta is not None:
-            coefficient = adaptive_steering_coefficient(*self.reference_hidden("forget"),
-                                                        self.settings.rmu_adaptive_beta)
+    def rmu_target(self, hidden: torch.Tensor, steering: float, adaptive_beta: float | None) -> torch.Tensor:
+        """``c * u`` at every position: c is ``steering``, or (adaptive RMU) ``adaptive_beta`` times the
+        frozen model's mean activation norm on this forget batch."""
+        coefficient = steering
+        if adaptive_beta is not None:
+            coefficient = adaptive_steering_coefficient(*self.reference_hidden("forget"), adaptive_beta)
         return (coefficient * self.steering_direction.to(hidden.device, hidden.dtype)).expand_as(hidden)

@@ -35,7 +35,7 @@ class EpochPairing(TrainerCallback):
 
 class UnlearningTrainer(Trainer):
     """``reference`` (a ``FrozenReference`` or None) and ``cached_logprobs`` (``{stream: tensor[N]}``
-    by dataset index, or None) are what the reference contributes, as ``forget._prepare_reference``
+    by dataset index, or None) are what the reference contributes, as ``reference.prepare_reference``
     made them before training; they stay unchanged on the trainer while it trains."""
 
     def __init__(self, *args, method, settings, forget_weight: float, regularizer_weight: float,
@@ -59,7 +59,7 @@ class UnlearningTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         context = StepContext(model, inputs, self.settings, self.reference, self.cached_logprobs,
                               self.hidden_layer, self.steering_direction, self._chunk_tokens())
-        forget_term = self.method.forget.compute(context)
+        forget_term = self.method.forget.loss(context)
         loss = self.forget_weight * forget_term
         regularizer = None
         if self.method.regularizer is not None:
@@ -67,11 +67,12 @@ class UnlearningTrainer(Trainer):
                 self.accelerator.backward(loss / self.current_gradient_accumulation_steps)
                 loss = loss.detach()  # its gradient is in place; the Trainer's backward adds the regularizer's
                 context.release(self.method.forget.streams)
-            regularizer = self.method.regularizer.compute(context)
+            regularizer = self.method.regularizer.loss(context)
             loss = loss + self.regularizer_weight * regularizer
             if self._dual_moves(model):  # PDU: b is a dual variable
+                dual = self.settings.args_of("dual")
                 self.regularizer_weight = losses.dual_ascent(self.regularizer_weight, regularizer.item(),
-                                                             self.settings.pdu_epsilon, self.settings.pdu_dual_step)
+                                                             dual.epsilon, dual.step)
         if not torch.isfinite(loss):
             raise NonFiniteLoss(
                 f"loss became {loss.item()} at step {self.state.global_step + 1} (method {self.method.name}: "
@@ -85,10 +86,10 @@ class UnlearningTrainer(Trainer):
         return (loss, {}) if return_outputs else loss
 
     def _dual_moves(self, model) -> bool:
-        """PDU's dual update runs after each training batch once ``pdu_dual_warmup_epochs`` have passed
+        """PDU's dual update runs after each training batch once its ``warmup_epochs`` have passed
         (open-unlearning enables it at the end of that epoch, so it starts with the next one)."""
-        return (self.settings.pdu_epsilon is not None and model.training
-                and (self.state.epoch or 0.0) >= self.settings.pdu_dual_warmup_epochs - 1e-9)
+        return (self.settings.dual_bound is not None and model.training
+                and (self.state.epoch or 0.0) >= self.settings.args_of("dual").warmup_epochs - 1e-9)
 
     def _chunk_tokens(self) -> int:
         """``loss_chunk_tokens``, or 0 (the model's own logits) under FSDP and DeepSpeed, whose sharded
@@ -110,7 +111,7 @@ class UnlearningTrainer(Trainer):
         if "loss" in logs and self._component_count:
             for name, total in self._component_sums.items():
                 logs[name] = round(total / self._component_count, 4)
-            if self.settings.pdu_epsilon is not None:
+            if self.settings.dual_bound is not None:
                 logs["dual_multiplier"] = round(self.regularizer_weight, 4)
             self._component_sums = dict.fromkeys(self._component_sums, 0.0)
             self._component_count = 0
