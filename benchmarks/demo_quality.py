@@ -69,12 +69,13 @@ def main() -> None:
     args = parser.parse_args()
     from unlearn.evaluation.compare import paired_difference
     from unlearn.report.collect import INTERVALS, read_run
-    from unlearn.report.tables import COMPARED
     from unlearn.report.tables import cell as interval_cell
+    from unlearn.report.tables import compared_columns
     from unlearn.scenarios.demo import demo_settings
     from unlearn.scenarios.experiment import MethodEntry
     from unlearn.scenarios.runner import run_experiment
 
+    compared = compared_columns()  # the report's paired columns, from the metric registry
     settings = demo_settings(args.out, threads=args.threads)
     settings = settings.model_copy(update={"seeds": args.seeds,
                                            "methods": [*settings.methods, MethodEntry(method="IDK+GD")]})
@@ -98,7 +99,7 @@ def main() -> None:
             model = per_seed[seed][label]
             if model.role != "method":
                 continue
-            found = [paired(model, per_seed[seed]["target"], g, n) for g, n in COMPARED]
+            found = [paired(model, per_seed[seed]["target"], g, n) for g, n in compared]
             differences.append([label, str(seed)] + ["n/c" if f is None else interval_cell(*f) for f in found])
     spread = []
     for label in labels:
@@ -128,8 +129,8 @@ def main() -> None:
         *["| " + " | ".join(r) + " |" for r in spread], "",
         "| check | seeds where it held | |", "|---|---|---|", *check_rows, "",
         "Each method minus the target, paired on the same questions (difference [95% interval]):", "",
-        "| " + " | ".join(["model", "seed"] + [f"Δ {g} {n}" for g, n in COMPARED]) + " |",
-        "|" + "---|" * (len(COMPARED) + 2), *["| " + " | ".join(r) + " |" for r in differences], "",
+        "| " + " | ".join(["model", "seed"] + [f"Δ {g} {n}" for g, n in compared]) + " |",
+        "|" + "---|" * (len(compared) + 2), *["| " + " | ".join(r) + " |" for r in differences], "",
         "Per seed (value [95% interval]):", "",
         "| " + " | ".join(header) + " |", "|" + "---|" * len(header), *["| " + " | ".join(r) + " |" for r in rows], ""])
     print(text)

@@ -79,7 +79,7 @@ def bar_plot(results: RunResults, group: str, name: str, path: Path) -> Path | N
     if all(m.value(group, name) is None for m in results.models):
         return None
     figure, axes = plt.subplots(figsize=(max(6.0, 0.7 * len(per_label)), 3.4))
-    for x, (label, models) in enumerate(per_label):
+    for x, (_label, models) in enumerate(per_label):
         values = [m.value(group, name) for m in models]
         color = ANCHOR_COLOR if models[0].role == "anchor" else METHOD_COLOR
         if any(v is None for v in values):
