@@ -150,7 +150,7 @@ def test_release_0_1_flat_names_are_mapped_with_a_warning(caplog):
     assert mapped.args_of("relearn-kfold").batch_size == 2 and mapped.args_of("relearn-kfold").learning_rates == [5e-3]
     assert mapped.args_of("relearn-kfold").epochs == 6.0  # relearn_epochs was never K-fold's
     assert "setting 'relearn_epochs' is renamed --relearn.epochs" in caplog.text
-    assert "setting 'relearn_unrelated' is for relearn-unrelated, which the attacks chosen do not include" in caplog.text
+    assert "'relearn_unrelated' is for relearn-unrelated, which the attacks chosen do not include" in caplog.text
     assert settings(few_shot=["2"], jailbreaks="role_play").attack_args == {"few-shot": {"shots": 2},
                                                                            "jailbreak": {"wrappers": ["role_play"]}}
 
@@ -167,7 +167,8 @@ def test_flags_old_and_new_and_yaml_merge_setting_by_setting(tmp_path):
 
 def test_the_attack_settings_hold_only_what_the_attacks_evaluations_read():
     shared = {name for name in AttackSettings.model_fields if name in EvalSettings.model_fields}
-    assert {"muse", "rwku", "lm_eval_tasks", "choice_forget", "generation_backend"}.isdisjoint(AttackSettings.model_fields)
+    suites = {"muse", "rwku", "lm_eval_tasks", "choice_forget", "generation_backend"}
+    assert suites.isdisjoint(AttackSettings.model_fields)
     for name in shared - {"out"}:  # the same definitions as unlearn eval's
         assert AttackSettings.model_fields[name].default == EvalSettings.model_fields[name].default, name
         assert AttackSettings.model_fields[name].description == EvalSettings.model_fields[name].description, name

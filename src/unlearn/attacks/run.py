@@ -98,7 +98,8 @@ def run_attacks(settings: AttackSettings) -> dict:
             atomic_write_json(folder / f"{role}.json",
                               {"model": source, **probe.attack.read(run, model, tokenizer, probe.args)})
         for change in changes:
-            details[prefix + change.name] = _changed_weights(run, model, tokenizer, change, source, prefix + change.name)
+            folder = prefix + change.name
+            details[folder] = _changed_weights(run, model, tokenizer, change, source, folder)
         del model
 
     for attack in (m for m in measured if m.attack.trains):

@@ -61,7 +61,8 @@ RENAMED = {
 RENAMED_BOOLEANS = ("relearn_lora", "relearn_fold_lora")  # flags that were --x / --no-x
 
 AttackEvalSettings = create_model(
-    "AttackEvalSettings", __base__=(DataSettings, ModelSettings), __doc__="The evaluations' settings, as unlearn eval's.",
+    "AttackEvalSettings", __base__=(DataSettings, ModelSettings),
+    __doc__="The settings of unlearn eval that the attacks' evaluations read, with the same definitions.",
     **{name: (EvalSettings.model_fields[name].annotation, copy(EvalSettings.model_fields[name]))
        for name in EVAL_FIELDS})
 

@@ -138,8 +138,9 @@ def attack_step(settings: ExperimentSettings, steps: Steps, model: Path, data: P
     from unlearn.attacks.settings import AttackSettings, shared_eval_values
 
     values = {**shared_eval_values(settings.eval), **(settings.attacks or {}), **machine(settings), "model": model,
-              "original": original, "forget": settings.forget, "unlearned_eval": unlearned_eval, "original_eval": original_eval,
-              "retain_eval": retain_eval, "control": control, "control_eval": control_eval if control else None}
+              "original": original, "forget": settings.forget, "unlearned_eval": unlearned_eval,
+              "original_eval": original_eval, "retain_eval": retain_eval, "control": control,
+              "control_eval": control_eval if control else None}
     return _command_step(steps, name, AttackSettings, run_attacks, values, data,
                          {"metrics_version": METRICS_VERSION, "recovery_version": RECOVERY_VERSION})
 

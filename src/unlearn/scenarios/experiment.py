@@ -73,8 +73,10 @@ class ExperimentSettings(BaseModel):
     finetune: dict = Field(default_factory=dict, description="unlearn finetune settings for target and retain models")
     unlearn: dict = Field(default_factory=dict, description="unlearn forget settings shared by every method")
     eval: dict = Field(default_factory=dict, description="unlearn eval settings")
-    attacks: dict | None = Field(None, description="unlearn attack settings (e.g. {attacks: [all]}): run on every "
-                                                   "unlearned model, against the target (fictitious scenario)")
+    attacks: dict | None = Field(None, description="unlearn attack settings (e.g. {attacks: [all], attack_args: "
+                                                   "{relearn: {epochs: 2}}}): run on every unlearned model, against "
+                                                   "the target (fictitious scenario); the eval section's settings "
+                                                   "that attacks read apply to them too")
     requests: PositiveInt | None = Field(None, description="continual: cut the forget split into this many "
                                                            "consecutive requests (default: its task_id groups)")
     continual_reference: Literal["original", "previous"] = Field(
