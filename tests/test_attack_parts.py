@@ -117,7 +117,8 @@ def test_recovery_interval_is_paired_over_the_questions():
 def test_recovery_is_not_computed_when_unlearning_changed_nothing():
     value, interval, reason = recovery_with_interval([1, 0], [1, 1], [1, 1])
     assert value is None and interval is None
-    assert reason == "the original model scores +0 above the unlearned one (original 1, unlearned 1), less than 0.05: nothing to recover"
+    assert reason == ("the original model scores +0 above the unlearned one (original 1, unlearned 1), less than 0.05: "
+                      "nothing to recover")
     with pytest.raises(ValueError, match="equal lengths"):
         recovery_with_interval([1], [1, 0], [1, 0])
 

@@ -26,8 +26,9 @@ def format_attack_table(summary: dict) -> str:
                 interval = entry.get("interval")
                 spread = f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else ""
                 recovery = f"{entry['recovery']:.2f}{spread}" + ("" if metric in headline else " (not fact-based)")
-            lines.append(f"{attack['name']:<30} {metric:<22} {_number(entry['unlearned'])} {_number(entry['attacked'])} "
-                         f"{_number(entry.get('control_attacked'))} {_number(entry['original'])}  {recovery}")
+            lines.append(f"{attack['name']:<30} {metric:<22} {_number(entry['unlearned'])} "
+                         f"{_number(entry['attacked'])} {_number(entry.get('control_attacked'))} "
+                         f"{_number(entry['original'])}  {recovery}")
     lines.append("control*: the control model under the same attack ('-': no --control)")
     worst = []
     for metric, entry in summary["robust"].items():

@@ -93,7 +93,8 @@ def robustness_tables(results: RunResults) -> list[Table]:
                 f"0 = nothing came back, 1 = all of it [{confidence:.0%} paired interval]"
                 + ("" if metric in FACT_METRICS else "; not fact-based: the answer's format counts too"),
                 ["method", *_column_titles(models, metric)],
-                [[model_name(m, results.seeds), *[recovery_cell(_recovery(m, n, metric)) for n in names]] for m in models])
+                [[model_name(m, results.seeds), *[recovery_cell(_recovery(m, n, metric)) for n in names]]
+                 for m in models])
     worst = ("Robustness: forget score without attack and the worst case over attacks (the attack chosen on one "
              "half of the questions every attack measured, its score reported on the other half)",
              ["method", "metric", "without attack", "worst case", "control under that attack", "attack", "questions"],
