@@ -13,7 +13,9 @@ import torch
 from tqdm.auto import tqdm
 
 from unlearn.data.collate import pad_batch
+from unlearn.evaluation.batching import length_sorted_batches
 from unlearn.evaluation.greedy_decode import DecodeCount, greedy_retiring, retiring_supported
+from unlearn.models.modes import evaluating
 
 log = logging.getLogger(__name__)
 
@@ -40,38 +42,33 @@ def generate_greedy(model, tokenizer, prompts: list[list[int]], max_new_tokens: 
     otherwise ``generate`` pads it until the batch ends. ``count``, if given, adds up what the
     decoding did (prompt tokens and padding, rows computed per step, answers at the limit).
     """
-    order = list(range(len(prompts)))
-    if sort_by_length:
-        order.sort(key=lambda i: len(prompts[i]))
     answers: list[str] = [""] * len(prompts)
     if not prompts:
         return answers
     max_new_tokens = fit_new_tokens(max_new_tokens, max(len(p) for p in prompts),
                                     getattr(model.config, "max_position_embeddings", None))
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     retire = retire_finished and retiring_supported(model)
-    batches = range(0, len(order), batch_size)
-    for start in tqdm(batches, desc="generating", disable=not progress, unit="batch"):
-        chunk = order[start:start + batch_size]
-        features = [{"input_ids": prompts[i], "attention_mask": [1] * len(prompts[i])} for i in chunk]
-        batch = {k: v.to(device) for k, v in pad_batch(features, tokenizer.pad_token_id, side="left").items()}
-        if retire:
-            new_tokens, done = greedy_retiring(model, batch["input_ids"], batch["attention_mask"], max_new_tokens,
-                                               tokenizer.eos_token_id)
-        else:
-            output = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                    pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-            new_tokens = output[:, batch["input_ids"].shape[1]:].tolist()
-            done = _generate_count(new_tokens, tokenizer.eos_token_id, max_new_tokens)
-        if count is not None:
-            count.add(done)
-            count.prompt_tokens += int(batch["attention_mask"].sum())
-            count.prompt_padding += int((batch["attention_mask"] == 0).sum())
-        for i, ids in zip(chunk, new_tokens):
-            answers[i] = tokenizer.decode(ids, skip_special_tokens=True).strip()
-    model.train(was_training)
+    length = (lambda i: len(prompts[i])) if sort_by_length else None
+    batches = list(length_sorted_batches(len(prompts), batch_size, length))
+    with evaluating(model):
+        for chunk in tqdm(batches, desc="generating", disable=not progress, unit="batch"):
+            features = [{"input_ids": prompts[i], "attention_mask": [1] * len(prompts[i])} for i in chunk]
+            batch = {k: v.to(device) for k, v in pad_batch(features, tokenizer.pad_token_id, side="left").items()}
+            if retire:
+                new_tokens, done = greedy_retiring(model, batch["input_ids"], batch["attention_mask"], max_new_tokens,
+                                                   tokenizer.eos_token_id)
+            else:
+                output = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                                        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+                new_tokens = output[:, batch["input_ids"].shape[1]:].tolist()
+                done = _generate_count(new_tokens, tokenizer.eos_token_id, max_new_tokens)
+            if count is not None:
+                count.add(done)
+                count.prompt_tokens += int(batch["attention_mask"].sum())
+                count.prompt_padding += int((batch["attention_mask"] == 0).sum())
+            for i, ids in zip(chunk, new_tokens):
+                answers[i] = tokenizer.decode(ids, skip_special_tokens=True).strip()
     return answers
 
 

@@ -44,7 +44,7 @@ class DecodeCount:
     prompt_tokens: int = 0
     prompt_padding: int = 0
 
-    def add(self, other: "DecodeCount") -> None:
+    def add(self, other: DecodeCount) -> None:
         for name in ("rows", "new_tokens", "row_steps", "at_limit", "steps", "prompt_tokens", "prompt_padding"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 

@@ -20,6 +20,8 @@ from tqdm.auto import tqdm
 
 from unlearn.data.collate import pad_batch
 from unlearn.data.formatting import encode_pairs, warn_truncated
+from unlearn.evaluation.batching import length_sorted_batches
+from unlearn.models.modes import evaluating
 
 
 @dataclass(frozen=True)
@@ -69,27 +71,23 @@ def score_sequences(model, tokenizer, fmt, pairs: list[tuple[str, str]], batch_s
     columns = encode_pairs(tokenizer, fmt, [q for q, _ in distinct], [a for _, a in distinct], max_length)
     warn_truncated("scoring", sum(columns["truncated"]), len(distinct), max_length)
     encoded = [dict(zip(columns, values)) for values in zip(*columns.values())]
-    order = list(range(len(distinct)))
-    if sort_by_length:
-        order.sort(key=lambda i: len(encoded[i]["input_ids"]))
+    length = (lambda i: len(encoded[i]["input_ids"])) if sort_by_length else None
+    batches = list(length_sorted_batches(len(distinct), batch_size, length))
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     scores: dict[tuple[str, str], SequenceScore] = {}
-    for start in tqdm(range(0, len(order), batch_size), desc="scoring", unit="batch", disable=not progress):
-        chunk = order[start:start + batch_size]
-        batch = {k: v.to(device) for k, v in pad_batch([encoded[i] for i in chunk], tokenizer.pad_token_id,
-                                                          side).items()}
-        # Positions count real tokens only, so left padding scores exactly like no padding.
-        positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"],
-                  "position_ids": positions}
-        if side == "left":
-            inputs["logits_to_keep"] = int((batch["labels"] != -100).sum(-1).max()) + 1
-        logits = model(**inputs).logits
-        for row, index in enumerate(chunk):
-            scores[distinct[index]] = _row_score(logits[row], batch["labels"][row])
-    model.train(was_training)
+    with evaluating(model):
+        for chunk in tqdm(batches, desc="scoring", unit="batch", disable=not progress):
+            batch = {k: v.to(device) for k, v in pad_batch([encoded[i] for i in chunk], tokenizer.pad_token_id,
+                                                              side).items()}
+            # Positions count real tokens only, so left padding scores exactly like no padding.
+            positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+            inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"],
+                      "position_ids": positions}
+            if side == "left":
+                inputs["logits_to_keep"] = int((batch["labels"] != -100).sum(-1).max()) + 1
+            logits = model(**inputs).logits
+            for row, index in enumerate(chunk):
+                scores[distinct[index]] = _row_score(logits[row], batch["labels"][row])
     return scores
 
 
@@ -122,35 +120,33 @@ def _score_sharing_prompts(model, tokenizer, fmt, pairs: list[tuple[str, str]], 
     if chunk:
         chunks.append(chunk)
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     scores: dict[tuple[str, str], SequenceScore] = {}
-    for chunk in tqdm(chunks, desc="scoring", unit="batch", disable=not progress):
-        prompt_batch = pad_batch([{"input_ids": prompts[q], "attention_mask": [1] * len(prompts[q])} for q in chunk],
-                                 tokenizer.pad_token_id, "left")
-        prompt_mask = prompt_batch["attention_mask"].to(device)
-        prompt_lengths = prompt_mask.sum(-1)
-        out = model(input_ids=prompt_batch["input_ids"].to(device), attention_mask=prompt_mask,
-                    position_ids=(prompt_mask.cumsum(-1) - 1).clamp(min=0), use_cache=True, logits_to_keep=1)
-        rows_of = [(b, pair) for b, q in enumerate(chunk) for pair in by_question[q]]
-        index = torch.tensor([b for b, _ in rows_of], device=device)
-        # transformers 5.x calls the key-value cache `cache` (in and out); earlier, `past_key_values`
-        name = "cache" if "cache" in out else "past_key_values"
-        cache = out[name]
-        cache.batch_select_indices(index)
-        answer_batch = pad_batch([{"input_ids": answers[p], "attention_mask": [1] * len(answers[p])}
-                                  for _, p in rows_of], tokenizer.pad_token_id, "right")
-        answer_ids = answer_batch["input_ids"].to(device)
-        answer_mask = answer_batch["attention_mask"].to(device)
-        positions = prompt_lengths[index].unsqueeze(-1) + torch.arange(answer_ids.shape[1], device=device)
-        logits = model(input_ids=answer_ids, attention_mask=torch.cat([prompt_mask[index], answer_mask], -1),
-                       position_ids=positions, use_cache=False, **{name: cache}).logits
-        first = out.logits[:, -1]
-        for row, (b, pair) in enumerate(rows_of):
-            n = len(answers[pair])
-            stacked = torch.cat([first[b:b + 1], logits[row, :n - 1]])
-            scores[pair] = _token_score(stacked, answer_ids[row, :n])
-    model.train(was_training)
+    with evaluating(model):
+        for chunk in tqdm(chunks, desc="scoring", unit="batch", disable=not progress):
+            features = [{"input_ids": prompts[q], "attention_mask": [1] * len(prompts[q])} for q in chunk]
+            prompt_batch = pad_batch(features, tokenizer.pad_token_id, "left")
+            prompt_mask = prompt_batch["attention_mask"].to(device)
+            prompt_lengths = prompt_mask.sum(-1)
+            out = model(input_ids=prompt_batch["input_ids"].to(device), attention_mask=prompt_mask,
+                        position_ids=(prompt_mask.cumsum(-1) - 1).clamp(min=0), use_cache=True, logits_to_keep=1)
+            rows_of = [(b, pair) for b, q in enumerate(chunk) for pair in by_question[q]]
+            index = torch.tensor([b for b, _ in rows_of], device=device)
+            # transformers 5.x calls the key-value cache `cache` (in and out); earlier, `past_key_values`
+            name = "cache" if "cache" in out else "past_key_values"
+            cache = out[name]
+            cache.batch_select_indices(index)
+            answer_batch = pad_batch([{"input_ids": answers[p], "attention_mask": [1] * len(answers[p])}
+                                      for _, p in rows_of], tokenizer.pad_token_id, "right")
+            answer_ids = answer_batch["input_ids"].to(device)
+            answer_mask = answer_batch["attention_mask"].to(device)
+            positions = prompt_lengths[index].unsqueeze(-1) + torch.arange(answer_ids.shape[1], device=device)
+            logits = model(input_ids=answer_ids, attention_mask=torch.cat([prompt_mask[index], answer_mask], -1),
+                           position_ids=positions, use_cache=False, **{name: cache}).logits
+            first = out.logits[:, -1]
+            for row, (b, pair) in enumerate(rows_of):
+                n = len(answers[pair])
+                stacked = torch.cat([first[b:b + 1], logits[row, :n - 1]])
+                scores[pair] = _token_score(stacked, answer_ids[row, :n])
     return scores, rest
 
 

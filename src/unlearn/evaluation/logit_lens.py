@@ -15,7 +15,9 @@ import torch
 
 from unlearn.data.collate import pad_batch
 from unlearn.data.formatting import IGNORE_INDEX, encode_pairs
+from unlearn.evaluation.batching import length_sorted_batches
 from unlearn.metrics.lens import covering_token, token_rank
+from unlearn.models.modes import evaluating
 
 
 def final_norm(model):
@@ -58,28 +60,25 @@ def logit_lens(model, tokenizer, fmt, records: list[dict], max_length: int = 512
     captured: list[torch.Tensor] = []
     hooks = [layer.register_forward_hook(lambda _m, _i, out: captured.append(out[0] if isinstance(out, tuple)
                                                                              else out)) for layer in layers]
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     examples = []
     try:
-        for start in range(0, len(records), batch_size):
-            chunk = range(start, min(start + batch_size, len(records)))
-            batch = pad_batch([{k: columns[k][i] for k in ("input_ids", "attention_mask", "labels")} for i in chunk],
-                              tokenizer.pad_token_id, "right")
-            captured.clear()
-            logits = model(input_ids=batch["input_ids"].to(device),
-                           attention_mask=batch["attention_mask"].to(device)).logits.float()
-            for row, index in enumerate(chunk):
-                labels = batch["labels"][row]
-                predicting = (labels != IGNORE_INDEX).nonzero().flatten() - 1  # position t - 1 predicts token t
-                decoded = [unembed(norm(h[row, predicting])).float() for h in captured[:len(layers) - 1]]
-                decoded.append(logits[row, predicting])
-                examples.append(_example(tokenizer, records[index], labels[predicting + 1], decoded))
+        with evaluating(model):
+            for chunk in length_sorted_batches(len(records), batch_size):
+                rows = [{k: columns[k][i] for k in ("input_ids", "attention_mask", "labels")} for i in chunk]
+                batch = pad_batch(rows, tokenizer.pad_token_id, "right")
+                captured.clear()
+                logits = model(input_ids=batch["input_ids"].to(device),
+                               attention_mask=batch["attention_mask"].to(device)).logits.float()
+                for row, index in enumerate(chunk):
+                    labels = batch["labels"][row]
+                    predicting = (labels != IGNORE_INDEX).nonzero().flatten() - 1  # position t - 1 predicts token t
+                    decoded = [unembed(norm(h[row, predicting])).float() for h in captured[:len(layers) - 1]]
+                    decoded.append(logits[row, predicting])
+                    examples.append(_example(tokenizer, records[index], labels[predicting + 1], decoded))
     finally:
         for hook in hooks:
             hook.remove()
-        model.train(was_training)
     per_layer = [{"layer": layer + 1,
                   "fact_token_probability": _kept(statistics.fmean, examples, "fact_token_probability", layer),
                   "fact_token_rank": _kept(statistics.median, examples, "fact_token_rank", layer),

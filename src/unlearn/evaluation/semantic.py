@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 import torch
 
+from unlearn.evaluation.batching import length_sorted_batches
 from unlearn.evaluation.eval_settings import DEFAULT_NLI_MODEL
 from unlearn.metrics.semantic import cosine_score
 
@@ -71,11 +72,9 @@ class NliModel:
         """
         if len(premises) != len(hypotheses):
             raise ValueError(f"{len(premises)} premises but {len(hypotheses)} hypotheses")
-        order = sorted(range(len(premises)), key=lambda i: len(premises[i]) + len(hypotheses[i]))
         labels = [False] * len(premises)
         device = next(self.model.parameters()).device
-        for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
+        for chunk in length_sorted_batches(len(premises), batch_size, lambda i: len(premises[i]) + len(hypotheses[i])):
             batch = self.tokenizer([premises[i] for i in chunk], [hypotheses[i] for i in chunk], padding=True,
                                    truncation=True, return_tensors="pt").to(device)
             predicted = self.model(**batch).logits.argmax(-1).tolist()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 
 from unlearn.data.collate import pad_batch
+from unlearn.evaluation.batching import length_sorted_batches
+from unlearn.models.modes import evaluating
 
 MAX_BATCH_TOKENS = 8192  # padded tokens per forward pass: bounds the logits' memory for long texts
 
@@ -35,29 +37,20 @@ def whole_text_logprobs(model, tokenizer, texts: list[str], window: int, batch_s
     as the tokenizer encodes it, special tokens included), in ``windows`` of at most ``window`` tokens."""
     encoded = tokenizer(texts, add_special_tokens=True)["input_ids"]
     pieces = [(i, *span) for i, ids in enumerate(encoded) if len(ids) > 1 for span in windows(len(ids), window)]
-    order = sorted(range(len(pieces)), key=lambda p: pieces[p][2] - pieces[p][1])
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     values: list[list[float]] = [[] for _ in pieces]
-    start = 0
-    while start < len(order):
-        stop = start + 1
-        while (stop < len(order) and stop - start < batch_size
-               and (stop - start + 1) * (pieces[order[stop]][2] - pieces[order[stop]][1]) <= MAX_BATCH_TOKENS):
-            stop += 1
-        chunk = order[start:stop]
-        features = [{"input_ids": encoded[i][begin:end], "attention_mask": [1] * (end - begin)}
-                    for i, begin, end, _ in (pieces[p] for p in chunk)]
-        batch = {k: v.to(device) for k, v in pad_batch(features, tokenizer.pad_token_id).items()}
-        logits = model(**batch).logits
-        for row, p in enumerate(chunk):
-            _, begin, end, first = pieces[p]
-            log_probs = torch.log_softmax(logits[row, first - begin - 1:end - begin - 1].float(), dim=-1)
-            targets = batch["input_ids"][row, first - begin:end - begin]
-            values[p] = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).tolist()
-        start = stop
-    model.train(was_training)
+    batches = length_sorted_batches(len(pieces), batch_size, lambda p: pieces[p][2] - pieces[p][1], MAX_BATCH_TOKENS)
+    with evaluating(model):
+        for chunk in batches:
+            features = [{"input_ids": encoded[i][begin:end], "attention_mask": [1] * (end - begin)}
+                        for i, begin, end, _ in (pieces[p] for p in chunk)]
+            batch = {k: v.to(device) for k, v in pad_batch(features, tokenizer.pad_token_id).items()}
+            logits = model(**batch).logits
+            for row, p in enumerate(chunk):
+                _, begin, end, first = pieces[p]
+                log_probs = torch.log_softmax(logits[row, first - begin - 1:end - begin - 1].float(), dim=-1)
+                targets = batch["input_ids"][row, first - begin:end - begin]
+                values[p] = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).tolist()
     result: list[list[float]] = [[] for _ in texts]
     for (i, *_), piece in zip(pieces, values):
         result[i].extend(piece)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from transformers import TrainerCallback
 
+from unlearn.models.modes import evaluating
 from unlearn.objectives.sequence import answer_lengths, sequence_logprob
 
 
@@ -59,11 +60,9 @@ def accumulate_gradients(model, dataset, collator, batch_size: int, stream: str)
 
 
 def saliency_masks(model, dataset, collator, batch_size: int, ratio: float, mu: float) -> dict[str, torch.Tensor]:
-    was_training = model.training
-    model.eval()  # no dropout in the attribution
-    forget = accumulate_gradients(model, dataset, collator, batch_size, "forget")
-    retain = accumulate_gradients(model, dataset, collator, batch_size, "retain")
-    model.train(was_training)
+    with evaluating(model):  # no dropout in the attribution
+        forget = accumulate_gradients(model, dataset, collator, batch_size, "forget")
+        retain = accumulate_gradients(model, dataset, collator, batch_size, "retain")
     weights = dict(model.named_parameters())
     return top_share_masks({n: saliency_scores(weights[n].detach(), forget[n], retain[n], mu) for n in forget},
                            ratio)

@@ -6,13 +6,12 @@ a multiple of it moves the model away from that data. The result is one plain mo
 
 from __future__ import annotations
 
-import shutil
-
 import torch
 
 from unlearn.families.reinforce import reinforce
 from unlearn.models.loading import load_model, save_model
 from unlearn.models.lora import full_weights
+from unlearn.training.common import remove_unless_kept
 
 
 def negate_task_vector(target: dict, finetuned: dict, alpha: float) -> dict:
@@ -35,6 +34,5 @@ def build(settings, args, out, name: str) -> dict:
         target.load_state_dict(negate_task_vector(target.state_dict(), finetuned.state_dict(), alpha))
     del finetuned
     save_model(target, tokenizer, out)
-    if not settings.keep_checkpoints:
-        shutil.rmtree(folder, ignore_errors=True)
+    remove_unless_kept(folder, settings.keep_checkpoints)
     return {"alpha": alpha, **summary}

@@ -18,8 +18,6 @@ among those tokens only. That filter is the default (``uld_top_filter``); 0 give
 
 from __future__ import annotations
 
-import shutil
-
 from unlearn.data.benchmark import Benchmark
 from unlearn.data.pairing import PairCollator
 from unlearn.errors import UserError
@@ -31,7 +29,7 @@ from unlearn.models.unlearned import write_manifest
 from unlearn.objectives import losses, per_token
 from unlearn.objectives.registry import Method, Term
 from unlearn.training.arguments import training_arguments
-from unlearn.training.common import mean_logged_loss, prepare_model, train
+from unlearn.training.common import mean_logged_loss, prepare_model, remove_unless_kept, train
 from unlearn.training.unlearn_trainer import UnlearningTrainer
 
 RETAIN_WEIGHT = 5.0  # the authors' weight on the uniform retain term
@@ -74,8 +72,7 @@ def build(settings, args, out, name: str) -> dict:
         method=ASSISTANT, settings=settings, forget_weight=1.0, regularizer_weight=RETAIN_WEIGHT)
     result = train(trainer, checkpoints, settings.resume)
     save_model(trainer.model.merge_and_unload(), tokenizer, out / "second")
-    if not settings.keep_checkpoints:
-        shutil.rmtree(checkpoints, ignore_errors=True)
+    remove_unless_kept(checkpoints, settings.keep_checkpoints)
     write_manifest(out, "logit_combination", name, {"main": model_source(settings), "second": "second"},
                    FAMILY_METHODS[name].inference_cost, formula="uld", alpha=args.alpha, top_filter=args.top_filter,
                    assistant_layers=args.layers)

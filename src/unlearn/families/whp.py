@@ -14,8 +14,6 @@ are the forget data's own: those it likes more than the base model. WHP's generi
 
 from __future__ import annotations
 
-import shutil
-
 import datasets
 import torch
 
@@ -25,11 +23,11 @@ from unlearn.data.formatting import IGNORE_INDEX, tokenize_split
 from unlearn.families import FAMILY_METHODS
 from unlearn.families.reinforce import model_source, reinforce
 from unlearn.models.combined import whp_generic_logits
-from unlearn.models.loading import load_model, save_model
+from unlearn.models.loading import load_model
+from unlearn.models.modes import evaluating
 from unlearn.models.unlearned import write_manifest
-from unlearn.training.common import mean_logged_loss, prepare_model, train
+from unlearn.training.common import mean_logged_loss, prepare_model, remove_unless_kept, save_trained, train
 from unlearn.training.finetune import supervised_trainer
-from unlearn.training.sharding import gathered_weights
 
 
 def generic_labels(base_logits: torch.Tensor, reinforced_logits: torch.Tensor, labels: torch.Tensor,
@@ -53,8 +51,7 @@ def build(settings, args, out, name: str) -> dict:
                        FAMILY_METHODS[name].inference_cost, formula="whp", alpha=alpha)
         return {"alpha": alpha, **summary}
     summary.update(_train_on_generic_labels(settings, folder, out, alpha))
-    if not settings.keep_checkpoints:
-        shutil.rmtree(folder, ignore_errors=True)
+    remove_unless_kept(folder, settings.keep_checkpoints)
     return {"alpha": alpha, **summary}
 
 
@@ -67,11 +64,8 @@ def _train_on_generic_labels(settings, reinforced_folder, out, alpha: float) -> 
     del reinforced
     trainer = supervised_trainer(settings, model, tokenizer, relabelled, out / "checkpoints")
     result = train(trainer, out / "checkpoints", settings.resume)
-    full_weights = gathered_weights(trainer)  # sharded (FSDP, ZeRO-3): every process takes part
-    if trainer.is_world_process_zero():
-        save_model(trainer.model, tokenizer, out, full_weights)
-    if not settings.keep_checkpoints:
-        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    save_trained(trainer, out)
+    remove_unless_kept(out / "checkpoints", settings.keep_checkpoints)
     changed = sum(a != b for row_a, row_b in zip(encoded["labels"], relabelled["labels"])
                   for a, b in zip(row_a, row_b) if a != IGNORE_INDEX)
     total = sum(label != IGNORE_INDEX for row in encoded["labels"] for label in row)
@@ -84,21 +78,18 @@ def _relabel(base, reinforced, encoded, pad_id: int, batch_size: int, alpha: flo
     """The forget examples with generic labels from the base model (before any training) and ``r``."""
     collate = PadCollator(pad_id)
     device = next(base.parameters()).device
-    was_training = base.training
-    base.eval()
-    reinforced.eval()
     columns = {"input_ids": [], "attention_mask": [], "labels": []}
     rows = encoded.select_columns(["input_ids", "attention_mask", "labels"])
-    for start in range(0, len(rows), batch_size):
-        chunk = [rows[i] for i in range(start, min(start + batch_size, len(rows)))]
-        batch = {k: v.to(device) for k, v in collate(chunk).items()}
-        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-        labels = generic_labels(base(**inputs).logits.float(), reinforced(**inputs).logits.float(),
-                                batch["labels"], alpha)
-        for row, new in zip(chunk, labels):
-            length = len(row["input_ids"])
-            columns["input_ids"].append(row["input_ids"])
-            columns["attention_mask"].append(row["attention_mask"])
-            columns["labels"].append(new[:length].tolist())
-    base.train(was_training)
+    with evaluating(base, reinforced):
+        for start in range(0, len(rows), batch_size):
+            chunk = [rows[i] for i in range(start, min(start + batch_size, len(rows)))]
+            batch = {k: v.to(device) for k, v in collate(chunk).items()}
+            inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+            labels = generic_labels(base(**inputs).logits.float(), reinforced(**inputs).logits.float(),
+                                    batch["labels"], alpha)
+            for row, new in zip(chunk, labels):
+                length = len(row["input_ids"])
+                columns["input_ids"].append(row["input_ids"])
+                columns["attention_mask"].append(row["attention_mask"])
+                columns["labels"].append(new[:length].tolist())
     return datasets.Dataset.from_dict(columns)

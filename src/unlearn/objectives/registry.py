@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat
 
@@ -54,7 +55,7 @@ class Term:
     name: str
     role: Literal["forget", "regularizer"]
     streams: tuple[str, ...]
-    compute: Callable[["StepContext", PartSettings | None], object]  # (context, this term's settings) -> loss
+    compute: Callable[[StepContext, PartSettings | None], object]  # (context, this term's settings) -> loss
     summary: str
     reference_logprobs: tuple[str, ...] = ()  # streams whose log p_ref(y|x) is cached before training
     frozen_model: bool = False  # needs the frozen reference model's logits or activations
@@ -62,7 +63,7 @@ class Term:
     settings: type[PartSettings] | None = None  # its own knobs
     training_defaults: dict = field(default_factory=dict)  # optimizer settings its authors use, where none is set
 
-    def loss(self, ctx: "StepContext"):
+    def loss(self, ctx: StepContext):
         """This term's loss on one step, with its own settings from the run's ``method_args``."""
         given = ctx.settings.method_args.get(self.name, {})
         return self.compute(ctx, self.settings.model_validate(given) if self.settings else None)

@@ -29,7 +29,7 @@ from unlearn.objectives import per_token
 
 log = logging.getLogger(__name__)
 
-_PLAIN: "weakref.WeakKeyDictionary[torch.nn.Module, bool]" = weakref.WeakKeyDictionary()
+_PLAIN: weakref.WeakKeyDictionary[torch.nn.Module, bool] = weakref.WeakKeyDictionary()
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:

@@ -1,8 +1,10 @@
-"""Steps every training command shares: model preparation and a resumable ``train()``."""
+"""Steps every training command shares: model preparation, a resumable ``train()``, saving and cleanup."""
 
 from __future__ import annotations
 
 import math
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -11,9 +13,10 @@ from transformers import TrainerCallback
 from unlearn.data.formatting import PromptFormat
 from unlearn.errors import UserError
 from unlearn.files import STORAGE_ERRORS
-from unlearn.models.loading import fit_to_context, load_model
+from unlearn.models.loading import fit_to_context, load_model, save_model
 from unlearn.models.lora import apply_lora, full_weights
 from unlearn.models.unlearned import with_trainable
+from unlearn.training.sharding import gathered_weights
 
 
 def prepare_model(settings):
@@ -46,6 +49,25 @@ def train(trainer, checkpoint_dir: Path, resume: bool, callbacks: list | None = 
             raise
         raise UserError(f"training stopped: cannot write {error.filename or checkpoint_dir}: {error.strerror}; "
                         "the last complete checkpoint is kept for --resume") from error
+
+
+def save_trained(trainer, out: Path, before_saving: Callable | None = None) -> bool:
+    """Save the trained model into ``out`` in Hugging Face format; every process takes part in gathering
+    sharded weights (FSDP, ZeRO-3), the main one writes. ``before_saving(model) -> model`` (a LoRA merge)
+    runs on the main process only. Returns whether this process is the main one."""
+    full_weights = gathered_weights(trainer)
+    if not trainer.is_world_process_zero():
+        return False
+    if before_saving is not None:
+        trainer.model = before_saving(trainer.model)
+    save_model(trainer.model, trainer.processing_class, out, full_weights)
+    return True
+
+
+def remove_unless_kept(folder: Path, keep: bool) -> None:
+    """Delete an intermediate folder (checkpoints, a reinforced model) unless the user keeps it."""
+    if not keep:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def last_complete_checkpoint(checkpoint_dir: Path) -> Path | None:

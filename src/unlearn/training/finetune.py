@@ -10,24 +10,21 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
 import time
 from pathlib import Path
 
 from unlearn.data.benchmark import Benchmark
-from unlearn.errors import UserError
 from unlearn.data.collate import PadCollator
 from unlearn.data.formatting import check_trainable, is_text_split, tokenize_split
+from unlearn.errors import UserError
 from unlearn.evaluation.generation import generate_answers
 from unlearn.files import atomic_write_json
 from unlearn.metrics.fact import contains_fact, fact_accuracy
-from unlearn.models.loading import save_model
 from unlearn.models.unlearned import with_trainable
 from unlearn.training.arguments import training_arguments
-from unlearn.training.common import mean_logged_loss, prepare_model, train
+from unlearn.training.common import mean_logged_loss, prepare_model, remove_unless_kept, save_trained, train
 from unlearn.training.finetune_settings import FinetuneSettings
 from unlearn.training.run_folder import check_run_folder, record_run_settings
-from unlearn.training.sharding import gathered_weights
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +50,11 @@ def finetune(settings: FinetuneSettings, callbacks: list | None = None) -> dict:
         raise UserError("--merge-lora cannot merge a sharded adapter (FSDP, DeepSpeed): save the adapter, then "
                         "merge it in one process")
     result = train(trainer, out / "checkpoints", settings.resume, callbacks)
-    full_weights = gathered_weights(trainer)  # sharded (FSDP, ZeRO-3): every process takes part
-    if not trainer.is_world_process_zero():
+    # a merged adapter gives a plain model, which any method can unlearn from
+    merge = (lambda model: with_trainable(model, lambda part: part.merge_and_unload())) \
+        if settings.lora and settings.merge_lora else None
+    if not save_trained(trainer, out, merge):
         return {}
-    if settings.lora and settings.merge_lora:
-        trainer.model = with_trainable(trainer.model, lambda part: part.merge_and_unload())  # a plain model: any method can unlearn from it
-    save_model(trainer.model, tokenizer, out, full_weights)
 
     summary = {
         "split": settings.split,
@@ -71,8 +67,7 @@ def finetune(settings: FinetuneSettings, callbacks: list | None = None) -> dict:
         summary.update(_fact_check(trainer.model, tokenizer, fmt, records, settings))
     summary["total_seconds"] = round(time.time() - started, 1)
     atomic_write_json(out / "train_summary.json", summary)
-    if not settings.keep_checkpoints:
-        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    remove_unless_kept(out / "checkpoints", settings.keep_checkpoints)
     return summary
 
 

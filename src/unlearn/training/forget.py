@@ -8,7 +8,6 @@ model, build the data streams the method reads, compute what the reference contr
 from __future__ import annotations
 
 import math
-import shutil
 import time
 
 from unlearn.data.benchmark import Benchmark
@@ -19,15 +18,14 @@ from unlearn.families import FAMILY_METHODS, ONE_MODEL
 from unlearn.families.build import build_family_method
 from unlearn.families.saliency import saliency_callback
 from unlearn.files import atomic_write_json
-from unlearn.models.loading import save_model
 from unlearn.objectives.registry import Method, default_weights
 from unlearn.training.arguments import training_arguments
-from unlearn.training.common import mean_logged_loss, prepare_model, train
+from unlearn.training.common import mean_logged_loss, prepare_model, remove_unless_kept, save_trained, train
 from unlearn.training.forget_settings import ForgetSettings, check_settings
 from unlearn.training.reference import prepare_reference
 from unlearn.training.rmu_setup import prepare_rmu
 from unlearn.training.run_folder import check_run_folder, record_run_settings
-from unlearn.training.sharding import check_sharding, gathered_weights, shard_reference
+from unlearn.training.sharding import check_sharding, shard_reference
 from unlearn.training.streams import build_streams, check_record_kinds, warn_overlap
 from unlearn.training.unlearn_trainer import UnlearningTrainer
 
@@ -42,10 +40,8 @@ def forget(settings: ForgetSettings, callbacks: list | None = None) -> dict:
     trainer, method, weights = build_trainer(settings, out / "checkpoints")
     record_run_settings(out, recorded)
     result = train(trainer, out / "checkpoints", settings.resume, callbacks)
-    full_weights = gathered_weights(trainer)  # sharded (FSDP, ZeRO-3): every process takes part
-    if not trainer.is_world_process_zero():
+    if not save_trained(trainer, out):
         return {}
-    save_model(trainer.model, trainer.processing_class, out, full_weights)
     summary = {
         "method": method.name,
         "inference_cost": ONE_MODEL,
@@ -63,8 +59,7 @@ def forget(settings: ForgetSettings, callbacks: list | None = None) -> dict:
         "total_seconds": round(time.time() - started, 1),
     }
     atomic_write_json(out / "train_summary.json", summary)
-    if not settings.keep_checkpoints:
-        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    remove_unless_kept(out / "checkpoints", settings.keep_checkpoints)
     return summary
 
 

@@ -20,8 +20,7 @@ from pydantic import Field, NonNegativeFloat, PositiveInt, field_validator, mode
 from unlearn.config import PartSettings, _unwrap, check_part_args, part_flag
 from unlearn.errors import UserError
 from unlearn.families import FAMILY_METHODS, FamilyMethod
-from unlearn.objectives.registry import (PDU_DUAL_WARMUP_EPOCHS, Method, method_parts, parse_method,
-                                         training_defaults)
+from unlearn.objectives.registry import PDU_DUAL_WARMUP_EPOCHS, Method, method_parts, parse_method, training_defaults
 from unlearn.training.settings import DataSettings, OptimSettings, TrainableModelSettings
 
 log = logging.getLogger(__name__)

@@ -23,9 +23,12 @@ from tqdm.auto import tqdm
 
 from unlearn.models.loading import load_model
 from unlearn.models.lora import disabling_gives_start
+from unlearn.models.modes import evaluating
 from unlearn.objectives import per_token
+from unlearn.objectives.registry import Method
 from unlearn.objectives.sequence import ANSWER, position_mask
 from unlearn.training.chunked_logits import output_head
+from unlearn.training.forget_settings import ForgetSettings
 
 
 class FrozenReference:
@@ -36,7 +39,7 @@ class FrozenReference:
         self.adapter_host = adapter_host  # a peft model whose adapter is disabled while we query it
 
     @classmethod
-    def copy_of(cls, model) -> "FrozenReference":
+    def copy_of(cls, model) -> FrozenReference:
         """``model`` as it is now, frozen: the model itself with its adapter off when that adapter was
         added by this run (still zero), otherwise a frozen deep copy (a loaded adapter included)."""
         if disabling_gives_start(model):
@@ -47,7 +50,7 @@ class FrozenReference:
         return cls(frozen)
 
     @classmethod
-    def separate(cls, model) -> "FrozenReference":
+    def separate(cls, model) -> FrozenReference:
         for parameter in model.parameters():
             parameter.requires_grad_(False)
         return cls(model.eval())
@@ -90,18 +93,14 @@ def model_forward(model):
     """``forward(stream, logits_to_keep) -> output`` of ``model`` in eval mode (dropout off) for the cache."""
 
     def forward(stream, logits_to_keep=0):
-        was_training = model.training
-        model.eval()
-        try:
+        with evaluating(model):
             return model(input_ids=stream["input_ids"], attention_mask=stream["attention_mask"],
                          logits_to_keep=logits_to_keep)
-        finally:
-            model.train(was_training)
 
     return forward
 
 
-def prepare_reference(method: Method, model, dataset, collator, device, settings):
+def prepare_reference(method: Method, model, dataset, collator, device, settings: ForgetSettings):
     """A frozen model only when a term needs full outputs; otherwise cached log-probs only.
 
     Both come from ``settings.reference`` when given, else from ``model`` as it is before the first
