@@ -23,13 +23,11 @@ from unlearn.attacks import catalog
 from unlearn.attacks.recovery import MIN_GAP
 from unlearn.config import _unwrap, check_part_args, comma_list, part_flag
 from unlearn.evaluation.eval_settings import NONE_WORDS, EvalSettings
+from unlearn.evaluation.metric_registry import split_metrics
 from unlearn.training.settings import DataSettings, ModelSettings
 
 log = logging.getLogger(__name__)
 
-# the forget metrics with a per-question column (``evaluation.evaluator.metric_columns``)
-FORGET_METRICS = ["rougeL_recall", "rouge1_recall", "probability", "truth_ratio", "token_entropy", "cosine_similarity",
-                  "entailment_score", "fact_accuracy", "exact_memorization", "extraction_strength"]
 RECOVERY_METRICS = ["fact_accuracy", "rougeL_recall", "probability", "cosine_similarity", "entailment_score",
                     "extraction_strength"]
 
@@ -117,10 +115,11 @@ class AttackSettings(AttackEvalSettings):
     def _known_metrics(cls, value):
         if not value:
             raise ValueError("no recovery metric named")
+        known = [m.name for m in split_metrics()]  # the metrics with a per-question column
         for name in value:
-            if name not in FORGET_METRICS:
-                close = difflib.get_close_matches(name, FORGET_METRICS, n=1)
-                hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(FORGET_METRICS)}"
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(known)}"
                 raise ValueError(f"'{name}' is not a forget metric ({hint})")
         return list(dict.fromkeys(value))
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-
 from unlearn.evaluation.metric_registry import NEEDS, find_metric, model_metrics, split_metrics
 
 
@@ -11,25 +9,6 @@ def metric_label(name: str) -> str:
     """The registered metric's label; an unregistered name (a suite's number) as it is."""
     metric = find_metric(name)
     return metric.label if metric else name
-
-
-class _Labels(Mapping):
-    """``LABELS[name]``: a live view of the registry's labels, so a metric registered later has one too."""
-
-    def __getitem__(self, name: str) -> str:
-        metric = find_metric(name)
-        if metric is None:
-            raise KeyError(name)
-        return metric.label
-
-    def __iter__(self) -> Iterator[str]:
-        return iter([m.name for m in (*split_metrics(), *model_metrics())])
-
-    def __len__(self) -> int:
-        return len(split_metrics()) + len(model_metrics())
-
-
-LABELS = _Labels()
 
 
 def direction(role: str, name: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from unlearn.attacks.recovery import FACT_METRICS
-from unlearn.evaluation.table import LABELS
+from unlearn.evaluation.table import metric_label
 from unlearn.report.collect import ModelResult, RunResults, read_json
 from unlearn.report.plots import plt, save_figure
 from unlearn.report.tables import Table, cell, model_name
@@ -56,7 +56,7 @@ def _column_titles(models: list[ModelResult], metric: str) -> list[str]:
     for model in models:
         for attack in model.attacks["attacks"]:
             first.setdefault(attack["name"], attack)
-    return [name if (shown := _shown_metric(a, metric)) == metric else f"{name} ({LABELS.get(shown, shown)})"
+    return [name if (shown := _shown_metric(a, metric)) == metric else f"{name} ({metric_label(shown)})"
             for name, a in first.items()]
 
 
@@ -89,7 +89,7 @@ def robustness_tables(results: RunResults) -> list[Table]:
         return []
     names = attack_names(models)
     confidence = models[0].attacks["intervals"]["confidence"]
-    recovery = (f"Robustness: recovery of forget {LABELS.get(metric, metric)} under each attack, {_formula(models)}, "
+    recovery = (f"Robustness: recovery of forget {metric_label(metric)} under each attack, {_formula(models)}, "
                 f"0 = nothing came back, 1 = all of it [{confidence:.0%} paired interval]"
                 + ("" if metric in FACT_METRICS else "; not fact-based: the answer's format counts too"),
                 ["method", *_column_titles(models, metric)],
@@ -98,7 +98,7 @@ def robustness_tables(results: RunResults) -> list[Table]:
     worst = ("Robustness: forget score without attack and the worst case over attacks (the attack chosen on one "
              "half of the questions every attack measured, its score reported on the other half)",
              ["method", "metric", "without attack", "worst case", "control under that attack", "attack", "questions"],
-             [[model_name(m, results.seeds), LABELS.get(name, name), cell(r.get("unlearned")), cell(r.get("value")),
+             [[model_name(m, results.seeds), metric_label(name), cell(r.get("unlearned")), cell(r.get("value")),
                cell(r.get("control")), r.get("attack") or "n/c", str(r.get("questions_reported_on", ""))]
               for m in models for name, r in m.attacks["robust"].items()])
     reasons = [[model_name(m, results.seeds), n, _recovery(m, n, metric).get("not_computed") or "not computed"]
@@ -145,7 +145,7 @@ def recovery_heatmap(results: RunResults, path: Path) -> Path | None:
             axes.text(j, i, "n/c" if value is None else f"{value:.2f}", ha="center", va="center", fontsize=7)
     axes.set_xticks(range(len(names)), titles, rotation=45, ha="right", fontsize=7)
     axes.set_yticks(range(len(models)), [model_name(m, results.seeds) for m in models], fontsize=8)
-    axes.set_title(f"Recovery of forget {LABELS.get(metric, metric)} (0 = nothing back, 1 = all)", fontsize=9)
+    axes.set_title(f"Recovery of forget {metric_label(metric)} (0 = nothing back, 1 = all)", fontsize=9)
     figure.colorbar(image, ax=axes, fraction=0.03)
     return save_figure(figure, path)
 
