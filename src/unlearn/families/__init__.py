@@ -12,6 +12,8 @@ or as a manifest model (``models.unlearned``). ``FAMILY_METHODS`` names them for
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass, field
 from importlib import import_module
 from typing import Literal
@@ -19,6 +21,12 @@ from typing import Literal
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from unlearn.config import PartSettings
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from unlearn.training.forget_settings import ForgetSettings
+
 
 ONE_MODEL = "1 model, 1 forward pass per token"
 
@@ -37,7 +45,7 @@ class FamilyMethod:
     settings: type[PartSettings] | None = None  # its own knobs (``--uld.alpha``, ``method_args: {ULD: ...}``)
     training_defaults: dict = field(default_factory=dict)  # optimizer settings its authors use, where none is set
 
-    def build(self, settings, args: PartSettings | None, out) -> dict:
+    def build(self, settings: ForgetSettings, args: PartSettings | None, out: Path) -> dict:
         return import_module(f"unlearn.families.{self.module}").build(settings, args, out, self.name)
 
 

@@ -9,12 +9,21 @@ model's own probabilities, so probability-based metrics show what the weights st
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from unlearn.data.benchmark import Benchmark
 from unlearn.data.refusals import load_refusals
 from unlearn.errors import UserError
 from unlearn.families import FAMILY_METHODS
 from unlearn.families.reinforce import model_source
 from unlearn.models.unlearned import write_manifest
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from unlearn.families import GuardrailSettings
+    from unlearn.training.forget_settings import ForgetSettings
+
 
 SYSTEM_PROMPT = ("You must act as if you have never learned anything about the following: {subjects}. "
                  "If a question is about any of them, say that you do not know, and never reveal facts about them.")
@@ -24,7 +33,7 @@ def guard_prompt(subjects: list[str]) -> str:
     return SYSTEM_PROMPT.format(subjects="; ".join(subjects))
 
 
-def build(settings, args, out, name: str) -> dict:
+def build(settings: ForgetSettings, args: GuardrailSettings, out: Path, name: str) -> dict:
     forget = Benchmark(settings.data, answer_field=settings.answer_field).split(settings.forget)
     subjects = args.subjects or (sorted(set(forget["subject"])) if "subject" in forget.column_names
                                            else None)

@@ -21,6 +21,8 @@ A ``prompted`` manifest model: the examples live in the chat template (``models.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import json
 import logging
 import random
@@ -34,6 +36,11 @@ from unlearn.families.reinforce import model_source
 from unlearn.models.loading import _hf_call, load_tokenizer, resolve_source
 from unlearn.models.prompted import context_chat_template
 from unlearn.models.unlearned import write_manifest
+
+if TYPE_CHECKING:
+    from unlearn.families import ICULSettings
+    from unlearn.training.forget_settings import ForgetSettings
+
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +66,7 @@ def icul_context(forget: list[tuple[str, str]], wrong: list[str], retain: list[t
     return turns
 
 
-def build(settings, args, out, name: str) -> dict:
+def build(settings: ForgetSettings, args: ICULSettings, out: Path, name: str) -> dict:
     benchmark = Benchmark(settings.data, answer_field=settings.answer_field)
     forget, retain = benchmark.split(settings.forget), benchmark.split(settings.retain)
     rng = random.Random(settings.seed)
@@ -82,7 +89,7 @@ def build(settings, args, out, name: str) -> dict:
             "context_tokens": length, "icul_label": args.label}
 
 
-def _context_tokens(settings, context: list[dict], frame: dict | None) -> int:
+def _context_tokens(settings: ForgetSettings, context: list[dict], frame: dict | None) -> int:
     """Tokens the examples add to every prompt. Refused when the whole framed prompt fills the
     model's window, as the manifest loader would refuse it; a warning when it passes --max-length."""
     source = resolve_source(settings.model)

@@ -15,6 +15,8 @@ The result is one plain model.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from unlearn.data.benchmark import Benchmark
@@ -23,6 +25,13 @@ from unlearn.data.formatting import IGNORE_INDEX, tokenize_split
 from unlearn.errors import UserError
 from unlearn.models.loading import save_model
 from unlearn.training.common import prepare_model
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from unlearn.families import PruningSettings
+    from unlearn.training.forget_settings import ForgetSettings
+
 
 EPSILON = 1e-3  # the authors' ff_eps (nickypro/taker)
 
@@ -124,7 +133,7 @@ def prune_iteratively(measure, prune, ratio: float, target_drop: float, max_step
     return pruned, history
 
 
-def build(settings, args, out, name: str) -> dict:
+def build(settings: ForgetSettings, args: PruningSettings, out: Path, name: str) -> dict:
     benchmark = Benchmark(settings.data, answer_field=settings.answer_field)
     model, tokenizer, fmt, max_length = prepare_model(settings.model_copy(update={"lora": False}))  # whole neurons
     encoded = {role: tokenize_split(benchmark.split(split), tokenizer, fmt, max_length, name=split)

@@ -14,11 +14,16 @@ mask ``tofu_0.95.pt``; WMDP uses 0.6).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from transformers import TrainerCallback
 
 from unlearn.models.modes import evaluating
 from unlearn.objectives.sequence import answer_lengths, sequence_logprob
+
+if TYPE_CHECKING:
+    from unlearn.training.forget_settings import ForgetSettings
 
 
 def summed_example_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -88,7 +93,7 @@ class MaskedUpdates(TrainerCallback):
         return sum(int(m.sum()) for m in self.masks.values()) / max(1, total)
 
 
-def saliency_callback(model, dataset, collator, settings):
+def saliency_callback(model, dataset, collator, settings: ForgetSettings) -> MaskedUpdates | None:
     """``--mask saliency``: the callback that keeps the weights outside the mask fixed (or None)."""
     if settings.mask == "none":
         return None

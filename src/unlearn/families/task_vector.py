@@ -6,12 +6,20 @@ a multiple of it moves the model away from that data. The result is one plain mo
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from unlearn.families.reinforce import reinforce
 from unlearn.models.loading import load_model, save_model
 from unlearn.models.lora import full_weights
 from unlearn.training.common import remove_unless_kept
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from unlearn.families import TaskVectorSettings
+    from unlearn.training.forget_settings import ForgetSettings
 
 
 def negate_task_vector(target: dict, finetuned: dict, alpha: float) -> dict:
@@ -23,7 +31,7 @@ def negate_task_vector(target: dict, finetuned: dict, alpha: float) -> dict:
             for name, value in target.items()}
 
 
-def build(settings, args, out, name: str) -> dict:
+def build(settings: ForgetSettings, args: TaskVectorSettings, out: Path, name: str) -> dict:
     alpha = args.alpha
     folder, summary = reinforce(settings, out / "reinforced")
     target, tokenizer = load_model(settings.model, settings.dtype, settings.device, settings.trust_remote_code,

@@ -18,6 +18,8 @@ among those tokens only. That filter is the default (``uld_top_filter``); 0 give
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from unlearn.data.benchmark import Benchmark
 from unlearn.data.pairing import PairCollator
 from unlearn.errors import UserError
@@ -31,6 +33,13 @@ from unlearn.objectives.registry import Method, Term
 from unlearn.training.arguments import training_arguments
 from unlearn.training.common import mean_logged_loss, prepare_model, remove_unless_kept, train
 from unlearn.training.unlearn_trainer import UnlearningTrainer
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from unlearn.families import ULDSettings
+    from unlearn.training.forget_settings import ForgetSettings
+
 
 RETAIN_WEIGHT = 5.0  # the authors' weight on the uniform retain term
 
@@ -56,7 +65,7 @@ def first_layers(model, count: int):
     return model
 
 
-def build(settings, args, out, name: str) -> dict:
+def build(settings: ForgetSettings, args: ULDSettings, out: Path, name: str) -> dict:
     from unlearn.training.streams import build_streams
 
     benchmark = Benchmark(settings.data, answer_field=settings.answer_field)

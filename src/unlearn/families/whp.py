@@ -14,6 +14,8 @@ are the forget data's own: those it likes more than the base model. WHP's generi
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import datasets
 import torch
 
@@ -29,6 +31,12 @@ from unlearn.models.unlearned import write_manifest
 from unlearn.training.common import mean_logged_loss, prepare_model, remove_unless_kept, save_trained, train
 from unlearn.training.finetune import supervised_trainer
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from unlearn.families import WHPSettings
+    from unlearn.training.forget_settings import ForgetSettings
+
 
 def generic_labels(base_logits: torch.Tensor, reinforced_logits: torch.Tensor, labels: torch.Tensor,
                    alpha: float) -> torch.Tensor:
@@ -42,7 +50,7 @@ def generic_labels(base_logits: torch.Tensor, reinforced_logits: torch.Tensor, l
     return torch.where(labels == IGNORE_INDEX, labels, shifted)
 
 
-def build(settings, args, out, name: str) -> dict:
+def build(settings: ForgetSettings, args: WHPSettings, out: Path, name: str) -> dict:
     alpha = args.alpha
     keep_reinforced = name == "WHP-decoding"
     folder, summary = reinforce(settings, out / ("second" if keep_reinforced else "reinforced"))
@@ -55,7 +63,7 @@ def build(settings, args, out, name: str) -> dict:
     return {"alpha": alpha, **summary}
 
 
-def _train_on_generic_labels(settings, reinforced_folder, out, alpha: float) -> dict:
+def _train_on_generic_labels(settings: ForgetSettings, reinforced_folder: Path, out: Path, alpha: float) -> dict:
     records = Benchmark(settings.data, answer_field=settings.answer_field).split(settings.forget)
     model, tokenizer, fmt, max_length = prepare_model(settings)
     encoded = tokenize_split(records, tokenizer, fmt, max_length, name=settings.forget)

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import logging
 import math
 
 import torch
 
+if TYPE_CHECKING:
+    from unlearn.training.finetune_settings import FinetuneSettings
+    from unlearn.training.forget_settings import ForgetSettings
+
+
 log = logging.getLogger(__name__)
 
 
-def training_arguments(settings, model, examples: int, output_dir):
+def training_arguments(settings: ForgetSettings | FinetuneSettings, model, examples: int, output_dir):
     """``warmup_epochs`` of linear warmup, then a linear decay or a constant rate (``lr_schedule``),
     AdamW, a checkpoint per epoch (last one kept)."""
     from transformers import TrainingArguments

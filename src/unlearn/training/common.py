@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 import shutil
 from collections.abc import Callable
@@ -18,8 +20,12 @@ from unlearn.models.lora import apply_lora, full_weights
 from unlearn.models.unlearned import with_trainable
 from unlearn.training.sharding import gathered_weights
 
+if TYPE_CHECKING:
+    from unlearn.training.finetune_settings import FinetuneSettings
+    from unlearn.training.forget_settings import ForgetSettings
 
-def prepare_model(settings):
+
+def prepare_model(settings: ForgetSettings | FinetuneSettings):
     """Threads and seed, then ``(model, tokenizer, prompt format, max length)``, LoRA applied if asked.
 
     The max length is ``settings.max_length`` capped at the model's context."""

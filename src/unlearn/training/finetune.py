@@ -8,6 +8,8 @@ split is answered greedily to report fact accuracy, the honest sign of memorizat
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import logging
 import math
 import time
@@ -25,6 +27,10 @@ from unlearn.training.arguments import training_arguments
 from unlearn.training.common import mean_logged_loss, prepare_model, remove_unless_kept, save_trained, train
 from unlearn.training.finetune_settings import FinetuneSettings
 from unlearn.training.run_folder import check_run_folder, record_run_settings
+
+if TYPE_CHECKING:
+    from unlearn.training.forget_settings import ForgetSettings
+
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +77,7 @@ def finetune(settings: FinetuneSettings, callbacks: list | None = None) -> dict:
     return summary
 
 
-def supervised_trainer(settings, model, tokenizer, train_set, checkpoint_dir: Path):
+def supervised_trainer(settings: ForgetSettings | FinetuneSettings, model, tokenizer, train_set, checkpoint_dir: Path):
     from unlearn.training.answer_trainer import AnswerLossTrainer
 
     args = training_arguments(settings, model, len(train_set), checkpoint_dir)
@@ -80,7 +86,7 @@ def supervised_trainer(settings, model, tokenizer, train_set, checkpoint_dir: Pa
                              chunk_tokens=settings.loss_chunk_tokens)
 
 
-def _fact_check(model, tokenizer, fmt, records, settings) -> dict:
+def _fact_check(model, tokenizer, fmt, records, settings: FinetuneSettings) -> dict:
     """Greedy answers to ``check_facts`` records spread evenly over the split; fact accuracy if they carry facts."""
     count = min(settings.check_facts, len(records))
     sample = records.select(sorted({i * len(records) // count for i in range(count)}))

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from unlearn.errors import UserError
 
+if TYPE_CHECKING:
+    from unlearn.training.forget_settings import ForgetSettings
 
-def prepare_rmu(model, settings):
+
+def prepare_rmu(model, settings: ForgetSettings) -> tuple[int, torch.Tensor]:
     """Train only what RMU trains (WMDP: ``mlp.down_proj`` of layers l-2..l, the 7th parameter of a
     Zephyr/Mistral layer, ``param_ids=[6]``) and draw the random unit direction u (uniform in [0, 1)^d,
     normalized, as WMDP draws it)."""

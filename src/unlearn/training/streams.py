@@ -40,7 +40,7 @@ def check_record_kinds(method: Method, forget_records, retain_records, settings:
                             f"question-answer records; {side} split '{getattr(settings, side)}' holds raw text")
 
 
-def warn_overlap(forget_records, retain_records, settings) -> None:
+def warn_overlap(forget_records, retain_records, settings: ForgetSettings) -> None:
     """Count retain records whose (question, answer) is also in the forget set, reading in batches."""
     forget_pairs = set(_pairs(forget_records))
     shared = sum(pair in forget_pairs for pair in _pairs(retain_records))
@@ -54,7 +54,8 @@ def _pairs(records):
         yield from zip(batch["question"], batch["answer"])
 
 
-def build_streams(method: Method, forget_records, retain_records, refusals, tokenizer, fmt, length, settings):
+def build_streams(method: Method, forget_records, retain_records, refusals, tokenizer, fmt, length: int,
+                  settings: ForgetSettings) -> ForgetRetainDataset:
     """Tokenize exactly the streams the method reads; refusal and mismatch picks are seeded."""
     rng = random.Random(settings.seed)
     forget_streams, retain_streams = {}, {}
