@@ -217,8 +217,10 @@ def _parser_section(parser: argparse.ArgumentParser, name: str) -> list[str]:
 
 
 def _option_row(parser: argparse.ArgumentParser, action: argparse.Action) -> list[str]:
+    from unlearn.cli.parser import is_required  # a setting's required flag may also come from --config
+
     names = ", ".join(f"`{s}`" for s in action.option_strings) or f"`{action.metavar or action.dest}`"
-    required = "yes" if action.required else ""
+    required = "yes" if is_required(action) else ""
     help_text = parser._get_formatter()._expand_help(action) if action.help else ""
     return [names, required, help_text]
 

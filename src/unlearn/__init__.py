@@ -6,17 +6,10 @@
 ``unlearn.attack``, ``unlearn.run``, ``unlearn.compare``, ``unlearn.write_report`` (see ``unlearn.api``).
 """
 
-import logging
-
 from unlearn.errors import UserError
+from unlearn.quiet import silence_library_messages
 
-# bitsandbytes, imported by peft, tries at import to fetch an optional CPU 4-bit kernel from the Hub and
-# logs a warning on every command when it cannot (offline, or not trusted); its own fallback is used.
-# With HF_HUB_OFFLINE set, the kernels package first logs that it skips the kernel's publisher check.
-logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(
-    lambda record: "gemm_4bit_forward" not in record.getMessage())
-logging.getLogger("kernels._internals.hf_hub").addFilter(
-    lambda record: "quantization-bitsandbytes" not in record.getMessage())
+silence_library_messages()  # the libraries' messages that llm-unlearn answers itself (see unlearn.quiet)
 
 __version__ = "0.1.0"
 API = ("attack", "compare", "evaluate", "fictitious_benchmark", "finetune", "forget", "muse_benchmark", "run",

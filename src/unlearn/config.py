@@ -27,19 +27,45 @@ def add_settings_flags(parser: argparse.ArgumentParser, model: type[BaseModel]) 
         if typing.get_origin(kind) is dict:  # parts' settings: their own namespaced flags (add_part_flags)
             continue
         flag = "--" + name.replace("_", "-")
-        default = "required" if field.is_required() else f"default: {field.default}"
-        # argparse reads '%' in help as a format field ("Min-K%" ended --help in a KeyError)
-        help_text = f"{field.description or ''} ({default})".strip().replace("%", "%%")
-        options: dict = {"dest": name, "default": argparse.SUPPRESS, "help": help_text}
+        # a required setting is listed apart, but not argparse-required: the --config file may give it
+        group = required_group(parser) if field.is_required() else parser
+        options: dict = {"dest": name, "default": argparse.SUPPRESS, "help": field_help(field)}
         if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **options)
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, **options)
         elif typing.get_origin(kind) is typing.Literal:
             # validated by pydantic, so a bad value gets the same one-line message as in YAML
-            parser.add_argument(flag, metavar="{" + ",".join(str(c) for c in typing.get_args(kind)) + "}", **options)
+            group.add_argument(flag, metavar="{" + ",".join(str(c) for c in typing.get_args(kind)) + "}", **options)
         elif typing.get_origin(kind) is list:
-            parser.add_argument(flag, nargs="+", metavar="VALUE", **options)
+            group.add_argument(flag, nargs="+", metavar="VALUE", **options)
         else:
-            parser.add_argument(flag, type=str, metavar=_metavar(kind), **options)
+            group.add_argument(flag, type=str, metavar=_metavar(kind), **options)
+
+
+REQUIRED_TITLE = "required arguments"
+
+
+def required_group(parser: argparse.ArgumentParser):
+    """The parser's group of required flags, made on first use and listed before the optional ones, so
+    that --help shows which flags a command cannot run without."""
+    for group in parser._action_groups:
+        if group.title == REQUIRED_TITLE:
+            return group
+    group = parser.add_argument_group(REQUIRED_TITLE)
+    parser._action_groups.insert(1, parser._action_groups.pop())  # after the positionals, before 'options'
+    return group
+
+
+def field_help(field) -> str:
+    """A setting's flag help: its description and its default, said once (a description that names its
+    default in its own words, "(default: torch's choice)", keeps only those); a required setting says
+    that the --config file may give it instead."""
+    text = field.description or ""
+    if field.is_required():
+        text += " (or in the --config file)"
+    elif "default:" not in text:
+        text += f" (default: {field.get_default(call_default_factory=True)})"
+    # argparse reads '%' in help as a format field ("Min-K%" ended --help in a KeyError)
+    return text.strip().replace("%", "%%")
 
 
 def flag_values(model: type[BaseModel], args: argparse.Namespace) -> dict:
@@ -178,9 +204,8 @@ def add_part_flags(parser: argparse.ArgumentParser, parts: dict[str, type[BaseMo
         group = parser.add_argument_group(f"{part} settings ({used_by[part]})")
         for name, field in model.model_fields.items():
             kind = _unwrap(field.annotation)
-            default = "required" if field.is_required() else f"default: {field.default}"
             options: dict = {"dest": f"{PART_DEST}{part}.{name}", "default": argparse.SUPPRESS,
-                             "help": f"{field.description or ''} ({default})".strip().replace("%", "%%")}
+                             "help": field_help(field)}
             if kind is bool:
                 group.add_argument(part_flag(part, name), action=argparse.BooleanOptionalAction, **options)
             elif typing.get_origin(kind) is list:

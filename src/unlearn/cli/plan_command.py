@@ -4,9 +4,12 @@ part by part, from the model's config alone, and the settings that would fit whe
 from __future__ import annotations
 
 import json
+from copy import copy
 from dataclasses import asdict
 
-from unlearn.config import read_yaml, validate_settings
+from pydantic import BaseModel, create_model
+
+from unlearn.config import add_settings_flags, read_yaml, validate_settings
 from unlearn.errors import UserError
 
 GB = 1e9
@@ -24,25 +27,24 @@ PART_NOTES = {"runtime": "Python + torch + libraries before the model (measured 
 
 
 def register(commands) -> None:
-    from unlearn.training.forget_settings import ForgetSettings
-
     parser = commands.add_parser(
         "plan", help="predict the peak memory of an unlearning run, without loading the model",
         description="Predict the peak memory of `unlearn forget` (weights, gradients, optimizer, reference, "
                     "activations, logits) from the model's config alone, and name the settings that would fit "
-                    "where it does not. Worst case: every sequence max-length tokens long.")
-    parser.add_argument("--config", metavar="YAML", help="read the settings of an `unlearn forget` config (flags win)")
-    for name in PLAN_FIELDS:
-        field = ForgetSettings.model_fields[name]
-        flag = "--" + name.replace("_", "-")
-        help_text = f"{field.description} (default: {field.default})".replace("%", "%%")
-        if field.annotation is bool:
-            parser.add_argument(flag, dest=name, action="store_true", default=None, help=help_text)
-        else:
-            parser.add_argument(flag, dest=name, default=None, metavar=name.upper(),
-                                help=help_text + ("; also fp32, bf16, fp16" if name == "dtype" else ""))
+                    "where it does not. Worst case: every sequence max-length tokens long. Settings come from an "
+                    "`unlearn forget` --config YAML and flags (flags win); --dtype also takes fp32, bf16, fp16.")
+    add_settings_flags(parser, plan_settings())
     add_plan_flags(parser, in_forget=False)
     parser.set_defaults(handler=run)
+
+
+def plan_settings() -> type[BaseModel]:
+    """The forget settings the plan reads, as a settings class of their own: its flags are `unlearn plan`'s,
+    with the same help, metavars and defaults as `unlearn forget`'s."""
+    from unlearn.training.forget_settings import ForgetSettings
+
+    fields = ForgetSettings.model_fields
+    return create_model("PlanSettings", **{name: (fields[name].annotation, copy(fields[name])) for name in PLAN_FIELDS})
 
 
 def add_plan_flags(parser, in_forget: bool) -> None:
