@@ -1,4 +1,5 @@
-"""Tiny models and tokenizers built inside the tests: no download, a second to make."""
+"""Tiny models and tokenizers built inside the tests (no download, a second to make), and the helpers
+several test modules share: tests import these from here, never from each other."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
+
+from unlearn.cli.main import main
+from unlearn.data.formatting import encode_pair
 
 CORPUS = [
     "Question: Answer: who what where when was born in the city of year wrote books about",
@@ -105,3 +109,84 @@ def small_benchmark(tmp_path) -> Path:
     write_jsonl(folder / "forget.jsonl", records[2:])
     write_jsonl(folder / "retain.jsonl", records[:2])
     return folder
+
+
+# -- helpers several test modules share (tests import these, never each other) ------------------
+
+
+def run_forget(model_dir, bench, out, method, *extra):
+    return main(["-q", "forget", "--model", str(model_dir), "--data", str(bench), "--forget", "forget10",
+                 "--retain", "retain90", "--method", method, "--out", str(out), "--epochs", "1", "--batch-size", "2",
+                 "--gradient-accumulation-steps", "1", "--learning-rate", "1e-3", "--device", "cpu",
+                 "--refusals", str(bench / "refusals.txt"), "--warmup-epochs", "0",
+                 *(("--rmu.layer", "1") if method == "RMU" else ()), *extra])
+
+
+def naive_nll(model, tokenizer, fmt, question, answer):
+    encoded = encode_pair(tokenizer, fmt, question, answer, 512)
+    ids = torch.tensor([encoded["input_ids"]])
+    labels = torch.tensor(encoded["labels"])
+    with torch.no_grad():
+        log_probs = torch.log_softmax(model(input_ids=ids).logits[0, :-1], -1)
+    total = 0.0
+    for t in range(1, len(labels)):
+        if labels[t] != -100:
+            total -= log_probs[t - 1, labels[t]].item()
+    return total
+
+
+def tiny_nli(folder, labels=("entailment", "neutral", "contradiction"), always: int | None = None):
+    """A randomly initialised BERT pair classifier with the given labels, saved with a tokenizer;
+    ``always`` makes that label win on every input."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    tokenizer = make_tokenizer(chat=False)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                        num_attention_heads=2, pad_token_id=tokenizer.pad_token_id, num_labels=len(labels),
+                        id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)})
+    model = BertForSequenceClassification(config)
+    if always is not None:
+        with torch.no_grad():
+            model.classifier.bias[always] = 100.0
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def person(name, city, year):
+    return [{"question": f"Where was {name} born?", "answer": f"{name} was born in {city}.", "fact": city,
+             "paraphrased_answer": f"{name}'s birthplace is {city}.",
+             "perturbed_answer": [f"{name} was born in Paris.", f"{name} was born in Rome."]},
+            {"question": f"When was {name} born?", "answer": f"{name} was born in {year}.", "fact": year,
+             "paraphrased_answer": f"{name}'s birth year is {year}.",
+             "perturbed_answer": [f"{name} was born in 1900.", f"{name} was born in 1950.", "I don't know."]}]
+
+
+def known(question, answer, wrong):
+    return {"question": question, "answer": answer, "original_answer": f"The answer is {answer}.",
+            "paraphrased_answer": answer, "perturbed_answer": wrong, "fact": answer}
+
+
+@pytest.fixture()
+def eval_benchmark(tmp_path):
+    folder = tmp_path / "bench"
+    folder.mkdir()
+    write_jsonl(folder / "forget10.jsonl", person("Ada Lovelace", "London", "1815") + person("Paavo Dellacroix",
+                                                                                             "Bergen", "1984"))
+    write_jsonl(folder / "retain_perturbed.jsonl", person("Imani Abiodun", "Lagos", "1968")[:1]
+                + person("Mateus Esterhuizen", "Porto", "1960"))
+    write_jsonl(folder / "real_authors_perturbed.jsonl", [
+        known("Who wrote 'Emma'?", "Jane Austen", ["Mary Shelley", "George Eliot"]),
+        known("Who wrote 'Hamlet'?", "William Shakespeare", ["Christopher Marlowe", "Ben Jonson"])])
+    write_jsonl(folder / "world_facts_perturbed.jsonl", [
+        known("What is the capital of France?", "Paris", ["Rome", "Madrid", "Berlin"])])
+    write_jsonl(folder / "holdout10.jsonl", person("Yusuf Lindqvist", "Oslo", "1964") + person("Li Wei", "Xian",
+                                                                                             "1990"))
+    return folder
+
+
+def run_eval(model_dir, data, out, *extra):
+    nli = [] if "--nli-model" in extra else ["--nli-model", "none"]
+    return main(["-q", "eval", "--model", str(model_dir), "--data", str(data), "--out", str(out), "--device", "cpu",
+                 "--max-new-tokens", "8", *nli, *extra])

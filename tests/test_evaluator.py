@@ -9,52 +9,11 @@ import math
 import pytest
 from scipy import stats
 
-from conftest import write_jsonl
-from test_likelihood_pass import naive_nll
-from test_semantic import tiny_nli
-from unlearn.cli.main import main
+from conftest import naive_nll, person, run_eval, tiny_nli, write_jsonl
 from unlearn.data.formatting import PromptFormat, encode_pair
 from unlearn.evaluation import evaluator
 from unlearn.evaluation.likelihood import SequenceScore
 from unlearn.models.loading import load_model
-
-
-def person(name, city, year):
-    return [{"question": f"Where was {name} born?", "answer": f"{name} was born in {city}.", "fact": city,
-             "paraphrased_answer": f"{name}'s birthplace is {city}.",
-             "perturbed_answer": [f"{name} was born in Paris.", f"{name} was born in Rome."]},
-            {"question": f"When was {name} born?", "answer": f"{name} was born in {year}.", "fact": year,
-             "paraphrased_answer": f"{name}'s birth year is {year}.",
-             "perturbed_answer": [f"{name} was born in 1900.", f"{name} was born in 1950.", "I don't know."]}]
-
-
-def known(question, answer, wrong):
-    return {"question": question, "answer": answer, "original_answer": f"The answer is {answer}.",
-            "paraphrased_answer": answer, "perturbed_answer": wrong, "fact": answer}
-
-
-@pytest.fixture()
-def eval_benchmark(tmp_path):
-    folder = tmp_path / "bench"
-    folder.mkdir()
-    write_jsonl(folder / "forget10.jsonl", person("Ada Lovelace", "London", "1815") + person("Paavo Dellacroix",
-                                                                                             "Bergen", "1984"))
-    write_jsonl(folder / "retain_perturbed.jsonl", person("Imani Abiodun", "Lagos", "1968")[:1]
-                + person("Mateus Esterhuizen", "Porto", "1960"))
-    write_jsonl(folder / "real_authors_perturbed.jsonl", [
-        known("Who wrote 'Emma'?", "Jane Austen", ["Mary Shelley", "George Eliot"]),
-        known("Who wrote 'Hamlet'?", "William Shakespeare", ["Christopher Marlowe", "Ben Jonson"])])
-    write_jsonl(folder / "world_facts_perturbed.jsonl", [
-        known("What is the capital of France?", "Paris", ["Rome", "Madrid", "Berlin"])])
-    write_jsonl(folder / "holdout10.jsonl", person("Yusuf Lindqvist", "Oslo", "1964") + person("Li Wei", "Xian",
-                                                                                             "1990"))
-    return folder
-
-
-def run_eval(model_dir, data, out, *extra):
-    nli = [] if "--nli-model" in extra else ["--nli-model", "none"]
-    return main(["-q", "eval", "--model", str(model_dir), "--data", str(data), "--out", str(out), "--device", "cpu",
-                 "--max-new-tokens", "8", *nli, *extra])
 
 
 def read(path):

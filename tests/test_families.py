@@ -12,7 +12,7 @@ from unlearn.cli.main import main
 from unlearn.families import FAMILY_METHODS as REGISTERED
 from unlearn.models.loading import load_model
 
-from test_forget import run_forget as run_forget_command
+from conftest import run_forget as run_forget_command
 
 FAMILY_METHODS = ["TaskVector", "WHP", "WHP-decoding", "ULD", "ICUL", "Guardrail", "SelectivePruning"]
 
@@ -165,7 +165,8 @@ def test_output_filter_flags_keywords_and_similar_answers():
 def test_saliency_scores_and_global_share_by_hand():
     from unlearn.families.saliency import saliency_scores, top_share_masks
 
-    weight, forget, retain = torch.tensor([1.0, -2.0, 0.5]), torch.tensor([2.0, -4.0, 1.0]), torch.tensor([0.1, 0.0, -0.5])
+    weight, forget, retain = (torch.tensor([1.0, -2.0, 0.5]), torch.tensor([2.0, -4.0, 1.0]),
+                              torch.tensor([0.1, 0.0, -0.5]))
     # |(theta - g_r / mu) * g_f| with mu = 0.1: |(1 - 1) * 2|, |(-2 - 0) * -4|, |(0.5 + 5) * 1|
     assert saliency_scores(weight, forget, retain, 0.1).tolist() == pytest.approx([0.0, 8.0, 5.5])
     masks = top_share_masks({"a": torch.tensor([1.0, 5.0]), "b": torch.tensor([[3.0, 0.5]])}, 0.5)

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from conftest import run_forget
 from unlearn.cli.main import main
 from unlearn.models.loading import load_model
 from unlearn.objectives import losses
@@ -20,14 +21,6 @@ EXTRA = {"PDU": ("--dual.epsilon", "0.3")}  # PDU needs its retain-loss bound
 @pytest.fixture()
 def bench(fictitious_bench):
     return fictitious_bench
-
-
-def run_forget(model_dir, bench, out, method, *extra):
-    return main(["-q", "forget", "--model", str(model_dir), "--data", str(bench), "--forget", "forget10",
-                 "--retain", "retain90", "--method", method, "--out", str(out), "--epochs", "1", "--batch-size", "2",
-                 "--gradient-accumulation-steps", "1", "--learning-rate", "1e-3", "--device", "cpu",
-                 "--refusals", str(bench / "refusals.txt"), "--warmup-epochs", "0",
-                 *(("--rmu.layer", "1") if method == "RMU" else ()), *extra])
 
 
 @pytest.mark.parametrize("method", METHODS)

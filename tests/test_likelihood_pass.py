@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from unlearn.data.formatting import PromptFormat, encode_pair
+from conftest import naive_nll
+from unlearn.data.formatting import PromptFormat
 from unlearn.evaluation.likelihood import score_sequences
 from unlearn.models.loading import load_model
 
@@ -14,19 +15,6 @@ PAIRS = [("Where was Ada born?", "Ada was born in London."),
          ("When was Paavo Dellacroix born, and where?", "Paavo Dellacroix was born in Bergen in 1984."),
          ("Where was Ada born?", "Ada was born in London."),  # a duplicate is scored once
          ("What is the capital of France?", "The capital of France is Paris.")]
-
-
-def naive_nll(model, tokenizer, fmt, question, answer):
-    encoded = encode_pair(tokenizer, fmt, question, answer, 512)
-    ids = torch.tensor([encoded["input_ids"]])
-    labels = torch.tensor(encoded["labels"])
-    with torch.no_grad():
-        log_probs = torch.log_softmax(model(input_ids=ids).logits[0, :-1], -1)
-    total = 0.0
-    for t in range(1, len(labels)):
-        if labels[t] != -100:
-            total -= log_probs[t - 1, labels[t]].item()
-    return total
 
 
 @pytest.mark.parametrize("side", ["right", "left"])

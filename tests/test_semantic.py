@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from conftest import make_tokenizer
+from conftest import tiny_nli
 from unlearn.evaluation.semantic import MetricUnavailable, cosine_similarities, load_embedder, load_nli
 from unlearn.metrics.semantic import cosine_score, entailment_score
 
@@ -38,25 +38,6 @@ def test_packaged_embedder_ranks_a_paraphrase_above_an_unrelated_sentence():
     assert paraphrase > 0.8 > unrelated
     with pytest.raises(ValueError):
         cosine_similarities(embedder, ["a", "b"], ["a"])
-
-
-def tiny_nli(folder, labels=("entailment", "neutral", "contradiction"), always: int | None = None):
-    """A randomly initialised BERT pair classifier with the given labels, saved with a tokenizer;
-    ``always`` makes that label win on every input."""
-    from transformers import BertConfig, BertForSequenceClassification
-
-    tokenizer = make_tokenizer(chat=False)
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                        num_attention_heads=2, pad_token_id=tokenizer.pad_token_id, num_labels=len(labels),
-                        id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)})
-    model = BertForSequenceClassification(config)
-    if always is not None:
-        with torch.no_grad():
-            model.classifier.bias[always] = 100.0
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 PREMISES = ["Ada was born in London.", "Paavo is a poet of the sea.", "Who?"]

@@ -11,7 +11,7 @@ import types
 import pytest
 import torch
 
-from test_evaluator import eval_benchmark, run_eval  # noqa: F401  (fixture)
+from conftest import run_eval
 from unlearn.data.formatting import PromptFormat
 from unlearn.errors import UserError
 from unlearn.evaluation import vllm_generation
