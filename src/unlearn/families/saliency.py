@@ -88,10 +88,6 @@ class MaskedUpdates(TrainerCallback):
         for name, parameter in self.parameters.items():
             parameter.copy_(torch.where(self.masks[name], parameter, self.frozen[name]))
 
-    def trained_share(self) -> float:
-        total = sum(m.numel() for m in self.masks.values())
-        return sum(int(m.sum()) for m in self.masks.values()) / max(1, total)
-
 
 def saliency_callback(model, dataset, collator, settings: ForgetSettings) -> MaskedUpdates | None:
     """``--mask saliency``: the callback that keeps the weights outside the mask fixed (or None)."""
