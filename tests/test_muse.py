@@ -73,14 +73,14 @@ def muse_folder(tmp_path):
 
 def run_muse_eval(model_dir, folder, out, *extra):
     return main(["-q", "eval", "--model", str(model_dir), "--data", str(folder), "--forget", "none",
-                 "--retain-split", "none", "--real-authors", "none", "--world-facts", "none", "--muse",
-                 "--muse-verbmem-tokens", "6", "--muse-knowmem-tokens", "5", "--embedder", "none", "--nli-model",
-                 "none", "--out", str(out), "--device", "cpu", *extra])
+                 "--retain-split", "none", "--real-authors", "none", "--world-facts", "none", "--suites",
+                 "muse", "--muse.verbmem-tokens", "6", "--muse.knowmem-tokens", "5", "--embedder", "none",
+                 "--nli-model", "none", "--out", str(out), "--device", "cpu", *extra])
 
 
 def test_muse_eval_writes_every_metric_as_muse_computes_it(tiny_model_dir, muse_folder, tmp_path):
     out = tmp_path / "eval"
-    assert run_muse_eval(tiny_model_dir, muse_folder, out, "--muse-retrained-auc", "0.5") == 0
+    assert run_muse_eval(tiny_model_dir, muse_folder, out, "--muse.retrained-auc", "0.5") == 0
     summary = json.loads((out / "summary.json").read_text())["muse"]
     model, tokenizer = load_model(str(tiny_model_dir), device="cpu")
     verbmem = json.loads((out / "muse_verbmem_f.json").read_text())
@@ -100,7 +100,7 @@ def test_muse_eval_writes_every_metric_as_muse_computes_it(tiny_model_dir, muse_
     assert privleak["auc"] == pytest.approx(sum(pairs) / 4) and privleak["auc_orientation"] == "muse"
     assert privleak["priv_leak"] == pytest.approx(100 * (privleak["auc"] - 0.5) / 0.5)
     assert privleak["priv_leak_unit"] == "percent"
-    assert "constant (--muse-retrained-auc)" in privleak["priv_leak_interval_kind"]
+    assert "constant (--muse.retrained-auc)" in privleak["priv_leak_interval_kind"]
     assert privleak["members"] == privleak["holdout"] == 2 and privleak["min_k"] == 0.4
 
 
@@ -164,7 +164,7 @@ def test_whole_text_log_probs_are_not_cut_and_equal_a_direct_computation(tiny_mo
 def test_missing_muse_splits_are_not_computed_with_the_reason(tiny_model_dir, muse_folder, tmp_path):
     (muse_folder / "verbmem.forget.jsonl").unlink()
     out = tmp_path / "eval"
-    assert run_muse_eval(tiny_model_dir, muse_folder, out, "--muse-retrained-auc", "0.5") == 0
+    assert run_muse_eval(tiny_model_dir, muse_folder, out, "--muse.retrained-auc", "0.5") == 0
     summary = json.loads((out / "summary.json").read_text())["muse"]
     assert summary["verbmem_f"] == {"not_computed": "the benchmark has no split verbmem.forget"}
     assert summary["knowmem_r"]["mean"] is not None

@@ -56,7 +56,7 @@ target.train = lambda trainer, folder, resume, callbacks=None: real_train(
 # Kills an ``unlearn eval`` child once it has written ``forget.json``, before the other files.
 KILL_AFTER_FORGET_JSON = """
 from pathlib import Path
-import unlearn.evaluation.run as target
+import unlearn.evaluation.results as target
 
 real_write = target.atomic_write_json
 def write_then_die(path, obj):

@@ -148,8 +148,9 @@ def test_choice_accuracy_equals_an_independent_lm_eval_style_computation(mixed_b
     model, tokenizer = letter_model(folder)
     out = tmp_path / "eval"
     assert main(["-q", "eval", "--model", str(folder), "--data", str(mixed_benchmark), "--forget", "none",
-                 "--retain-split", "none", "--real-authors", "none", "--world-facts", "none", "--choice-forget",
-                 "quiz", "--embedder", "none", "--nli-model", "none", "--out", str(out), "--device", "cpu"]) == 0
+                 "--retain-split", "none", "--real-authors", "none", "--world-facts", "none", "--suites",
+                 "choice", "--choice.forget", "quiz", "--embedder", "none", "--nli-model", "none", "--out", str(out),
+                 "--device", "cpu"]) == 0
     summary = json.loads((out / "summary.json").read_text())["multiple_choice"]["quiz"]
     written = json.loads((out / "choice_quiz.json").read_text())["examples"]
     hits = []
@@ -172,9 +173,9 @@ def test_choice_accuracy_equals_an_independent_lm_eval_style_computation(mixed_b
 def test_a_question_answer_split_given_as_multiple_choice_is_refused(tiny_model_dir, mixed_benchmark, tmp_path,
                                                                      capsys):
     code = main(["eval", "--model", str(tiny_model_dir), "--data", str(mixed_benchmark), "--forget", "none",
-                 "--retain-split", "none", "--real-authors", "none", "--world-facts", "none", "--choice-utility", "qa",
-                 "--out", str(tmp_path / "eval")])
-    assert code == 2 and "--choice-utility qa: split 'qa' does not hold multiple-choice" in capsys.readouterr().err
+                 "--retain-split", "none", "--real-authors", "none", "--world-facts", "none", "--suites", "choice",
+                 "--choice.utility", "qa", "--out", str(tmp_path / "eval")])
+    assert code == 2 and "--choice.utility qa: split 'qa' does not hold multiple-choice" in capsys.readouterr().err
 
 
 LOCAL_TASK = """task: local_quiz
@@ -243,9 +244,9 @@ def test_lm_eval_on_a_local_task_agrees_with_our_multiple_choice_scorer(tmp_path
     letter_model(folder, legacy)
     out = tmp_path / "eval"
     assert main(["-q", "eval", "--model", str(folder), "--data", str(bench), "--forget", "none", "--retain-split",
-                 "none", "--real-authors", "none", "--world-facts", "none", "--choice-utility", "quiz",
-                 "--lm-eval-tasks", "local_quiz", "--lm-eval-include-path", str(tasks), "--embedder", "none",
-                 "--nli-model", "none", "--out", str(out), "--device", "cpu"]) == 0
+                 "none", "--real-authors", "none", "--world-facts", "none", "--suites", "choice,lm-eval",
+                 "--choice.utility", "quiz", "--lm-eval.tasks", "local_quiz", "--lm-eval.include-path", str(tasks),
+                 "--embedder", "none", "--nli-model", "none", "--out", str(out), "--device", "cpu"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     ours = summary["multiple_choice"]["quiz"]["accuracy"]
     assert summary["lm_eval"]["results"]["local_quiz"]["acc"] == pytest.approx(ours, abs=1e-9)
@@ -258,8 +259,8 @@ def test_lm_eval_on_a_local_task_agrees_with_our_multiple_choice_scorer(tmp_path
 
 def test_an_unknown_lm_eval_task_is_refused_before_the_model_loads(mixed_benchmark, tmp_path, capsys):
     code = main(["eval", "--model", str(tmp_path / "no-model"), "--data", str(mixed_benchmark), "--forget", "none",
-                 "--retain-split", "none", "--real-authors", "none", "--world-facts", "none", "--lm-eval-tasks",
-                 "wmdp_bioo", "--out", str(tmp_path / "eval")])
+                 "--retain-split", "none", "--real-authors", "none", "--world-facts", "none", "--suites",
+                 "lm-eval", "--lm-eval.tasks", "wmdp_bioo", "--out", str(tmp_path / "eval")])
     assert code == 2 and "lm-eval has no task 'wmdp_bioo' (did you mean 'wmdp_bio'?)" in capsys.readouterr().err
 
 
@@ -270,12 +271,12 @@ def test_with_a_suite_absent_default_tofu_splits_are_skipped_but_named_ones_are_
     folder = tmp_path / "model"
     letter_model(folder)
     out = tmp_path / "eval"
-    assert main(["-q", "eval", "--model", str(folder), "--data", str(bench), "--choice-forget", "quiz",
-                 "--embedder", "none", "--nli-model", "none", "--out", str(out), "--device", "cpu"]) == 0
+    assert main(["-q", "eval", "--model", str(folder), "--data", str(bench), "--suites", "choice", "--choice.forget",
+                 "quiz", "--embedder", "none", "--nli-model", "none", "--out", str(out), "--device", "cpu"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["splits"] == {} and summary["multiple_choice"]["quiz"]["questions"] == 2
-    code = main(["eval", "--model", str(folder), "--data", str(bench), "--choice-forget", "quiz", "--forget",
-                 "forget10", "--out", str(tmp_path / "again")])
+    code = main(["eval", "--model", str(folder), "--data", str(bench), "--suites", "choice", "--choice.forget",
+                 "quiz", "--forget", "forget10", "--out", str(tmp_path / "again")])
     assert code == 2 and "split 'forget10' not found" in capsys.readouterr().err
 
 

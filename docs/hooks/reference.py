@@ -68,18 +68,24 @@ def attack_sources() -> list[dict]:
 
 
 def benchmark_sources() -> dict[str, list]:
-    """Record kinds a split may hold, the built-in benchmark generators (``unlearn data``) and the scenarios."""
+    """Record kinds a split may hold, the registered benchmarks (generator, suite and its settings) and
+    the scenarios."""
     import typing
 
+    from unlearn.benchmarks.registry import benchmarks
     from unlearn.data import kinds
     from unlearn.scenarios.experiment import ExperimentSettings
 
-    data_command = _subcommands(cli_parser())["data"]
     return {
-        "kinds": [{"name": kind, "label": kinds.KIND_NAMES[kind], "fields": ", ".join(kinds.FEATURES[kind])}
+        "kinds": [{"name": kind, "label": kinds.KIND_NAMES[kind], "fields": ", ".join(kinds.FIELDS[kind])}
                   for kind in kinds.KINDS],
-        "generators": [{"name": name, "summary": parser.description or ""}
-                       for name, parser in _subcommands(data_command).items()],
+        "benchmarks": [{"name": spec.name, "description": spec.description, "kinds": list(spec.kinds),
+                        "hub": spec.hub, "evaluated_by": spec.evaluated_by,
+                        "generator": spec.generator.description if spec.generator else "",
+                        "fields": _fields(spec.name, spec.suite.settings if spec.suite else None)}
+                       for spec in benchmarks().values()],
+        "generators": [{"name": spec.name, "summary": spec.generator.description}
+                       for spec in benchmarks().values() if spec.generator],
         "scenarios": list(typing.get_args(ExperimentSettings.model_fields["scenario"].annotation)),
     }
 
@@ -165,12 +171,24 @@ def attacks_page() -> str:
 
 def benchmarks_page() -> str:
     sources = benchmark_sources()
-    lines = ["# Benchmarks", "", GENERATED_NOTE.format(source="unlearn.data.kinds, unlearn data, unlearn.scenarios"),
+    lines = ["# Benchmarks", "", GENERATED_NOTE.format(source="unlearn.data.kinds, unlearn.benchmarks.registry, "
+                                                             "unlearn.scenarios"),
              "", "Guides: [Data](../data.md), [Other benchmarks](../other-benchmarks.md), "
              "[Experiments](../experiments.md).", "", "## Record kinds", "",
              "A split holds records of one kind; its first record decides.", ""]
     lines += _table(["kind", "name", "fields"], [[f"`{r['name']}`", r["label"], r["fields"]] for r in sources["kinds"]])
-    lines += ["", "## Built-in benchmarks (`unlearn data KIND`)", ""]
+    lines += ["", "## Registered benchmarks (`unlearn data --list-benchmarks`)", ""]
+    for bench in sources["benchmarks"]:
+        lines += [f"### `{bench['name']}`", "", bench["description"], "",
+                  f"- record kinds: {', '.join(f'`{kind}`' for kind in bench['kinds']) or 'none of its own'}",
+                  f"- evaluated by: {_escape(bench['evaluated_by'])}"]
+        lines += [f"- Hub: {_escape(bench['hub'])}"] if bench["hub"] else []
+        lines += [f"- built in: `unlearn data {bench['name']}`: {bench['generator']}"] if bench["generator"] else []
+        lines.append("")
+        if bench["fields"]:
+            lines += [f"Settings (`--{bench['name']}.NAME`, or `suite_args: {{{bench['name']}: {{NAME: value}}}}`):",
+                      ""] + _settings_table(bench["fields"]) + [""]
+    lines += ["## Built-in benchmarks (`unlearn data KIND`)", ""]
     lines += _table(["KIND", "what it writes"], [[f"`{r['name']}`", r["summary"]] for r in sources["generators"]])
     lines += ["", "## Scenarios (`scenario:` in an experiment file)", ""]
     lines += [f"- `{name}`" for name in sources["scenarios"]]

@@ -76,38 +76,47 @@ class RunResult:
     steps_reused: list[str] = field(default_factory=list)
 
 
+def builtin_benchmark(name: str, out: str | Path, seed: int = 0, overwrite: bool = False, **options) -> Path:
+    """Write the registered benchmark ``name``'s built-in version (``unlearn data NAME``) with its
+    generator's ``options`` (``people=20``, ...; see ``--list-benchmarks``); returns its folder, to pass
+    as ``data=``."""
+    from unlearn.benchmarks.registry import generators
+
+    known = generators()
+    if name not in known:
+        raise UserError(f"no built-in benchmark '{name}' (built-in: {', '.join(known)})")
+    generator = known[name].generator
+    unknown = [key for key in options if key not in generator.defaults()]
+    if unknown:
+        raise UserError(f"builtin_benchmark({name!r}): unknown option '{unknown[0]}' (options: "
+                        f"{', '.join(generator.defaults()) or 'none'})")
+    return _write_builtin(out, lambda: generator.generate(seed=seed, **{**generator.defaults(), **options}), overwrite)
+
+
 def fictitious_benchmark(out: str | Path, people: int = 20, qa_per_person: int = 5, seed: int = 0,
                          forget_percents=(1, 5, 10), overwrite: bool = False) -> Path:
     """Write the built-in TOFU-format benchmark of invented people (``unlearn data fictitious``);
     returns its folder, to pass as ``data=``."""
-    from unlearn.data.fictitious import generate_fictitious
-
-    percents = [forget_percents] if isinstance(forget_percents, (int, str)) else forget_percents
-    return _write_builtin(out, lambda: generate_fictitious(people, qa_per_person, seed, tuple(percents)), overwrite)
+    return builtin_benchmark("fictitious", out, seed, overwrite, people=people, qa_per_person=qa_per_person,
+                             forget_percents=forget_percents)
 
 
 def muse_benchmark(out: str | Path, people: int = 20, qa_per_person: int = 5, seed: int = 0,
                    overwrite: bool = False) -> Path:
     """Write the built-in MUSE-style benchmark (``unlearn data muse``): one invented news article per
     person of the fictitious world, in MUSE's split names; returns its folder."""
-    from unlearn.data.muse import generate_muse
-
-    return _write_builtin(out, lambda: generate_muse(people, qa_per_person, seed), overwrite)
+    return builtin_benchmark("muse", out, seed, overwrite, people=people, qa_per_person=qa_per_person)
 
 
 def rwku_benchmark(out: str | Path, seed: int = 0, overwrite: bool = False) -> Path:
     """Write the built-in RWKU-style probes about the packaged real-world entities (``unlearn data rwku``)."""
-    from unlearn.data.rwku import generate_rwku
-
-    return _write_builtin(out, lambda: generate_rwku(seed), overwrite)
+    return builtin_benchmark("rwku", out, seed, overwrite)
 
 
 def wmdp_benchmark(out: str | Path, entities: int = 20, seed: int = 0, overwrite: bool = False) -> Path:
     """Write the built-in WMDP-style benchmark (``unlearn data wmdp``): ``entities`` invented viruses
     to forget and as many minerals to keep; returns its folder."""
-    from unlearn.data.wmdp import generate_wmdp
-
-    return _write_builtin(out, lambda: generate_wmdp(entities, entities, seed), overwrite)
+    return builtin_benchmark("wmdp", out, seed, overwrite, entities=entities)
 
 
 def _write_builtin(out: str | Path, generate, overwrite: bool) -> Path:

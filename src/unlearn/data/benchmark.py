@@ -21,8 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import datasets
 
@@ -118,12 +118,12 @@ def _normalized_hub_table(table: datasets.Dataset, answer_field: str) -> dataset
     ``perturbed_answer`` string as a list, a digit-string ``task_id`` as int."""
     kind = kinds.record_kind(table[0])
     if kind != "qa":
-        return table.select_columns([field for field in kinds.FEATURES[kind] if field in table.column_names])
+        return table.select_columns([field for field in kinds.FIELDS[kind] if field in table.column_names])
     if answer_field != DEFAULT_ANSWER_FIELD:
         table = table.map(lambda row: {"answer": row[answer_field]})
     if table.features.get("perturbed_answer") == datasets.Value("string"):
         table = table.map(lambda row: {"perturbed_answer": [row["perturbed_answer"]]})
-    task_id = kinds.FEATURES["qa"]["task_id"]
+    task_id = kinds.features("qa")["task_id"]
     if "task_id" in table.features and table.features["task_id"] != task_id:
         table = table.cast_column("task_id", task_id)  # validated: every value is digits or null
     return table
@@ -221,8 +221,8 @@ def stream_split_file(path: Path, answer_field: str = DEFAULT_ANSWER_FIELD) -> d
     for record in iter_split_file(path, digest, answer_field):
         fields.update(record)
         kind = kind or kinds.record_kind(record)
-    columns = [field for field in kinds.FEATURES[kind] if field in fields]
-    features = datasets.Features({field: kinds.FEATURES[kind][field] for field in columns})
+    columns = [field for field in kinds.FIELDS[kind] if field in fields]
+    features = datasets.Features({field: kinds.features(kind)[field] for field in columns})
     shown = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()  # "Generating train split" would mean nothing to a user here
     try:

@@ -18,8 +18,7 @@ titles and ids), except near-misspellings of the kind's own fields, which are re
 from __future__ import annotations
 
 import difflib
-
-import datasets
+import functools
 
 from unlearn.data.records import DEFAULT_ANSWER_FIELD, KNOWN_FIELDS, _type_name, validate_record
 from unlearn.errors import UserError
@@ -29,17 +28,29 @@ PROBE_FIELDS = ("query", "answer", "level", "type", "subject")
 CHOICE_FIELDS = ("question", "choices", "answer", "subject")
 MAX_CHOICES = 26  # one letter each
 
-_QA_FEATURES = {field: datasets.Value("string") for field in KNOWN_FIELDS}
-_QA_FEATURES["perturbed_answer"] = datasets.List(datasets.Value("string"))
-_QA_FEATURES["task_id"] = datasets.Value("int64")
-FEATURES = {  # Arrow types of each kind's fields
-    "qa": _QA_FEATURES,
-    "text": {"text": datasets.Value("string")},
-    "choice": {"question": datasets.Value("string"), "choices": datasets.List(datasets.Value("string")),
-               "answer": datasets.Value("int64"), "subject": datasets.Value("string")},
-    "continuation": {"prompt": datasets.Value("string"), "gt": datasets.Value("string")},
-    "probe": {field: datasets.Value("string") for field in PROBE_FIELDS},
+FIELDS = {  # each kind's fields, in the order a split's table holds them
+    "qa": KNOWN_FIELDS,
+    "text": ("text",),
+    "choice": CHOICE_FIELDS,
+    "continuation": ("prompt", "gt"),
+    "probe": PROBE_FIELDS,
 }
+
+
+@functools.cache
+def features(kind: str) -> dict:
+    """The Arrow types of ``kind``'s fields; built on first use, so that naming the kinds (the benchmark
+    registry, ``--help``) does not import ``datasets``."""
+    import datasets
+
+    string = datasets.Value("string")
+    types = {"perturbed_answer": datasets.List(string), "task_id": datasets.Value("int64"),
+             "choices": datasets.List(string)}
+    if kind == "choice":
+        types["answer"] = datasets.Value("int64")
+    return {field: types.get(field, string) for field in FIELDS[kind]}
+
+
 KIND_NAMES = {"qa": "question-answer", "text": "text", "choice": "multiple-choice", "continuation": "continuation",
               "probe": "probe"}
 

@@ -102,9 +102,11 @@ def read_utility(source, part: str, suffix: str = "") -> list[dict] | None:
         import datasets
 
         try:
-            rows = [dict(r) for r in datasets.load_dataset(source.source, name=name, split=(suffix.lstrip(".") or "test"))]
+            split = suffix.lstrip(".") or "test"
+            rows = [dict(r) for r in datasets.load_dataset(source.source, name=name, split=split)]
         except Exception as error:  # offline, auth: one line
-            raise UserError(f"cannot load {name} of Hub dataset {source.source}: {str(error).splitlines()[0]}") from error
+            message = str(error).splitlines()[0]
+            raise UserError(f"cannot load {name} of Hub dataset {source.source}: {message}") from error
         where = f"{source.source}[{name}]"
     else:
         path = next((source.folder / f"{name}{suffix}{ext}" for ext in (".jsonl", ".json")

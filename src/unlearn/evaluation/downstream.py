@@ -22,7 +22,7 @@ def _lm_eval():
         import lm_eval
         from lm_eval.tasks import TaskManager
     except ImportError as error:
-        raise UserError("--lm-eval-tasks needs lm-eval-harness: pip install 'llm-unlearn[lm-eval]'") from error
+        raise UserError("--suites lm-eval needs lm-eval-harness: pip install 'llm-unlearn[lm-eval]'") from error
     return lm_eval, TaskManager
 
 
@@ -41,7 +41,7 @@ def check_tasks(tasks: list[str], include_path: str | None):
             close = difflib.get_close_matches(name, sorted(known), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             where = f" or in {include_path}" if include_path else ""
-            raise UserError(f"--lm-eval-tasks: lm-eval has no task '{name}'{where}{hint}")
+            raise UserError(f"--lm-eval.tasks: lm-eval has no task '{name}'{where}{hint}")
     return manager
 
 

@@ -1,25 +1,53 @@
 """The settings of ``unlearn eval``.
 
 Kept apart from ``evaluation/run.py`` (torch, the metrics, the data) so that reading or checking
-them, and ``unlearn eval --help``, import nothing heavy.
+them, and ``unlearn eval --help``, import nothing heavy. A suite's own knobs are not fields here: each
+suite declares them in its benchmark's registration, and they arrive in ``suite_args``
+(``--muse.verbmem-tokens 64``, or ``suite_args: {muse: {verbmem_tokens: 64}}`` in YAML). The flat names
+of release 0.1 (``muse``, ``muse_verbmem_tokens``, ``choice_forget``, ``lm_eval_tasks``, ...) are mapped
+for one more release, with a warning (``RENAMED``).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import logging
+import typing
+from typing import ClassVar, Literal
 
-from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, field_validator
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
-from unlearn.config import comma_list
+from unlearn.benchmarks.registry import chosen_suites, suite_settings
+from unlearn.config import PartSettings, _unwrap, check_part_args, comma_list, part_flag
 from unlearn.metrics.uncertainty import CONFIDENCE, RESAMPLES
 from unlearn.training.settings import DataSettings, ModelSettings
 
 DEFAULT_NLI_MODEL = "sileod/deberta-v3-base-tasksource-nli"
 NONE_WORDS = ("", "none", "null")  # a split or model setting given as one of these means "none"
 
+log = logging.getLogger(__name__)
+
+# release 0.1's flat name -> (its suite, its setting there or None for the suite's switch, whether giving it ran
+# the suite); mapped with a warning until 0.3
+RENAMED = {
+    "muse": ("muse", None, True), "muse_retrained_auc": ("muse", "retrained_auc", False),
+    "muse_verbmem_tokens": ("muse", "verbmem_tokens", False), "muse_knowmem_tokens": ("muse", "knowmem_tokens", False),
+    "muse_min_k": ("muse", "min_k", False),
+    "rwku": ("rwku", None, True), "rwku_split_suffix": ("rwku", "split_suffix", False),
+    "rwku_new_tokens": ("rwku", "new_tokens", False),
+    "choice_forget": ("choice", "forget", True), "choice_utility": ("choice", "utility", True),
+    "choice_format": ("choice", "format", False),
+    "lm_eval_tasks": ("lm-eval", "tasks", True), "lm_eval_include_path": ("lm-eval", "include_path", False),
+    "lm_eval_limit": ("lm-eval", "limit", False), "lm_eval_num_fewshot": ("lm-eval", "num_fewshot", False),
+}
+RENAMED_BOOLEANS = ("muse", "rwku")  # flags that were --x / --no-x
+
 
 class EvalSettings(DataSettings, ModelSettings):
-    """Defaults read TOFU's evaluation splits, which the built-in benchmark also has."""
+    """Defaults read TOFU's evaluation splits, which the built-in benchmark also has. The other benchmarks'
+    suites are chosen by ``suites`` and take their own settings in ``suite_args`` (``benchmarks/registry.py``)."""
+
+    RENAMED: ClassVar[dict] = RENAMED
+    PART_ARGS: ClassVar[str] = "suite_args"  # where the suites' flags go
 
     forget: str | None = Field("forget10", description="forget split (its _perturbed version is read when "
                                                        "present); none: no question-answer forget split")
@@ -28,32 +56,11 @@ class EvalSettings(DataSettings, ModelSettings):
     world_facts: str | None = Field("world_facts_perturbed", description="world-facts utility split")
     holdout: str | None = Field("auto", description="non-member split for membership inference "
                                                     "(auto: holdoutNN matching forgetNN, if present)")
-    choice_forget: list[str] = Field([], description="multiple-choice splits whose accuracy unlearning should "
-                                                     "bring to chance (WMDP), scored as lm-eval does")
-    choice_utility: list[str] = Field([], description="multiple-choice splits whose accuracy it should keep (MMLU "
-                                                      "format)")
-    choice_format: Literal["letters", "continuation"] = Field(
-        "letters", description="multiple choice as lm-eval's WMDP/MMLU tasks (letters A-D after the options) or its "
-                               "continuation tasks (each choice's own text)")
-    lm_eval_tasks: list[str] = Field([], description="lm-eval-harness tasks run on the model (mmlu, wmdp_bio, ...; "
-                                                     "needs the lm-eval extra)")
-    lm_eval_include_path: str | None = Field(None, description="folder of extra lm-eval task YAML files (local tasks)")
-    lm_eval_limit: PositiveFloat | None = Field(None, description="lm-eval: at most this many examples per task "
-                                                                  "(below 1: a fraction)")
-    lm_eval_num_fewshot: NonNegativeInt | None = Field(None, description="lm-eval: few-shot examples (default: each "
-                                                                         "task's own)")
-    muse: bool = Field(False, description="MUSE's VerbMem, KnowMem and PrivLeak on the benchmark's MUSE splits "
-                                          "(verbmem.forget, knowmem.forget_qa, ..., privleak.holdout)")
-    muse_retrained_auc: float | None = Field(None, gt=0.0, le=1.0, description="MUSE: the retrained model's "
-                                             "Min-40% AUC for PrivLeak, in MUSE's orientation (News 0.4772, Books "
-                                             "0.5393; default: from --retain-eval, if MUSE)")
-    muse_verbmem_tokens: PositiveInt = Field(128, description="MUSE: VerbMem continuation length")
-    muse_knowmem_tokens: PositiveInt = Field(32, description="MUSE: KnowMem answer length")
-    muse_min_k: PositiveFloat = Field(0.4, le=1.0, description="MUSE: k of PrivLeak's Min-K% score")
-    rwku: bool = Field(False, description="RWKU's probes (forget_level1-3, neighbor_level1-2) and membership sets "
-                                          "(mia_forget, mia_retain), those the benchmark has")
-    rwku_split_suffix: str = Field("", description="RWKU: appended to its split names (on the Hub: .test)")
-    rwku_new_tokens: PositiveInt = Field(30, description="RWKU: longest probe answer")
+    suites: list[str] = Field([], description="benchmark suites run beside the question-answer splits: muse, rwku, "
+                                              "choice, lm-eval, ... (see --list-benchmarks)")
+    suite_args: dict[str, dict] = Field(
+        default_factory=dict, description="the suites' own settings, by suite: {muse: {verbmem_tokens: 64}} (flags: "
+                                          "--muse.verbmem-tokens 64); see --list-benchmarks")
     retain_eval: str | None = Field(None, description="eval folder of the retain-only model (for forget quality "
                                                       "and PrivLeak)")
     out: str = Field(description="output folder for the evaluation files")
@@ -76,9 +83,61 @@ class EvalSettings(DataSettings, ModelSettings):
     overwrite: bool = Field(False, description="reuse an output folder that holds another run")
 
     @field_validator("forget", "retain_split", "real_authors", "world_facts", "holdout", "retain_eval", "embedder",
-                     "nli_model", "lm_eval_include_path", mode="before")
+                     "nli_model", mode="before")
     @classmethod
     def _none_word(cls, value):
         return None if isinstance(value, str) and value.strip().lower() in NONE_WORDS else value
 
-    _comma_lists = field_validator("choice_forget", "choice_utility", "lm_eval_tasks", mode="before")(comma_list)
+    _comma_lists = field_validator("suites", mode="before")(comma_list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, values):
+        """Release 0.1's flat names, moved into ``suites`` and ``suite_args``."""
+        if not isinstance(values, dict) or not RENAMED.keys() & values.keys():
+            return values
+        values = dict(values)
+        suites = list(comma_list(cls, values.get("suites") or []))
+        suite_args = {key: dict(args) for key, args in (values.get("suite_args") or {}).items()}
+        # a name that ran its suite first, so that the others find it running
+        for old in sorted((key for key in values if key in RENAMED), key=lambda key: RENAMED[key][2] is False):
+            value = values.pop(old)
+            suite, name, runs = RENAMED[old]
+            if name is None:  # the suite's switch
+                if value is True and suite not in suites:
+                    suites.append(suite)
+                log.warning("setting '%s' is renamed --suites %s (YAML: suites: [%s]); the old name goes in release "
+                            "0.3", old, suite, suite)
+                continue
+            takes_list = typing.get_origin(_unwrap(suite_settings()[suite].model_fields[name].annotation)) is list
+            if isinstance(value, list) and len(value) == 1 and not takes_list:  # an old flag's one value
+                value = value[0]
+            if runs and value and suite not in suites:
+                suites.append(suite)
+            if suite not in suites:
+                log.warning("setting '%s' is for suite %s, which is not run: ignored", old, suite)
+                continue
+            suite_args.setdefault(suite, {}).setdefault(name, value)
+            log.warning("setting '%s' is renamed %s (YAML: suite_args: {%s: {%s: ...}}); the old name goes in release "
+                        "0.3", old, part_flag(suite, name), suite, name)
+        values["suites"], values["suite_args"] = suites, suite_args
+        return values
+
+    @model_validator(mode="after")
+    def _suite_settings(self):
+        """Check ``suites`` against the registry and ``suite_args`` against the settings of the suites run."""
+        chosen = [spec.name for spec in chosen_suites(self.suites)]
+        running = {name.lower() for name in chosen}
+        idle = [key for key in self.suite_args if str(key).lower() not in running]
+        if idle:
+            raise ValueError(f"settings of suite '{idle[0]}' given, but it is not run (add it to --suites; running: "
+                             f"{', '.join(chosen) or 'none'})")
+        parts = {name: model for name, model in suite_settings().items() if name in chosen}
+        self.__dict__["suites"] = list(dict.fromkeys(self.suites))
+        self.__dict__["suite_args"] = check_part_args(self.suite_args, parts, "the evaluation's suites", "suite_args")
+        return self
+
+    def args_of(self, suite: str) -> PartSettings | None:
+        """The settings of a suite (its defaults where none were given), or None for one without settings."""
+        model = suite_settings().get(suite)
+        return model.model_validate(self.suite_args.get(suite, {})) if model else None

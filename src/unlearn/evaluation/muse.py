@@ -86,7 +86,7 @@ class RetrainedReference:
     auc: float
     member_scores: list[float] | None = None
     holdout_scores: list[float] | None = None
-    source: str = "--muse-retrained-auc"
+    source: str = "--muse.retrained-auc"
 
 
 def privleak(model, tokenizer, members: list[dict], holdout: list[dict], retrained: RetrainedReference | None,
@@ -108,7 +108,7 @@ def privleak(model, tokenizer, members: list[dict], holdout: list[dict], retrain
               "retrained_auc": retrained.auc if retrained else None,
               "member_scores": member_scores, "holdout_scores": holdout_scores}
     if retrained is None or retrained.auc == 0:
-        reason = ("no retrained model's AUC (--muse-retrained-auc, or --retain-eval of a MUSE evaluation of the "
+        reason = ("no retrained model's AUC (--muse.retrained-auc, or --retain-eval of a MUSE evaluation of the "
                   "retrained model)" if retrained is None else "the retrained model's AUC is 0, which PrivLeak "
                   "divides by")
         result.update(priv_leak=None, priv_leak_interval=None, not_computed=reason)
@@ -149,12 +149,12 @@ def read_retrained_reference(folder: str | Path) -> RetrainedReference:
         value = entry["auc"]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UserError(f"--retain-eval {folder}: no MUSE PrivLeak AUC in {path} ({type(error).__name__}); evaluate "
-                        "the retrained model with --muse first, or give --muse-retrained-auc") from error
+                        "the retrained model with --suites muse first, or give --muse.retrained-auc") from error
     if not isinstance(value, (int, float)) or not 0 <= value <= 1:
         raise UserError(f"--retain-eval {folder}: its PrivLeak AUC is {value!r}, not a number in [0, 1]")
     if entry.get("auc_orientation") != AUC_ORIENTATION:
         raise UserError(f"--retain-eval {folder}: its PrivLeak AUC was computed by an older llm-unlearn in the other "
-                        "orientation (and on truncated texts); evaluate the retrained model with --muse again")
+                        "orientation (and on truncated texts); evaluate the retrained model with --suites muse again")
     try:
         scores = json.loads((Path(folder) / "muse_privleak.json").read_text(encoding="utf-8"))
         members, holdout = list(map(float, scores["member_scores"])), list(map(float, scores["holdout_scores"]))

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from unlearn.benchmarks.registry import suites
 from unlearn.errors import UserError
 from unlearn.evaluation.evaluator import aggregate
 from unlearn.evaluation.metric_registry import report_columns, report_order
@@ -61,30 +62,13 @@ class ModelResult:
         return (self.summary["splits"].get(group, {}).get("intervals") or {}).get(name)
 
 
-RWKU_UTILITY_KEYS = {"utility_general": "accuracy", "utility_fluency": "entropy"}
-
-
 def suite_values(summary: dict) -> dict[str, tuple[float | None, list | None]]:
-    """The benchmark suites' numbers of an evaluation, flat, with their intervals:
-    ``muse.<metric>`` (PrivLeak for ``muse.privleak``, and ``muse.privleak_auc``),
-    ``rwku.<split>`` (mean recall; mean LOSS for the membership sets; accuracy or entropy for
-    ``utility_general`` / ``utility_fluency``), ``choice.<split>``
-    (accuracy) and ``lm_eval.<task>.<metric>`` (no interval)."""
+    """The benchmark suites' numbers of an evaluation, flat, with their intervals (``muse.knowmem_f``,
+    ``rwku.forget_level2``, ``choice.forget_choice``, ``lm_eval.mmlu.acc``, ...): each registered suite's
+    ``values`` of its entry in the summary (``benchmarks/registry.py``)."""
     found: dict[str, tuple[float | None, list | None]] = {}
-    for metric, entry in (summary.get("muse") or {}).items():
-        if metric == "privleak":
-            found["muse.privleak"] = (entry.get("priv_leak"), entry.get("priv_leak_interval"))
-            found["muse.privleak_auc"] = (entry.get("auc"), entry.get("auc_interval"))
-        else:
-            found[f"muse.{metric}"] = (entry.get("mean"), entry.get("interval"))
-    for split, entry in (summary.get("rwku") or {}).items():
-        key = "loss" if split.startswith("mia_") else RWKU_UTILITY_KEYS.get(split, "mean")
-        found[f"rwku.{split}"] = (entry.get(key), entry.get(f"{key}_interval" if key == "loss" else "interval"))
-    for split, entry in (summary.get("multiple_choice") or {}).items():
-        found[f"choice.{split}"] = (entry.get("accuracy"), entry.get("interval"))
-    for task, metrics in ((summary.get("lm_eval") or {}).get("results") or {}).items():
-        found.update({f"lm_eval.{task}.{name}": (value, None) for name, value in metrics.items()
-                      if isinstance(value, (int, float)) and not isinstance(value, bool)})
+    for spec in suites().values():
+        found.update(spec.suite.values(summary.get(spec.suite.summary_key) or {}))
     return found
 
 

@@ -1,0 +1,1 @@
+"""The benchmarks, one module each, registered in ``registry.py`` (see there)."""
