@@ -104,7 +104,7 @@ def test_required_flags_are_listed_as_required(command, required):
 def test_the_usage_line_is_short_and_names_positionals():
     assert PARSERS[("compare",)].format_usage() == "usage: unlearn compare --out STR [options] FOLDER [FOLDER ...]\n"
     assert PARSERS[("data",)].format_usage() == "usage: unlearn data [options] KIND ...\n"
-    assert PARSERS[("run",)].format_usage() == "usage: unlearn run [options] EXPERIMENT.yaml\n"
+    assert PARSERS[()].format_usage() == "usage: unlearn [options] COMMAND ...\n"
 
 
 def test_each_default_is_said_once():

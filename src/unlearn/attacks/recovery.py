@@ -35,8 +35,6 @@ questions once for all of them (a paired bootstrap).
 
 from __future__ import annotations
 
-import numpy as np
-
 MIN_GAP = 0.05  # smallest knowledge gap a recovery is computed for
 # Recovery on these is the headline: they score the fact itself. ROUGE, probability and similarity
 # also reward the answer's format; they are reported beside the control's attacked score.
@@ -66,6 +64,8 @@ def recovery(attacked: float, unlearned: float, original: float, control_attacke
 
 
 def _means(columns) -> list[float]:
+    import numpy as np
+
     return [float(np.mean(c)) if c.size else float("nan") for c in columns]
 
 
@@ -74,7 +74,9 @@ def recovery_with_interval(attacked, unlearned, original, control_attacked=None,
     """Recovery of the means of per-question columns (same questions, same order), its paired
     bootstrap interval, and the reason when it is not computed ("" when it is). ``control_attacked``
     and ``control`` None: no control (zeros, the unattacked floor)."""
-    from unlearn.metrics.uncertainty import bootstrap_interval  # scipy: not for the settings that read MIN_GAP
+    import numpy as np  # numpy and scipy only here: the attack settings read MIN_GAP and stay light
+
+    from unlearn.metrics.uncertainty import bootstrap_interval
 
     size = len(attacked)
     columns = [np.asarray(c if c is not None else np.zeros(size), dtype=float)

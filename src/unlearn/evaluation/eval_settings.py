@@ -18,7 +18,7 @@ from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_v
 
 from unlearn.benchmarks.registry import chosen_suites, suite_settings
 from unlearn.config import PartSettings, _unwrap, check_part_args, comma_list, part_flag
-from unlearn.metrics.uncertainty import CONFIDENCE, RESAMPLES
+from unlearn.metrics import CONFIDENCE, RESAMPLES
 from unlearn.training.settings import DataSettings, ModelSettings
 
 DEFAULT_NLI_MODEL = "sileod/deberta-v3-base-tasksource-nli"
