@@ -113,13 +113,14 @@ def main() -> None:
         check_rows.append(f"| {name} | {held} of {len(args.seeds)} | {verdict} |")
     target = per_seed[args.seeds[0]]["target"]
     unlearn = ", ".join(f"{k} {v}" for k, v in settings.unlearn.items())
+    world = settings.scenario_settings
     text = "\n".join([
         SECTION, "",
         f"`python benchmarks/demo_quality.py --out {args.out} --seeds {' '.join(map(str, args.seeds))}"
         f"{f' --threads {args.threads}' if args.threads else ''}`: the demo experiment (`unlearn demo`: "
-        f"{settings.people} people x {settings.qa_per_person} facts, {settings.forget} / {settings.retain}, "
+        f"{world.people} people x {world.qa_per_person} facts, {settings.forget} / {settings.retain}, "
         f"SmolLM2-135M-Instruct, fp32 CPU; unlearning: {unlearn}, ME+GD at lr 5e-4; utility splits cut to "
-        f"{settings.utility_records} records) plus IDK+GD, once per training seed (fine-tuning and unlearning); "
+        f"{world.utility_records} records) plus IDK+GD, once per training seed (fine-tuning and unlearning); "
         f"`configs/experiment_fictitious.yaml` is the same experiment. {minutes:.0f} minutes on this machine for "
         f"the steps not already in `{args.out}`.", "",
         "Records per evaluated split: " + ", ".join(f"{role} {len(rows_)}" for role, rows_ in target.splits.items())

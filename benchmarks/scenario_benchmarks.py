@@ -66,8 +66,8 @@ def letters_check(out: Path) -> dict:
     settings = manifest["settings"]
     data = next((out / "steps").glob("data-*"))
     evaluation = unlearn.evaluate(model=str(out / target["model"]), data=str(data),
-                                  choice_forget=settings["wmdp_choice_forget"],
-                                  choice_utility=settings["wmdp_choice_utility"], choice_format="letters",
+                                  choice_forget=settings["scenario_args"]["choice_forget"],
+                                  choice_utility=settings["scenario_args"]["choice_utility"], choice_format="letters",
                                   embedder="none", nli_model="none", threads=2, out=str(out / "letters-check"),
                                   overwrite=True)
     checked = {}

@@ -198,7 +198,7 @@ def test_muse_scenario_reports_every_metric_against_the_retrained_model(tiny_mod
     from unlearn.scenarios.runner import run_experiment
 
     out = tmp_path / "run"
-    settings = tiny_experiment(tiny_model_dir, out, scenario="muse", people=12, qa_per_person=3,
+    settings = tiny_experiment(tiny_model_dir, out, scenario="muse", scenario_args={"people": 12, "qa_per_person": 3},
                                methods=["NPO+GD"], eval={"nli_model": "none", "embedder": "none",
                                                          "muse_verbmem_tokens": 4, "muse_knowmem_tokens": 4})
     run_experiment(settings, progress=lambda _: None)
@@ -221,8 +221,9 @@ def test_muse_sustainability_unlearns_the_folds_one_after_another(tiny_model_dir
     from unlearn.scenarios.runner import run_experiment
 
     out = tmp_path / "run"
-    settings = tiny_experiment(tiny_model_dir, out, scenario="muse", people=16, qa_per_person=2, methods=["GA"],
-                               muse_protocol="sustainability", muse_retrained_auc=0.5,
+    settings = tiny_experiment(tiny_model_dir, out, scenario="muse", methods=["GA"],
+                               scenario_args={"people": 16, "qa_per_person": 2, "protocol": "sustainability",
+                                              "retrained_auc": 0.5},
                                eval={"nli_model": "none", "embedder": "none", "muse_verbmem_tokens": 2,
                                      "muse_knowmem_tokens": 2})
     run_experiment(settings, progress=lambda _: None)

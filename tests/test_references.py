@@ -19,6 +19,7 @@ from unlearn.models.loading import load_model, save_model
 from unlearn.objectives import losses, per_token
 from unlearn.objectives.sequence import ANSWER, sequence_logprob, values_at
 from unlearn.scenarios import continual
+from unlearn.scenarios.experiment import ExperimentSettings
 from unlearn.training.forget import ForgetSettings, build_trainer, forget
 from unlearn.training.step_context import StepContext
 
@@ -95,7 +96,7 @@ def test_continual_scenario_chains_models_and_passes_the_named_reference(tmp_pat
     monkeypatch.setattr(continual, "forget_step", forget_step)
     monkeypatch.setattr(continual, "eval_step", lambda *args, **kwargs: "eval")
     monkeypatch.setattr(continual, "tofu_protocol_notes", lambda settings, data: [])
-    experiment = SimpleNamespace(methods=[SimpleNamespace(name="NPO")], forget="forget10", continual_reference=choice)
+    experiment = ExperimentSettings(scenario="continual", scenario_args={"reference": choice}, methods=["NPO"])
     continual.run(experiment, steps=None)
     later = "target" if choice == "original" else None  # None: the model the request starts from
     assert calls == [("target", "request01", None), ("model-after-request01", "request02", later),

@@ -126,7 +126,7 @@ def test_rwku_scenario_writes_its_corpus_unlearns_it_and_probes(tiny_model_dir, 
     config.suppress_tokens = [i for i in range(len(tokenizer)) if not tokenizer.decode([i]).strip()]  # blank ones
     config.save_pretrained(writer)
     out = tmp_path / "run"
-    settings = tiny_experiment(writer, out, scenario="rwku", methods=["GA+GD"],
+    settings = tiny_experiment(writer, out, scenario="rwku", scenario_args={}, methods=["GA+GD"],
                                eval={"nli_model": "none", "embedder": "none", "rwku_new_tokens": 3})
     run_experiment(settings, progress=lambda _: None)
     corpus = next((out / "steps").glob("corpus-*"))

@@ -19,9 +19,13 @@ from unlearn.scenarios.runner import run_experiment
 REPORT_FILES = ("experiment.json", "report.md", "report.html", "summary.csv", "plots/quality_vs_utility.png")
 
 
+TINY_WORLD = {"people": 10, "qa_per_person": 2, "utility_records": 3}  # fictitious and continual scenario_args
+
+
 def tiny_experiment(model_dir, out, **overrides) -> ExperimentSettings:
-    values = {"name": "tiny", "out": str(out), "model": str(model_dir), "people": 10, "qa_per_person": 2,
-              "utility_records": 3, "device": "cpu", "threads": 1, "methods": ["GA+GD", "IDK+AP"],
+    """A fast experiment: the tiny benchmark of the fictitious scenario unless ``scenario_args`` says otherwise."""
+    values = {"name": "tiny", "out": str(out), "model": str(model_dir), "scenario_args": TINY_WORLD,
+              "device": "cpu", "threads": 1, "methods": ["GA+GD", "IDK+AP"],
               "finetune": {"epochs": 1, "batch_size": 8, "check_facts": 0},
               "unlearn": {"epochs": 1, "batch_size": 4, "gradient_accumulation_steps": 1, "warmup_epochs": 0},
               "eval": {"max_new_tokens": 4, "nli_model": "none"}}
@@ -129,8 +133,8 @@ def test_seeds_run_every_training_step_once_per_seed_and_the_report_gives_the_sp
 
 def test_continual_scenario_evaluates_after_every_request(tiny_model_dir, tmp_path):
     out = tmp_path / "run"
-    settings = tiny_experiment(tiny_model_dir, out, scenario="continual", people=30, qa_per_person=1,
-                               methods=["NPO+GD"], continual_reference="previous")
+    settings = tiny_experiment(tiny_model_dir, out, scenario="continual", methods=["NPO+GD"],
+                               scenario_args={**TINY_WORLD, "people": 30, "qa_per_person": 1, "reference": "previous"})
     run_experiment(settings, progress=lambda _: None)
     rows = list(csv.DictReader((out / "continual.csv").open()))
     assert [r["request"] for r in rows] == ["1", "2", "3"]
@@ -182,7 +186,7 @@ def test_real_world_scenario_forgets_targets_and_keeps_neighbors(tiny_model_dir,
         qa("Berlin", "Which river flows through Berlin?", "Spree")])
     out = tmp_path / "run"
     settings = tiny_experiment(tiny_model_dir, out, scenario="real_world", data=str(folder), methods=["ME+GD"],
-                               real_world_keep_only_known=False)
+                               scenario_args={"utility_records": 3, "keep_only_known": False})
     run_experiment(settings, progress=lambda _: None)
     for name in REPORT_FILES:
         assert (out / name).is_file(), name

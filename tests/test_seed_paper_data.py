@@ -24,8 +24,8 @@ from unlearn.scenarios.runner import run_experiment
 
 def tiny_experiment(model_dir, out, **overrides) -> ExperimentSettings:
     """tests/test_scenarios.py's fast settings, with the tiny model as every model (nothing fine-tuned)."""
-    values = {"name": "tiny", "out": str(out), "model": str(model_dir), "utility_records": 3, "device": "cpu",
-              "threads": 1, "methods": ["ME+GD"],
+    values = {"name": "tiny", "out": str(out), "model": str(model_dir), "scenario_args": {"utility_records": 3},
+              "device": "cpu", "threads": 1, "methods": ["ME+GD"],
               "unlearn": {"epochs": 1, "batch_size": 4, "gradient_accumulation_steps": 1, "warmup_epochs": 0},
               "eval": {"max_new_tokens": 2, "nli_model": "none", "embedder": "none"}}
     return validate_settings(ExperimentSettings, {**values, **overrides})
@@ -217,7 +217,7 @@ def test_real_world_data_uses_the_folders_own_utility_splits_and_needs_all_four_
 
     write_jsonl(paper_real_world / "real_authors_perturbed.json", REAL_AUTHORS)
     settings = ExperimentSettings(scenario="real_world", data=str(paper_real_world), out=str(tmp_path / "run"),
-                                  real_world_answer_field="paraphrased_answer")
+                                  scenario_args={"answer_field": "paraphrased_answer"})
     data = real_world._data_step(settings, Steps(tmp_path / "run", progress=lambda _: None))
     assert read_jsonl(data / "real_authors_perturbed.jsonl") == REAL_AUTHORS
     assert len(read_jsonl(data / "world_facts_perturbed.jsonl")) > 2  # not in the folder: the packaged split

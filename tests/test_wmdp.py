@@ -32,7 +32,8 @@ def test_builtin_wmdp_is_deterministic_and_every_question_is_stated_in_its_corpu
 
 def test_wmdp_scenario_fine_tunes_unlearns_text_and_reports_choice_accuracy(tiny_model_dir, tmp_path):
     out = tmp_path / "run"
-    settings = tiny_experiment(tiny_model_dir, out, scenario="wmdp", wmdp_entities=3, methods=["GA+GD", "RMU"],
+    settings = tiny_experiment(tiny_model_dir, out, scenario="wmdp", scenario_args={"entities": 3},
+                               methods=["GA+GD", "RMU"],
                                unlearn={"epochs": 1, "batch_size": 4, "gradient_accumulation_steps": 1,
                                         "warmup_epochs": 0, "max_length": 32,
                                         "method_args": {"RMU": {"layer": 1}}},
@@ -69,10 +70,11 @@ def test_wmdp_questions_and_corpora_can_come_from_two_sources(tiny_model_dir, tm
     write_benchmark({"bio-forget-corpus": splits["forget_corpus"], "bio-retain-corpus": splits["retain_corpus"]},
                     corpora)
     out = tmp_path / "run"
-    settings = tiny_experiment(tiny_model_dir, out, scenario="wmdp", data=str(questions), wmdp_corpora=str(corpora),
+    settings = tiny_experiment(tiny_model_dir, out, scenario="wmdp", data=str(questions),
+                               scenario_args={"corpora": str(corpora), "choice_forget": ["wmdp-bio.test"],
+                                              "choice_utility": ["mmlu.test"]},
                                target_model=str(tiny_model_dir), forget="bio-forget-corpus",
-                               retain="bio-retain-corpus", wmdp_choice_forget=["wmdp-bio.test"],
-                               wmdp_choice_utility=["mmlu.test"], methods=["GA+GD"],
+                               retain="bio-retain-corpus", methods=["GA+GD"],
                                unlearn={"epochs": 1, "batch_size": 4, "gradient_accumulation_steps": 1,
                                         "warmup_epochs": 0, "max_length": 32},
                                eval={"nli_model": "none", "embedder": "none"})

@@ -70,11 +70,9 @@ def attack_sources() -> list[dict]:
 def benchmark_sources() -> dict[str, list]:
     """Record kinds a split may hold, the registered benchmarks (generator, suite and its settings) and
     the scenarios."""
-    import typing
-
     from unlearn.benchmarks.registry import benchmarks
     from unlearn.data import kinds
-    from unlearn.scenarios.experiment import ExperimentSettings
+    from unlearn.scenarios.registry import scenarios
 
     return {
         "kinds": [{"name": kind, "label": kinds.KIND_NAMES[kind], "fields": ", ".join(kinds.FIELDS[kind])}
@@ -86,7 +84,10 @@ def benchmark_sources() -> dict[str, list]:
                        for spec in benchmarks().values()],
         "generators": [{"name": spec.name, "summary": spec.generator.description}
                        for spec in benchmarks().values() if spec.generator],
-        "scenarios": list(typing.get_args(ExperimentSettings.model_fields["scenario"].annotation)),
+        "scenarios": [{"name": s.name, "description": s.description, "forget": s.forget, "retain": s.retain,
+                       "fields": [{"key": name, "default": field.default, "description": field.description or ""}
+                                  for name, field in (s.settings.model_fields.items() if s.settings else ())]}
+                      for s in scenarios()],
     }
 
 
@@ -190,8 +191,17 @@ def benchmarks_page() -> str:
                       ""] + _settings_table(bench["fields"]) + [""]
     lines += ["## Built-in benchmarks (`unlearn data KIND`)", ""]
     lines += _table(["KIND", "what it writes"], [[f"`{r['name']}`", r["summary"]] for r in sources["generators"]])
-    lines += ["", "## Scenarios (`scenario:` in an experiment file)", ""]
-    lines += [f"- `{name}`" for name in sources["scenarios"]]
+    lines += ["", "## Scenarios (`scenario:` in an experiment file; `unlearn run --list-scenarios`)", "",
+              "Each scenario's own settings go in `scenario_args:` (`scenario: muse` with `scenario_args: {protocol: "
+              "scalability}`); a setting of another scenario is refused.", ""]
+    for scenario in sources["scenarios"]:
+        splits = (f"`{scenario['forget']}` / `{scenario['retain']}`" if scenario["forget"]
+                  else "its own (`forget` and `retain` do not apply)")
+        lines += [f"### `{scenario['name']}`", "", scenario["description"], "",
+                  f"Default forget / retain splits: {splits}.", ""]
+        lines += _table(["YAML key (`scenario_args`)", "default", "what it sets"],
+                        [[f"`{f['key']}`", f"`{f['default']!r}`", f["description"]] for f in scenario["fields"]])
+        lines.append("")
     return "\n".join(lines) + "\n"
 
 

@@ -17,6 +17,7 @@ from unlearn.report.collect import RunResults, read_run
 from unlearn.report.plots import write_plots
 from unlearn.report.robustness import recovery_heatmap, robustness_rows, robustness_tables, strongest_attack_examples
 from unlearn.report.tables import SPLIT_NAMES, Table, result_tables
+from unlearn.scenarios.registry import report_intro
 
 
 def write_report(folder: str | Path) -> Path:
@@ -184,29 +185,6 @@ def html_tables(sections) -> list[str]:
             + "</tbody></table></div>" for title, header, rows in sections]
 
 
-# What each benchmark scenario's models did, for the report's first paragraph.
-SCENARIO_INTROS = {
-    "rwku": "each method unlearned the model's own writing about the targets; RWKU's probes ask about the targets "
-            "(should fall) and their neighbors (should stay)",
-    "muse": "each method unlearned the forget articles (raw text); VerbMem and KnowMem on the forget set should fall, "
-            "KnowMem on the retain set should stay, PrivLeak near 0 means as private as the retrained model",
-    "wmdp": "each method unlearned the forget corpus (raw text); every model answers the multiple-choice splits "
-            "zero-shot as lm-eval does. Forget accuracy should fall to chance, utility accuracy should stay",
-}
-
-
 def _intro(results: RunResults) -> str:
-    settings = results.manifest.get("settings", {})
-    scenario = results.manifest.get("scenario")
-    if scenario in SCENARIO_INTROS:
-        return (f"Model {settings.get('model')}, data {settings.get('data')}: {SCENARIO_INTROS[scenario]}; "
-                "n/c = not computed.")
-    if results.manifest.get("scenario") == "real_world":
-        return (f"Model {settings.get('model')}, data {settings.get('data')}: the forget split holds the questions "
-                "about the target entities, the retain split the held-out neighbor entities (locality). Arrows say "
-                "which direction is better; n/c = not computed (reasons at the end). There is no retain model, so "
-                "forget quality and PrivLeak are not computed.")
-    return (f"Model {settings.get('model')}, data {settings.get('data')}, forget split {settings.get('forget')}, "
-            f"retain split {settings.get('retain')}. Arrows say which direction is better; n/c = not computed "
-            "(reasons at the end). Squares in the scatter plot are the target and retain models; the retain "
-            "model is the reference of forget quality and PrivLeak, so those are not computed for itself.")
+    """The scenario's own first paragraph (its registration's ``intro``), with the run's settings."""
+    return report_intro(results.manifest.get("scenario"), results.manifest.get("settings", {}))

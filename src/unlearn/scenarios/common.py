@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from unlearn.config import validate_settings
 from unlearn.data.benchmark import Benchmark, read_split_file, write_benchmark
-from unlearn.data.fictitious import DEFAULT_FORGET_PERCENTS, MAX_FORGET_PERCENT, generate_fictitious
-from unlearn.data.muse import generate_muse
 from unlearn.data.requests import request_splits
-from unlearn.data.wmdp import generate_wmdp
 from unlearn.errors import UserError
 from unlearn.evaluation.run import METRICS_VERSION, EvalSettings, evaluate_model
 from unlearn.scenarios.experiment import ExperimentSettings, MethodEntry, method_values
@@ -38,72 +36,70 @@ def identity(source: str | Path | None):
     return source.name if isinstance(source, Path) else source
 
 
-def data_step(settings: ExperimentSettings, steps: Steps, splits: list[str], requests: bool = False) -> Path:
-    """A local benchmark folder holding ``splits`` (utility splits cut to ``utility_records``),
-    and with ``requests`` the continual scenario's request splits of the forget split."""
-    generated = None
-    if settings.data == "builtin" and settings.scenario in ("wmdp", "muse"):
-        size = ([settings.wmdp_entities] if settings.scenario == "wmdp" else [settings.people, settings.qa_per_person])
-        generated = builtin_splits(settings)  # keyed by the records too: a changed generator regenerates the data
-        source = {f"builtin_{settings.scenario}": [*size, settings.data_seed], "content": _digest(generated)}
-    elif settings.data == "builtin":
-        source = {"builtin": [settings.people, settings.qa_per_person, settings.data_seed]}
-        if builtin_percents(settings) != DEFAULT_FORGET_PERCENTS:
-            source["forget_percents"] = list(builtin_percents(settings))
+@dataclass(frozen=True)
+class Generated:
+    """A scenario's built-in benchmark (``data: builtin``): how it enters the data step's key, and a
+    function writing its splits. With ``by_content`` the key also holds a digest of the records, so
+    that a changed generator regenerates the data."""
+
+    key: dict
+    splits: Callable[[], dict[str, list[dict]]]
+    by_content: bool = False
+
+
+def data_step(settings: ExperimentSettings, steps: Steps, splits: list[str], generated: Generated | None = None,
+              utility_records: int | None = None, requests: bool = False, request_count: int | None = None) -> Path:
+    """A local benchmark folder holding ``splits`` (utility splits cut to ``utility_records``), read from the
+    experiment's data, or with ``data: builtin`` from the scenario's ``generated`` benchmark; with ``requests``
+    the continual scenario's request splits of the forget split (``request_count`` of them, default its
+    task_id groups)."""
+    everything = None
+    if settings.data == "builtin":
+        if generated is None:
+            raise UserError(f"scenario {settings.scenario} has no built-in benchmark; give 'data' a folder or a Hub id")
+        source = dict(generated.key)
+        if generated.by_content:
+            everything = _generate(generated)
+            source["content"] = _digest(everything)
     elif Path(settings.data).is_dir():
         source = {"folder": str(Path(settings.data).resolve()), "content": folder_fingerprint(settings.data)}
     else:
         source = {"hub": settings.data}
-    inputs = {**source, "splits": sorted(splits), "utility_records": settings.utility_records,
+    inputs = {**source, "splits": sorted(splits), "utility_records": utility_records,
               "requests": settings.forget if requests else None}
-    if requests and settings.requests:
-        inputs["request_count"] = settings.requests
+    if requests and request_count:
+        inputs["request_count"] = request_count
 
     def write(folder: Path) -> None:
         if settings.data == "builtin":
-            everything = generated or builtin_splits(settings)
-            chosen = {name: everything[name] for name in splits if name in everything}
+            made = everything or _generate(generated)
+            chosen = {name: made[name] for name in splits if name in made}
         else:
             benchmark = Benchmark(settings.data)
             available = set(benchmark.split_names())
             chosen = {name: benchmark.records(name) for name in splits if name in available}
         for name in UTILITY_SPLITS:
-            if name in chosen and settings.utility_records:
-                chosen[name] = chosen[name][:settings.utility_records]
+            if name in chosen and utility_records:
+                chosen[name] = chosen[name][:utility_records]
         if requests:
             forget = chosen.get(f"{settings.forget}_perturbed") or chosen.get(settings.forget)
             if forget is None:
                 raise UserError(f"{settings.data}: no split '{settings.forget}' to split into forget requests")
-            chosen.update(request_splits(forget, f"{settings.data}/{settings.forget}", settings.requests))
+            chosen.update(request_splits(forget, f"{settings.data}/{settings.forget}", request_count))
         write_benchmark(chosen, folder)
 
     return steps.run("data", inputs, write)
 
 
-def builtin_splits(settings: ExperimentSettings) -> dict[str, list[dict]]:
-    """Every split of the scenario's built-in benchmark."""
+def _generate(generated: Generated) -> dict[str, list[dict]]:
     try:
-        if settings.scenario == "wmdp":
-            return generate_wmdp(settings.wmdp_entities, settings.wmdp_entities, settings.data_seed)
-        if settings.scenario == "muse":
-            return generate_muse(settings.people, settings.qa_per_person, settings.data_seed)
-        return generate_fictitious(settings.people, settings.qa_per_person, settings.data_seed,
-                                   builtin_percents(settings))
+        return generated.splits()
     except ValueError as error:
         raise UserError(f"built-in benchmark: {error}") from None
 
 
 def _digest(splits: dict[str, list[dict]]) -> str:
     return hashlib.sha256(json.dumps(splits, sort_keys=True).encode("utf-8")).hexdigest()[:16]
-
-
-def builtin_percents(settings: ExperimentSettings) -> tuple[int, ...]:
-    """TOFU's 1/5/10 % forget splits, plus the experiment's own forgetNN when it is another one."""
-    match = re.fullmatch(r"forget(\d\d)", settings.forget)
-    extra = int(match.group(1)) if match else None
-    if extra is None or extra in DEFAULT_FORGET_PERCENTS or not 1 <= extra <= MAX_FORGET_PERCENT:
-        return DEFAULT_FORGET_PERCENTS
-    return tuple(sorted({*DEFAULT_FORGET_PERCENTS, extra}))
 
 
 def finetune_step(settings: ExperimentSettings, steps: Steps, data: Path, split: str, name: str) -> Path:

@@ -6,7 +6,7 @@ The requests are the forget split's ``task_id`` groups, in numeric order (the se
 ``holdoutNN`` split membership inference is not computed). After request k the model is
 evaluated on everything forgotten so far (so each request's numbers can be read separately
 from the per-example ``task_id``) and on the utility splits. The reference of NPO/DPO/KL is
-the original target model or the previous request's model (``continual_reference``).
+the original target model or the previous request's model (``scenario_args: {reference: ...}``).
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ from pathlib import Path
 from unlearn.evaluation.splits import default_holdout
 from unlearn.scenarios.common import data_step, eval_step, forget_step
 from unlearn.scenarios.experiment import ExperimentSettings
-from unlearn.scenarios.fictitious import anchors, needed_splits, tofu_protocol_notes
+from unlearn.scenarios.fictitious import anchors, builtin_data, needed_splits, tofu_protocol_notes
 from unlearn.scenarios.steps import Steps
 
 
 def run(settings: ExperimentSettings, steps: Steps) -> dict:
-    data = data_step(settings, steps, needed_splits(settings), requests=True)
+    own = settings.scenario_settings
+    data = data_step(settings, steps, needed_splits(settings), builtin_data(settings), own.utility_records,
+                     requests=True, request_count=own.requests)
     target, retain_eval, rows = anchors(settings, steps, data)
     count = len(list(data.glob("request[0-9]*.jsonl")))
     holdout = default_holdout(settings.forget)
@@ -31,7 +33,7 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
     for entry in settings.methods:
         previous: str | Path = target
         for k in range(1, count + 1):
-            reference = request_reference(settings.continual_reference, k, target)
+            reference = request_reference(own.reference, k, target)
             model = forget_step(settings, steps, previous, data, entry, f"request{k:02d}",
                                 f"forget-{entry.name}-request{k:02d}", reference=reference)
             evaluated = eval_step(settings, steps, model, data, f"eval-{entry.name}-request{k:02d}", retain_eval,

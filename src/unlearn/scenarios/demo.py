@@ -27,10 +27,10 @@ UNLEARN = {"epochs": 5, "batch_size": 4, "gradient_accumulation_steps": 1, "warm
 def demo_settings(out: str = "runs/demo", quick: bool = False, threads: int | None = None) -> ExperimentSettings:
     if quick:
         return ExperimentSettings(
-            name="demo-quick", out=out, people=10, qa_per_person=1, utility_records=4, threads=threads,
-            methods=DEMO_METHODS, finetune={**FINETUNE, "epochs": 1}, unlearn={**UNLEARN, "epochs": 1},
+            name="demo-quick", out=out, scenario_args={"people": 10, "qa_per_person": 1, "utility_records": 4},
+            threads=threads, methods=DEMO_METHODS, finetune={**FINETUNE, "epochs": 1}, unlearn={**UNLEARN, "epochs": 1},
             eval={"max_new_tokens": 8}, report_examples=2)
     return ExperimentSettings(
-        name="demo", out=out, people=20, qa_per_person=2, forget="forget50", retain="retain50",
-        utility_records=15, threads=threads, methods=DEMO_METHODS, finetune=FINETUNE, unlearn=UNLEARN,
-        eval={"max_new_tokens": 32})
+        name="demo", out=out, scenario_args={"people": 20, "qa_per_person": 2, "utility_records": 15},
+        forget="forget50", retain="retain50", threads=threads, methods=DEMO_METHODS, finetune=FINETUNE,
+        unlearn=UNLEARN, eval={"max_new_tokens": 32})

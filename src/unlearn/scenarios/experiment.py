@@ -8,22 +8,41 @@ when the file is read, so a typo fails before any step runs. A method entry is a
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
-from unlearn.config import comma_list, validate_settings
+from unlearn.config import PartSettings, validate_settings
 from unlearn.errors import UserError
 from unlearn.evaluation.eval_settings import EvalSettings
 from unlearn.files import LOCK_FILE, SAFE_NAME, check_writable
 from unlearn.models.gguf import DEFAULT_MODEL
 from unlearn.objectives.registry import every_part, method_parts
+from unlearn.scenarios.registry import find_scenario
 from unlearn.training.finetune_settings import FinetuneSettings
 from unlearn.training.forget_settings import ForgetSettings, check_settings
 from unlearn.training.settings import OptimSettings
 
+log = logging.getLogger(__name__)
 DEFAULT_SEED = OptimSettings.model_fields["seed"].default
+
+# release 0.1's flat name -> (the scenarios that took it, its name in their scenario_args); mapped with a warning
+# until 0.3
+_WORLD = ("fictitious", "continual", "muse")
+RENAMED = {
+    "people": (_WORLD, "people"), "qa_per_person": (_WORLD, "qa_per_person"),
+    "data_seed": ((*_WORLD, "wmdp", "rwku"), "data_seed"),
+    "utility_records": (("fictitious", "continual", "real_world"), "utility_records"),
+    "requests": (("continual",), "requests"), "continual_reference": (("continual",), "reference"),
+    "real_world_keep_only_known": (("real_world",), "keep_only_known"),
+    "real_world_answer_field": (("real_world",), "answer_field"),
+    "wmdp_entities": (("wmdp",), "entities"), "wmdp_target_split": (("wmdp",), "target_split"),
+    "wmdp_corpora": (("wmdp",), "corpora"), "wmdp_choice_forget": (("wmdp",), "choice_forget"),
+    "wmdp_choice_utility": (("wmdp",), "choice_utility"),
+    "muse_retrained_auc": (("muse",), "retrained_auc"), "muse_protocol": (("muse",), "protocol"),
+}
 
 # Set by the experiment itself for every step; an override would break the step chain.
 RESERVED = {"model", "data", "out", "split", "forget", "retain", "retain_eval", "reference", "overwrite", "resume",
@@ -43,28 +62,33 @@ class MethodEntry(BaseModel):
 
 
 class ExperimentSettings(BaseModel):
-    """Defaults: the fictitious scenario on the built-in benchmark and the packaged model."""
+    """Defaults: the fictitious scenario on the built-in benchmark and the packaged model.
+
+    The scenario's own settings go in ``scenario_args`` (``scenario: muse`` with ``scenario_args:
+    {protocol: scalability}``); ``unlearn run --list-scenarios`` lists each scenario's. A setting of
+    another scenario is refused. Release 0.1's flat names (``people``, ``muse_protocol``,
+    ``wmdp_entities``, ...) are moved into ``scenario_args`` for one more release, with a warning
+    (``RENAMED``)."""
 
     model_config = ConfigDict(extra="forbid")
+    RENAMED: ClassVar[dict] = RENAMED
 
     name: str = Field("experiment", pattern=f"^{SAFE_NAME}$",
                       description="experiment name: letters, digits, '_', '-', '.' (the default output folder is "
                                   "runs/NAME, so the name cannot lead out of runs/)")
     out: str | None = Field(None, description="output folder (default: runs/NAME)")
-    scenario: Literal["fictitious", "continual", "real_world", "wmdp", "muse", "rwku"] = "fictitious"
-    data: str = Field("builtin", description="'builtin' (generated fictitious benchmark), a folder, or a Hub id")
-    people: PositiveInt = Field(20, description="built-in benchmark: invented people")
-    qa_per_person: PositiveInt = Field(5, description="built-in benchmark: questions per person")
-    data_seed: int = Field(0, description="built-in benchmark: generator seed")
-    utility_records: PositiveInt | None = Field(None, description="evaluate only the first N real-authors and "
-                                                                  "world-facts records (faster)")
+    scenario: str = Field("fictitious", description="a registered scenario (unlearn run --list-scenarios)")
+    scenario_args: dict[str, Any] = Field(
+        default_factory=dict, description="the scenario's own settings, e.g. {protocol: scalability} for muse "
+                                          "(unlearn run --list-scenarios)")
+    data: str = Field("builtin", description="'builtin' (the scenario's generated benchmark), a folder, or a Hub id")
     model: str = Field(DEFAULT_MODEL, description="base model to fine-tune (or to unlearn, real-world scenario)")
     target_model: str | None = Field(None, description="an already fine-tuned target model (skips fine-tuning)")
     retain_model: str | None = Field(None, description="an already fine-tuned retain model (skips fine-tuning)")
-    forget: str = Field("forget10", description="forget split (continual: its task_id groups are the requests; "
-                                                "wmdp: the forget corpus, default forget_corpus)")
-    retain: str = Field("retain90", description="retain split (fine-tunes the retain model; regularizers use it; "
-                                                "wmdp: the retain corpus, default retain_corpus)")
+    forget: str | None = Field(None, description="forget split (default: the scenario's; continual: its task_id "
+                                                 "groups are the requests; wmdp: the forget corpus)")
+    retain: str | None = Field(None, description="retain split (default: the scenario's; fine-tunes the retain "
+                                                 "model; regularizers use it; wmdp: the retain corpus)")
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     threads: PositiveInt | None = None
     methods: list[MethodEntry] = Field(default_factory=lambda: [MethodEntry(method="ME+GD")])
@@ -75,35 +99,50 @@ class ExperimentSettings(BaseModel):
     eval: dict = Field(default_factory=dict, description="unlearn eval settings")
     attacks: dict | None = Field(None, description="unlearn attack settings (e.g. {attacks: [all], attack_args: "
                                                    "{relearn: {epochs: 2}}}): run on every unlearned model, against "
-                                                   "the target (fictitious scenario); the eval section's settings "
-                                                   "that attacks read apply to them too")
-    requests: PositiveInt | None = Field(None, description="continual: cut the forget split into this many "
-                                                           "consecutive requests (default: its task_id groups)")
-    continual_reference: Literal["original", "previous"] = Field(
-        "original", description="continual: NPO/DPO/KL reference is the original model or the previous request's")
-    real_world_keep_only_known: bool = Field(
-        True, description="real world: keep only questions the model answers correctly (false: keep all)")
-    real_world_answer_field: str = Field(
-        "golden_answer", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
-        description="real world, the seed paper's files (forget, neighbor, forget_perturbed, neighbor_perturbed): "
-                    "the field of forget_perturbed and neighbor_perturbed that the evaluation scores against "
-                    "(training reads 'answer')")
-    wmdp_entities: PositiveInt = Field(20, le=96, description="wmdp, built-in data: invented viruses (forget) and "
-                                                       "minerals (utility)")
-    wmdp_target_split: str = Field("train_corpus", description="wmdp: the split the target model is fine-tuned on "
-                                                               "(not used with target_model)")
-    wmdp_corpora: str | None = Field(None, description="wmdp: a second source (Hub id or folder) for the forget and "
-                                                       "retain corpora, e.g. cais/wmdp-corpora with data: cais/wmdp")
-    wmdp_choice_forget: list[str] = Field(["forget_choice"], description="wmdp: multiple-choice splits of the "
-                                                                         "forgotten knowledge (WMDP's bio, cyber)")
-    wmdp_choice_utility: list[str] = Field(["retain_choice"], description="wmdp: multiple-choice splits kept as "
-                                                                          "utility (MMLU format)")
-    muse_retrained_auc: float | None = Field(None, gt=0.0, le=1.0, description="muse, with retain_model none: "
-                                             "the retrained model's PrivLeak AUC (MUSE News 0.4772, Books 0.5393)")
-    muse_protocol: Literal["standard", "scalability", "sustainability"] = Field(
-        "standard", description="muse: standard (unlearn raw.forget), scalability (each scal.forget_k from the "
-                                "target), sustainability (sust.forget_1..4 one after another)")
+                                                   "the target (scenarios that run attacks: fictitious); the eval "
+                                                   "section's settings that attacks read apply to them too")
     report_examples: PositiveInt = Field(3, description="example generations per split shown in the report")
+
+    @field_validator("scenario")
+    @classmethod
+    def _registered(cls, value):
+        find_scenario(value)  # ValueError naming the registered ones
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, values):
+        """Release 0.1's flat names, moved into ``scenario_args`` where the scenario takes them."""
+        if not isinstance(values, dict) or not RENAMED.keys() & values.keys():
+            return values
+        values = dict(values)
+        scenario = values.get("scenario", cls.model_fields["scenario"].default)
+        args = dict(values.get("scenario_args") or {})
+        for old in [key for key in values if key in RENAMED]:
+            value = values.pop(old)
+            owners, name = RENAMED[old]
+            if scenario in owners:
+                args.setdefault(name, value)
+                log.warning("setting '%s' is renamed scenario_args: {%s: ...}; the old name goes in release 0.3",
+                            old, name)
+            else:
+                log.warning("setting '%s' is for scenario %s, not %s: ignored", old, " or ".join(owners), scenario)
+        values["scenario_args"] = args
+        return values
+
+    @model_validator(mode="after")
+    def _scenario_settings(self):
+        """Check ``scenario_args`` against the scenario's settings; the scenario's splits where none are given."""
+        scenario = find_scenario(self.scenario)
+        self.__dict__["scenario_args"] = scenario.check_args(self.scenario_args)
+        if scenario.forget is None:
+            given = [name for name in ("forget", "retain") if getattr(self, name) is not None]
+            if given:
+                raise ValueError(f"scenario {scenario.name} chooses its own splits; remove '{given[0]}'")
+        else:
+            self.__dict__["forget"] = self.forget or scenario.forget
+            self.__dict__["retain"] = self.retain or scenario.retain
+        return self
 
     @field_validator("methods", mode="before")
     @classmethod
@@ -123,8 +162,6 @@ class ExperimentSettings(BaseModel):
                 raise ValueError(f"a method is a name or a mapping with 'method', got {item!r}")
         return entries
 
-    _comma_lists = field_validator("wmdp_choice_forget", "wmdp_choice_utility", mode="before")(comma_list)
-
     @field_validator("seeds")
     @classmethod
     def _distinct_seeds(cls, value):
@@ -132,7 +169,7 @@ class ExperimentSettings(BaseModel):
             raise ValueError("seeds must be distinct")
         return value
 
-    def with_seed(self, seed: int | None) -> "ExperimentSettings":
+    def with_seed(self, seed: int | None) -> ExperimentSettings:
         """The experiment with training ``seed`` in its fine-tuning and unlearning sections (None: as
         written). Seed 0 is every command's default and is left implicit, so a run with ``seeds: [0, ...]``
         reuses the steps of the same experiment run without ``seeds``."""
@@ -140,6 +177,11 @@ class ExperimentSettings(BaseModel):
             return self
         return self.model_copy(update={"finetune": {**self.finetune, "seed": seed},
                                        "unlearn": {**self.unlearn, "seed": seed}})
+
+    @property
+    def scenario_settings(self) -> PartSettings | None:
+        """The scenario's own settings (its defaults where ``scenario_args`` gives none)."""
+        return find_scenario(self.scenario).args(self.scenario_args)
 
     @property
     def run_folder(self) -> Path:
@@ -159,9 +201,9 @@ def check_experiment(settings: ExperimentSettings, source: str) -> None:
     if settings.attacks is not None:
         from unlearn.attacks.settings import AttackSettings, shared_eval_values
 
-        if settings.scenario != "fictitious":
-            raise UserError(f"{source}: attacks: only the fictitious scenario runs attacks so far; run "
-                            "'unlearn attack' on the models of this one")
+        if not find_scenario(settings.scenario).attacks:
+            raise UserError(f"{source}: attacks: scenario {settings.scenario} does not run attacks; run "
+                            "'unlearn attack' on its models")
         _check_section({**shared_eval_values(settings.eval), **settings.attacks}, AttackSettings,
                        f"{source}: attacks", {**placeholders, "original": "-"})
     if "method" in settings.unlearn:

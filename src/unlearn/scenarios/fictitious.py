@@ -6,12 +6,14 @@ retain split only, the model unlearning aims at, and the reference of forget qua
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from unlearn.data.fictitious import DEFAULT_FORGET_PERCENTS, MAX_FORGET_PERCENT, generate_fictitious
 from unlearn.evaluation.splits import default_holdout
-from unlearn.scenarios.common import (UTILITY_SPLITS, attack_step, data_step, eval_step, finetune_step, forget_step,
-                                      training_overlap_notes)
 from unlearn.objectives.registry import reads_retain
+from unlearn.scenarios.common import (UTILITY_SPLITS, Generated, attack_step, data_step, eval_step, finetune_step,
+                                      forget_step, training_overlap_notes)
 from unlearn.scenarios.experiment import ExperimentSettings
 from unlearn.scenarios.steps import Steps
 
@@ -20,6 +22,25 @@ def needed_splits(settings: ExperimentSettings) -> list[str]:
     holdout = default_holdout(settings.forget)
     return ["full", settings.forget, f"{settings.forget}_perturbed", settings.retain, "retain_perturbed",
             *UTILITY_SPLITS, *([holdout] if holdout else [])]
+
+
+def builtin_data(settings: ExperimentSettings) -> Generated:
+    """The built-in benchmark of the scenario's settings (people, qa_per_person, data_seed)."""
+    own = settings.scenario_settings
+    percents = builtin_percents(settings.forget)
+    key = {"builtin": [own.people, own.qa_per_person, own.data_seed]}
+    if percents != DEFAULT_FORGET_PERCENTS:
+        key["forget_percents"] = list(percents)
+    return Generated(key, lambda: generate_fictitious(own.people, own.qa_per_person, own.data_seed, percents))
+
+
+def builtin_percents(forget: str) -> tuple[int, ...]:
+    """TOFU's 1/5/10 % forget splits, plus the experiment's own forgetNN when it is another one."""
+    match = re.fullmatch(r"forget(\d\d)", forget)
+    extra = int(match.group(1)) if match else None
+    if extra is None or extra in DEFAULT_FORGET_PERCENTS or not 1 <= extra <= MAX_FORGET_PERCENT:
+        return DEFAULT_FORGET_PERCENTS
+    return tuple(sorted({*DEFAULT_FORGET_PERCENTS, extra}))
 
 
 def anchors(settings: ExperimentSettings, steps: Steps, data: Path) -> tuple[str | Path, Path, list[dict]]:
@@ -34,7 +55,8 @@ def anchors(settings: ExperimentSettings, steps: Steps, data: Path) -> tuple[str
 
 
 def run(settings: ExperimentSettings, steps: Steps) -> dict:
-    data = data_step(settings, steps, needed_splits(settings))
+    data = data_step(settings, steps, needed_splits(settings), builtin_data(settings),
+                     settings.scenario_settings.utility_records)
     target, retain_eval, rows = anchors(settings, steps, data)
     for entry in settings.methods:
         model = forget_step(settings, steps, target, data, entry, settings.forget, f"forget-{entry.name}")

@@ -8,7 +8,7 @@ model gets MUSE's metrics on the same splits, plus any lm-eval task of the ``eva
 MUSE's choice of checkpoint (the first whose forget KnowMem is at or below the retrained
 model's) is not made: each method runs its epochs.
 
-``muse_protocol`` adds MUSE's two other protocols: scalability unlearns each of the nested
+``scenario_args: {protocol: ...}`` adds MUSE's two other protocols: scalability unlearns each of the nested
 ``scal.forget_1..4`` from the target separately; sustainability unlearns ``sust.forget_1..4`` one
 after another, each from the previous model. Every model is evaluated, so KnowMem on the retain
 questions (what both protocols report) can be read against the amount forgotten.
@@ -16,30 +16,32 @@ questions (what both protocols report) can be read against the amount forgotten.
 
 from __future__ import annotations
 
+from unlearn.data.muse import generate_muse
 from unlearn.evaluation.muse import MUSE_SPLITS
-from unlearn.scenarios.common import data_step, eval_step, finetune_step, forget_step
+from unlearn.scenarios.common import Generated, data_step, eval_step, finetune_step, forget_step
 from unlearn.scenarios.experiment import ExperimentSettings
 from unlearn.scenarios.steps import Steps
 
-FORGET, RETAIN, FULL = "raw.forget", "raw.retain1", "raw.full"
+FULL = "raw.full"
 FOLDS = 4
 MUSE_ONLY = {"forget": None, "retain_split": None, "real_authors": None, "world_facts": None, "holdout": None,
              "muse": True}
 
 
 def run(settings: ExperimentSettings, steps: Steps) -> dict:
-    given = settings.model_fields_set
-    forget = settings.forget if "forget" in given else FORGET
-    retain = settings.retain if "retain" in given else RETAIN
-    requests = _requests(settings, forget)
+    own = settings.scenario_settings
+    forget, retain = settings.forget, settings.retain
+    requests = _requests(own.protocol, forget)
     needed = [*dict.fromkeys([*requests, retain, *(name for names in MUSE_SPLITS.values() for name in names)])]
     if not settings.target_model:
         needed.append(FULL)
-    data = data_step(settings, steps, needed)
+    builtin = Generated({"builtin_muse": [own.people, own.qa_per_person, own.data_seed]},
+                        lambda: generate_muse(own.people, own.qa_per_person, own.data_seed), by_content=True)
+    data = data_step(settings, steps, needed, builtin)
     target = settings.target_model or finetune_step(settings, steps, data, FULL, "finetune-target")
     rows = []
-    if settings.muse_retrained_auc is not None and not settings.retain_model:
-        retrained_eval, anchor = None, {"muse_retrained_auc": settings.muse_retrained_auc}
+    if own.retrained_auc is not None and not settings.retain_model:
+        retrained_eval, anchor = None, {"muse_retrained_auc": own.retrained_auc}
     else:
         retrained = settings.retain_model or finetune_step(settings, steps, data, retain, "finetune-retrained")
         retrained_eval = eval_step(settings, steps, retrained, data, "eval-retrained", **MUSE_ONLY)
@@ -51,8 +53,8 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
     for entry in settings.methods:
         model = target
         for split in requests:
-            label = entry.name if settings.muse_protocol == "standard" else f"{entry.name} {split}"
-            start = model if settings.muse_protocol == "sustainability" else target
+            label = entry.name if own.protocol == "standard" else f"{entry.name} {split}"
+            start = model if own.protocol == "sustainability" else target
             model = forget_step(settings, steps, start, data, entry, split, f"forget-{label}",
                                 retain=retain)
             rows.append({"label": label, "role": "method", "model": model,
@@ -64,10 +66,10 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
                                       "each method runs all its epochs."]}
 
 
-def _requests(settings: ExperimentSettings, forget: str) -> list[str]:
+def _requests(protocol: str, forget: str) -> list[str]:
     """The forget splits each method unlearns, in order, for the chosen protocol."""
-    if settings.muse_protocol == "scalability":
+    if protocol == "scalability":
         return [f"scal.forget_{k}" for k in range(1, FOLDS + 1)]
-    if settings.muse_protocol == "sustainability":
+    if protocol == "sustainability":
         return [f"sust.forget_{k}" for k in range(1, FOLDS + 1)]
     return [forget]

@@ -15,11 +15,11 @@ forget quality and PrivLeak are not computed, and no holdout split.
 The seed paper's own files: a ``data`` folder holding ``forget``, ``neighbor``,
 ``forget_perturbed`` and ``neighbor_perturbed`` (``.json`` or ``.jsonl``, JSON lines, as in
 sail-sg/closer-look-LLM-unlearning's ``data/real_world``) is used as the paper uses it, with no
-generation and no filtering (``real_world_keep_only_known`` does not apply): the methods train on
+generation and no filtering (``keep_only_known`` does not apply): the methods train on
 ``forget`` with ``neighbor`` as the retain set, both with their ``answer`` field (the answers the
 paper's model gave); the evaluation reads ``forget_perturbed`` (role forget) and
 ``neighbor_perturbed`` (role retain) with their ``golden_answer`` as the answer (the paper's
-``answer_key: golden_answer``; the experiment's ``real_world_answer_field`` chooses another field).
+``answer_key: golden_answer``; ``scenario_args: {answer_field: ...}`` chooses another field).
 The data step writes them under the same names as above (``forget_train``, ``neighbor_train``,
 ``forget``, ``neighbor``), so the later steps are the same for both layouts. The utility splits
 are the folder's own ``real_authors_perturbed`` and ``world_facts_perturbed`` where it has them,
@@ -54,8 +54,8 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
         evaluated = eval_step(settings, steps, unlearned, data, f"eval-{entry.name}", **splits)
         rows.append({"label": entry.name, "role": "method", "model": unlearned, "eval": evaluated})
     notes = training_overlap_notes(data, {"the regularizers": "neighbor_train"}, {"retain": "neighbor"})
-    if _paper_layout(settings) and "real_world_keep_only_known" in settings.model_fields_set:
-        notes.append("real_world_keep_only_known does not apply to the seed paper's files, which are used as they are")
+    if _paper_layout(settings) and "keep_only_known" in settings.scenario_args:
+        notes.append("keep_only_known does not apply to the seed paper's files, which are used as they are")
     return {"models": rows, "notes": notes}
 
 
@@ -84,14 +84,15 @@ def _source_folder(settings: ExperimentSettings) -> Path:
 
 
 def _data_step(settings: ExperimentSettings, steps: Steps) -> Path:
+    own = settings.scenario_settings
     if _paper_layout(settings):
         folder = Path(settings.data)
         inputs = {"layout": "seed paper", "source": folder_fingerprint(folder), "utility_records":
-                  settings.utility_records, "answer_field": settings.real_world_answer_field}
+                  own.utility_records, "answer_field": own.answer_field}
         return steps.run("real-world-data", inputs, lambda out: _write_paper_data(settings, folder, out))
     source = _source_folder(settings)
     inputs = {"model": identity(settings.target_model or settings.model), "source": folder_fingerprint(source),
-              "utility_records": settings.utility_records, "keep_only_known": settings.real_world_keep_only_known,
+              "utility_records": own.utility_records, "keep_only_known": own.keep_only_known,
               "device": settings.device, "neighbors": "alternate entities: trained on, held out"}
     return steps.run("real-world-data", inputs, lambda folder: _write_data(settings, source, folder))
 
@@ -103,6 +104,7 @@ def _write_data(settings: ExperimentSettings, source: Path, folder: Path) -> Non
     from unlearn.metrics.fact import contains_fact
     from unlearn.models.loading import load_model
 
+    own = settings.scenario_settings
     model, tokenizer = load_model(settings.target_model or settings.model, device=settings.device)
     fmt = PromptFormat.for_tokenizer(tokenizer)
     splits = {}
@@ -110,7 +112,7 @@ def _write_data(settings: ExperimentSettings, source: Path, folder: Path) -> Non
         records = read_split_file(source / name)
         answers = generate_answers(model, tokenizer, fmt, [r["question"] for r in records], max_new_tokens=48)
         known = [(r, a) for r, a in zip(records, answers)
-                 if not settings.real_world_keep_only_known or contains_fact(a, r.get("fact") or r["answer"])]
+                 if not own.keep_only_known or contains_fact(a, r.get("fact") or r["answer"])]
         if not known:
             raise UserError(f"{source / name}: the model answers none of the questions correctly; nothing to "
                             f"{'forget' if split == 'forget' else 'keep'}")
@@ -123,13 +125,14 @@ def _write_data(settings: ExperimentSettings, source: Path, folder: Path) -> Non
     utility_source = Path(str(resources.files(RESOURCES)))
     for name in UTILITY_SPLITS:
         records = read_split_file(utility_source / f"{name.removesuffix('_perturbed')}.jsonl")
-        splits[name] = records[:settings.utility_records] if settings.utility_records else records
+        splits[name] = records[:own.utility_records] if own.utility_records else records
     write_benchmark(splits, folder)
 
 
 def _write_paper_data(settings: ExperimentSettings, source: Path, folder: Path) -> None:
-    """The seed paper's files as they are: train on ``answer``, evaluate against ``real_world_answer_field``."""
-    trained, scored = Benchmark(str(source)), Benchmark(str(source), answer_field=settings.real_world_answer_field)
+    """The seed paper's files as they are: train on ``answer``, evaluate against the scenario's ``answer_field``."""
+    own = settings.scenario_settings
+    trained, scored = Benchmark(str(source)), Benchmark(str(source), answer_field=own.answer_field)
     splits = {"forget_train": trained.records("forget"), "neighbor_train": trained.records("neighbor"),
               "forget": scored.records("forget_perturbed"), "neighbor": scored.records("neighbor_perturbed")}
     own = set(trained.split_names())
@@ -137,7 +140,7 @@ def _write_paper_data(settings: ExperimentSettings, source: Path, folder: Path) 
     for name in UTILITY_SPLITS:
         records = trained.records(name) if name in own else \
             read_split_file(packaged / f"{name.removesuffix('_perturbed')}.jsonl")
-        splits[name] = records[:settings.utility_records] if settings.utility_records else records
+        splits[name] = records[:own.utility_records] if own.utility_records else records
     write_benchmark(splits, folder)
 
 

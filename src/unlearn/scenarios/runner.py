@@ -1,21 +1,20 @@
-"""``unlearn run``: run a scenario's steps (reusing finished ones), write the manifest and the report."""
+"""``unlearn run``: run a scenario's steps (reusing finished ones), write the manifest and the report.
+
+The scenario is looked up in the registry (``scenarios/registry.py``); the manifest keeps the
+experiment's settings with the scenario's own settings in full (defaults included)."""
 
 from __future__ import annotations
 
-import importlib
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from unlearn.files import atomic_write_json
 from unlearn.report.collect import MANIFEST
 from unlearn.report.render import write_report
 from unlearn.scenarios.experiment import ExperimentSettings, check_experiment
+from unlearn.scenarios.registry import find_scenario
 from unlearn.scenarios.steps import Steps
-
-SCENARIOS = {"fictitious": "unlearn.scenarios.fictitious", "continual": "unlearn.scenarios.continual",
-             "real_world": "unlearn.scenarios.real_world", "wmdp": "unlearn.scenarios.wmdp",
-             "muse": "unlearn.scenarios.muse", "rwku": "unlearn.scenarios.rwku"}
 
 
 def run_experiment(settings: ExperimentSettings, source: str = "experiment",
@@ -25,12 +24,12 @@ def run_experiment(settings: ExperimentSettings, source: str = "experiment",
     began = time.time()
     folder = settings.run_folder
     steps = Steps(folder, progress)
-    scenario = importlib.import_module(SCENARIOS[settings.scenario])
+    run = find_scenario(settings.scenario).runner()
     manifest: dict = {}
     for seed in settings.seeds or [None]:
         if seed is not None:
             steps.progress = lambda message, seed=seed: progress(f"seed {seed}: {message}")
-        part = scenario.run(settings.with_seed(seed), steps)
+        part = run(settings.with_seed(seed), steps)
         for key, value in part.items():  # rows of every seed, each tagged with its seed; notes once
             if key == "notes":
                 manifest[key] = list(dict.fromkeys([*manifest.get(key, []), *value]))
@@ -38,7 +37,9 @@ def run_experiment(settings: ExperimentSettings, source: str = "experiment",
                 manifest.setdefault(key, []).extend({**row, "seed": seed} for row in value)
             else:
                 manifest[key] = value
-    manifest = {"name": settings.name, "scenario": settings.scenario, "settings": settings.model_dump(mode="json"),
+    own = settings.scenario_settings
+    written = {**settings.model_dump(mode="json"), "scenario_args": own.model_dump(mode="json") if own else {}}
+    manifest = {"name": settings.name, "scenario": settings.scenario, "settings": written,
                 **_relative(manifest, folder)}
     atomic_write_json(folder / MANIFEST, manifest)
     page = write_report(folder)

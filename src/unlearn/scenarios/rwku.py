@@ -59,8 +59,9 @@ def _utility_note(data: Path) -> str:
 
 
 def _probe_step(settings: ExperimentSettings, steps: Steps) -> Path:
+    seed = settings.scenario_settings.data_seed
     if settings.data == "builtin":
-        inputs, source = {"builtin_rwku": settings.data_seed}, None
+        inputs, source = {"builtin_rwku": seed}, None
     else:
         source = Benchmark(settings.data)
         inputs = ({"folder": str(Path(settings.data).resolve()), "content": folder_fingerprint(settings.data)}
@@ -69,7 +70,7 @@ def _probe_step(settings: ExperimentSettings, steps: Steps) -> Path:
 
     def write(folder: Path) -> None:
         if source is None:
-            write_benchmark(generate_rwku(settings.data_seed), folder)
+            write_benchmark(generate_rwku(seed), folder)
             return
         present = set(source.split_names())  # on the Hub: configs, each holding one split, test
         if "forget_level2" not in present:

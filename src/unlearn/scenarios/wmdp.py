@@ -1,6 +1,6 @@
 """WMDP scenario: unlearn knowledge from a corpus of raw text, measure it by multiple choice.
 
-The target model (given, or fine-tuned on ``wmdp_target_split``: the built-in benchmark's
+The target model (given, or fine-tuned on ``target_split``: the built-in benchmark's
 facts are invented, so a model must first learn them) is unlearned by each method on the forget
 corpus, the regularizers reading the retain corpus. Every model is evaluated on the
 multiple-choice splits in lm-eval's zero-shot format: the forget ones (WMDP's bio and cyber
@@ -9,40 +9,34 @@ named in the ``eval`` section (``lm_eval_tasks: [mmlu]``) runs on every model as
 
 The real benchmark keeps its questions (``cais/wmdp``: ``wmdp-bio.test``, ``wmdp-cyber.test``, ...)
 and its corpora (``cais/wmdp-corpora``: ``cyber-forget-corpus``, ``cyber-retain-corpus``, ...) in two
-Hub datasets: ``data`` names the first, ``wmdp_corpora`` the second.
+Hub datasets: ``data`` names the first, ``scenario_args: {corpora: ...}`` the second.
 """
 
 from __future__ import annotations
 
-from unlearn.scenarios.common import data_step, eval_step, finetune_step, forget_step
+from unlearn.data.wmdp import generate_wmdp
+from unlearn.scenarios.common import Generated, data_step, eval_step, finetune_step, forget_step
 from unlearn.scenarios.experiment import ExperimentSettings
 from unlearn.scenarios.steps import Steps
 
-CORPORA = {"forget": "forget_corpus", "retain": "retain_corpus"}  # the built-in benchmark's names
-
-
-def corpora(settings: ExperimentSettings) -> tuple[str, str]:
-    """The forget and retain corpora: as set in the experiment, else the built-in names."""
-    given = settings.model_fields_set
-    return (settings.forget if "forget" in given else CORPORA["forget"],
-            settings.retain if "retain" in given else CORPORA["retain"])
-
 
 def run(settings: ExperimentSettings, steps: Steps) -> dict:
-    forget, retain = corpora(settings)
-    choices = {"choice_forget": settings.wmdp_choice_forget, "choice_utility": settings.wmdp_choice_utility}
-    needed = [forget, retain, *settings.wmdp_choice_forget, *settings.wmdp_choice_utility]
+    own = settings.scenario_settings
+    forget, retain = settings.forget, settings.retain  # default: the built-in corpora's names
+    choices = {"choice_forget": own.choice_forget, "choice_utility": own.choice_utility}
+    needed = [forget, retain, *own.choice_forget, *own.choice_utility]
     if not settings.target_model:
-        needed.append(settings.wmdp_target_split)
-    if settings.wmdp_corpora:  # WMDP keeps its questions and its corpora in two Hub datasets
-        data = data_step(settings, steps, [n for n in needed if n not in (forget, retain)])
-        corpora_data = data_step(settings.model_copy(update={"data": settings.wmdp_corpora}), steps, [forget, retain])
+        needed.append(own.target_split)
+    builtin = Generated({"builtin_wmdp": [own.entities, own.data_seed]},
+                        lambda: generate_wmdp(own.entities, own.entities, own.data_seed), by_content=True)
+    if own.corpora:  # WMDP keeps its questions and its corpora in two Hub datasets
+        data = data_step(settings, steps, [n for n in needed if n not in (forget, retain)], builtin)
+        corpora_data = data_step(settings.model_copy(update={"data": own.corpora}), steps, [forget, retain], builtin)
     else:
-        data = corpora_data = data_step(settings, steps, needed)
+        data = corpora_data = data_step(settings, steps, needed, builtin)
     only_choices = {"forget": None, "retain_split": None, "real_authors": None, "world_facts": None,
                     "holdout": None, **choices}
-    target = settings.target_model or finetune_step(settings, steps, data, settings.wmdp_target_split,
-                                                    "finetune-target")
+    target = settings.target_model or finetune_step(settings, steps, data, own.target_split, "finetune-target")
     rows = [{"label": "target", "role": "anchor", "model": target,
              "eval": eval_step(settings, steps, target, data, "eval-target", **only_choices)}]
     for entry in settings.methods:

@@ -1,0 +1,165 @@
+"""The scenarios ``unlearn run`` runs: one registration each, read by everything downstream.
+
+A scenario is a ``Scenario`` record: its name (what an experiment's ``scenario:`` takes), a one-line
+description, its own settings (a ``PartSettings`` class, reached in YAML as ``scenario_args: {protocol:
+scalability}``), its default forget and retain splits, the report's first paragraph, whether the
+experiment's ``attacks`` section runs on it, and its ``run(settings, steps) -> manifest part`` function.
+The runner, the experiment's checks, the report and ``unlearn run --list-scenarios`` read this registry;
+none of them tests a scenario's name.
+
+Adding a scenario is one module with its ``run`` function (built from the steps of ``scenarios/common.py``)
+and one ``register`` call. ``run`` may be given as ``"module:function"``, imported when the scenario
+runs, so that this module, the experiment's settings and ``--list-scenarios`` import no model library.
+The scenarios that ship are registered in ``builtin_scenarios.py``, loaded before the first lookup.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from unlearn.config import PartSettings
+
+if TYPE_CHECKING:
+    from unlearn.scenarios.experiment import ExperimentSettings
+    from unlearn.scenarios.steps import Steps
+
+# the report's first paragraph for a scenario that gives none (or a run folder of one no longer registered)
+DEFAULT_INTRO = ("Model {model}, data {data}. Arrows say which direction is better; n/c = not computed (reasons at "
+                 "the end).")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One scenario. ``forget`` and ``retain`` are the splits used where the experiment names none;
+    None for both means the scenario names its own splits, and an experiment that sets them is
+    refused. ``intro`` is formatted with the experiment's settings (``{model}``, ``{data}``,
+    ``{forget}``, ...)."""
+
+    name: str
+    description: str
+    run: str | Callable[[ExperimentSettings, Steps], dict]
+    settings: type[PartSettings] | None = None
+    forget: str | None = "forget10"
+    retain: str | None = "retain90"
+    intro: str = DEFAULT_INTRO
+    attacks: bool = False
+
+    def __post_init__(self):
+        if (self.forget is None) != (self.retain is None):
+            raise ValueError(f"scenario {self.name}: give both default splits (forget and retain) or neither")
+        if isinstance(self.run, str) and ":" not in self.run:
+            raise ValueError(f"scenario {self.name}: run is a function or 'module:function', got '{self.run}'")
+
+    def runner(self) -> Callable[[ExperimentSettings, Steps], dict]:
+        """The run function, imported now if it was given by name."""
+        if callable(self.run):
+            return self.run
+        module, _, function = self.run.partition(":")
+        return getattr(importlib.import_module(module), function)
+
+    def args(self, given: dict | None) -> PartSettings | None:
+        """Its settings from ``given`` (its defaults where none are given); None without a settings class."""
+        return self.settings.model_validate(given or {}) if self.settings else None
+
+    def check_args(self, given: dict) -> dict:
+        """``given`` validated as this scenario's settings: the values as given, JSON-ready. A setting of
+        another scenario, or of none, is refused with one line (ValueError)."""
+        known = self.settings.model_fields if self.settings else {}
+        for key in given:
+            if key not in known:
+                owners = [s.name for s in scenarios() if s.settings and key in s.settings.model_fields]
+                whose = f"a setting of scenario {' and '.join(owners)}, not" if owners else "not a setting of"
+                accepted = f"its settings: {', '.join(known)}" if known else "it has no settings of its own"
+                raise ValueError(f"scenario_args: '{key}' is {whose} scenario {self.name} ({accepted})")
+        if not self.settings:
+            return {}
+        from pydantic import ValidationError
+
+        try:
+            return self.settings.model_validate(given).model_dump(mode="json", exclude_unset=True)
+        except ValidationError as error:
+            first = error.errors()[0]
+            name = ".".join(str(p) for p in first["loc"])
+            raise ValueError(f"scenario_args.{name} = {first.get('input')!r}: {first['msg']}") from None
+
+
+_SCENARIOS: dict[str, Scenario] = {}
+_BUILTINS_LOADED = False
+
+
+def register(scenario: Scenario) -> Scenario:
+    """Add ``scenario`` (after those registered before it); a name is registered once."""
+    _load_builtins()
+    if scenario.name in _SCENARIOS:
+        raise ValueError(f"a scenario named '{scenario.name}' is already registered")
+    _SCENARIOS[scenario.name] = scenario
+    return scenario
+
+
+def unregister(name: str) -> None:
+    _SCENARIOS.pop(name, None)
+
+
+@contextmanager
+def registered(scenario: Scenario) -> Iterator[Scenario]:
+    """``scenario`` is registered inside the block only (a plug-in tried out, a test's toy scenario)."""
+    register(scenario)
+    try:
+        yield scenario
+    finally:
+        unregister(scenario.name)
+
+
+def scenarios() -> tuple[Scenario, ...]:
+    """Every registered scenario, in registration order."""
+    _load_builtins()
+    return tuple(_SCENARIOS.values())
+
+
+def find_scenario(name: str) -> Scenario:
+    """The scenario named ``name``; ValueError naming the registered ones if there is none."""
+    _load_builtins()
+    if name not in _SCENARIOS:
+        raise ValueError(f"unknown scenario '{name}' (registered: {', '.join(_SCENARIOS)}; see unlearn run "
+                         "--list-scenarios)")
+    return _SCENARIOS[name]
+
+
+def report_intro(name: str | None, settings: dict[str, Any]) -> str:
+    """The report's first paragraph for a run of scenario ``name`` with the manifest's ``settings``."""
+    _load_builtins()
+    scenario = _SCENARIOS.get(name or "")
+    template = scenario.intro if scenario else DEFAULT_INTRO
+    return template.format_map(_Missing(settings))
+
+
+class _Missing(dict):
+    """Settings for ``str.format_map``: a setting an older manifest lacks reads as 'n/a'."""
+
+    def __missing__(self, key: str) -> str:
+        return "n/a"
+
+
+def scenario_list() -> str:
+    """Every registered scenario, its default splits and its settings, for ``unlearn run --list-scenarios``."""
+    lines = []
+    for scenario in scenarios():
+        lines.append(f"{scenario.name:<12} {scenario.description}")
+        splits = (f"forget {scenario.forget}, retain {scenario.retain}" if scenario.forget
+                  else "its own (forget and retain do not apply)")
+        lines.append(f"{'':<12} default splits: {splits}; attacks: {'yes' if scenario.attacks else 'no'}")
+        for name, field in (scenario.settings.model_fields.items() if scenario.settings else ()):
+            lines.append(f"{'':<12} scenario_args.{name} (default {field.default}): {field.description}")
+    return "\n".join(lines)
+
+
+def _load_builtins() -> None:
+    """Register the scenarios that ship, once, before any lookup or addition (so they come first)."""
+    global _BUILTINS_LOADED
+    if not _BUILTINS_LOADED:
+        _BUILTINS_LOADED = True
+        import unlearn.scenarios.builtin_scenarios  # noqa: F401  (registers on import)
