@@ -92,12 +92,12 @@ register(Scenario(
     "fictitious", "TOFU: fine-tune target and retain models on invented people, unlearn a forget split, compare",
     "unlearn.scenarios.fictitious:run", FictitiousSettings, intro=TOFU_INTRO, attacks=True))
 register(Scenario(
-    "continual", "TOFU, continual: a sequence of forget requests (the forget split's task_id groups), each unlearned from the "
-                 "previous model and evaluated on everything forgotten so far",
+    "continual", "TOFU, continual: a sequence of forget requests (the forget split's task_id groups), each "
+                 "unlearned from the previous model and evaluated on everything forgotten so far",
     "unlearn.scenarios.continual:run", ContinualSettings, intro=TOFU_INTRO))
 register(Scenario(
-    "real_world", "Real world: forget what the base model learned in pre-training about real entities; locality on held-out "
-                  "neighbor entities",
+    "real_world", "Real world: forget what the base model learned in pre-training about real entities; locality "
+                  "on held-out neighbor entities",
     "unlearn.scenarios.real_world:run", RealWorldSettings, forget=None, retain=None,
     intro="Model {model}, data {data}: the forget split holds the questions about the target entities, the retain "
           "split the held-out neighbor entities (locality). Arrows say which direction is better; n/c = not computed "
