@@ -16,11 +16,11 @@ from unlearn.training.reference import FrozenReference
 from unlearn.training.chunked_logits import projects_plainly
 from unlearn.training.step_context import HIDDEN, StepContext
 
-I = IGNORE_INDEX
+IGNORED = IGNORE_INDEX  # short, for the label grids below
 
 
 def test_position_sets_by_hand():
-    labels = torch.tensor([[I, I, 5, 6, I], [I, 7, 8, 9, I]])
+    labels = torch.tensor([[IGNORED, IGNORED, 5, 6, IGNORED], [IGNORED, 7, 8, 9, IGNORED]])
     attention = torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]])
     mask, targets = position_mask(ANSWER, labels, attention)
     assert mask.int().tolist() == [[0, 1, 1, 0, 0], [1, 1, 1, 0, 0]]  # t predicts labels[t + 1]
@@ -51,7 +51,7 @@ def random_stream(generator, vocab, rows=4, length=11):
     """Right-padded rows with prompts and answers of different lengths."""
     input_ids = torch.randint(5, vocab, (rows, length), generator=generator)
     attention = torch.zeros(rows, length, dtype=torch.long)
-    labels = torch.full((rows, length), I)
+    labels = torch.full((rows, length), IGNORED)
     for row, (prompt, answer) in enumerate([(3, 4), (2, 7), (5, 1), (4, 5)][:rows]):
         attention[row, :prompt + answer] = 1
         labels[row, prompt:prompt + answer] = input_ids[row, prompt:prompt + answer]
@@ -111,7 +111,8 @@ def test_a_model_that_soft_caps_its_logits_falls_back_to_its_own_logits():
     torch.testing.assert_close(ga.loss(chunked), ga.loss(plain), rtol=1e-5, atol=1e-6)
     assert not projects_plainly(model, lambda: chunked._forward("forget", HIDDEN))
     llama = make_model(64)
-    assert projects_plainly(llama, lambda: StepContext(llama, batch, settings, chunk_tokens=3)._forward("forget", HIDDEN))
+    llama_context = StepContext(llama, batch, settings, chunk_tokens=3)
+    assert projects_plainly(llama, lambda: llama_context._forward("forget", HIDDEN))
 
 
 @pytest.mark.parametrize("name", ["GA", "ME"])

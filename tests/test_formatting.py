@@ -32,7 +32,8 @@ def test_plain_template_when_there_is_no_chat_template():
     fmt = PromptFormat.for_tokenizer(tok)
     assert fmt.style == "plain"
     encoded = encode_pair(tok, fmt, "Who?", "Ada", max_length=512)
-    text_of_labels = tok.decode([t for t, l in zip(encoded["input_ids"], encoded["labels"]) if l != IGNORE_INDEX])
+    text_of_labels = tok.decode([token for token, label in zip(encoded["input_ids"], encoded["labels"])
+                                 if label != IGNORE_INDEX])
     assert text_of_labels == " Ada<|im_end|>"
     assert tok.decode(encoded["input_ids"]) == "Question: Who?\nAnswer: Ada<|im_end|>"
 

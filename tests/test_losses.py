@@ -47,7 +47,8 @@ def test_masked_mean_by_hand():
 
 def test_gradient_ascent_is_minus_the_mean_nll():
     logits, labels = two_token_example()
-    assert losses.gradient_ascent(*at_answers(per_token.logprob, logits, labels)).item() == pytest.approx(-(LN(2) + LN(4 / 3)) / 2)
+    expected = -(LN(2) + LN(4 / 3)) / 2
+    assert losses.gradient_ascent(*at_answers(per_token.logprob, logits, labels)).item() == pytest.approx(expected)
 
 
 def test_npo():
@@ -145,15 +146,17 @@ def test_maximize_entropy_paper_form_on_the_padded_batch():
 def test_weighted_gradient_ascent():
     logits = torch.tensor([[[0.0, LN(3)], [0.0, 0.0]]])
     labels = torch.tensor([[-100, 1]])  # one scored position, p(y) = 3/4
-    assert losses.weighted_gradient_ascent(*at_answers(per_token.logprob, logits, labels), 1.0).item() == pytest.approx(0.75 * LN(0.75))
-    assert losses.weighted_gradient_ascent(*at_answers(per_token.logprob, logits, labels), 0.0).item() == pytest.approx(LN(0.75))  # = GA
+    logp = at_answers(per_token.logprob, logits, labels)
+    assert losses.weighted_gradient_ascent(*logp, 1.0).item() == pytest.approx(0.75 * LN(0.75))
+    assert losses.weighted_gradient_ascent(*logp, 0.0).item() == pytest.approx(LN(0.75))  # = GA
 
 
 def test_cross_entropy_unlearning():
     logits = torch.tensor([[[0.0, LN(2), LN(3)], [0.0, 0.0, 0.0]]])  # p = [1/6, 2/6, 3/6]
     labels = torch.tensor([[-100, 2]])  # target without token 2: q = [1/3, 2/3, 0]
     expected = -(1 / 3 * LN(1 / 6) + 2 / 3 * LN(2 / 6))
-    assert losses.token_mean(*at_answers(per_token.cross_entropy_without_true, logits, labels)).item() == pytest.approx(expected)
+    values = at_answers(per_token.cross_entropy_without_true, logits, labels)
+    assert losses.token_mean(*values).item() == pytest.approx(expected)
 
 
 def undial(logits, reference, labels):
@@ -176,8 +179,10 @@ def test_kl_to_reference():
     reference = torch.tensor([[[0.0, LN(3)], [0.0, 0.0]]])  # p_ref = [1/4, 3/4]
     labels = torch.tensor([[-100, 1]])
     expected = 0.25 * LN(0.25 / 0.5) + 0.75 * LN(0.75 / 0.5)
-    assert losses.token_mean(*at_answers(per_token.kl_from_reference, logits, labels, reference)).item() == pytest.approx(expected)
-    assert losses.token_mean(*at_answers(per_token.kl_from_reference, reference, labels, reference)).item() == pytest.approx(0.0, abs=1e-7)
+    values = at_answers(per_token.kl_from_reference, logits, labels, reference)
+    assert losses.token_mean(*values).item() == pytest.approx(expected)
+    same = at_answers(per_token.kl_from_reference, reference, labels, reference)
+    assert losses.token_mean(*same).item() == pytest.approx(0.0, abs=1e-7)
 
 
 def test_activation_distance():
@@ -191,18 +196,20 @@ def test_activation_distance():
 def test_saturation_importance():
     logits = torch.tensor([[[0.0, LN(3)], [0.0, 0.0]]])
     labels = torch.tensor([[-100, 1]])  # p(y) = 3/4: weight 0.75^2 * 0.25 with beta1 = 2, beta2 = 1
-    assert losses.saturation_importance(*at_answers(per_token.logprob, logits, labels), 2.0, 1.0).item() == pytest.approx(
-        0.75 ** 2 * 0.25 * LN(0.75))
-    assert losses.saturation_importance(*at_answers(per_token.logprob, logits, labels), 0.0, 0.0).item() == pytest.approx(LN(0.75))  # = GA
+    logp = at_answers(per_token.logprob, logits, labels)
+    assert losses.saturation_importance(*logp, 2.0, 1.0).item() == pytest.approx(0.75 ** 2 * 0.25 * LN(0.75))
+    assert losses.saturation_importance(*logp, 0.0, 0.0).item() == pytest.approx(LN(0.75))  # = GA
 
 
 def test_kl_uniform_to_model():
     uniform = torch.zeros(1, 2, 4)
     labels = torch.tensor([[-100, 1]])
-    assert losses.token_mean(*at_answers(per_token.kl_from_uniform, uniform, labels)).item() == pytest.approx(0.0, abs=1e-7)
+    values = at_answers(per_token.kl_from_uniform, uniform, labels)
+    assert losses.token_mean(*values).item() == pytest.approx(0.0, abs=1e-7)
     peaked = torch.tensor([[[0.0, LN(3), 0.0, 0.0], [0.0] * 4]])  # p = (1, 3, 1, 1) / 6
     expected = -math.log(4) - (3 * math.log(1 / 6) + math.log(3 / 6)) / 4
-    assert losses.token_mean(*at_answers(per_token.kl_from_uniform, peaked, labels)).item() == pytest.approx(expected, rel=1e-6)
+    values = at_answers(per_token.kl_from_uniform, peaked, labels)
+    assert losses.token_mean(*values).item() == pytest.approx(expected, rel=1e-6)
 
 
 def test_dual_ascent():
@@ -217,7 +224,8 @@ def test_saturation_importance_pools_tokens_over_the_batch_as_open_unlearning():
     labels = torch.tensor([[-100, 1, -100], [-100, 1, 0]])
     term = lambda p: p ** 5 * (1 - p) * LN(p)  # noqa: E731  (beta1 5, beta2 1: open-unlearning's SatImp.yaml)
     expected = (term(0.75) + term(0.5) + term(0.75)) / 3
-    assert losses.saturation_importance(*at_answers(per_token.logprob, logits, labels)).item() == pytest.approx(expected)
+    logp = at_answers(per_token.logprob, logits, labels)
+    assert losses.saturation_importance(*logp).item() == pytest.approx(expected)
 
 
 def test_satimp_and_pdu_default_weights_are_their_authors():

@@ -59,7 +59,8 @@ def test_release_0_1_flat_names_are_mapped_with_a_warning(caplog):
     assert "setting 'rmu_layer' is renamed --rmu.layer" in caplog.text
     with caplog.at_level(logging.WARNING, logger="unlearn"):
         ignored = settings(method="GA+GD", beta=0.5)
-    assert ignored.method_args == {} and "setting 'beta' is for NPO or DPO or AP, not method GA+GD: ignored" in caplog.text
+    assert ignored.method_args == {}
+    assert "setting 'beta' is for NPO or DPO or AP, not method GA+GD: ignored" in caplog.text
     assert settings(method="Guardrail", guard_subjects=["Ada"]).args_of("Guardrail").subjects == ["Ada"]
 
 

@@ -224,7 +224,8 @@ def test_rmu_steers_layer_activations_to_c_u_and_trains_only_its_chosen_weights(
 
     model = make_model(len(tokenizer))  # two layers: rmu_layer 0 trains layer 0 only
     _, _, batch = make_batch(tokenizer)
-    settings = ForgetSettings(data="unused", out="unused", method="RMU", method_args={"RMU": {"layer": 0, "params": params}})
+    settings = ForgetSettings(data="unused", out="unused", method="RMU",
+                              method_args={"RMU": {"layer": 0, "params": params}})
     layer, direction = prepare_rmu(model, settings)  # the trainer's own parameter selection and u
     assert layer == 0 and direction.norm().item() == pytest.approx(1.0, rel=1e-6)
     target = settings.args_of("RMU").steering * direction
@@ -326,7 +327,8 @@ class _FixedLogits:
     """The part of a StepContext that PDU's forget term reads, on hand-made logits."""
 
     def __init__(self, logits, labels, positions):
-        self.settings = ForgetSettings(data="unused", out="unused", method="PDU", method_args={"PDU": {"positions": positions}})
+        self.settings = ForgetSettings(data="unused", out="unused", method="PDU",
+                                       method_args={"PDU": {"positions": positions}})
         self._logits, self._labels = logits, labels
 
     def token_values(self, stream, function, where=ANSWER, with_reference=False):

@@ -7,9 +7,9 @@ import json
 import os
 import socket
 import tempfile
+from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable
 
 from unlearn.errors import UserError
 

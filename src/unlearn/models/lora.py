@@ -22,7 +22,8 @@ def is_adapter_model(model) -> bool:
     return hasattr(model, "peft_config") and hasattr(model, "disable_adapter")
 
 
-def apply_lora(model, r: int = 8, alpha: int = 16, dropout: float = 0.0, target_modules: str | list[str] = "all-linear"):
+def apply_lora(model, r: int = 8, alpha: int = 16, dropout: float = 0.0,
+               target_modules: str | list[str] = "all-linear"):
     """Wrap ``model`` with a trainable LoRA adapter; the base weights stay frozen.
 
     A model that already carries an adapter (loaded from an adapter folder) keeps it and trains

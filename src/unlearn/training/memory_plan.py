@@ -39,8 +39,9 @@ The parts of the peak (bytes)::
                    (default model, fp32, GA+GD, NPO+GD, NPO+KL, IDK+AP at max length 128 and 256):
                    rho = 0.7 with full weights, 1.35 with LoRA (whose small gradients and optimizer
                    state refill little of the freed space); the excess each case needed lay between
-                   0.5 and 0.94 (full) and 1.13 and 1.7 (LoRA) times the activations. 0 on a GPU, where the caching allocator reuses freed blocks and
-                   ``max_memory_allocated`` counts live tensors only.
+                   0.5 and 0.94 (full) and 1.13 and 1.7 (LoRA) times the activations. 0 on a GPU,
+                   where the caching allocator reuses freed blocks and ``max_memory_allocated`` counts
+                   live tensors only.
 
 ``s``: the trainer back-propagates the forget term before the regularizer's forward pass when the two
 read different streams (``UnlearningTrainer._backward_early``), so ``s`` is the larger stream count of
