@@ -7,7 +7,6 @@ import json
 import os
 import socket
 import tempfile
-from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -39,10 +38,6 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_json(path: str | Path, obj: object) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
-
-
-def atomic_write_jsonl(path: str | Path, records: Iterable[dict]) -> None:
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
 
 
 # Errors of the place written to, which the user can fix (space, permissions, a read-only disk).
