@@ -321,16 +321,17 @@ CATALOG = [
         "forget", line_of({"question": "Q?", "choices": ["a", "b"], "answer": 0}))),
          r"split 'forget' holds multiple-choice questions, which are evaluated, not trained on"),
     Case("does not hold multiple-choice records",
-         lambda w: ["eval", "--model", str(w.model), "--data", str(w.bench), "--forget", "forget", "--choice-forget",
-                    "retain", "--out", str(w.out)],
-         r"--choice-forget retain: split 'retain' does not hold multiple-choice records"),
+         lambda w: ["eval", "--model", str(w.model), "--data", str(w.bench), "--forget", "forget", "--suites",
+                    "choice", "--choice.forget", "retain", "--out", str(w.out)],
+         r"--choice.forget retain: split 'retain' does not hold multiple-choice records"),
     Case("has none of MUSE's splits",
-         lambda w: ["eval", "--model", str(w.model), "--data", str(w.bench), "--muse", "--out", str(w.out)],
-         r"--muse: \S+ has none of MUSE's splits"),
+         lambda w: ["eval", "--model", str(w.model), "--data", str(w.bench), "--suites", "muse", "--out",
+                    str(w.out)],
+         r"--suites muse: \S+ has none of MUSE's splits"),
     Case("lm-eval has no task",
-         lambda w: ["eval", "--model", str(w.model), "--data", str(w.bench), "--lm-eval-tasks", "mmluu",
-                    "--out", str(w.out)],
-         r"--lm-eval-tasks: lm-eval has no task 'mmluu' \(did you mean 'mmlu'\?\)"),
+         lambda w: ["eval", "--model", str(w.model), "--data", str(w.bench), "--suites", "lm-eval",
+                    "--lm-eval.tasks", "mmluu", "--out", str(w.out)],
+         r"--lm-eval.tasks: lm-eval has no task 'mmluu' \(did you mean 'mmlu'\?\)"),
     Case("names the forget subjects in its system prompt", lambda w: w.forget("--method", "Guardrail"),
          r"method Guardrail names the forget subjects in its system prompt: split 'forget' has no 'subject' field"),
     Case("contrasts forget and retain gradients", lambda w: w.forget("--method", "GA", "--mask", "saliency"),
@@ -466,14 +467,14 @@ def eval_without_examples(world: World) -> Path:
 
 
 def rwku_eval(world: World, utility_general: dict) -> list[str]:
-    """``eval --rwku`` on a folder in RWKU's layout whose utility_general record is ``utility_general``."""
+    """``eval --suites rwku`` on a folder in RWKU's layout whose utility_general record is ``utility_general``."""
     folder = world.tmp / "rwku"
     folder.mkdir()
     (folder / "forget_level2.jsonl").write_bytes(line_of({"query": "Where was Ada born?", "answer": "London"}))
     (folder / "utility_general.jsonl").write_bytes(line_of(utility_general))
     return ["eval", "--model", str(world.model), "--data", str(folder), "--forget", "none", "--retain-split", "none",
-            "--real-authors", "none", "--world-facts", "none", "--rwku", "--embedder", "none", "--nli-model", "none",
-            "--out", str(world.out), "--device", "cpu"]
+            "--real-authors", "none", "--world-facts", "none", "--suites", "rwku", "--embedder", "none", "--nli-model",
+            "none", "--out", str(world.out), "--device", "cpu"]
 
 
 def manifest_folder(world: World, manifest: dict) -> str:

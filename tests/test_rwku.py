@@ -58,9 +58,9 @@ def test_malformed_probes_are_refused(tmp_path, record, message):
 
 
 def rwku_eval(model, folder, out, *extra: str) -> int:
-    """``unlearn eval --rwku`` of ``model`` on ``folder`` (RWKU's layout) into ``out``: its exit status."""
+    """``unlearn eval --suites rwku`` of ``model`` on ``folder`` (RWKU's layout) into ``out``: its exit status."""
     return main(["-q", "eval", "--model", str(model), "--data", str(folder), "--forget", "none", "--retain-split",
-                 "none", "--real-authors", "none", "--world-facts", "none", "--rwku", "--embedder", "none",
+                 "none", "--real-authors", "none", "--world-facts", "none", "--suites", "rwku", "--embedder", "none",
                  "--nli-model", "none", "--out", str(out), "--device", "cpu", *extra])
 
 
@@ -79,7 +79,7 @@ def test_rwku_eval_scores_probes_per_level_and_type_and_membership(tiny_model_di
     write_jsonl(folder / "mia_forget.jsonl", [{"text": "Ada Lovelace was born in London in 1815."},
                                               {"text": "Ada Lovelace wrote notes about engines."}])
     out = tmp_path / "eval"
-    assert rwku_eval(tiny_model_dir, folder, out, "--rwku-new-tokens", "5") == 0
+    assert rwku_eval(tiny_model_dir, folder, out, "--rwku.new-tokens", "5") == 0
     summary = json.loads((out / "summary.json").read_text())["rwku"]
     assert summary["neighbor_level1"] == {"not_computed": "the benchmark has no split neighbor_level1"}
     model, tokenizer = load_model(str(tiny_model_dir), device="cpu")
@@ -243,7 +243,7 @@ def test_utility_from_a_folder_in_rwku_s_layout_and_the_rest_not_computed(tiny_m
     (folder / "utility_general.json").write_text(json.dumps([MMLU, {**MMLU, "answer": 2}]))  # a JSON list, as RWKU's
     write_jsonl(folder / "utility_fluency.jsonl", [{"instruction": "Describe London."}])
     out = tmp_path / "eval"
-    assert rwku_eval(tiny_model_dir, folder, out, "--rwku-new-tokens", "3") == 0
+    assert rwku_eval(tiny_model_dir, folder, out, "--rwku.new-tokens", "3") == 0
     summary = json.loads((out / "summary.json").read_text())["rwku"]
     general = json.loads((out / "rwku_utility_general.json").read_text())
     model, tokenizer = load_model(str(tiny_model_dir), device="cpu")
