@@ -3,7 +3,9 @@
 The ``finetune``, ``unlearn`` and ``eval`` sections hold settings of ``unlearn finetune``,
 ``unlearn forget`` and ``unlearn eval``; they are validated against those commands' settings
 when the file is read, so a typo fails before any step runs. A method entry is a name
-(``ME+GD``) or a mapping with ``method``, an optional ``label`` and its own overrides.
+(``ME+GD``) or a mapping with ``method``, an optional ``label`` and its own overrides. The
+scenario is one of the registry's (``scenarios/registry.py``), and ``scenario_args`` holds its
+own settings, checked against the settings class it registered.
 """
 
 from __future__ import annotations
