@@ -135,10 +135,10 @@ def _write_paper_data(settings: ExperimentSettings, source: Path, folder: Path) 
     trained, scored = Benchmark(str(source)), Benchmark(str(source), answer_field=own.answer_field)
     splits = {"forget_train": trained.records("forget"), "neighbor_train": trained.records("neighbor"),
               "forget": scored.records("forget_perturbed"), "neighbor": scored.records("neighbor_perturbed")}
-    own = set(trained.split_names())
+    present = set(trained.split_names())
     packaged = Path(str(resources.files(RESOURCES)))
     for name in UTILITY_SPLITS:
-        records = trained.records(name) if name in own else \
+        records = trained.records(name) if name in present else \
             read_split_file(packaged / f"{name.removesuffix('_perturbed')}.jsonl")
         splits[name] = records[:own.utility_records] if own.utility_records else records
     write_benchmark(splits, folder)
