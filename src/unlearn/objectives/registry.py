@@ -62,6 +62,8 @@ class Term:
     full_weights_only: bool = False  # selects its own parameters; not with LoRA
     settings: type[PartSettings] | None = None  # its own knobs
     training_defaults: dict = field(default_factory=dict)  # optimizer settings its authors use, where none is set
+    part_defaults: dict = field(default_factory=dict)  # {other part: {setting: value}} it changes (PDU's dual)
+    needs_dual_bound: bool = False  # bounds its regularizer through PDU's dual update: dual.epsilon is required
 
     def loss(self, ctx: StepContext):
         """This term's loss on one step, with its own settings from the run's ``method_args``."""
@@ -201,7 +203,9 @@ FORGET_TERMS = {t.name: t for t in [
          settings=RMUSettings, training_defaults=RMU_SCHEDULE),
     Term("PDU", "forget", ("forget",), _pdu_forget,
          "flatten the logits on forget answers (max minus mean, squared), retain loss bounded by a dual variable "
-         "(needs dual.epsilon)", settings=PDUSettings, training_defaults=PDU_SCHEDULE),
+         "(needs dual.epsilon)", settings=PDUSettings, training_defaults=PDU_SCHEDULE,
+         # the dual variable stays fixed for the first 5 epochs (open-unlearning's configs/trainer/PDU.yaml)
+         part_defaults={"dual": {"warmup_epochs": 5.0}}, needs_dual_bound=True),
 ]}
 
 REGULARIZERS = {t.name: t for t in [
@@ -230,7 +234,6 @@ class DualSettings(PartSettings):
     warmup_epochs: NonNegativeFloat = Field(0.0, description="epochs before b starts to move (method PDU: 5)")
 
 
-PDU_DUAL_WARMUP_EPOCHS = 5.0  # PDU's dual variable stays fixed for the first 5 epochs (configs/trainer/PDU.yaml)
 
 
 class SaliencySettings(PartSettings):
@@ -315,6 +318,12 @@ def method_parts(name: str, mask: str = "none") -> dict[str, type[PartSettings]]
     if mask == "saliency":
         parts["saliency"] = SaliencySettings
     return parts
+
+
+def part_defaults(name: str) -> dict[str, dict]:
+    """The settings method ``name``'s forget term gives its other parts where the user set none."""
+    forget_name = name.partition("+")[0]
+    return FORGET_TERMS[forget_name].part_defaults if forget_name in FORGET_TERMS else {}
 
 
 def training_defaults(name: str) -> dict:

@@ -20,7 +20,7 @@ from pydantic import Field, NonNegativeFloat, PositiveInt, field_validator, mode
 from unlearn.config import PartSettings, _unwrap, check_part_args, part_flag
 from unlearn.errors import UserError
 from unlearn.families import FAMILY_METHODS, FamilyMethod
-from unlearn.objectives.registry import PDU_DUAL_WARMUP_EPOCHS, Method, method_parts, parse_method, training_defaults
+from unlearn.objectives.registry import Method, method_parts, parse_method, part_defaults, training_defaults
 from unlearn.training.settings import DataSettings, OptimSettings, TrainableModelSettings
 
 log = logging.getLogger(__name__)
@@ -108,12 +108,13 @@ class ForgetSettings(OptimSettings, DataSettings, TrainableModelSettings):
 
     @model_validator(mode="after")
     def _method_settings(self):
-        """Check ``method_args`` against the method's parts; apply its authors' optimizer settings
-        where the user set none (``model_fields_set`` stays as given)."""
+        """Check ``method_args`` against the method's parts; apply what its authors set (another part's
+        settings such as PDU's dual warm-up, the optimizer settings) where the user set none
+        (``model_fields_set`` stays as given)."""
         parts = method_parts(self.method, self.mask)
         args = check_part_args(self.method_args, parts, f"method {self.method}", "method_args")
-        if self.method.partition("+")[0] == "PDU":
-            args.setdefault("dual", {}).setdefault("warmup_epochs", PDU_DUAL_WARMUP_EPOCHS)
+        for part, defaults in part_defaults(self.method).items():
+            args[part] = {**defaults, **args.get(part, {})}
         self.__dict__["method_args"] = args
         for name, value in training_defaults(self.method).items():
             if name not in self.model_fields_set:
@@ -147,7 +148,7 @@ def check_settings(settings: ForgetSettings) -> Method | FamilyMethod:
         raise UserError(f"--mask saliency contrasts forget and retain gradients: method {method.name} does not read "
                         "both; add a regularizer that reads retain answers (+GD, +KL)")
     dual = settings.args_of("dual")
-    if method.forget.name == "PDU" and dual.epsilon is None:
+    if method.forget.needs_dual_bound and dual.epsilon is None:
         raise UserError(f"method {method.name} bounds the retain loss and needs --dual.epsilon: a value above the "
                         "model's retain loss before unlearning (the authors use 0.3 on TOFU)")
     if dual is not None and dual.epsilon is not None and dual.warmup_epochs >= settings.epochs:
