@@ -13,9 +13,9 @@ import re
 import shutil
 import socket
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import torch
@@ -308,7 +308,8 @@ CATALOG = [
     Case("is one of the compared folders", lambda w: ["compare", str(finished_eval(w)), "--out", str(w.tmp / "eval")],
          r"--out .*eval is one of the compared folders"),
     Case("holds other files", compare_into_foreign_folder, r"output folder .*out holds other files \(notes.txt, ...\)"),
-    Case("record in a split of", lambda w: w.forget(data=w.split_file("forget", line_of({"text": "Ada."}) + line_of(GOOD))),
+    Case("record in a split of",
+         lambda w: w.forget(data=w.split_file("forget", line_of({"text": "Ada."}) + line_of(GOOD))),
          r"forget\.jsonl:2: a question-answer record in a split of text records"),
     Case("outside 0..", lambda w: w.forget(data=w.split_file(
         "forget", line_of({"question": "Q?", "choices": ["a", "b"], "answer": 2}))),
@@ -391,10 +392,12 @@ CATALOG = [
     Case("is not an llm-unlearn evaluation summary", lambda w: compare_summary(w, "{}"),
          r"summary\.json is not an llm-unlearn evaluation summary \('overall' or 'splits' is missing\)"),
     Case("a JSON list, not an object", lambda w: compare_summary(w, "[]"),
-         r"summary\.json is not an llm-unlearn evaluation summary \(a JSON list, not an object\)"),
-    Case("not a number", lambda w: compare_summary(w, json.dumps({"overall": {"forget_quality": "high"}, "splits": {}})),
-         r"summary\.json is not an llm-unlearn evaluation summary \(metric 'overall\.forget_quality' is \"high\", not a "
-         r"number\)"),
+         r"summary\.json is not an llm-unlearn evaluation summary \(a JSON list, not "
+         r"an object\)"),
+    Case("not a number",
+         lambda w: compare_summary(w, json.dumps({"overall": {"forget_quality": "high"}, "splits": {}})),
+         r"summary\.json is not an llm-unlearn evaluation summary \(metric 'overall\.forget_quality' is "
+         r"\"high\", not a number\)"),
     Case("'models' must list the run's models", lambda w: compare_experiment(w, json.dumps({"name": "x"})),
          r"experiment\.json is damaged: 'models' must list the run's models"),
     Case("a metric name is empty",

@@ -11,7 +11,7 @@ is covered over the epochs rather than only its first few items.
 from __future__ import annotations
 
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -15,7 +15,8 @@ def load_refusals(path: str | Path | None = None) -> list[str]:
     try:
         text = source.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise UserError(f"cannot read refusal phrases from {where}: {getattr(error, 'strerror', None) or error}") from error
+        reason = getattr(error, "strerror", None) or error
+        raise UserError(f"cannot read refusal phrases from {where}: {reason}") from error
     phrases = [line.strip() for line in text.splitlines() if line.strip()]
     if not phrases:
         raise UserError(f"{where}: no refusal phrases")
