@@ -65,11 +65,11 @@ def letters_check(out: Path) -> dict:
     target = next(row for row in manifest["models"] if row["label"] == "target")
     settings = manifest["settings"]
     data = next((out / "steps").glob("data-*"))
-    evaluation = unlearn.evaluate(model=str(out / target["model"]), data=str(data),
-                                  choice_forget=settings["scenario_args"]["choice_forget"],
-                                  choice_utility=settings["scenario_args"]["choice_utility"], choice_format="letters",
-                                  embedder="none", nli_model="none", threads=2, out=str(out / "letters-check"),
-                                  overwrite=True)
+    choice = {"forget": settings["scenario_args"]["choice_forget"],
+              "utility": settings["scenario_args"]["choice_utility"], "format": "letters"}
+    evaluation = unlearn.evaluate(model=str(out / target["model"]), data=str(data), suites=["choice"],
+                                  suite_args={"choice": choice}, embedder="none", nli_model="none", threads=2,
+                                  out=str(out / "letters-check"), overwrite=True)
     checked = {}
     for split, entry in evaluation.summary["multiple_choice"].items():
         examples = json.loads((out / "letters-check" / f"choice_{split}.json").read_text())["examples"]

@@ -190,3 +190,37 @@ def run_eval(model_dir, data, out, *extra):
     nli = [] if "--nli-model" in extra else ["--nli-model", "none"]
     return main(["-q", "eval", "--model", str(model_dir), "--data", str(data), "--out", str(out), "--device", "cpu",
                  "--max-new-tokens", "8", *nli, *extra])
+
+
+REPORT_FILES = ("experiment.json", "report.md", "report.html", "summary.csv", "plots/quality_vs_utility.png")
+TINY_WORLD = {"people": 10, "qa_per_person": 2, "utility_records": 3}  # fictitious and continual scenario_args
+
+
+def tiny_experiment(model_dir, out, **overrides):
+    """A fast experiment: the tiny benchmark of the fictitious scenario unless ``scenario_args`` says otherwise."""
+    from unlearn.config import validate_settings
+    from unlearn.scenarios.experiment import ExperimentSettings
+
+    values = {"name": "tiny", "out": str(out), "model": str(model_dir), "scenario_args": TINY_WORLD,
+              "device": "cpu", "threads": 1, "methods": ["GA+GD", "IDK+AP"],
+              "finetune": {"epochs": 1, "batch_size": 8, "check_facts": 0},
+              "unlearn": {"epochs": 1, "batch_size": 4, "gradient_accumulation_steps": 1, "warmup_epochs": 0},
+              "eval": {"max_new_tokens": 4, "nli_model": "none"}}
+    values.update(overrides)
+    return validate_settings(ExperimentSettings, values)
+
+
+def assert_metrics_finite_or_explained(run_folder):
+    """Every number in every evaluation summary is finite, or null with a reason."""
+    import math
+
+    for summary_path in (run_folder / "steps").glob("eval-*/summary.json"):
+        summary = json.loads(summary_path.read_text())
+        values = dict(summary["overall"])
+        for role, split in summary["splits"].items():
+            values.update({f"{role}.{k}": v for k, v in split["metrics"].items()})
+        for name, value in values.items():
+            if value is None:
+                assert summary["not_computed"].get(name), f"{summary_path}: {name} is null without a reason"
+            else:
+                assert math.isfinite(value), f"{summary_path}: {name} = {value}"

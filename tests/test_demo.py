@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from test_scenarios import REPORT_FILES, assert_metrics_finite_or_explained
+from conftest import REPORT_FILES, assert_metrics_finite_or_explained
 from unlearn.cli.main import main
 
 pytestmark = pytest.mark.slow

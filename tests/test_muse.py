@@ -8,7 +8,7 @@ import datasets
 import pytest
 import torch
 
-from conftest import write_jsonl
+from conftest import tiny_experiment, write_jsonl
 from unlearn.cli.main import main
 from unlearn.data.benchmark import Benchmark, hub_config_and_split
 from unlearn.evaluation.muse import cut_answer, knowmem_prompt
@@ -194,13 +194,12 @@ def test_builtin_muse_is_deterministic_in_muse_s_layout(tmp_path):
 def test_muse_scenario_reports_every_metric_against_the_retrained_model(tiny_model_dir, tmp_path):
     import csv
 
-    from test_scenarios import tiny_experiment
     from unlearn.scenarios.runner import run_experiment
 
     out = tmp_path / "run"
     settings = tiny_experiment(tiny_model_dir, out, scenario="muse", scenario_args={"people": 12, "qa_per_person": 3},
-                               methods=["NPO+GD"], eval={"nli_model": "none", "embedder": "none",
-                                                         "muse_verbmem_tokens": 4, "muse_knowmem_tokens": 4})
+                               methods=["NPO+GD"], eval={"nli_model": "none", "embedder": "none", "suite_args": {
+                                   "muse": {"verbmem_tokens": 4, "knowmem_tokens": 4}}})
     run_experiment(settings, progress=lambda _: None)
     rows = {r["model"]: r for r in csv.DictReader((out / "summary.csv").open())}
     assert list(rows) == ["target", "retrained", "NPO+GD"]
@@ -217,15 +216,14 @@ def test_muse_scenario_reports_every_metric_against_the_retrained_model(tiny_mod
 def test_muse_sustainability_unlearns_the_folds_one_after_another(tiny_model_dir, tmp_path):
     import json as _json
 
-    from test_scenarios import tiny_experiment
     from unlearn.scenarios.runner import run_experiment
 
     out = tmp_path / "run"
     settings = tiny_experiment(tiny_model_dir, out, scenario="muse", methods=["GA"],
                                scenario_args={"people": 16, "qa_per_person": 2, "protocol": "sustainability",
                                               "retrained_auc": 0.5},
-                               eval={"nli_model": "none", "embedder": "none", "muse_verbmem_tokens": 2,
-                                     "muse_knowmem_tokens": 2})
+                               eval={"nli_model": "none", "embedder": "none",
+                                     "suite_args": {"muse": {"verbmem_tokens": 2, "knowmem_tokens": 2}}})
     run_experiment(settings, progress=lambda _: None)
     manifest = _json.loads((out / "experiment.json").read_text())
     labels = [row["label"] for row in manifest["models"]]

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from conftest import make_tokenizer, write_jsonl
+from conftest import make_tokenizer, tiny_experiment, write_jsonl
 from unlearn.cli.main import main
 from unlearn.data.benchmark import Benchmark
 from unlearn.errors import UserError
@@ -116,7 +116,6 @@ def test_rwku_scenario_writes_its_corpus_unlearns_it_and_probes(tiny_model_dir, 
 
     from transformers import GenerationConfig
 
-    from test_scenarios import tiny_experiment
     from unlearn.scenarios.runner import run_experiment
 
     writer = tmp_path / "writer"  # the tiny model, kept from ending its text at once (it has learned nothing)
@@ -127,7 +126,8 @@ def test_rwku_scenario_writes_its_corpus_unlearns_it_and_probes(tiny_model_dir, 
     config.save_pretrained(writer)
     out = tmp_path / "run"
     settings = tiny_experiment(writer, out, scenario="rwku", scenario_args={}, methods=["GA+GD"],
-                               eval={"nli_model": "none", "embedder": "none", "rwku_new_tokens": 3})
+                               eval={"nli_model": "none", "embedder": "none",
+                                     "suite_args": {"rwku": {"new_tokens": 3}}})
     run_experiment(settings, progress=lambda _: None)
     corpus = next((out / "steps").glob("corpus-*"))
     forget = Benchmark(str(corpus)).records("forget_corpus")

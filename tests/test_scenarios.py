@@ -4,47 +4,19 @@ from __future__ import annotations
 
 import csv
 import json
-import math
+import logging
 from pathlib import Path
 
 import pytest
 import yaml
 
 import unlearn
+from conftest import REPORT_FILES, TINY_WORLD, assert_metrics_finite_or_explained, tiny_experiment
 from unlearn.cli.main import main
 from unlearn.config import validate_settings
+from unlearn.errors import UserError
 from unlearn.scenarios.experiment import ExperimentSettings
 from unlearn.scenarios.runner import run_experiment
-
-REPORT_FILES = ("experiment.json", "report.md", "report.html", "summary.csv", "plots/quality_vs_utility.png")
-
-
-TINY_WORLD = {"people": 10, "qa_per_person": 2, "utility_records": 3}  # fictitious and continual scenario_args
-
-
-def tiny_experiment(model_dir, out, **overrides) -> ExperimentSettings:
-    """A fast experiment: the tiny benchmark of the fictitious scenario unless ``scenario_args`` says otherwise."""
-    values = {"name": "tiny", "out": str(out), "model": str(model_dir), "scenario_args": TINY_WORLD,
-              "device": "cpu", "threads": 1, "methods": ["GA+GD", "IDK+AP"],
-              "finetune": {"epochs": 1, "batch_size": 8, "check_facts": 0},
-              "unlearn": {"epochs": 1, "batch_size": 4, "gradient_accumulation_steps": 1, "warmup_epochs": 0},
-              "eval": {"max_new_tokens": 4, "nli_model": "none"}}
-    values.update(overrides)
-    return validate_settings(ExperimentSettings, values)
-
-
-def assert_metrics_finite_or_explained(run_folder):
-    """Every number in every evaluation summary is finite, or null with a reason."""
-    for summary_path in (run_folder / "steps").glob("eval-*/summary.json"):
-        summary = json.loads(summary_path.read_text())
-        values = dict(summary["overall"])
-        for role, split in summary["splits"].items():
-            values.update({f"{role}.{k}": v for k, v in split["metrics"].items()})
-        for name, value in values.items():
-            if value is None:
-                assert summary["not_computed"].get(name), f"{summary_path}: {name} is null without a reason"
-            else:
-                assert math.isfinite(value), f"{summary_path}: {name} = {value}"
 
 
 def test_fictitious_scenario_reports_and_reuses_finished_steps(tiny_model_dir, tmp_path):
@@ -68,7 +40,8 @@ def test_fictitious_scenario_reports_and_reuses_finished_steps(tiny_model_dir, t
     # the Python API on the same experiment, as a dict: every step reused; the thread count is not in a step's key
     again = unlearn.run(tiny_experiment(tiny_model_dir, out).model_dump(), threads=2, progress=lambda _: None)
     assert again.steps_run == [] and len(again.steps_reused) == 9
-    assert (again.out, again.report) == (out, page) and again.summary == json.loads((out / "experiment.json").read_text())
+    assert (again.out, again.report) == (out, page)
+    assert again.summary == json.loads((out / "experiment.json").read_text())
     more = tiny_experiment(tiny_model_dir, out, methods=["GA+GD", "IDK+AP", "NPO"])
     _, added = run_experiment(more, progress=lambda _: None)
     assert [name.rsplit("-", 1)[0] for name in added.ran] == ["forget-NPO", "eval-NPO"]
@@ -209,13 +182,35 @@ def test_real_world_scenario_forgets_targets_and_keeps_neighbors(tiny_model_dir,
     assert [r["model"] for r in rows] == ["original model", "ME+GD"]
 
 
-@pytest.mark.parametrize("path", sorted((Path(__file__).parent.parent / "configs").glob("experiment_*.yaml")), ids=lambda p: p.name)
-def test_shipped_experiment_files_are_valid(path):
+@pytest.mark.parametrize("path", sorted((Path(__file__).parent.parent / "configs").glob("experiment_*.yaml")),
+                         ids=lambda p: p.name)
+def test_shipped_experiment_files_are_valid(path, caplog):
     from unlearn.config import read_yaml
     from unlearn.scenarios.experiment import check_experiment
 
+    with caplog.at_level(logging.WARNING):
+        check_experiment(validate_settings(ExperimentSettings, read_yaml(path), str(path)), str(path))
+    assert caplog.messages == []  # no release 0.1 name, nothing ignored
 
-    check_experiment(validate_settings(ExperimentSettings, read_yaml(path), str(path)), str(path))
+
+def test_a_scenario_s_evaluations_run_its_suites_with_the_eval_section_s_settings_for_them(caplog, tmp_path):
+    from unlearn.evaluation.eval_settings import EvalSettings
+    from unlearn.scenarios.experiment import check_experiment, with_scenario_suites
+
+    eval_section = {"max_length": 256, "suites": "lm-eval", "suite_args": {"choice": {"format": "continuation"},
+                                                                           "lm-eval": {"tasks": ["mmlu"]}}}
+    settings = validate_settings(ExperimentSettings, {"scenario": "wmdp", "eval": eval_section, "out": str(tmp_path)})
+    with caplog.at_level(logging.WARNING):
+        values = with_scenario_suites(settings.eval, "wmdp", {"choice": {"forget": ["bio"], "utility": ["mmlu"]}})
+        evaluated = validate_settings(EvalSettings, {**values, "data": "-", "out": "-"})
+    assert caplog.messages == []
+    assert evaluated.suites == ["choice", "lm-eval"]
+    assert evaluated.suite_args == {"choice": {"format": "continuation", "forget": ["bio"], "utility": ["mmlu"]},
+                                    "lm-eval": {"tasks": ["mmlu"]}}
+    fictitious = {"max_new_tokens": 32}
+    assert with_scenario_suites(fictitious, "fictitious") is fictitious  # no suite added: the step keys stay
+    with pytest.raises(UserError, match=r"settings of suite 'choice' given, but it is not run"):
+        check_experiment(validate_settings(ExperimentSettings, {"eval": eval_section, "out": str(tmp_path)}), "exp")
 
 
 def test_forget_requests_can_be_cut_into_equal_consecutive_parts():

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_jsonl
-from test_scenarios import assert_metrics_finite_or_explained
+from conftest import assert_metrics_finite_or_explained, write_jsonl
 from unlearn.config import validate_settings
 from unlearn.data.benchmark import Benchmark
 from unlearn.errors import UserError

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import json
 
-from test_scenarios import tiny_experiment
+from conftest import tiny_experiment
 from unlearn.cli.main import main
 from unlearn.data.wmdp import generate_wmdp
 from unlearn.scenarios.runner import run_experiment

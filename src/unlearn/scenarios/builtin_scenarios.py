@@ -15,7 +15,6 @@ from unlearn.config import PartSettings, comma_list
 from unlearn.scenarios.registry import Scenario, register
 
 
-
 def _utility_records():
     return Field(None, description="evaluate only the first N real-authors and world-facts records (faster)")
 
@@ -90,11 +89,11 @@ def _suite_intro(text: str) -> str:
 
 register(Scenario(
     "fictitious", "TOFU: fine-tune target and retain models on invented people, unlearn a forget split, compare",
-    "unlearn.scenarios.fictitious:run", FictitiousSettings, intro=TOFU_INTRO, attacks=True))
+    "unlearn.scenarios.fictitious:run", FictitiousSettings, intro=TOFU_INTRO, attacks=True, benchmark="fictitious"))
 register(Scenario(
     "continual", "TOFU, continual: a sequence of forget requests (the forget split's task_id groups), each "
                  "unlearned from the previous model and evaluated on everything forgotten so far",
-    "unlearn.scenarios.continual:run", ContinualSettings, intro=TOFU_INTRO))
+    "unlearn.scenarios.continual:run", ContinualSettings, intro=TOFU_INTRO, benchmark="fictitious"))
 register(Scenario(
     "real_world", "Real world: forget what the base model learned in pre-training about real entities; locality "
                   "on held-out neighbor entities",
@@ -107,15 +106,15 @@ register(Scenario(
     "unlearn.scenarios.wmdp:run", WmdpSettings, forget="forget_corpus", retain="retain_corpus",
     intro=_suite_intro("each method unlearned the forget corpus (raw text); every model answers the multiple-choice "
                        "splits zero-shot as lm-eval does. Forget accuracy should fall to chance, utility accuracy "
-                       "should stay")))
+                       "should stay"), benchmark="wmdp", suites=("choice",)))
 register(Scenario(
     "muse", "MUSE: unlearn news articles (raw text); VerbMem, KnowMem and PrivLeak against a retrained model",
     "unlearn.scenarios.muse:run", MuseSettings, forget="raw.forget", retain="raw.retain1",
     intro=_suite_intro("each method unlearned the forget articles (raw text); VerbMem and KnowMem on the forget set "
                        "should fall, KnowMem on the retain set should stay, PrivLeak near 0 means as private as the "
-                       "retrained model")))
+                       "retrained model"), benchmark="muse", suites=("muse",)))
 register(Scenario(
     "rwku", "RWKU: unlearn the model's own writing about real targets; RWKU's probes on targets and neighbors",
     "unlearn.scenarios.rwku:run", RwkuSettings, forget=None, retain=None,
     intro=_suite_intro("each method unlearned the model's own writing about the targets; RWKU's probes ask about the "
-                       "targets (should fall) and their neighbors (should stay)")))
+                       "targets (should fall) and their neighbors (should stay)"), benchmark="rwku", suites=("rwku",)))

@@ -17,7 +17,8 @@ from unlearn.data.benchmark import Benchmark, read_split_file, write_benchmark
 from unlearn.data.requests import request_splits
 from unlearn.errors import UserError
 from unlearn.evaluation.run import METRICS_VERSION, EvalSettings, evaluate_model
-from unlearn.scenarios.experiment import ExperimentSettings, MethodEntry, method_values
+from unlearn.scenarios.experiment import ExperimentSettings, MethodEntry, method_values, with_scenario_suites
+from unlearn.scenarios.registry import find_scenario
 from unlearn.scenarios.steps import Steps, folder_fingerprint
 from unlearn.training.finetune import FinetuneSettings, finetune
 from unlearn.training.forget import forget
@@ -45,6 +46,33 @@ class Generated:
     key: dict
     splits: Callable[[], dict[str, list[dict]]]
     by_content: bool = False
+
+
+def builtin_benchmark(settings: ExperimentSettings, key: dict, by_content: bool = False, **options) -> Generated:
+    """The scenario's registered benchmark (its registration's ``benchmark``) written by that benchmark's
+    generator with ``options`` (``seed=...`` and the generator's own, as ``unlearn data NAME`` takes them),
+    entering the data step's key as ``key``: the scenario says what its settings mean to the generator,
+    the benchmark registry how the data is made."""
+    from unlearn.benchmarks.registry import benchmark
+
+    name = find_scenario(settings.scenario).benchmark
+    spec = benchmark(name) if name else None
+    if spec is None or spec.generator is None:
+        raise UserError(f"scenario {settings.scenario} has no built-in benchmark; give 'data' a folder or a Hub id")
+    return Generated(key, lambda: spec.generator.generate(**options), by_content)
+
+
+def suite_splits(settings: ExperimentSettings, suite_args: dict[str, dict] | None = None) -> list[str]:
+    """The splits the scenario's registered suites read, each with its settings in ``suite_args`` (its
+    defaults where none are given): what the scenario's data step copies for its evaluations."""
+    from unlearn.benchmarks.registry import benchmark
+
+    found = []
+    for name in find_scenario(settings.scenario).suites:
+        suite = benchmark(name).suite
+        if suite.splits is not None:
+            found += suite.splits(suite.args((suite_args or {}).get(name)))
+    return list(dict.fromkeys(found))
 
 
 def data_step(settings: ExperimentSettings, steps: Steps, splits: list[str], generated: Generated | None = None,
@@ -115,10 +143,12 @@ def forget_step(settings: ExperimentSettings, steps: Steps, model: str | Path, d
 
 
 def eval_step(settings: ExperimentSettings, steps: Steps, model: str | Path, data: Path, name: str,
-              retain_eval: Path | None = None, **split_choice) -> Path:
-    """``split_choice`` names the forget / retain / holdout splits where they differ from the defaults."""
-    values = {**settings.eval, **machine(settings), "model": model, "forget": settings.forget,
-              "retain_eval": retain_eval, **split_choice}
+              retain_eval: Path | None = None, suite_args: dict[str, dict] | None = None, **split_choice) -> Path:
+    """``split_choice`` names the forget / retain / holdout splits where they differ from the defaults.
+    The scenario's registered suites run beside the ``eval`` section's, with ``suite_args`` (the
+    scenario's settings for them, by suite) over the section's own."""
+    values = {**with_scenario_suites(settings.eval, settings.scenario, suite_args), **machine(settings),
+              "model": model, "forget": settings.forget, "retain_eval": retain_eval, **split_choice}
     return _command_step(steps, name, EvalSettings, evaluate_model, values, data,
                          {"metrics_version": METRICS_VERSION})
 

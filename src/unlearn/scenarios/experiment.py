@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
-from unlearn.config import PartSettings, validate_settings
+from unlearn.config import PartSettings, comma_list, merge_part_args, validate_settings
 from unlearn.errors import UserError
 from unlearn.evaluation.eval_settings import EvalSettings
 from unlearn.files import LOCK_FILE, SAFE_NAME, check_writable
@@ -196,8 +196,9 @@ def check_experiment(settings: ExperimentSettings, source: str) -> None:
     check_experiment_folder(settings.run_folder, settings.name)
     placeholders = {"data": "-", "out": "-"}
     shared = {k: v for k, v in settings.unlearn.items() if k != "method_args"}  # checked per method below
+    evaluated = with_scenario_suites(settings.eval, settings.scenario)  # its suite_args may set the scenario's suites
     for section, model, values in (("finetune", FinetuneSettings, settings.finetune),
-                                   ("unlearn", ForgetSettings, shared), ("eval", EvalSettings, settings.eval)):
+                                   ("unlearn", ForgetSettings, shared), ("eval", EvalSettings, evaluated)):
         _check_section(values, model, f"{source}: {section}", placeholders)
     _check_shared_parts(settings.unlearn.get("method_args"), f"{source}: unlearn")
     if settings.attacks is not None:
@@ -221,6 +222,21 @@ def check_experiment(settings: ExperimentSettings, source: str) -> None:
     for entry in settings.methods:
         values = method_values(settings.unlearn, entry)
         check_settings(_check_section(values, ForgetSettings, f"{source}: method {entry.name}", placeholders))
+
+
+def with_scenario_suites(values: dict, scenario: str, suite_args: dict[str, dict] | None = None) -> dict:
+    """An ``eval`` section with the suites that ``scenario`` registered added to its ``suites``, and
+    ``suite_args`` (the scenario's settings for them, by suite) over the section's own, setting by
+    setting. A scenario that adds none gets the section unchanged, so its evaluation steps keep their keys."""
+    added = find_scenario(scenario).suites
+    if not added and not suite_args:
+        return values
+    values = dict(values)
+    values["suites"] = list(dict.fromkeys([*added, *comma_list(None, values.get("suites") or [])]))
+    merged = merge_part_args(values.get("suite_args") or {}, suite_args or {})
+    if merged:
+        values["suite_args"] = merged
+    return values
 
 
 def method_values(shared: dict, entry: MethodEntry) -> dict:

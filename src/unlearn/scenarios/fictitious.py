@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from unlearn.data.fictitious import DEFAULT_FORGET_PERCENTS, MAX_FORGET_PERCENT, generate_fictitious
+from unlearn.data.fictitious import DEFAULT_FORGET_PERCENTS, MAX_FORGET_PERCENT
 from unlearn.evaluation.splits import default_holdout
 from unlearn.objectives.registry import reads_retain
-from unlearn.scenarios.common import (UTILITY_SPLITS, Generated, attack_step, data_step, eval_step, finetune_step,
-                                      forget_step, training_overlap_notes)
+from unlearn.scenarios.common import (UTILITY_SPLITS, Generated, attack_step, builtin_benchmark, data_step, eval_step,
+                                      finetune_step, forget_step, training_overlap_notes)
 from unlearn.scenarios.experiment import ExperimentSettings
 from unlearn.scenarios.steps import Steps
 
@@ -25,13 +25,15 @@ def needed_splits(settings: ExperimentSettings) -> list[str]:
 
 
 def builtin_data(settings: ExperimentSettings) -> Generated:
-    """The built-in benchmark of the scenario's settings (people, qa_per_person, data_seed)."""
+    """The built-in benchmark (the registered generator's) of the scenario's settings (people,
+    qa_per_person, data_seed), with the experiment's own forgetNN split where TOFU's three lack it."""
     own = settings.scenario_settings
     percents = builtin_percents(settings.forget)
     key = {"builtin": [own.people, own.qa_per_person, own.data_seed]}
     if percents != DEFAULT_FORGET_PERCENTS:
         key["forget_percents"] = list(percents)
-    return Generated(key, lambda: generate_fictitious(own.people, own.qa_per_person, own.data_seed, percents))
+    return builtin_benchmark(settings, key, seed=own.data_seed, people=own.people, qa_per_person=own.qa_per_person,
+                             forget_percents=percents)
 
 
 def builtin_percents(forget: str) -> tuple[int, ...]:

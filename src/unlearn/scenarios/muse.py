@@ -16,32 +16,31 @@ questions (what both protocols report) can be read against the amount forgotten.
 
 from __future__ import annotations
 
-from unlearn.data.muse import generate_muse
-from unlearn.evaluation.muse import MUSE_SPLITS
-from unlearn.scenarios.common import Generated, data_step, eval_step, finetune_step, forget_step
+from unlearn.scenarios.common import builtin_benchmark, data_step, eval_step, finetune_step, forget_step, suite_splits
 from unlearn.scenarios.experiment import ExperimentSettings
 from unlearn.scenarios.steps import Steps
 
 FULL = "raw.full"
 FOLDS = 4
-MUSE_ONLY = {"forget": None, "retain_split": None, "real_authors": None, "world_facts": None, "holdout": None,
-             "muse": True}
+# the question-answer splits are not MUSE's: the scenario's registered suite is what every model is evaluated by
+MUSE_ONLY = {"forget": None, "retain_split": None, "real_authors": None, "world_facts": None, "holdout": None}
 
 
 def run(settings: ExperimentSettings, steps: Steps) -> dict:
     own = settings.scenario_settings
     forget, retain = settings.forget, settings.retain
     requests = _requests(own.protocol, forget)
-    needed = [*dict.fromkeys([*requests, retain, *(name for names in MUSE_SPLITS.values() for name in names)])]
+    needed = [*dict.fromkeys([*requests, retain, *suite_splits(settings)])]
     if not settings.target_model:
         needed.append(FULL)
-    builtin = Generated({"builtin_muse": [own.people, own.qa_per_person, own.data_seed]},
-                        lambda: generate_muse(own.people, own.qa_per_person, own.data_seed), by_content=True)
+    builtin = builtin_benchmark(settings, {"builtin_muse": [own.people, own.qa_per_person, own.data_seed]},
+                                by_content=True, seed=own.data_seed, people=own.people,
+                                qa_per_person=own.qa_per_person)
     data = data_step(settings, steps, needed, builtin)
     target = settings.target_model or finetune_step(settings, steps, data, FULL, "finetune-target")
     rows = []
     if own.retrained_auc is not None and not settings.retain_model:
-        retrained_eval, anchor = None, {"muse_retrained_auc": own.retrained_auc}
+        retrained_eval, anchor = None, {"suite_args": {"muse": {"retrained_auc": own.retrained_auc}}}
     else:
         retrained = settings.retain_model or finetune_step(settings, steps, data, retain, "finetune-retrained")
         retrained_eval = eval_step(settings, steps, retrained, data, "eval-retrained", **MUSE_ONLY)

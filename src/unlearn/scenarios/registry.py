@@ -3,9 +3,11 @@
 A scenario is a ``Scenario`` record: its name (what an experiment's ``scenario:`` takes), a one-line
 description, its own settings (a ``PartSettings`` class, reached in YAML as ``scenario_args: {protocol:
 scalability}``), its default forget and retain splits, the report's first paragraph, whether the
-experiment's ``attacks`` section runs on it, and its ``run(settings, steps) -> manifest part`` function.
-The runner, the experiment's checks, the report and ``unlearn run --list-scenarios`` read this registry;
-none of them tests a scenario's name.
+experiment's ``attacks`` section runs on it, the registered benchmark its built-in data comes from and
+the registered suites its evaluations run (``benchmarks/registry.py``), and its ``run(settings, steps) ->
+manifest part`` function. The runner, the experiment's checks, the report and ``unlearn run
+--list-scenarios`` read this registry; none of them tests a scenario's name, and no scenario tests a
+benchmark's.
 
 Adding a scenario is one module with its ``run`` function (built from the steps of ``scenarios/common.py``)
 and one ``register`` call. ``run`` may be given as ``"module:function"``, imported when the scenario
@@ -37,7 +39,10 @@ class Scenario:
     """One scenario. ``forget`` and ``retain`` are the splits used where the experiment names none;
     None for both means the scenario names its own splits, and an experiment that sets them is
     refused. ``intro`` is formatted with the experiment's settings (``{model}``, ``{data}``,
-    ``{forget}``, ...)."""
+    ``{forget}``, ...). ``benchmark`` names the registered benchmark whose generator writes its data
+    for ``data: builtin`` (``scenarios/common.builtin_benchmark``); ``suites`` the registered suites its
+    evaluation steps run beside those of the experiment's ``eval`` section (``suites``), which the
+    experiment's checks add when they validate that section, so that its ``suite_args`` may set them."""
 
     name: str
     description: str
@@ -47,10 +52,14 @@ class Scenario:
     retain: str | None = "retain90"
     intro: str = DEFAULT_INTRO
     attacks: bool = False
+    benchmark: str | None = None
+    suites: tuple[str, ...] = ()
 
     def __post_init__(self):
         if (self.forget is None) != (self.retain is None):
             raise ValueError(f"scenario {self.name}: give both default splits (forget and retain) or neither")
+        if isinstance(self.suites, str):
+            raise ValueError(f"scenario {self.name}: suites is a tuple of suite names, got '{self.suites}'")
         if isinstance(self.run, str) and ":" not in self.run:
             raise ValueError(f"scenario {self.name}: run is a function or 'module:function', got '{self.run}'")
 
@@ -152,6 +161,10 @@ def scenario_list() -> str:
         splits = (f"forget {scenario.forget}, retain {scenario.retain}" if scenario.forget
                   else "its own (forget and retain do not apply)")
         lines.append(f"{'':<12} default splits: {splits}; attacks: {'yes' if scenario.attacks else 'no'}")
+        parts = ([f"data builtin: as unlearn data {scenario.benchmark}"] if scenario.benchmark else []) \
+            + ([f"evaluated with --suites {','.join(scenario.suites)}"] if scenario.suites else [])
+        if parts:
+            lines.append(f"{'':<12} {'; '.join(parts)}")
         for name, field in (scenario.settings.model_fields.items() if scenario.settings else ()):
             lines.append(f"{'':<12} scenario_args.{name} (default {field.default}): {field.description}")
     return "\n".join(lines)

@@ -1,7 +1,8 @@
 """RWKU scenario: forget what the model learned in pre-training about real targets, from text
 the model writes itself, and probe it RWKU's way.
 
-Steps: the probe data (built-in: ``unlearn data rwku``'s set; a folder in RWKU's layout,
+Steps: the probe data, every split the scenario's registered suite reads, read as ``unlearn eval
+--suites rwku`` reads it (built-in: ``unlearn data rwku``'s set; a folder in RWKU's layout,
 ``forget_level1`` ... ``mia_retain`` and any of ``utility_general`` ... ``utility_fluency``; or the
 Hub's ``jinzhuoran/RWKU``, each config's ``test`` split); the forget corpus, which the model writes itself about
 each target (RWKU's forget corpus is the model's own descriptions), and a retain corpus written
@@ -15,19 +16,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from unlearn.benchmarks.registry import benchmark
 from unlearn.data.benchmark import Benchmark, write_benchmark
-from unlearn.data.rwku import UTILITY, generate_rwku, read_utility
+from unlearn.data.rwku import UTILITY
 from unlearn.errors import UserError
-from unlearn.evaluation.rwku import MIA_SPLITS, PROBE_SPLITS
-from unlearn.scenarios.common import eval_step, forget_step, identity
+from unlearn.scenarios.common import builtin_benchmark, eval_step, forget_step, identity, suite_splits
 from unlearn.scenarios.experiment import ExperimentSettings
 from unlearn.scenarios.steps import Steps, folder_fingerprint
 
 WRITING_PROMPTS = ("Please tell me everything you know about {subject}.",
                    "Write a short encyclopedia entry about {subject}.")
 CORPUS_TOKENS = 128
-RWKU_ONLY = {"forget": None, "retain_split": None, "real_authors": None, "world_facts": None, "holdout": None,
-             "rwku": True}
+# the question-answer splits are not RWKU's: the scenario's registered suite is what every model is evaluated by
+RWKU_ONLY = {"forget": None, "retain_split": None, "real_authors": None, "world_facts": None, "holdout": None}
 
 
 def run(settings: ExperimentSettings, steps: Steps) -> dict:
@@ -55,31 +56,36 @@ def _utility_note(data: Path) -> str:
         return "RWKU's utility set is read from the data; see the utility table for what was computed."
     return (f"RWKU's utility set: {', '.join(absent)} not in the data, so not computed (the table below gives each "
             "reason); with the Hub, lm-eval's mmlu, bbh_cot_fewshot, truthfulqa_mc1 and triviaqa tasks measure the "
-            "same abilities through the experiment's eval.lm_eval_tasks.")
+            "same abilities through the experiment's eval section (suites: [lm-eval], suite_args: {lm-eval: {tasks: "
+            "[...]}}).")
 
 
 def _probe_step(settings: ExperimentSettings, steps: Steps) -> Path:
+    """The splits the scenario's suite reads: the registered benchmark's built-in set, or those the
+    data has, read by the suite's own ``load`` (probes and membership sets checked, the utility set
+    with the fields it keeps)."""
     seed = settings.scenario_settings.data_seed
     if settings.data == "builtin":
-        inputs, source = {"builtin_rwku": seed}, None
+        builtin = builtin_benchmark(settings, {"builtin_rwku": seed}, seed=seed)
+        inputs, source = builtin.key, None
     else:
         source = Benchmark(settings.data)
         inputs = ({"folder": str(Path(settings.data).resolve()), "content": folder_fingerprint(settings.data)}
                   if source.folder is not None else {"hub": settings.data})
-    names = [*PROBE_SPLITS, *MIA_SPLITS]
+    names = suite_splits(settings)
 
     def write(folder: Path) -> None:
         if source is None:
-            write_benchmark(generate_rwku(seed), folder)
+            write_benchmark(builtin.splits(), folder)
             return
-        present = set(source.split_names())  # on the Hub: configs, each holding one split, test
-        if "forget_level2" not in present:
+        if "forget_level2" not in source.split_names():  # on the Hub: configs, each holding one split, test
             raise UserError(f"{settings.data}: an RWKU folder needs at least forget_level2 (and any of "
                             f"{', '.join(names)})")
-        read = (lambda n: source.records(n)) if source.folder is not None else (lambda n: source.records(f"{n}.test"))
-        utility = {f"utility_{part}": read_utility(source, part) for part in UTILITY}
-        write_benchmark({**{n: read(n) for n in names if n in present},
-                         **{n: rows for n, rows in utility.items() if rows is not None}}, folder)
+        suite = benchmark("rwku").suite
+        args = suite.args({"split_suffix": "" if source.folder is not None else ".test"})
+        records, _, utility = suite.load(source, settings, args)
+        write_benchmark({**records, **{f"utility_{part}": rows for part, rows in utility.items() if rows is not None}},
+                        folder)
 
     return steps.run("data", {**inputs, "splits": names}, write)
 

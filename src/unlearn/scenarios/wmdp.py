@@ -4,8 +4,10 @@ The target model (given, or fine-tuned on ``target_split``: the built-in benchma
 facts are invented, so a model must first learn them) is unlearned by each method on the forget
 corpus, the regularizers reading the retain corpus. Every model is evaluated on the
 multiple-choice splits in lm-eval's zero-shot format: the forget ones (WMDP's bio and cyber
-questions) should fall to chance, the utility ones (MMLU format) should stay. Any lm-eval task
-named in the ``eval`` section (``lm_eval_tasks: [mmlu]``) runs on every model as well.
+questions) should fall to chance, the utility ones (MMLU format) should stay: the scenario's registered
+suite (``choice``) scores the splits its ``choice_forget`` and ``choice_utility`` name. Any suite of the
+``eval`` section (``suites: [lm-eval]`` with ``suite_args: {lm-eval: {tasks: [mmlu]}}``) runs on every model
+as well.
 
 The real benchmark keeps its questions (``cais/wmdp``: ``wmdp-bio.test``, ``wmdp-cyber.test``, ...)
 and its corpora (``cais/wmdp-corpora``: ``cyber-forget-corpus``, ``cyber-retain-corpus``, ...) in two
@@ -14,8 +16,7 @@ Hub datasets: ``data`` names the first, ``scenario_args: {corpora: ...}`` the se
 
 from __future__ import annotations
 
-from unlearn.data.wmdp import generate_wmdp
-from unlearn.scenarios.common import Generated, data_step, eval_step, finetune_step, forget_step
+from unlearn.scenarios.common import builtin_benchmark, data_step, eval_step, finetune_step, forget_step, suite_splits
 from unlearn.scenarios.experiment import ExperimentSettings
 from unlearn.scenarios.steps import Steps
 
@@ -23,19 +24,19 @@ from unlearn.scenarios.steps import Steps
 def run(settings: ExperimentSettings, steps: Steps) -> dict:
     own = settings.scenario_settings
     forget, retain = settings.forget, settings.retain  # default: the built-in corpora's names
-    choices = {"choice_forget": own.choice_forget, "choice_utility": own.choice_utility}
-    needed = [forget, retain, *own.choice_forget, *own.choice_utility]
+    suite_args = {"choice": {"forget": own.choice_forget, "utility": own.choice_utility}}  # the scenario's suite
+    needed = [forget, retain, *suite_splits(settings, suite_args)]
     if not settings.target_model:
         needed.append(own.target_split)
-    builtin = Generated({"builtin_wmdp": [own.entities, own.data_seed]},
-                        lambda: generate_wmdp(own.entities, own.entities, own.data_seed), by_content=True)
+    builtin = builtin_benchmark(settings, {"builtin_wmdp": [own.entities, own.data_seed]}, by_content=True,
+                                seed=own.data_seed, entities=own.entities)
     if own.corpora:  # WMDP keeps its questions and its corpora in two Hub datasets
         data = data_step(settings, steps, [n for n in needed if n not in (forget, retain)], builtin)
         corpora_data = data_step(settings.model_copy(update={"data": own.corpora}), steps, [forget, retain], builtin)
     else:
         data = corpora_data = data_step(settings, steps, needed, builtin)
     only_choices = {"forget": None, "retain_split": None, "real_authors": None, "world_facts": None,
-                    "holdout": None, **choices}
+                    "holdout": None, "suite_args": suite_args}
     target = settings.target_model or finetune_step(settings, steps, data, own.target_split, "finetune-target")
     rows = [{"label": "target", "role": "anchor", "model": target,
              "eval": eval_step(settings, steps, target, data, "eval-target", **only_choices)}]
