@@ -85,6 +85,7 @@ def benchmark_sources() -> dict[str, list]:
         "generators": [{"name": spec.name, "summary": spec.generator.description}
                        for spec in benchmarks().values() if spec.generator],
         "scenarios": [{"name": s.name, "description": s.description, "forget": s.forget, "retain": s.retain,
+                       "benchmark": s.benchmark, "suites": list(s.suites),
                        "fields": [{"key": name, "default": field.default, "description": field.description or ""}
                                   for name, field in (s.settings.model_fields.items() if s.settings else ())]}
                       for s in scenarios()],
@@ -199,6 +200,12 @@ def benchmarks_page() -> str:
                   else "its own (`forget` and `retain` do not apply)")
         lines += [f"### `{scenario['name']}`", "", scenario["description"], "",
                   f"Default forget / retain splits: {splits}.", ""]
+        if scenario["benchmark"]:
+            lines += [f"`data: builtin` generates the `{scenario['benchmark']}` benchmark (`unlearn data "
+                      f"{scenario['benchmark']}`).", ""]
+        if scenario["suites"]:
+            lines += [f"Every model is evaluated with `--suites {','.join(scenario['suites'])}` beside the `eval` "
+                      "section's suites; that section's `suite_args` may set them.", ""]
         lines += _table(["YAML key (`scenario_args`)", "default", "what it sets"],
                         [[f"`{f['key']}`", f"`{f['default']!r}`", f["description"]] for f in scenario["fields"]])
         lines.append("")
