@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 
 # Raised when a metric's definition changes, so that an experiment reruns its finished evaluations
 # instead of mixing old and new numbers. 2: zlib on the mean NLL, Min-K% counting max(1, int(k n)).
-# 3: RWKU's probes scored with its rouge package, its membership scores on whole texts.
-METRICS_VERSION = 3
+# 3: RWKU's probes scored with its rouge package, its membership scores on whole texts. 4: MUSE PrivLeak in
+# MUSE's orientation and percent, multiple choice scored as lm-eval does, Clopper-Pearson / BCa intervals.
+METRICS_VERSION = 4
 SUMMARY_FILE = "summary.json"
 
 
