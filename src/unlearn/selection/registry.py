@@ -1,0 +1,119 @@
+"""The checkpoint selection rules: one registration each, read by whatever chooses a checkpoint.
+
+A rule is a ``SelectionRule``: its name, a one-line description, a pure function
+``select(curve, **settings) -> Selection`` and its settings as a ``PartSettings`` class, so a command
+line or a YAML file can reach them namespaced like every other part's settings. Registration checks
+that the function's keyword parameters are exactly the settings' fields with the same defaults, so the
+two cannot drift. This module stays light (pydantic only).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from unlearn.config import PartSettings
+from unlearn.errors import UserError
+from unlearn.selection.curve import Checkpoint, Selection
+
+
+@dataclass(frozen=True)
+class SelectionRule:
+    """A named rule: ``select(curve, **settings)`` returns the chosen checkpoint or None, with a reason."""
+
+    name: str
+    description: str
+    select: Callable[..., Selection]
+    settings: type[PartSettings]
+
+
+_RULES: dict[str, SelectionRule] = {}
+_BUILTINS_LOADED = False
+
+
+def register(rule: SelectionRule) -> SelectionRule:
+    """Add ``rule`` (after those registered before it); a name is registered once."""
+    _load_builtins()
+    if rule.name in _RULES:
+        raise ValueError(f"selection rule '{rule.name}' is already registered")
+    _check_parameters(rule)
+    _RULES[rule.name] = rule
+    return rule
+
+
+def _check_parameters(rule: SelectionRule) -> None:
+    """The function's keyword parameters (after the curve) are the settings' fields, with their defaults."""
+    parameters = list(inspect.signature(rule.select).parameters.values())[1:]
+    given = {p.name: p.default for p in parameters}
+    fields = {name: field.default for name, field in rule.settings.model_fields.items()}
+    if given != fields:
+        raise ValueError(f"selection rule '{rule.name}': its function's parameters {given} differ from its "
+                         f"settings {fields}")
+
+
+def unregister(name: str) -> None:
+    _RULES.pop(name, None)
+
+
+@contextmanager
+def registered(rule: SelectionRule) -> Iterator[SelectionRule]:
+    """``rule`` is registered inside the block only (a plug-in tried out, a test's toy rule)."""
+    register(rule)
+    try:
+        yield rule
+    finally:
+        unregister(rule.name)
+
+
+def rules() -> dict[str, SelectionRule]:
+    """Every registered rule, in registration order."""
+    _load_builtins()
+    return dict(_RULES)
+
+
+def rule(name: str) -> SelectionRule:
+    known = rules()
+    if name not in known:
+        raise UserError(f"unknown selection rule '{name}' (known: {', '.join(known)})")
+    return known[name]
+
+
+def select(name: str, curve: list[Checkpoint], args: dict | None = None) -> Selection:
+    """Run the rule ``name`` on ``curve`` with ``args`` (``{setting: value}``, checked against its settings)."""
+    chosen = rule(name)
+    try:
+        settings = chosen.settings.model_validate(args or {})
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        if first["type"] == "extra_forbidden":
+            raise UserError(f"selection rule '{name}' has no setting '{where}' (its settings: "
+                            f"{', '.join(chosen.settings.model_fields) or 'none'})") from None
+        raise UserError(f"selection rule '{name}': {where} = {first.get('input')!r}: {first['msg']}") from None
+    return chosen.select(curve, **settings.model_dump())
+
+
+def rule_list() -> str:
+    """Every registered rule, its description and its settings with their defaults and help."""
+    lines = []
+    for name, entry in rules().items():
+        lines.append(f"{name}: {entry.description}")
+        for setting, field in entry.settings.model_fields.items():
+            lines.append(f"  {setting} (default: {field.default!r}): {field.description or ''}".rstrip())
+    return "\n".join(lines)
+
+
+def _load_builtins() -> None:
+    """Register the rules that ship, once, before any lookup or addition (so they come first)."""
+    global _BUILTINS_LOADED
+    if not _BUILTINS_LOADED:
+        _BUILTINS_LOADED = True
+        from unlearn.selection import builtin_rules
+
+        for entry in builtin_rules.BUILTIN_RULES:
+            _check_parameters(entry)
+            _RULES[entry.name] = entry
