@@ -4,6 +4,12 @@ Light and pure (the standard library; nothing heavy is imported): a metric is ju
 models, not by running any. ``faithfulness`` is the AUC with which a metric separates models that know the forget
 data from models that never saw it; ``relearning_robustness`` and ``quantization_robustness`` say how far its
 verdict moves under an attack; ``rank_metrics`` turns a table ``{metric: {model_id: value}}`` into JSON-ready rows.
+
+Source, honestly: the paper's Section 4.1 text was not available offline when this was written, and
+open-unlearning never released its meta-evaluation code (its issue #143). Equations 2-4 are as a third-party
+reproduction quotes them (gnueaj/unlearning-depth-score); check them against the paper before a result rests
+on them. Open point: which of Eq. 3's two values is "before" (``quantization_robustness`` takes
+``min(m_before / m_after, 1)`` for a higher-is-knowledge metric, as that reproduction's code does).
 """
 
 from unlearn.metaeval.faithfulness import MetaEvalError, faithfulness, oriented
