@@ -9,7 +9,7 @@ Source, honestly: the paper's Section 4.1 text was not available offline when th
 open-unlearning never released its meta-evaluation code (its issue #143). Equations 2-4 are as a third-party
 reproduction quotes them (gnueaj/unlearning-depth-score); check them against the paper before a result rests
 on them. Open point: which of Eq. 3's two values is "before" (``quantization_robustness`` takes
-``min(m_before / m_after, 1)`` for a higher-is-knowledge metric, as that reproduction's code does).
+``min(m_after / m_before, 1)`` for a higher-is-knowledge metric, as that reproduction's code does).
 """
 
 from unlearn.metaeval.faithfulness import MetaEvalError, faithfulness, oriented
