@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import logging
 import types
 import typing
 from pathlib import Path
@@ -17,6 +18,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from unlearn.errors import UserError
+
+log = logging.getLogger(__name__)
 
 
 def add_settings_flags(parser: argparse.ArgumentParser, model: type[BaseModel]) -> None:
@@ -277,3 +280,32 @@ def add_renamed_flags(parser: argparse.ArgumentParser, model: type[BaseModel], b
                                 help=argparse.SUPPRESS)
         else:
             parser.add_argument(flag, dest=name, default=argparse.SUPPRESS, nargs="+", help=argparse.SUPPRESS)
+
+
+def old_flag_value(value, model: type[BaseModel], name: str):
+    """An old flat flag's value fitted to the setting it was renamed to: its one value unwrapped (old flags
+    take one or more), unless the setting takes a list."""
+    takes_list = typing.get_origin(_unwrap(model.model_fields[name].annotation)) is list
+    return value[0] if isinstance(value, list) and len(value) == 1 and not takes_list else value
+
+
+def move_renamed(values: dict, renamed: dict, parts: dict[str, type[BaseModel]], field: str, absent: str) -> dict:
+    """Release 0.1's flat names in ``values`` (``renamed``: old name -> (the parts that took it, its name
+    there)) moved into ``values[field][part][name]`` for each of those parts in ``parts``, with a warning
+    naming the new flag; a name none of whose parts is in ``parts`` is dropped with a warning that says
+    why (``absent``, e.g. "not method GA+GD"). Returns a new dict; ``values`` is left as it is."""
+    moved = dict(values)
+    args = {key: dict(given) for key, given in (moved.get(field) or {}).items()}
+    for old in [key for key in moved if key in renamed]:
+        value = moved.pop(old)
+        candidates, name = renamed[old]
+        used = [part for part in candidates if part in parts]
+        for part in used:
+            args.setdefault(part, {}).setdefault(name, old_flag_value(value, parts[part], name))
+        if used:
+            log.warning("setting '%s' is renamed %s (YAML: %s: {%s: {%s: ...}}); the old name goes in release 0.3",
+                        old, part_flag(used[0], name), field, used[0], name)
+        else:
+            log.warning("setting '%s' is for %s, %s: ignored", old, " or ".join(candidates), absent)
+    moved[field] = args
+    return moved

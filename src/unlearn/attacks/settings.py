@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import typing
 from copy import copy
 from typing import ClassVar
 
@@ -21,7 +20,7 @@ from pydantic import Field, PositiveFloat, create_model, field_validator, model_
 
 from unlearn.attacks import catalog
 from unlearn.attacks.recovery import MIN_GAP
-from unlearn.config import _unwrap, check_part_args, comma_list, part_flag
+from unlearn.config import check_part_args, comma_list, move_renamed, part_flag
 from unlearn.evaluation.eval_settings import NONE_WORDS, EvalSettings
 from unlearn.evaluation.metric_registry import split_metrics
 from unlearn.training.settings import DataSettings, ModelSettings
@@ -129,29 +128,12 @@ class AttackSettings(AttackEvalSettings):
         """Release 0.1's flat names, moved into ``attack_args`` where the attacks chosen include theirs."""
         if not isinstance(values, dict) or not RENAMED.keys() & values.keys():
             return values
-        values = dict(values)
         try:
             running = {a.name for a in catalog.chosen(comma_list(cls, values.get("attacks", ["all"])))}
         except (ValueError, TypeError):  # said by the attacks' own check
             running = set()
-        attack_args = {key: dict(args) for key, args in (values.get("attack_args") or {}).items()}
-        for old in [key for key in values if key in RENAMED]:
-            value = values.pop(old)
-            candidates, name = RENAMED[old]
-            used = [attack for attack in candidates if attack in running]
-            for attack in used:
-                kind = _unwrap(catalog.ATTACKS[attack].settings.model_fields[name].annotation)
-                if isinstance(value, list) and len(value) == 1 and typing.get_origin(kind) is not list:
-                    value = value[0]  # an old flag's one value
-                attack_args.setdefault(attack, {}).setdefault(name, value)
-            if used:
-                log.warning("setting '%s' is renamed %s (YAML: attack_args: {%s: {%s: ...}}); the old name goes in "
-                            "release 0.3", old, part_flag(used[0], name), used[0], name)
-            else:
-                log.warning("setting '%s' is for %s, which the attacks chosen do not include: ignored", old,
-                            " or ".join(candidates))
-        values["attack_args"] = attack_args
-        return values
+        parts = {name: catalog.ATTACKS[name].settings for name in running if catalog.ATTACKS[name].settings}
+        return move_renamed(values, RENAMED, parts, "attack_args", "which the attacks chosen do not include")
 
     @model_validator(mode="after")
     def _attack_settings(self):

@@ -22,13 +22,13 @@ so ``unlearn data --help``, ``unlearn eval --help`` and ``--list-benchmarks`` lo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from unlearn.config import PartSettings, part_flag
 from unlearn.data.kinds import KIND_NAMES, KINDS
+from unlearn.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -126,39 +126,21 @@ class BenchmarkSpec:
         return f"--suites {self.name}" if self.suite else self.evaluation
 
 
-_BENCHMARKS: dict[str, BenchmarkSpec] = {}
-_BUILTINS_LOADED = False
-
-
-def register(spec: BenchmarkSpec) -> BenchmarkSpec:
-    """Add ``spec`` (after those registered before it); a name is registered once."""
-    _load_builtins()
-    if spec.name in _BENCHMARKS:
-        raise ValueError(f"a benchmark named '{spec.name}' is already registered")
+def _problem(spec: BenchmarkSpec) -> str | None:
+    if spec.name in _BENCHMARKS.parts():
+        return f"a benchmark named '{spec.name}' is already registered"
     if spec.suite and any(s.suite.summary_key == spec.suite.summary_key for s in suites().values()):
-        raise ValueError(f"benchmark {spec.name}: summary key '{spec.suite.summary_key}' is already taken")
-    _BENCHMARKS[spec.name] = spec
-    return spec
+        return f"benchmark {spec.name}: summary key '{spec.suite.summary_key}' is already taken"
+    return None
 
 
-def unregister(name: str) -> None:
-    _BENCHMARKS.pop(name, None)
-
-
-@contextmanager
-def registered(spec: BenchmarkSpec) -> Iterator[BenchmarkSpec]:
-    """``spec`` is registered inside the block only (a plug-in tried out, a test's toy benchmark)."""
-    register(spec)
-    try:
-        yield spec
-    finally:
-        unregister(spec.name)
+_BENCHMARKS: Registry[BenchmarkSpec] = Registry("unlearn.benchmarks.builtin", _problem)
+register, unregister, registered = _BENCHMARKS.add, _BENCHMARKS.remove, _BENCHMARKS.registered
 
 
 def benchmarks() -> dict[str, BenchmarkSpec]:
     """Every registered benchmark, in registration order."""
-    _load_builtins()
-    return dict(_BENCHMARKS)
+    return dict(_BENCHMARKS.parts())
 
 
 def benchmark(name: str) -> BenchmarkSpec:
@@ -216,11 +198,3 @@ def benchmark_list() -> str:
         for setting, info in (suite.settings.model_fields.items() if suite and suite.settings else ()):
             lines.append(f"{'':<12} {part_flag(name, setting)} (default {info.default}): {info.description}")
     return "\n".join(lines)
-
-
-def _load_builtins() -> None:
-    """Register the benchmarks that ship, once, before any lookup or addition (so they come first)."""
-    global _BUILTINS_LOADED
-    if not _BUILTINS_LOADED:
-        _BUILTINS_LOADED = True
-        import unlearn.benchmarks.builtin  # noqa: F401  (registers on import)

@@ -11,13 +11,12 @@ for one more release, with a warning (``RENAMED``).
 from __future__ import annotations
 
 import logging
-import typing
 from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
 from unlearn.benchmarks.registry import chosen_suites, suite_settings
-from unlearn.config import PartSettings, _unwrap, check_part_args, comma_list, part_flag
+from unlearn.config import PartSettings, check_part_args, comma_list, old_flag_value, part_flag
 from unlearn.metrics import CONFIDENCE, RESAMPLES
 from unlearn.training.settings import DataSettings, ModelSettings
 
@@ -109,9 +108,7 @@ class EvalSettings(DataSettings, ModelSettings):
                 log.warning("setting '%s' is renamed --suites %s (YAML: suites: [%s]); the old name goes in release "
                             "0.3", old, suite, suite)
                 continue
-            takes_list = typing.get_origin(_unwrap(suite_settings()[suite].model_fields[name].annotation)) is list
-            if isinstance(value, list) and len(value) == 1 and not takes_list:  # an old flag's one value
-                value = value[0]
+            value = old_flag_value(value, suite_settings()[suite], name)
             if runs and value and suite not in suites:
                 suites.append(suite)
             if suite not in suites:

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import math
 import typing
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from unlearn.evaluation.splits import Role
+from unlearn.registry import Registry
 
 # What the fused pass provides; a metric names those its value reads. An unavailable model is
 # reported under its need, so every metric that needs it says why it is not computed.
@@ -81,48 +81,28 @@ class ModelMetric:
         return self.direction
 
 
-_METRICS: dict[str, SplitMetric | ModelMetric] = {}
-_BUILTINS_LOADED = False
-
-
-def register_metric(metric: SplitMetric | ModelMetric) -> SplitMetric | ModelMetric:
-    """Add ``metric`` (after those registered before it); a clash or an unknown need is refused."""
-    _load_builtins()
+def _refused(metric: SplitMetric | ModelMetric) -> str | None:
     problem = _problem(metric)
-    if problem:
-        raise ValueError(f"metric '{metric.name}': {problem}")
-    _METRICS[metric.name] = metric
-    return metric
+    return f"metric '{metric.name}': {problem}" if problem else None
 
 
-def unregister_metric(name: str) -> None:
-    _METRICS.pop(name, None)
-
-
-@contextmanager
-def registered(metric: SplitMetric | ModelMetric) -> Iterator[SplitMetric | ModelMetric]:
-    """``metric`` is registered inside the block only (a plug-in tried out, a test's toy metric)."""
-    register_metric(metric)
-    try:
-        yield metric
-    finally:
-        unregister_metric(metric.name)
+_METRICS: Registry[SplitMetric | ModelMetric] = Registry("unlearn.evaluation.builtin_metrics", _refused)
+# add a metric (after those registered before it; a clash or an unknown need is refused), remove it, or
+# register it inside a block only
+register_metric, unregister_metric, registered = _METRICS.add, _METRICS.remove, _METRICS.registered
 
 
 def split_metrics() -> tuple[SplitMetric, ...]:
     """The split metrics in registration order: the order of the eval table and the split files."""
-    _load_builtins()
-    return tuple(m for m in _METRICS.values() if isinstance(m, SplitMetric))
+    return tuple(m for m in _METRICS.parts().values() if isinstance(m, SplitMetric))
 
 
 def model_metrics() -> tuple[ModelMetric, ...]:
-    _load_builtins()
-    return tuple(m for m in _METRICS.values() if isinstance(m, ModelMetric))
+    return tuple(m for m in _METRICS.parts().values() if isinstance(m, ModelMetric))
 
 
 def find_metric(name: str) -> SplitMetric | ModelMetric | None:
-    _load_builtins()
-    return _METRICS.get(name)
+    return _METRICS.parts().get(name)
 
 
 def report_columns(place: str) -> list[tuple[str, str]]:
@@ -143,7 +123,7 @@ def report_order() -> list[SplitMetric]:
 def _problem(metric: SplitMetric | ModelMetric) -> str | None:
     if not metric.name.isidentifier():
         return "a name is letters, digits and underscores"
-    if metric.name in _METRICS:
+    if metric.name in _METRICS.parts():
         return "already registered"
     if isinstance(metric, ModelMetric):
         return _direction_problem(metric.direction)
@@ -167,11 +147,3 @@ def _direction_problem(direction: str) -> str | None:
     except ValueError:
         pass
     return f"direction '{direction}' is not ↑, ↓ or →x"
-
-
-def _load_builtins() -> None:
-    """Register the metrics that ship, once, before any lookup or addition (so they come first)."""
-    global _BUILTINS_LOADED
-    if not _BUILTINS_LOADED:
-        _BUILTINS_LOADED = True
-        import unlearn.evaluation.builtin_metrics  # noqa: F401  (registers on import)

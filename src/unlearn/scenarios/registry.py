@@ -18,12 +18,12 @@ The scenarios that ship are registered in ``builtin_scenarios.py``, loaded befor
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from unlearn.config import PartSettings
+from unlearn.registry import Registry
 
 if TYPE_CHECKING:
     from unlearn.scenarios.experiment import ExperimentSettings
@@ -96,52 +96,32 @@ class Scenario:
             raise ValueError(f"scenario_args.{name} = {first.get('input')!r}: {first['msg']}") from None
 
 
-_SCENARIOS: dict[str, Scenario] = {}
-_BUILTINS_LOADED = False
+def _problem(scenario: Scenario) -> str | None:
+    taken = scenario.name in _SCENARIOS.parts()
+    return f"a scenario named '{scenario.name}' is already registered" if taken else None
 
 
-def register(scenario: Scenario) -> Scenario:
-    """Add ``scenario`` (after those registered before it); a name is registered once."""
-    _load_builtins()
-    if scenario.name in _SCENARIOS:
-        raise ValueError(f"a scenario named '{scenario.name}' is already registered")
-    _SCENARIOS[scenario.name] = scenario
-    return scenario
-
-
-def unregister(name: str) -> None:
-    _SCENARIOS.pop(name, None)
-
-
-@contextmanager
-def registered(scenario: Scenario) -> Iterator[Scenario]:
-    """``scenario`` is registered inside the block only (a plug-in tried out, a test's toy scenario)."""
-    register(scenario)
-    try:
-        yield scenario
-    finally:
-        unregister(scenario.name)
+_SCENARIOS: Registry[Scenario] = Registry("unlearn.scenarios.builtin_scenarios", _problem)
+register, unregister, registered = _SCENARIOS.add, _SCENARIOS.remove, _SCENARIOS.registered
 
 
 def scenarios() -> tuple[Scenario, ...]:
     """Every registered scenario, in registration order."""
-    _load_builtins()
-    return tuple(_SCENARIOS.values())
+    return tuple(_SCENARIOS.parts().values())
 
 
 def find_scenario(name: str) -> Scenario:
     """The scenario named ``name``; ValueError naming the registered ones if there is none."""
-    _load_builtins()
-    if name not in _SCENARIOS:
-        raise ValueError(f"unknown scenario '{name}' (registered: {', '.join(_SCENARIOS)}; see unlearn run "
+    parts = _SCENARIOS.parts()
+    if name not in parts:
+        raise ValueError(f"unknown scenario '{name}' (registered: {', '.join(parts)}; see unlearn run "
                          "--list-scenarios)")
-    return _SCENARIOS[name]
+    return parts[name]
 
 
 def report_intro(name: str | None, settings: dict[str, Any]) -> str:
     """The report's first paragraph for a run of scenario ``name`` with the manifest's ``settings``."""
-    _load_builtins()
-    scenario = _SCENARIOS.get(name or "")
+    scenario = _SCENARIOS.parts().get(name or "")
     template = scenario.intro if scenario else DEFAULT_INTRO
     return template.format_map(_Missing(settings))
 
@@ -168,11 +148,3 @@ def scenario_list() -> str:
         for name, field in (scenario.settings.model_fields.items() if scenario.settings else ()):
             lines.append(f"{'':<12} scenario_args.{name} (default {field.default}): {field.description}")
     return "\n".join(lines)
-
-
-def _load_builtins() -> None:
-    """Register the scenarios that ship, once, before any lookup or addition (so they come first)."""
-    global _BUILTINS_LOADED
-    if not _BUILTINS_LOADED:
-        _BUILTINS_LOADED = True
-        import unlearn.scenarios.builtin_scenarios  # noqa: F401  (registers on import)

@@ -15,7 +15,7 @@ from unlearn.config import PartSettings
 from unlearn.errors import UserError
 from unlearn.selection import expression as expressions
 from unlearn.selection.curve import Checkpoint, Selection, check_metrics, in_order, number
-from unlearn.selection.registry import SelectionRule
+from unlearn.selection.registry import SelectionRule, register
 
 MUSE_KNOWMEM_FORGET = "muse.knowmem_f"  # the MUSE suite's KnowMem on forget_qa, as unlearn compare names it
 TOFU_FORGET = "forget_quality"
@@ -178,7 +178,7 @@ def expression(curve: list[Checkpoint], expression: str | None = None,
                                          f"{len(scored)} checkpoints")
 
 
-BUILTIN_RULES = (
+for shipped in (
     SelectionRule("muse", "MUSE: the first checkpoint whose forget KnowMem is at or below the retrained model's",
                   muse, MuseSettings),
     SelectionRule("utility-floor", "TOFU papers: the best forget score among checkpoints whose utility is at least "
@@ -187,4 +187,5 @@ BUILTIN_RULES = (
                   reach_retain, ReachRetainSettings),
     SelectionRule("expression", "a condition (the first checkpoint where it holds) or an objective (maximized or "
                                 "minimized) over flat metric names", expression, ExpressionSettings),
-)
+):
+    register(shipped)

@@ -10,14 +10,14 @@ two cannot drift. This module stays light (pydantic only).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydantic import ValidationError
 
 from unlearn.config import PartSettings
 from unlearn.errors import UserError
+from unlearn.registry import Registry
 from unlearn.selection.curve import Checkpoint, Selection
 
 
@@ -31,48 +31,26 @@ class SelectionRule:
     settings: type[PartSettings]
 
 
-_RULES: dict[str, SelectionRule] = {}
-_BUILTINS_LOADED = False
-
-
-def register(rule: SelectionRule) -> SelectionRule:
-    """Add ``rule`` (after those registered before it); a name is registered once."""
-    _load_builtins()
-    if rule.name in _RULES:
-        raise ValueError(f"selection rule '{rule.name}' is already registered")
-    _check_parameters(rule)
-    _RULES[rule.name] = rule
-    return rule
-
-
-def _check_parameters(rule: SelectionRule) -> None:
-    """The function's keyword parameters (after the curve) are the settings' fields, with their defaults."""
+def _problem(rule: SelectionRule) -> str | None:
+    """A name is registered once; the function's keyword parameters (after the curve) are the settings'
+    fields, with their defaults."""
+    if rule.name in _RULES.parts():
+        return f"selection rule '{rule.name}' is already registered"
     parameters = list(inspect.signature(rule.select).parameters.values())[1:]
     given = {p.name: p.default for p in parameters}
     fields = {name: field.default for name, field in rule.settings.model_fields.items()}
     if given != fields:
-        raise ValueError(f"selection rule '{rule.name}': its function's parameters {given} differ from its "
-                         f"settings {fields}")
+        return f"selection rule '{rule.name}': its function's parameters {given} differ from its settings {fields}"
+    return None
 
 
-def unregister(name: str) -> None:
-    _RULES.pop(name, None)
-
-
-@contextmanager
-def registered(rule: SelectionRule) -> Iterator[SelectionRule]:
-    """``rule`` is registered inside the block only (a plug-in tried out, a test's toy rule)."""
-    register(rule)
-    try:
-        yield rule
-    finally:
-        unregister(rule.name)
+_RULES: Registry[SelectionRule] = Registry("unlearn.selection.builtin_rules", _problem)
+register, unregister, registered = _RULES.add, _RULES.remove, _RULES.registered
 
 
 def rules() -> dict[str, SelectionRule]:
     """Every registered rule, in registration order."""
-    _load_builtins()
-    return dict(_RULES)
+    return dict(_RULES.parts())
 
 
 def rule(name: str) -> SelectionRule:
@@ -105,15 +83,3 @@ def rule_list() -> str:
         for setting, field in entry.settings.model_fields.items():
             lines.append(f"  {setting} (default: {field.default!r}): {field.description or ''}".rstrip())
     return "\n".join(lines)
-
-
-def _load_builtins() -> None:
-    """Register the rules that ship, once, before any lookup or addition (so they come first)."""
-    global _BUILTINS_LOADED
-    if not _BUILTINS_LOADED:
-        _BUILTINS_LOADED = True
-        from unlearn.selection import builtin_rules
-
-        for entry in builtin_rules.BUILTIN_RULES:
-            _check_parameters(entry)
-            _RULES[entry.name] = entry

@@ -12,12 +12,11 @@ This module stays light (pydantic and the registries only), so ``unlearn forget 
 from __future__ import annotations
 
 import logging
-import typing
 from typing import ClassVar, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveInt, field_validator, model_validator
 
-from unlearn.config import PartSettings, _unwrap, check_part_args, part_flag
+from unlearn.config import PartSettings, check_part_args, move_renamed
 from unlearn.errors import UserError
 from unlearn.families import FAMILY_METHODS, FamilyMethod
 from unlearn.objectives.registry import Method, method_parts, parse_method, part_defaults, training_defaults
@@ -85,26 +84,9 @@ class ForgetSettings(OptimSettings, DataSettings, TrainableModelSettings):
         """Release 0.1's flat names, moved into ``method_args`` where the method uses their part."""
         if not isinstance(values, dict) or not RENAMED.keys() & values.keys():
             return values
-        values = dict(values)
         method = values.get("method", cls.model_fields["method"].default)
         parts = method_parts(method, values.get("mask", "none"))
-        method_args = {key: dict(args) for key, args in (values.get("method_args") or {}).items()}
-        for old in [key for key in values if key in RENAMED]:
-            value = values.pop(old)
-            candidates, name = RENAMED[old]
-            used = [part for part in candidates if part in parts]
-            for part in used:
-                takes_list = typing.get_origin(_unwrap(parts[part].model_fields[name].annotation)) is list
-                if isinstance(value, list) and len(value) == 1 and not takes_list:  # an old flag's one value
-                    value = value[0]
-                method_args.setdefault(part, {}).setdefault(name, value)
-            if used:
-                log.warning("setting '%s' is renamed %s (YAML: method_args: {%s: {%s: ...}}); the old name goes "
-                            "in release 0.3", old, part_flag(used[0], name), used[0], name)
-            else:
-                log.warning("setting '%s' is for %s, not method %s: ignored", old, " or ".join(candidates), method)
-        values["method_args"] = method_args
-        return values
+        return move_renamed(values, RENAMED, parts, "method_args", f"not method {method}")
 
     @model_validator(mode="after")
     def _method_settings(self):
