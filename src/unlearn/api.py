@@ -153,14 +153,17 @@ def finetune(settings: BaseModel | None = None, *, config: str | Path | None = N
 
 
 def forget(settings: BaseModel | None = None, *, config: str | Path | None = None, callbacks: list | None = None,
-           **values) -> Result:
-    """Unlearn a forget split with a method such as ``method="ME+GD"`` (``unlearn forget``)."""
+           on_checkpoint=None, **values) -> Result:
+    """Unlearn a forget split with a method such as ``method="ME+GD"`` (``unlearn forget``).
+
+    ``on_checkpoint(checkpoint)``: called with each point of the evaluation during training (``curve=``
+    or ``select=``) once it is recorded; an exception it raises ends the run and propagates unchanged."""
     from unlearn.training.forget import forget as run_forget
     from unlearn.training.forget_settings import ForgetSettings
 
     chosen = _settings(ForgetSettings, settings, values, config)
     with output_lock(chosen.out):
-        return Result(Path(chosen.out), chosen, run_forget(chosen, callbacks))
+        return Result(Path(chosen.out), chosen, run_forget(chosen, callbacks, on_checkpoint))
 
 
 def evaluate(model=None, tokenizer=None, *, settings: BaseModel | None = None, config: str | Path | None = None,

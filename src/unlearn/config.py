@@ -27,7 +27,7 @@ def add_settings_flags(parser: argparse.ArgumentParser, model: type[BaseModel]) 
     parser.add_argument("--config", metavar="YAML", help="read settings from this YAML file (flags override it)")
     for name, field in model.model_fields.items():
         kind = _unwrap(field.annotation)
-        if typing.get_origin(kind) is dict:  # parts' settings: their own namespaced flags (add_part_flags)
+        if typing.get_origin(kind) is dict or _is_settings(kind):  # parts' settings: namespaced flags (add_part_flags)
             continue
         flag = "--" + name.replace("_", "-")
         # a required setting is listed apart, but not argparse-required: the --config file may give it
@@ -85,16 +85,27 @@ def settings_from(model: type[BaseModel], values: dict, config: str | Path | Non
 
 def resolve_settings(model: type[BaseModel], args: argparse.Namespace):
     """Merge the YAML file (if any) with the flags given, then validate into ``model``. Parts' flags
-    (``--npo.beta``) go into the model's ``PART_ARGS`` field, over the file's values for the same part."""
+    (``--npo.beta``) go into the field ``model.part_field(part)`` names (default: its ``PART_ARGS``), over
+    the file's values for the same part; a field that holds one part's settings itself (``curve:
+    {every_steps: 5}``, flags ``--curve.every-steps``) takes them flat."""
     config = getattr(args, "config", None)
     values = flag_values(model, args)
     values.update({name: getattr(args, name) for name in getattr(model, "RENAMED", {}) if hasattr(args, name)})
     flagged = part_flag_values(args)
-    if flagged:
-        field = model.PART_ARGS
-        in_file = (read_yaml(config) if config else {}).get(field) or {}
-        values[field] = merge_part_args(in_file if isinstance(in_file, dict) else {}, flagged)
+    in_file = (read_yaml(config) if config else {}) if flagged else {}
+    route = getattr(model, "part_field", lambda part: model.PART_ARGS)
+    for part, settings in flagged.items():
+        field = route(part)
+        given = in_file.get(field) if field not in values else values[field]
+        given = given if isinstance(given, dict) else {}
+        one_part = _is_settings(_unwrap(model.model_fields[field].annotation))
+        values[field] = {**given, **settings} if one_part else merge_part_args(given, {part: settings})
     return settings_from(model, values, config, "command line")
+
+
+def _is_settings(kind) -> bool:
+    """Whether a field's type is a settings model of its own (one part's settings held in one field)."""
+    return isinstance(kind, type) and issubclass(kind, BaseModel)
 
 
 def read_yaml(path: str | Path) -> dict:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from unlearn.cli.plan_command import add_plan_flags, run_from_forget
 from unlearn.config import add_part_flags, add_renamed_flags, add_settings_flags, resolve_settings
 from unlearn.objectives.registry import every_part, method_table
+from unlearn.selection.registry import rule_list, rules
+from unlearn.training.curve_settings import CurveSettings
 from unlearn.training.forget_settings import ForgetSettings
 
 
@@ -14,12 +16,19 @@ def register(commands) -> None:
         description="Unlearn a forget split and save the model. A method is FORGET[+REGULARIZER] or a method of "
                     "another family; see --list-methods. Each part of a method owns its settings, given as "
                     "--PART.SETTING (--npo.beta 0.2) or in YAML as method_args: {NPO: {beta: 0.2}}; a part the "
-                    "method does not use is refused. Settings come from --config YAML and flags (flags win).")
+                    "method does not use is refused. Settings come from --config YAML and flags (flags win). "
+                    "--curve.* evaluates a fixed subset during training (OUT/trajectory.json); --select RULE saves the "
+                    "checkpoint the rule chooses as the model.")
     parser.add_argument("--list-methods", action="store_true", help="list forget terms and regularizers and exit")
+    parser.add_argument("--list-rules", action="store_true", help="list the checkpoint selection rules (--select) "
+                                                                  "with their settings and exit")
     add_settings_flags(parser, ForgetSettings)
     parts = every_part()
     add_part_flags(parser, {name: model for name, (model, _) in parts.items()},
                    {name: used_by for name, (_, used_by) in parts.items()})
+    add_part_flags(parser, {"curve": CurveSettings}, {"curve": "evaluation during training"})
+    add_part_flags(parser, {name: rule.settings for name, rule in rules().items()},
+                   {name: f"--select {name}" for name in rules()})
     add_renamed_flags(parser, ForgetSettings)
     add_plan_flags(parser, in_forget=True)
     parser.set_defaults(handler=run)
@@ -28,6 +37,9 @@ def register(commands) -> None:
 def run(args) -> int:
     if args.list_methods:
         print(method_table())
+        return 0
+    if args.list_rules:
+        print(rule_list())
         return 0
     if args.plan:  # no weights loaded, nothing written
         return run_from_forget(args)

@@ -180,12 +180,13 @@ def expression(curve: list[Checkpoint], expression: str | None = None,
 
 for shipped in (
     SelectionRule("muse", "MUSE: the first checkpoint whose forget KnowMem is at or below the retrained model's",
-                  muse, MuseSettings),
+                  muse, MuseSettings, picks_first=lambda settings: True),
     SelectionRule("utility-floor", "TOFU papers: the best forget score among checkpoints whose utility is at least "
                                    "a fraction of the target's", utility_floor, UtilityFloorSettings),
     SelectionRule("reach-retain", "the first checkpoint whose forget score lies within the retain model's interval",
-                  reach_retain, ReachRetainSettings),
+                  reach_retain, ReachRetainSettings, picks_first=lambda settings: True),
     SelectionRule("expression", "a condition (the first checkpoint where it holds) or an objective (maximized or "
-                                "minimized) over flat metric names", expression, ExpressionSettings),
+                                "minimized) over flat metric names", expression, ExpressionSettings,
+                  picks_first=lambda settings: settings.goal == "first"),
 ):
     register(shipped)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 from pydantic import ValidationError
 
@@ -23,12 +24,17 @@ from unlearn.selection.curve import Checkpoint, Selection
 
 @dataclass(frozen=True)
 class SelectionRule:
-    """A named rule: ``select(curve, **settings)`` returns the chosen checkpoint or None, with a reason."""
+    """A named rule: ``select(curve, **settings)`` returns the chosen checkpoint or None, with a reason.
+
+    ``picks_first(settings)`` says whether, with these settings, the rule chooses "the first checkpoint
+    that ...": its choice can then never move to a later checkpoint, so training may stop as soon as it
+    chooses one (``--curve.stop-when-selected``); a rule that takes the best of all checkpoints cannot."""
 
     name: str
     description: str
     select: Callable[..., Selection]
     settings: type[PartSettings]
+    picks_first: Callable[[PartSettings], bool] = dataclass_field(default=lambda settings: False)
 
 
 def _problem(rule: SelectionRule) -> str | None:
@@ -62,9 +68,14 @@ def rule(name: str) -> SelectionRule:
 
 def select(name: str, curve: list[Checkpoint], args: dict | None = None) -> Selection:
     """Run the rule ``name`` on ``curve`` with ``args`` (``{setting: value}``, checked against its settings)."""
+    return rule(name).select(curve, **rule_settings(name, args).model_dump())
+
+
+def rule_settings(name: str, args: dict | None = None) -> PartSettings:
+    """The settings ``args`` of rule ``name``, checked; a wrong one is refused in one line."""
     chosen = rule(name)
     try:
-        settings = chosen.settings.model_validate(args or {})
+        return chosen.settings.model_validate(args or {})
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -72,7 +83,11 @@ def select(name: str, curve: list[Checkpoint], args: dict | None = None) -> Sele
             raise UserError(f"selection rule '{name}' has no setting '{where}' (its settings: "
                             f"{', '.join(chosen.settings.model_fields) or 'none'})") from None
         raise UserError(f"selection rule '{name}': {where} = {first.get('input')!r}: {first['msg']}") from None
-    return chosen.select(curve, **settings.model_dump())
+
+
+def picks_first(name: str, args: dict | None = None) -> bool:
+    """Whether rule ``name`` with ``args`` chooses the first checkpoint that meets its condition."""
+    return rule(name).picks_first(rule_settings(name, args))
 
 
 def rule_list() -> str:

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 from unlearn.data.benchmark import Benchmark
 from unlearn.data.formatting import is_text_split
 from unlearn.data.pairing import PairCollator
 from unlearn.data.refusals import load_refusals
+from unlearn.errors import UserError
 from unlearn.families import FAMILY_METHODS, ONE_MODEL
 from unlearn.families.build import build_family_method
 from unlearn.families.saliency import saliency_callback
 from unlearn.files import atomic_write_json
 from unlearn.objectives.registry import Method, default_weights
+from unlearn.selection.curve import Checkpoint
 from unlearn.training.arguments import training_arguments
 from unlearn.training.common import mean_logged_loss, prepare_model, remove_unless_kept, save_trained, train
 from unlearn.training.forget_settings import ForgetSettings, check_settings
@@ -30,17 +33,31 @@ from unlearn.training.streams import build_streams, check_record_kinds, warn_ove
 from unlearn.training.unlearn_trainer import UnlearningTrainer
 
 
-def forget(settings: ForgetSettings, callbacks: list | None = None) -> dict:
-    """Unlearn, save the model into ``settings.out`` and return the summary written beside it."""
+def forget(settings: ForgetSettings, callbacks: list | None = None,
+           on_checkpoint: Callable[[Checkpoint], None] | None = None) -> dict:
+    """Unlearn, save the model into ``settings.out`` and return the summary written beside it.
+
+    With the evaluation during training on (``curve`` or ``select``), ``on_checkpoint(checkpoint)`` is
+    called after each point of the curve is recorded in ``trajectory.json``; an exception it raises (a
+    pruned trial) ends the run and comes out of this function unchanged."""
     started = time.time()
-    recorded = settings.model_dump(exclude={"overwrite", "resume"})
+    recorded = run_settings(settings)
     out = check_run_folder(settings.out, recorded, settings.overwrite)
     if settings.method in FAMILY_METHODS:
         return build_family_method(FAMILY_METHODS[settings.method], settings, out, recorded, started)
+    if on_checkpoint is not None and settings.curve_settings is None:
+        raise UserError("on_checkpoint is called at the points of the evaluation during training: turn it on "
+                        "(curve={...} or select=RULE)")
+    plan = curve_plan(settings)  # before the model loads: a bad split fails now
     trainer, method, weights = build_trainer(settings, out / "checkpoints")
     record_run_settings(out, recorded)
-    result = train(trainer, out / "checkpoints", settings.resume, callbacks)
-    if not save_trained(trainer, out):
+    curve = training_curve(trainer, plan, settings, out, recorded, on_checkpoint) if plan else None
+    result = train(trainer, out / "checkpoints", settings.resume, [*(callbacks or []), *([curve] if curve else [])])
+    if curve is None:
+        main, selection = save_trained(trainer, out), None
+    else:
+        main, selection = curve.weights.finish(trainer, out, curve.selection)
+    if not main:
         return {}
     summary = {
         "method": method.name,
@@ -58,9 +75,36 @@ def forget(settings: ForgetSettings, callbacks: list | None = None) -> dict:
         "train_seconds": round(result.metrics.get("train_runtime", math.nan), 1),
         "total_seconds": round(time.time() - started, 1),
     }
+    if curve is not None:
+        summary["curve_points"] = len(curve.points)
+        summary["selection"] = selection
     atomic_write_json(out / "train_summary.json", summary)
     remove_unless_kept(out / "checkpoints", settings.keep_checkpoints)
     return summary
+
+
+def run_settings(settings: ForgetSettings) -> dict:
+    """The settings recorded in the run's folder; the curve's and selection's only where given, so a
+    folder written before they existed still matches its rerun."""
+    unset = {name for name in ("curve", "select", "select_args") if not getattr(settings, name)}
+    return settings.model_dump(exclude={"overwrite", "resume"} | unset)
+
+
+def curve_plan(settings: ForgetSettings):
+    """What the evaluation during training scores (None when it is off)."""
+    if settings.curve_settings is None:
+        return None
+    from unlearn.evaluation.curve_eval import plan_curve
+
+    return plan_curve(settings, settings.curve_settings)
+
+
+def training_curve(trainer, plan, settings: ForgetSettings, out, recorded: dict, on_checkpoint):
+    """The callback that evaluates during training, chooses the checkpoint and keeps its weights."""
+    from unlearn.evaluation.during_training import TrainingCurve
+
+    return TrainingCurve(trainer, plan, settings.curve_settings, out, recorded, settings.select,
+                         settings.select_settings, on_checkpoint)
 
 
 def build_trainer(settings: ForgetSettings, checkpoint_dir) -> tuple[UnlearningTrainer, Method, tuple[float, float]]:

@@ -20,6 +20,8 @@ from unlearn.config import PartSettings, check_part_args, move_renamed
 from unlearn.errors import UserError
 from unlearn.families import FAMILY_METHODS, FamilyMethod
 from unlearn.objectives.registry import Method, method_parts, parse_method, part_defaults, training_defaults
+from unlearn.selection.registry import picks_first, rules, select
+from unlearn.training.curve_settings import CurveSettings
 from unlearn.training.settings import DataSettings, OptimSettings, TrainableModelSettings
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,22 @@ class ForgetSettings(OptimSettings, DataSettings, TrainableModelSettings):
         "none", description="saliency: train only the weights most salient to the forget data (WAGLE-style; "
                             "its settings: --saliency.*)")
     overwrite: bool = Field(False, description="reuse an output folder that holds another run")
+    curve: CurveSettings | None = Field(
+        None, description="evaluation during training, written to OUT/trajectory.json: {every_steps: 10, examples: "
+                          "32, ...} (flags: --curve.every-steps 10); on when given or when select is")
+    select: str | None = Field(None, description="selection rule choosing the checkpoint saved as the model: muse, "
+                                                 "utility-floor, reach-retain, expression (see --list-rules)")
+    select_args: dict[str, dict] = Field(
+        default_factory=dict, description="the rule's own settings: {utility-floor: {target_utility: 0.41}} "
+                                          "(flags: --utility-floor.target-utility 0.41); see --list-rules")
+
+    @classmethod
+    def part_field(cls, part: str) -> str:
+        """Where a part's flags go: ``--curve.*`` to ``curve``, a selection rule's to ``select_args``, a
+        method part's to ``method_args``."""
+        if part.lower() == "curve":
+            return "curve"
+        return "select_args" if part.lower() in {name.lower() for name in rules()} else cls.PART_ARGS
 
     @field_validator("retain", "refusals", "reference", mode="before")
     @classmethod
@@ -103,6 +121,46 @@ class ForgetSettings(OptimSettings, DataSettings, TrainableModelSettings):
                 self.__dict__[name] = value
         return self
 
+    @model_validator(mode="after")
+    def _selection_settings(self):
+        """``select_args`` hold the chosen rule's settings only; early stop only for a rule that chooses
+        the first checkpoint that meets its condition (a later one could still win the others)."""
+        if self.select is None:
+            if self.select_args:
+                raise ValueError(f"settings of selection rule '{next(iter(self.select_args))}' given, but no rule "
+                                 "is chosen (--select)")
+            if self.curve is not None and self.curve.stop_when_selected:
+                raise ValueError("--curve.stop-when-selected needs a selection rule (--select)")
+            return self
+        known = {name.lower(): name for name in rules()}
+        if self.select.lower() not in known:
+            raise ValueError(f"unknown selection rule '{self.select}' (known: {', '.join(known.values())})")
+        self.__dict__["select"] = name = known[self.select.lower()]
+        other = next((key for key in self.select_args if str(key).lower() != name.lower()), None)
+        if other is not None:
+            raise ValueError(f"settings of selection rule '{other}' given, but the rule chosen is '{name}'")
+        args = check_part_args(self.select_args, {name: rules()[name].settings}, f"selection rule {name}",
+                               "select_args")
+        self.__dict__["select_args"] = args
+        try:  # a required setting left out, an expression that does not parse: now, not after training
+            select(name, [], args.get(name))
+        except UserError as error:
+            raise ValueError(str(error)) from None
+        if self.curve is not None and self.curve.stop_when_selected and not picks_first(name, args.get(name)):
+            raise ValueError(f"--curve.stop-when-selected: rule {name} takes the best of all checkpoints, so a later "
+                             "one could still win; it stops only rules that choose the first checkpoint that ...")
+        return self
+
+    @property
+    def curve_settings(self) -> CurveSettings | None:
+        """The evaluation during training: as given, or its defaults when a rule is chosen without it."""
+        return self.curve if self.curve is not None else CurveSettings() if self.select else None
+
+    @property
+    def select_settings(self) -> dict:
+        """The chosen rule's settings as given (its defaults apply to the rest)."""
+        return self.select_args.get(self.select, {}) if self.select else {}
+
     def args_of(self, part: str) -> PartSettings | None:
         """The settings of one of the method's parts (its defaults where none were given), or None
         for a part without settings."""
@@ -120,6 +178,9 @@ def check_settings(settings: ForgetSettings) -> Method | FamilyMethod:
     """Reject impossible combinations before anything heavy happens."""
     if settings.method in FAMILY_METHODS:
         chosen = FAMILY_METHODS[settings.method]
+        if settings.curve_settings is not None:
+            raise UserError(f"method {chosen.name} does not train, so it has no curve to evaluate or select from; "
+                            "drop --curve.* and --select")
         if chosen.needs_retain and not settings.retain:
             raise UserError(f"method {chosen.name} needs a retain split (--retain), e.g. retain90")
         return chosen

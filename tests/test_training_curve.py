@@ -1,0 +1,182 @@
+"""Evaluation during training and checkpoint selection in ``unlearn forget`` (issue 29, items 1-3): the curve's
+point equals ``unlearn eval`` of the same weights on the same subset, the curve leaves the training unchanged,
+the chosen step's weights become the model, early stop, the ``on_checkpoint`` hook and an interrupted write."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import TrainerCallback
+
+import unlearn
+from unlearn.cli.main import main
+from conftest import run_eval, write_jsonl
+from unlearn.config import PartSettings
+from unlearn.evaluation.flat_metrics import flat_metrics
+from unlearn.selection import Selection, SelectionRule, registered
+from unlearn.selection.trajectory import read_trajectory
+
+# 2 forget examples at batch 1: 2 optimizer steps per epoch; a short, cheap evaluation
+RUN = {"data": None, "model": None, "forget": "forget10", "retain": "retain90", "method": "GA+GD", "epochs": 2,
+       "batch_size": 1, "gradient_accumulation_steps": 1, "learning_rate": 1e-3, "warmup_epochs": 0, "device": "cpu",
+       "threads": 1}
+CURVE = {"every_steps": 1, "examples": 3, "max_new_tokens": 8}
+
+
+class AtStepSettings(PartSettings):
+    step: int = 0
+
+
+def at_step(curve, step: int = 0) -> Selection:
+    """A toy rule: the first checkpoint at or after ``step`` (so the test knows which it chooses)."""
+    chosen = next((c for c in sorted(curve, key=lambda c: c.step) if c.step >= step), None)
+    return Selection("at-step", chosen, f"step >= {step}")
+
+
+class Weights(TrainerCallback):
+    """A copy of the weights after every optimizer step, by step."""
+
+    def __init__(self):
+        self.by_step = {}
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        self.by_step[state.global_step] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def settings(tiny_model_dir, fictitious_bench, out, **values) -> dict:
+    return {**RUN, "model": str(tiny_model_dir), "data": str(fictitious_bench), "out": str(out), **values}
+
+
+def assert_weights(saved_folder, weights: dict) -> None:
+    saved = load_file(saved_folder / "model.safetensors")
+    assert saved and all(torch.equal(value, weights[key]) for key, value in saved.items())
+
+
+@pytest.fixture(scope="module")
+def selected_run(tiny_model_dir, fictitious_bench, tmp_path_factory):
+    """Curve at every step (0-4), the toy rule choosing step 2; the weights after each step and the points
+    the hook saw."""
+    out = tmp_path_factory.mktemp("curve") / "run"
+    weights, seen = Weights(), []
+    with registered(SelectionRule("at-step", "toy", at_step, AtStepSettings, picks_first=lambda s: True)):
+        result = unlearn.forget(**settings(tiny_model_dir, fictitious_bench, out, curve=CURVE, select="at-step",
+                                           select_args={"at-step": {"step": 2}}),
+                                callbacks=[weights], on_checkpoint=seen.append)
+    return result, weights.by_step, seen
+
+
+def test_the_chosen_steps_weights_are_the_model_and_the_files_say_why(selected_run):
+    result, weights, seen = selected_run
+    assert_weights(result.out, weights[2])
+    assert not torch.equal(weights[2]["model.embed_tokens.weight"], weights[4]["model.embed_tokens.weight"])
+    curve, selected = read_trajectory(result.out / "trajectory.json")
+    assert [c.step for c in curve] == [c.step for c in seen] == [0, 1, 2, 3, 4]
+    assert curve == seen and [c.epoch for c in curve] == [0.0, 0.5, 1.0, 1.5, 2.0]
+    assert selected == {"rule": "at-step", "args": {"step": 2}, "step": 2, "reason": "step >= 2"}
+    assert result["selection"] == {"rule": "at-step", "step": 2, "epoch": 1.0, "reason": "step >= 2",
+                                   "model": "the weights of step 2"}
+    assert result["curve_points"] == 5 and result["optimizer_steps"] == 4
+    assert not (result.out / "selected").exists()  # its one copy moved into the model folder
+    point = curve[2]
+    assert point.value("forget.cosine_similarity") is None  # no embedder during training: None, never 0
+    assert point.value("forget_quality") is None and 0 < point.value("forget.probability") < 1
+
+
+def test_a_point_equals_unlearn_eval_of_its_weights_on_the_same_subset(selected_run, fictitious_bench, tmp_path):
+    result, _, _ = selected_run
+    document = json.loads((result.out / "trajectory.json").read_text())
+    subset = tmp_path / "subset"
+    subset.mkdir()
+    for part in document["subset"].values():
+        lines = (fictitious_bench / f"{part['split']}.jsonl").read_text().splitlines()
+        write_jsonl(subset / f"{part['split']}.jsonl", [json.loads(lines[i]) for i in part["indices"]])
+    assert run_eval(result.out, subset, tmp_path / "eval", "--forget", "forget10", "--holdout", "none",
+                    "--embedder", "none") == 0
+    metrics, intervals = flat_metrics(json.loads((tmp_path / "eval" / "summary.json").read_text()))
+    point = read_trajectory(result.out / "trajectory.json")[0][2]
+    assert point.metrics.keys() == metrics.keys() and point.intervals.keys() == intervals.keys()
+    for name, value in point.metrics.items():
+        assert value == pytest.approx(metrics[name], abs=1e-5) if value is not None else metrics[name] is None, name
+    for name, (low, high) in point.intervals.items():
+        assert (low, high) == pytest.approx(intervals[name], abs=1e-5), name
+
+
+def test_the_curve_leaves_the_training_unchanged(selected_run, tiny_model_dir, fictitious_bench, tmp_path):
+    _, weights, _ = selected_run
+    off = unlearn.forget(**settings(tiny_model_dir, fictitious_bench, tmp_path / "off"))
+    assert_weights(off.out, weights[4])
+    assert "selection" not in off.summary and not (off.out / "trajectory.json").exists()
+
+
+def test_early_stop_at_the_first_point_a_first_checkpoint_rule_chooses(tiny_model_dir, fictitious_bench, tmp_path):
+    weights = Weights()
+    result = unlearn.forget(**settings(tiny_model_dir, fictitious_bench, tmp_path / "stop", curve={
+        **CURVE, "at_start": False, "stop_when_selected": True}, select="expression",
+        select_args={"expression": {"expression": "retain.examples >= 1"}}), callbacks=[weights])
+    assert result["optimizer_steps"] == 1 and list(weights.by_step) == [1]
+    curve, selected = read_trajectory(result.out / "trajectory.json")
+    assert [c.step for c in curve] == [1] and selected["step"] == 1
+    assert result["selection"]["model"] == "the weights of step 1, the last"
+    assert_weights(result.out, weights.by_step[1])
+
+
+class Pruned(Exception):
+    pass
+
+
+def test_an_exception_of_the_hook_ends_the_run_after_the_point_is_written(tiny_model_dir, fictitious_bench,
+                                                                          tmp_path):
+    def prune(checkpoint):
+        if checkpoint.step == 1:
+            raise Pruned(checkpoint.step)
+
+    with pytest.raises(Pruned) as raised:
+        unlearn.forget(**settings(tiny_model_dir, fictitious_bench, tmp_path / "pruned", curve=CURVE),
+                       on_checkpoint=prune)
+    assert raised.value.args == (1,)
+    curve, selected = read_trajectory(tmp_path / "pruned" / "trajectory.json")
+    assert [c.step for c in curve] == [0, 1] and selected is None
+
+
+def test_a_write_cut_off_leaves_the_last_complete_curve(tiny_model_dir, fictitious_bench, tmp_path, monkeypatch):
+    import unlearn.files as files
+
+    renames = []
+
+    def replace_then_die(source, target):
+        if str(target).endswith("trajectory.json"):
+            renames.append(target)
+            if len(renames) == 2:
+                raise KeyboardInterrupt  # killed between writing the new file and renaming it into place
+        return real_replace(source, target)
+
+    real_replace = files.os.replace
+    monkeypatch.setattr(files.os, "replace", replace_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        unlearn.forget(**settings(tiny_model_dir, fictitious_bench, tmp_path / "killed", curve=CURVE))
+    curve, _ = read_trajectory(tmp_path / "killed" / "trajectory.json")
+    assert [c.step for c in curve] == [0]
+    assert [p.name for p in (tmp_path / "killed").iterdir() if p.name.endswith(".tmp")] == []
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--select", "best"], "unknown selection rule 'best' (known: muse, utility-floor, reach-retain, expression)"),
+    (["--select", "muse", "--utility-floor.target-utility", "0.4"],
+     "settings of selection rule 'utility-floor' given, but the rule chosen is 'muse'"),
+    (["--select", "muse"], "selection rule 'muse' needs its setting 'retrained'"),
+    (["--select", "utility-floor", "--utility-floor.target-utility", "0.4", "--curve.stop-when-selected"],
+     "--curve.stop-when-selected: rule utility-floor takes the best of all checkpoints"),
+    (["--curve.every-steps", "0"], "curve.every_steps"),
+    (["--method", "TaskVector", "--curve.every-steps", "2"], "method TaskVector does not train"),
+])
+def test_bad_selection_settings_are_refused_in_one_line(tiny_model_dir, fictitious_bench, tmp_path, capsys, flags,
+                                                       message):
+    args = ["-q", "forget", "--model", str(tiny_model_dir), "--data", str(fictitious_bench), "--out",
+            str(tmp_path / "bad"), "--device", "cpu", *flags]
+    assert main(args) == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and "\n" not in error
+    assert not (tmp_path / "bad" / "trajectory.json").exists()
