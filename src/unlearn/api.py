@@ -11,6 +11,7 @@ line (``unlearn.cli``) is a thin layer over these functions.
     model = unlearn.forget(model=target.out, data="bench", method="ME+GD", out="runs/me_gd")
     scores = unlearn.evaluate(model=model.out, data="bench", out="runs/me_gd_eval")
     scores.overall["model_utility_tofu"], scores.metric("forget", "rougeL_recall")
+    ranked = unlearn.meta_eval(pool="builtin", out="runs/meta-eval")  # rank the forget metrics themselves
 """
 
 from __future__ import annotations
@@ -244,6 +245,19 @@ def compare(*sources: str | Path, out: str | Path, sort_by: str | None = None, m
     with output_lock(out):
         return run_compare(list(sources), out, sort_by=sort_by, metrics=_names(metrics, "metrics"),
                            labels=_names(labels, "labels"))
+
+
+def meta_eval(settings: BaseModel | None = None, *, config: str | Path | None = None, progress=print,
+              **values) -> Result:
+    """Rank the forget metrics themselves by faithfulness and robustness (``unlearn meta-eval``) on a pool of
+    models: ``pool="builtin"`` (the built-in recipe) or a pool YAML file with ``data=``. ``summary`` is what
+    ``meta_eval.json`` holds: ``rows`` (one per forget metric, best first), ``pool_sizes``, ``pool``, ``files``."""
+    from unlearn.metaeval.run import meta_evaluate
+    from unlearn.metaeval.settings import MetaEvalSettings
+
+    chosen = _settings(MetaEvalSettings, settings, values, config)
+    with output_lock(chosen.out):
+        return Result(Path(chosen.out), chosen, meta_evaluate(chosen, progress))
 
 
 def _settings(model: type[BaseModel], given: BaseModel | None, values: dict, config):

@@ -19,6 +19,7 @@ from unlearn.cli import (
     eval_command,
     finetune_command,
     forget_command,
+    meta_eval_command,
     plan_command,
     run_command,
 )
@@ -27,7 +28,7 @@ from unlearn.errors import UserError
 from unlearn.quiet import quiet_command_line
 
 COMMANDS = (data_command, finetune_command, forget_command, plan_command, eval_command, attack_command, run_command,
-            compare_command, demo_command)
+            compare_command, meta_eval_command, demo_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,6 +5,13 @@ models, not by running any. ``faithfulness`` is the AUC with which a metric sepa
 data from models that never saw it; ``relearning_robustness`` and ``quantization_robustness`` say how far its
 verdict moves under an attack; ``rank_metrics`` turns a table ``{metric: {model_id: value}}`` into JSON-ready rows.
 
+``unlearn meta-eval`` is built on this math in modules of its own, one job each: ``settings`` (the command's
+settings), ``pool`` (the pool file), ``recipe`` (the built-in pool, made by the fictitious scenario's steps),
+``measure`` (every model evaluated, every unlearned one attacked, as reusable steps), ``values`` (the numbers read
+back from those folders, and which way each metric points), ``table`` (a row per forget metric on the models it
+covers), ``outputs`` (the files) and ``run`` (the order of work). Importing ``unlearn.metaeval`` loads the math
+only; ``recipe``, ``measure`` and ``run`` import the scenario steps (and with them torch).
+
 Source, honestly: the paper's Section 4.1 text was not available offline when this was written, and
 open-unlearning never released its meta-evaluation code (its issue #143). Equations 2-4 are as a third-party
 reproduction quotes them (gnueaj/unlearning-depth-score); check them against the paper before a result rests

@@ -34,13 +34,20 @@ def _attacked(attack: Attack, metric: str) -> tuple[Mapping[str, float], Mapping
     return before, after
 
 
-def mean_relearning(attack: Attack, metric: str, retain_id: str) -> float:
-    """Mean R (Eq. 2) over the unlearned models of a relearning table, each against the retain model ``retain_id``."""
+def mean_relearning(attack: Attack, metric: str, retain_id: str | Mapping[str, str]) -> float:
+    """Mean R (Eq. 2) over the unlearned models of a relearning table, each against its retain model.
+
+    ``retain_id`` names one retain model for every other model of the table, or maps each unlearned model to its
+    own: the retain model it came from, whose values were measured on the same questions as its own.
+    """
     before, after = _attacked(attack, metric)
-    if retain_id not in before:
-        raise MetaEvalError(f"metric {metric!r}: the relearning table has no retain model {retain_id!r}")
-    return mean(relearning_robustness(before[m], after[m], before[retain_id], after[retain_id])
-                for m in sorted(before) if m != retain_id)
+    retains = (dict(retain_id) if isinstance(retain_id, Mapping)
+               else {m: retain_id for m in before if m != retain_id})
+    for unlearned, retain in sorted(retains.items()):
+        for model, what in ((retain, "retain model"), (unlearned, "unlearned model")):
+            if model not in before:
+                raise MetaEvalError(f"metric {metric!r}: the relearning table has no {what} {model!r}")
+    return mean(relearning_robustness(before[u], after[u], before[r], after[r]) for u, r in sorted(retains.items()))
 
 
 def mean_quantization(attack: Attack, metric: str, direction: str) -> float:
@@ -49,22 +56,29 @@ def mean_quantization(attack: Attack, metric: str, direction: str) -> float:
     return mean(quantization_robustness(before[m], after[m], direction) for m in sorted(before))
 
 
-def _ranks(scores: list[float]) -> list[int]:
-    """Competition ranks of scores already sorted high to low: equal scores share a rank (1, 1, 3)."""
-    ranks: list[int] = []
-    for i, score in enumerate(scores):
-        ranks.append(ranks[-1] if i and score == scores[i - 1] else i + 1)
-    return ranks
+def rank_rows(rows: list[dict]) -> list[dict]:
+    """The rows best first by ``overall``, each with its competition ``rank`` (equal scores share a rank: 1, 1, 3,
+    and are listed by name). A row whose ``overall`` is None (a metric not computed) comes last with rank None:
+    a missing score is not a low one."""
+    scored = sorted((row for row in rows if row["overall"] is not None),
+                    key=lambda row: (-row["overall"], row["metric"]))
+    for i, row in enumerate(scored):
+        row["rank"] = scored[i - 1]["rank"] if i and row["overall"] == scored[i - 1]["overall"] else i + 1
+    missing = sorted((row for row in rows if row["overall"] is None), key=lambda row: row["metric"])
+    for row in missing:
+        row["rank"] = None
+    return scored + missing
 
 
 def rank_metrics(values: Table, knows: Mapping[str, bool], directions: Mapping[str, str], *,
-                 relearning: Attack | None = None, retain_id: str | None = None,
+                 relearning: Attack | None = None, retain_id: str | Mapping[str, str] | None = None,
                  quantization: Attack | None = None) -> list[dict]:
     """One JSON-ready row per metric, best first.
 
     ``values`` holds each metric's values on the labelled pool, ``knows[model_id]`` is True for a model that
     knows the forget data, ``directions[metric]`` is "higher" or "lower" (which way means more knowledge).
-    ``relearning`` (with the retain model's id, ``retain_id``) and ``quantization`` are optional attack tables.
+    ``relearning`` (with the retain model's id, ``retain_id``, or a mapping from each unlearned model to its own
+    retain model's id) and ``quantization`` are optional attack tables.
     Each row has ``faithfulness`` (the AUC), ``relearning`` and ``quantization`` (mean R and Q, None without the
     table), ``robustness`` (the harmonic mean of those given, Eq. 4; None without either), ``overall`` (the
     harmonic mean of faithfulness and robustness, or faithfulness alone without attacks) and ``rank`` by overall;
@@ -86,7 +100,4 @@ def rank_metrics(values: Table, knows: Mapping[str, bool], directions: Mapping[s
         overall = harmonic_mean([faith, robust]) if robust is not None else faith
         rows.append({"metric": metric, "direction": direction, "faithfulness": faith, "relearning": r,
                      "quantization": q, "robustness": robust, "overall": overall})
-    rows.sort(key=lambda row: (-row["overall"], row["metric"]))
-    for row, rank in zip(rows, _ranks([row["overall"] for row in rows]), strict=True):
-        row["rank"] = rank
-    return rows
+    return rank_rows(rows)
