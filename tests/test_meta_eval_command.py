@@ -154,7 +154,8 @@ def test_settings_that_do_not_fit_their_pool_are_refused(tmp_path, capsys, flags
 
 @pytest.fixture(scope="module")
 def tiny_pool(tmp_path_factory, tiny_model_dir, fictitious_bench):
-    """A pool of tiny random models: the test model knows, another never saw, a third is 'unlearned' from them."""
+    """A pool of tiny random models: the test model knows, another never saw, a third is 'unlearned' from them (the
+    last two in folders of the same name, which must still be two models)."""
     root = tmp_path_factory.mktemp("meta-pool")
     tokenizer = make_tokenizer()
     for name, seed in (("other", 1), ("third", 2)):
@@ -162,13 +163,13 @@ def tiny_pool(tmp_path_factory, tiny_model_dir, fictitious_bench):
         model.config.pad_token_id, model.config.eos_token_id = tokenizer.pad_token_id, tokenizer.eos_token_id
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         model.generation_config.eos_token_id = tokenizer.eos_token_id
-        model.save_pretrained(root / name)
-        tokenizer.save_pretrained(root / name)
+        model.save_pretrained(root / name / "model")
+        tokenizer.save_pretrained(root / name / "model")
     pool = root / "pool.yaml"
     pool.write_text(yaml.safe_dump({"models": [
         {"id": "target", "role": "knows", "model": str(tiny_model_dir)},
-        {"id": "retain", "role": "never_saw", "model": "other"},
-        {"id": "unlearned", "role": "unlearned", "model": "third", "target": "target", "retain": "retain"}]}))
+        {"id": "retain", "role": "never_saw", "model": "other/model"},
+        {"id": "unlearned", "role": "unlearned", "model": "third/model", "target": "target", "retain": "retain"}]}))
     return pool, fictitious_bench
 
 
@@ -199,3 +200,11 @@ def test_tiny_models_are_evaluated_and_attacked_and_a_rerun_reuses_every_step(ti
     again = api.meta_eval(**settings, progress=said.append)
     assert said and all(line.split()[1] == "reuse" for line in said)
     assert again.summary["rows"] == result.summary["rows"]
+
+    # the retain and unlearned models swapped: folders of the same name, but other models, so evaluated again
+    swapped = pool.read_text().replace("other/model", "SWAP").replace("third/model", "other/model")
+    pool.with_name("swapped.yaml").write_text(swapped.replace("SWAP", "third/model"))
+    said.clear()
+    api.meta_eval(**{**settings, "pool": str(pool.with_name("swapped.yaml"))}, progress=said.append)
+    assert sorted(line.split()[2] for line in said if line.split()[1] == "run") == [
+        "attack-unlearned", "eval-retain", "eval-unlearned"]

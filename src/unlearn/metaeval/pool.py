@@ -54,17 +54,17 @@ class PoolFile(BaseModel):
 
 @dataclass(frozen=True)
 class PoolModel:
-    """A model of the pool: its id and role, the model (a folder as a path, a Hub id as a string), the finished
-    evaluation and attack folders to reuse (None: computed), and for an unlearned model its target's and retain
-    model's ids."""
+    """A model of the pool: its id and role, the model, the finished evaluation and attack folders to reuse (None:
+    computed), and for an unlearned model its target's and retain model's ids. A ``Path`` is a step folder of this
+    run (the recipe's models), a string anything the user named (a folder or a Hub id)."""
 
     id: str
     role: str
     model: str | Path | None = None
-    eval: Path | None = None
+    eval: str | Path | None = None
     target: str | None = None
     retain: str | None = None
-    attack: Path | None = None
+    attack: str | Path | None = None
 
 
 def read_pool(path: str | Path) -> list[PoolModel]:
@@ -116,11 +116,13 @@ def check_pool(pool: list[PoolModel], source: str) -> None:
 
 
 def _resolved(entry: PoolEntry, base: Path) -> PoolModel:
-    """Paths relative to the pool file's folder; a model that is no local folder stays as given (a Hub id)."""
-    def local(value: str | None) -> Path | None:
-        return None if value is None else (base / value).resolve()
+    """Paths relative to the pool file's folder, made absolute; a model that is no local folder stays as given (a
+    Hub id). Kept as strings: a step's key holds a string whole, where it holds only the name of a ``Path`` (a
+    step folder of the run), and two users' folders may share a name."""
+    def local(value: str | None) -> str | None:
+        return None if value is None else str((base / value).resolve())
 
-    model: str | Path | None = entry.model
+    model = entry.model
     if model is not None and (base / model).exists():
-        model = (base / model).resolve()
+        model = local(model)
     return PoolModel(entry.id, entry.role, model, local(entry.eval), entry.target, entry.retain, local(entry.attack))
