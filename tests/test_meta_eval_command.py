@@ -208,3 +208,25 @@ def test_tiny_models_are_evaluated_and_attacked_and_a_rerun_reuses_every_step(ti
     api.meta_eval(**{**settings, "pool": str(pool.with_name("swapped.yaml"))}, progress=said.append)
     assert sorted(line.split()[2] for line in said if line.split()[1] == "run") == [
         "attack-unlearned", "eval-retain", "eval-unlearned"]
+
+
+def test_the_built_in_recipe_trains_its_pool_from_the_scenario_steps(tiny_model_dir, tmp_path):
+    result = api.meta_eval(pool="builtin", model=str(tiny_model_dir), out=str(tmp_path / "meta"), device="cpu",
+                           threads=1, eval={"max_new_tokens": 4, "embedder": None},
+                           part_args={"recipe": {"seeds": [0], "finetune_epochs": [1, 2], "methods": ["GA"]},
+                                      "relearn": {"epochs": 1, "lora_r": 4, "batch_size": 2}},
+                           progress=lambda _: None)
+    pool = {m["id"]: m for m in result.summary["pool"]}
+    assert {i: m["role"] for i, m in pool.items()} == {
+        "target-s0-e1": "knows", "retain-s0-e1": "never_saw", "target-s0-e2": "knows", "retain-s0-e2": "never_saw",
+        "GA-s0-e2": "unlearned"}  # unlearned from the longest-trained target, attacked against its retain model
+    assert (pool["GA-s0-e2"]["target"], pool["GA-s0-e2"]["retain"]) == ("target-s0-e2", "retain-s0-e2")
+    steps = sorted(p.name.rsplit("-", 1)[0] for p in (tmp_path / "meta" / "steps").iterdir())
+    assert steps == ["attack-GA-s0-e2", "data", "eval-GA-s0-e2", "eval-retain-s0-e1", "eval-retain-s0-e2",
+                     "eval-target-s0-e1", "eval-target-s0-e2", "finetune-retain-s0-e1", "finetune-retain-s0-e2",
+                     "finetune-target-s0-e1", "finetune-target-s0-e2", "forget-GA-s0-e2"]
+    forget = json.loads(Path(pool["target-s0-e1"]["eval"], "forget.json").read_text())["examples"]
+    assert len(forget) == 10  # forget50 of 10 people x 2 facts
+    rows = {row["metric"]: row for row in result.summary["rows"]}
+    assert (rows["probability"]["knows"], rows["probability"]["never_saw"], rows["probability"]["relearned"]) == (
+        2, 2, 1)

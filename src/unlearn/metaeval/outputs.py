@@ -46,7 +46,7 @@ def markdown(result: dict) -> str:
     """The page: pool sizes, the table, what n/c stands for in each row, and where the equations come from."""
     sizes = result["pool_sizes"]
     lines = ["# Meta-evaluation of the forget metrics", "",
-             f"Pool: {_models(sizes['knows'])} that know the forget data, {sizes['never_saw']} that never saw it, "
+             f"Pool: {_models(sizes['knows'])} the forget data, {sizes['never_saw']} never saw it, "
              f"{sizes['unlearned']} unlearned (attacked by relearning and 4-bit quantization). Higher is better in "
              "every score column; n/c = not computed.", "", *table_lines(result["rows"]), ""]
     missing = [row for row in result["rows"] if row["not_computed"]]
@@ -99,7 +99,8 @@ def scatter_plot(rows: list[dict], path: Path) -> Path | None:
 
 
 def _models(count: int) -> str:
-    return f"{count} model" + ("" if count == 1 else "s")
+    """``1 model knows`` / ``2 models know``."""
+    return f"{count} model knows" if count == 1 else f"{count} models know"
 
 
 def _number(value) -> str:
