@@ -180,3 +180,45 @@ def test_bad_selection_settings_are_refused_in_one_line(tiny_model_dir, fictitio
     error = capsys.readouterr().err.strip()
     assert message in error and "\n" not in error
     assert not (tmp_path / "bad" / "trajectory.json").exists()
+
+
+def test_the_report_of_a_run_folder_shows_its_curve_and_the_chosen_point(selected_run):
+    result, _, _ = selected_run
+    page = unlearn.write_report(result.out)
+    markdown = (result.out / "report.md").read_text()
+    assert page == result.out / "report.html" and (result.out / "plots" / "curve_GA_GD.png").is_file()
+    assert "| GA+GD | at-step | 2 | the weights of step 2 | step >= 2 |" in markdown
+    rows = [line for line in markdown.splitlines() if line.startswith("| 2 | 1 | ✓ |")]
+    assert len(rows) == 1 and "forget.probability" in markdown
+
+
+def test_a_scenario_trains_with_its_rule_and_reports_each_curve(tiny_model_dir, tmp_path):
+    from conftest import tiny_experiment
+    from unlearn.scenarios.runner import run_experiment
+
+    def qa(subject, question, answer):
+        return {"question": question, "answer": answer, "fact": answer, "subject": subject,
+                "paraphrased_answer": f"It is {answer}.", "perturbed_answer": ["Rome", "Oslo"]}
+
+    data = tmp_path / "real"
+    data.mkdir()
+    write_jsonl(data / "real_world_targets.jsonl", [qa("Ada Lovelace", "Where was Ada Lovelace born?", "London"),
+                                                    qa("Paris", "Which country is Paris the capital of?", "France")])
+    write_jsonl(data / "real_world_neighbors.jsonl", [
+        qa("Charles Babbage", "What did Charles Babbage design?", "engines"),
+        qa("Berlin", "Which country is Berlin the capital of?", "Germany")])
+    out = tmp_path / "run"
+    settings = tiny_experiment(tiny_model_dir, out, scenario="real_world", data=str(data), methods=["GA+GD"],
+                               scenario_args={"utility_records": 3, "keep_only_known": False}, unlearn={
+        "epochs": 2, "batch_size": 1, "gradient_accumulation_steps": 1, "warmup_epochs": 0,
+        "curve": {"examples": 2, "max_new_tokens": 4}, "select": "expression",
+        "select_args": {"expression": {"expression": "forget.probability", "goal": "minimize"}}})
+    run_experiment(settings, progress=lambda _: None)
+    manifest = json.loads((out / "experiment.json").read_text())
+    model = out / next(row["model"] for row in manifest["models"] if row["label"] == "GA+GD")
+    curve, selected = read_trajectory(model / "trajectory.json")
+    lowest = min(curve, key=lambda c: c.value("forget.probability"))
+    assert [c.step for c in curve] == [0, 2, 4] and selected["step"] == lowest.step  # every epoch by default
+    markdown = (out / "report.md").read_text()
+    assert "## Checkpoint selection" in markdown and "## Training curve: GA+GD" in markdown
+    assert (out / "plots" / "curve_GA_GD.png").is_file()

@@ -44,6 +44,7 @@ class ModelResult:
     seed: int | None = None  # the training seed, in an experiment with several
     attacks: dict | None = None  # its attack_summary.json, in an experiment with attacks
     attacks_folder: Path | None = None  # the folder that summary's eval paths are relative to
+    folder: Path | None = None  # the model's folder (its trajectory.json, when it was trained with a curve)
 
     def value(self, group: str, name: str) -> float | None:
         if group == "overall":
@@ -163,7 +164,8 @@ def _model_result(folder: Path, row: dict) -> ModelResult:
     train = read_json(model / "train_summary.json") if (model / "train_summary.json").is_file() else {}
     attacks_folder = folder / row["attacks"] if row.get("attacks") else None
     attacks = read_json(attacks_folder / ATTACK_SUMMARY) if attacks_folder else None
-    return ModelResult(row["label"], row["role"], summary, splits, train, row.get("seed"), attacks, attacks_folder)
+    return ModelResult(row["label"], row["role"], summary, splits, train, row.get("seed"), attacks, attacks_folder,
+                       model)
 
 
 def _continual_row(folder: Path, step: dict) -> dict:

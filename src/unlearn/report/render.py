@@ -13,20 +13,27 @@ from pathlib import Path
 from unlearn.evaluation.summary import FORGET_QUALITY_MIN_EXAMPLES
 from unlearn.files import atomic_write_text
 from unlearn.report.benchmark_tables import benchmark_rows, benchmark_tables
-from unlearn.report.collect import RunResults, read_run
+from unlearn.report.collect import MANIFEST, RunResults, read_run
 from unlearn.report.plots import write_plots
 from unlearn.report.robustness import recovery_heatmap, robustness_rows, robustness_tables, strongest_attack_examples
 from unlearn.report.tables import SPLIT_NAMES, Table, result_tables
+from unlearn.report.training_curves import curve_sections, run_curves, write_curve_report
 from unlearn.scenarios.registry import report_intro
+from unlearn.selection.trajectory import TRAJECTORY_FILE
 
 
 def write_report(folder: str | Path) -> Path:
-    """Write every report file into ``folder``; returns the HTML page's path."""
+    """Write every report file into ``folder``; returns the HTML page's path. A training run's folder with
+    a curve and no experiment (``unlearn forget --select``) gets the report of its curve."""
+    if not (Path(folder) / MANIFEST).is_file() and (Path(folder) / TRAJECTORY_FILE).is_file():
+        return write_curve_report(folder)
     results = read_run(folder)
     folder = Path(folder)
     plots = write_plots(results, folder / "plots")
     heatmap = recovery_heatmap(results, folder / "plots" / "robustness_recovery.png")
     plots += [heatmap] if heatmap else []
+    curve_tables, curve_plots = curve_sections(run_curves(results), folder / "plots")
+    plots += curve_plots
     atomic_write_text(folder / "summary.csv", csv_text(_summary_rows(results)))
     if results.continual:
         atomic_write_text(folder / "continual.csv", csv_text(results.continual))
@@ -35,7 +42,7 @@ def write_report(folder: str | Path) -> Path:
         atomic_write_text(folder / "robustness.csv", csv_text(robustness))
     question_answer = any(model.summary["splits"] for model in results.models)
     sections = ((result_tables(results) if question_answer else []) + benchmark_tables(results)
-                + robustness_tables(results))
+                + robustness_tables(results) + curve_tables)
     details = _details(results)
     atomic_write_text(folder / "report.md", _markdown(results, sections, details, plots, folder))
     page = folder / "report.html"
