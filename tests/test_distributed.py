@@ -21,6 +21,10 @@ from conftest import make_model, make_tokenizer, write_jsonl
 LETTERS = ["b", "d", "e", "f"]
 LAUNCHER = str(Path(__file__).with_name("distributed_run.py"))  # unlearn's CLI; FSDP on CPU; records
 FSDP_CONFIG = str(Path(__file__).parents[1] / "configs" / "accelerate" / "fsdp.yaml")
+# NPO's runs evaluate during training and keep the checkpoint of least forget probability (the chosen
+# weights are gathered from the FSDP shards by every process): the curve changes none of the training
+CURVE = ["--curve.examples", "3", "--curve.max-new-tokens", "4", "--select", "expression",
+         "--expression.expression", "forget.probability", "--expression.goal", "minimize"]
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +64,7 @@ def unlearn(root, method: str, launch: str, name: str):
             "--retain", "retain", "--method", method, "--out", str(root / name), "--epochs", "2",
             "--batch-size", str(4 // processes), "--gradient-accumulation-steps", "1", "--learning-rate", "1e-3",
             "--warmup-epochs", "0", "--device", "cpu", "--logging-steps", "1",  # logged losses are gathered
-            "--keep-checkpoints"]
+            "--keep-checkpoints", *(CURVE if method == "NPO" else [])]
     launcher = {"one": [],
                 "ddp": ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"],
                 "fsdp": ["-m", "accelerate.commands.launch", "--config_file", FSDP_CONFIG, "--num_processes", "2",
@@ -103,6 +107,24 @@ def test_fsdp_matches_one(runs, setup, method):
     assert (checkpoint / "pytorch_model_fsdp_0").is_dir()
     expected = True if method == "UNDIAL+KL" else None  # NPO keeps no frozen model
     assert [rank["reference_sharded"] for rank in two[2]] == [expected, expected]
+
+
+def test_every_process_evaluates_the_same_curve_and_makes_the_same_choice(runs, setup):
+    """Under DDP and FSDP the processes score the same subset (FSDP: every forward pass is a collective),
+    the main one writes: the curve and the choice are one process's."""
+    from unlearn.selection.trajectory import read_trajectory
+
+    one, _ = read_trajectory(setup / "NPO-one" / "trajectory.json")
+    assert [c.step for c in one] == [0, 1, 2]
+    for launch in ("ddp", "fsdp"):
+        summary, _, _ = runs("NPO", launch)
+        curve, selected = read_trajectory(setup / f"NPO-{launch}" / "trajectory.json")
+        assert [c.step for c in curve] == [0, 1, 2] and summary["selection"]["step"] == selected["step"]
+        assert selected["step"] == min(one, key=lambda c: c.value("forget.probability")).step
+        for mine, theirs in zip(curve, one):
+            assert mine.metrics.keys() == theirs.metrics.keys()
+            for name, value in mine.metrics.items():
+                assert value == pytest.approx(theirs.value(name), abs=1e-5), (launch, mine.step, name)
 
 
 def test_retain_items_are_per_rank_and_reproducible(runs):
