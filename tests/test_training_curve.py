@@ -222,3 +222,30 @@ def test_a_scenario_trains_with_its_rule_and_reports_each_curve(tiny_model_dir, 
     markdown = (out / "report.md").read_text()
     assert "## Checkpoint selection" in markdown and "## Training curve: GA+GD" in markdown
     assert (out / "plots" / "curve_GA_GD.png").is_file()
+
+
+def test_a_resumed_run_keeps_its_curve_and_chosen_weights_up_to_its_checkpoint(selected_run, tiny_model_dir,
+                                                                                fictitious_bench, tmp_path):
+    """Stopped at step 3, after the epoch's checkpoint (step 2) and the chosen step 2's weights were saved, and
+    resumed: the curve's point 3 is evaluated again, and curve and model equal an uninterrupted run's."""
+    uninterrupted, weights, _ = selected_run
+    values = settings(tiny_model_dir, fictitious_bench, tmp_path / "resumed", curve=CURVE, select="at-step",
+                      select_args={"at-step": {"step": 2}})
+
+    def stop(checkpoint):
+        if checkpoint.step == 3:
+            raise Pruned(3)
+
+    with registered(SelectionRule("at-step", "toy", at_step, AtStepSettings, picks_first=lambda s: True)):
+        with pytest.raises(Pruned):
+            unlearn.forget(**values, on_checkpoint=stop)
+        assert (tmp_path / "resumed" / "selected" / "model.safetensors").is_file()
+        evaluated = []
+        resumed = unlearn.forget(**values, resume=True, on_checkpoint=evaluated.append)
+    assert [c.step for c in evaluated] == [3, 4]  # from the checkpoint at step 2 on
+    assert_weights(resumed.out, weights[2])
+    curve, selected = read_trajectory(resumed.out / "trajectory.json")
+    expected, _ = read_trajectory(uninterrupted.out / "trajectory.json")
+    assert [c.step for c in curve] == [0, 1, 2, 3, 4] and selected["step"] == 2
+    for mine, theirs in zip(curve, expected):
+        assert mine.metrics == pytest.approx(theirs.metrics, abs=1e-6)
