@@ -4,7 +4,7 @@
 ``unlearn.builtin_benchmark`` (any registered benchmark's built-in version), ``unlearn.fictitious_benchmark``,
 ``unlearn.muse_benchmark``, ``unlearn.rwku_benchmark``, ``unlearn.wmdp_benchmark``, ``unlearn.finetune``,
 ``unlearn.forget``, ``unlearn.evaluate``, ``unlearn.attack``, ``unlearn.run``, ``unlearn.compare``,
-``unlearn.meta_eval``, ``unlearn.write_report`` (see ``unlearn.api``).
+``unlearn.meta_eval``, ``unlearn.tune``, ``unlearn.write_report`` (see ``unlearn.api``).
 """
 
 from unlearn.errors import UserError
@@ -14,7 +14,7 @@ silence_library_messages()  # the libraries' messages that llm-unlearn answers i
 
 __version__ = "0.1.0"
 API = ("attack", "builtin_benchmark", "compare", "evaluate", "fictitious_benchmark", "finetune", "forget",
-       "meta_eval", "muse_benchmark", "run", "rwku_benchmark", "wmdp_benchmark", "write_report")
+       "meta_eval", "muse_benchmark", "run", "rwku_benchmark", "tune", "wmdp_benchmark", "write_report")
 __all__ = ["UserError", *API]
 
 

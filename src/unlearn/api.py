@@ -221,6 +221,36 @@ def run(experiment: str | Path | dict | None = None, *, progress=print, **values
                      list(steps.reused))
 
 
+@dataclass(frozen=True)
+class TuneResult(Result):
+    """A tuning study: ``summary`` is its ``pareto.json`` (objectives, target, front, chosen trial, every trial)."""
+
+    @property
+    def front(self) -> list[dict]:
+        return self.summary["front"]
+
+    @property
+    def chosen(self) -> dict:
+        """The selection rule's choice: ``trial`` (None when none qualifies), ``reason``, ``rule``, ``args``."""
+        return self.summary["chosen"]
+
+    @property
+    def best_config(self) -> Path | None:
+        """``best.yaml``, the chosen trial's forget settings, or None when no trial was chosen."""
+        return Path(self.summary["best_config"]) if self.summary.get("best_config") else None
+
+
+def tune(settings: BaseModel | None = None, *, config: str | Path | None = None, **values) -> TuneResult:
+    """Search a method's settings (``unlearn tune``): trials of ``forget`` + ``evaluate`` in an Optuna study
+    stored in ``out`` (or ``storage=``), resumed if it exists. Several processes calling this with the same
+    storage share the study. Returns the front and the chosen trial; ``best_config`` runs with ``forget``."""
+    from unlearn.tuning.run import tune as run_tune
+    from unlearn.tuning.settings import TuneSettings
+
+    chosen = _settings(TuneSettings, settings, values, config)
+    return TuneResult(Path(chosen.out), chosen, run_tune(chosen))
+
+
 def write_report(folder: str | Path) -> Path:
     """(Re)write the report of a finished run folder (``unlearn report``); returns the HTML page."""
     from unlearn.report.render import write_report as write

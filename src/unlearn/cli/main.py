@@ -22,13 +22,14 @@ from unlearn.cli import (
     meta_eval_command,
     plan_command,
     run_command,
+    tune_command,
 )
 from unlearn.cli.parser import CommandParser
 from unlearn.errors import UserError
 from unlearn.quiet import quiet_command_line
 
-COMMANDS = (data_command, finetune_command, forget_command, plan_command, eval_command, attack_command, run_command,
-            compare_command, meta_eval_command, demo_command)
+COMMANDS = (data_command, finetune_command, forget_command, plan_command, eval_command, attack_command, tune_command,
+            run_command, compare_command, meta_eval_command, demo_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

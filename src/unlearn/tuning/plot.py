@@ -1,0 +1,57 @@
+"""``pareto.png``: every completed trial in the plane of the first two objectives, the front joined and
+drawn with its intervals, the chosen trial ringed and the target marked, so a reader sees both the
+trade-off and where the model started."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from optuna.trial import FrozenTrial, TrialState
+
+from unlearn.report.plots import plt, save_figure
+from unlearn.tuning.objectives import Objective
+
+FRONT_COLOR, OTHER_COLOR, TARGET_COLOR, CHOSEN_COLOR = "#1f77b4", "#b0b0b0", "#d62728", "#2ca02c"
+
+
+def front_plot(trials: list[FrozenTrial], front: list[FrozenTrial], objectives: list[Objective], target: dict,
+               chosen: int | None, path: Path) -> Path | None:
+    """The plot, or None (and no file) when there are fewer than two objectives or no completed trial."""
+    completed = [t for t in trials if t.state == TrialState.COMPLETE]
+    if len(objectives) < 2 or not completed:
+        path.unlink(missing_ok=True)
+        return None
+    x, y = objectives[0], objectives[1]
+    figure, axes = plt.subplots(figsize=(6, 4.5))
+    on_front = {t.number for t in front}
+    others = [t for t in completed if t.number not in on_front]
+    axes.scatter([t.values[0] for t in others], [t.values[1] for t in others], color=OTHER_COLOR, label="trial")
+    ordered = sorted(front, key=lambda t: t.values[0])
+    axes.plot([t.values[0] for t in ordered], [t.values[1] for t in ordered], color=FRONT_COLOR, alpha=0.5)
+    for trial in ordered:
+        xerr, yerr = (_error(trial, o, i) for i, o in enumerate((x, y)))
+        axes.errorbar(trial.values[0], trial.values[1], xerr=xerr, yerr=yerr, fmt="o", color=FRONT_COLOR,
+                      capsize=2, label="Pareto front" if trial is ordered[0] else None)
+        axes.annotate(str(trial.number), (trial.values[0], trial.values[1]), textcoords="offset points",
+                      xytext=(4, 4), fontsize=7)
+    picked = next((t for t in completed if t.number == chosen), None)
+    if picked is not None:
+        axes.scatter([picked.values[0]], [picked.values[1]], s=160, facecolors="none", edgecolors=CHOSEN_COLOR,
+                     linewidths=2, label=f"chosen (trial {picked.number})")
+    if x.name in target and y.name in target:
+        axes.scatter([target[x.name]], [target[y.name]], marker="*", s=180, color=TARGET_COLOR, label="target")
+    axes.set_xlabel(f"{x.name} ({x.direction})")
+    axes.set_ylabel(f"{y.name} ({y.direction})")
+    more = f"; {len(objectives) - 2} more objectives not shown" if len(objectives) > 2 else ""
+    axes.set_title(f"{len(completed)} completed trials, {len(front)} on the front{more}", fontsize=9)
+    axes.legend(fontsize=7)
+    return save_figure(figure, path)
+
+
+def _error(trial: FrozenTrial, objective: Objective, index: int):
+    """Matplotlib's ``[[below], [above]]`` from the stored interval, or None without one."""
+    interval = ((trial.user_attrs.get("objectives") or {}).get(objective.name) or {}).get("interval")
+    if not interval:
+        return None
+    value = trial.values[index]
+    return [[max(0.0, value - interval[0])], [max(0.0, interval[1] - value)]]

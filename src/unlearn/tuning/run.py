@@ -1,0 +1,162 @@
+"""``unlearn tune``: open the study, measure the target once, run trials until the study has its total,
+write the front and the chosen settings.
+
+Every worker runs this same function against the same storage (processes on one machine, or machines
+sharing a database or a journal file). The target's numbers and the objectives are stored in the study's
+user attributes by the first worker and read by the others and by a resumed run, so they are measured
+once. A worker asks for a trial only while the finished and running trials are fewer than ``n_trials``,
+waits while the running ones would complete the study (one of them may still fail, and then it runs
+another), and stops when the study has them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import optuna
+
+from unlearn.errors import UserError
+from unlearn.files import LOCK_FILE, check_writable, output_lock
+from unlearn.tuning.front import check_rule, export
+from unlearn.tuning.objectives import MetricMissing, Objective, default_objectives, parse_objectives, read_objective
+from unlearn.tuning.settings import TuneSettings
+from unlearn.tuning.study import (STUDY_ATTR, TrialSeededSampler, check_same_study, counts, existing_study,
+                                  fail_dead_trials, open_storage, open_study)
+from unlearn.tuning.trial import TrialFailed, TrialRunner
+
+log = logging.getLogger(__name__)
+POLL_SECONDS = 5  # how often a waiting worker looks at the study again
+TARGET_FOLDER = "target_eval"
+
+
+def tune(settings: TuneSettings) -> dict:
+    """Run this worker's share of the study and return the study's summary (``pareto.json``)."""
+    out = Path(settings.out)
+    check_writable(out)
+    with quiet_optuna():
+        storage = open_storage(settings.storage_url, settings.heartbeat_interval, settings.grace_period)
+        sampler = TrialSeededSampler(settings.sampler, settings.sampler_seed, settings.startup_trials)
+        study, objectives, target = prepare_study(storage, sampler, settings)
+        check_rule(settings, objectives, target["values"])
+        dimensions = settings.dimensions
+        log.info("study '%s': %s; space: %s", study.study_name, ", ".join(o.text for o in objectives),
+                 "; ".join(d.describe() for d in dimensions) or "empty (every trial the same)")
+        runner = TrialRunner(settings, objectives, dimensions, target["values"], settings.n_trials)
+        work(study, runner, settings)
+        fail_dead_trials(study)
+        return export(study, settings, objectives, target, [d.record() for d in dimensions])
+
+
+@contextmanager
+def quiet_optuna():
+    """Optuna's own log lines and its experimental-feature warnings off while tuning (tune logs each trial
+    itself, in one line); the caller's verbosity restored after."""
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            yield
+    finally:
+        optuna.logging.set_verbosity(before)
+
+
+def prepare_study(storage, sampler, settings: TuneSettings) -> tuple[optuna.Study, list[Objective], dict]:
+    """The study with its objectives and the target's numbers: read from the storage when a worker stored
+    them, else measured here (the output folder's lock makes a second worker of this machine wait for
+    them) and stored with the study's settings."""
+    found = _stored(storage, sampler, settings)
+    if found is not None:
+        return found
+    with ExitStack() as stack:
+        _wait_for_lock(stack, Path(settings.out) / TARGET_FOLDER)
+        found = _stored(storage, sampler, settings)  # the worker we waited for stored them
+        if found is not None:
+            return found
+        summary = _evaluate_target(settings)
+        objectives = settings.parsed_objectives or default_objectives(summary)
+        target = target_numbers(summary, objectives)
+        study = open_study(storage, settings.name, [o.direction for o in objectives], sampler)
+        check_same_study(study, settings.fingerprint(), [o.text for o in objectives])
+        _check_directions(study, objectives)
+        study.set_user_attr(STUDY_ATTR, {"objectives": [o.text for o in objectives], "settings": settings.fingerprint(),
+                                         "target": target})
+        return study, objectives, target
+
+
+def _stored(storage, sampler, settings: TuneSettings):
+    study = existing_study(storage, settings.name, sampler)
+    stored = study.user_attrs.get(STUDY_ATTR) if study is not None else None
+    if not stored or "target" not in stored:
+        return None
+    given = [o.text for o in settings.parsed_objectives]
+    check_same_study(study, settings.fingerprint(), given or stored["objectives"])
+    return study, parse_objectives(stored["objectives"]), stored["target"]
+
+
+def _check_directions(study, objectives: list[Objective]) -> None:
+    directions = [d.name.lower() for d in study.directions]
+    if directions != [o.direction for o in objectives]:
+        raise UserError(f"study '{study.study_name}' has directions {', '.join(directions)}, not those of "
+                        f"{', '.join(o.text for o in objectives)}; use another --study-name or --out")
+
+
+def _wait_for_lock(stack: ExitStack, folder: Path) -> None:
+    """Hold ``folder``'s lock, waiting while another process of this machine holds it."""
+    while True:
+        try:
+            stack.enter_context(output_lock(folder))
+            return
+        except UserError:
+            if not (folder / LOCK_FILE).is_file():
+                raise
+            time.sleep(POLL_SECONDS / 5)
+
+
+def _evaluate_target(settings: TuneSettings) -> dict:
+    from unlearn import api
+
+    log.info("evaluating the target %s once, on the evaluation data of every trial", settings.model)
+    return api.evaluate(settings=settings.eval_settings(settings.model, Path(settings.out) / TARGET_FOLDER)).summary
+
+
+def target_numbers(summary: dict, objectives: list[Objective]) -> dict:
+    """The target's value and interval of each objective; one it did not compute is refused now, since no
+    trial's could be compared with it."""
+    values, intervals = {}, {}
+    for objective in objectives:
+        try:
+            values[objective.name], intervals[objective.name] = read_objective(summary, objective)
+        except MetricMissing as missing:
+            raise UserError(f"objective {objective.text}: on the target, {missing}; choose --objectives this "
+                            "evaluation computes") from None
+    return {"values": values, "intervals": intervals}
+
+
+def work(study, runner: TrialRunner, settings: TuneSettings) -> None:
+    """Run trials until the study has ``n_trials`` finished ones; stop after ``max_failures`` failed trials
+    in a row (settings that every trial gets wrong)."""
+    poll = min(POLL_SECONDS, settings.heartbeat_interval)
+    failed_in_row = 0
+    while True:
+        fail_dead_trials(study)
+        count = counts(study)
+        if count["finished"] >= settings.n_trials:
+            return
+        if count["finished"] + count["running"] >= settings.n_trials:
+            time.sleep(poll)
+            continue
+        study.optimize(runner, n_trials=1, catch=(TrialFailed,), gc_after_trial=True)
+        finished = counts(study)["finished"]
+        if runner.outcome == "failed":
+            failed_in_row += 1
+            log.warning("%s", runner.reason)
+            if failed_in_row >= settings.max_failures:
+                raise UserError(f"{failed_in_row} trials failed in a row, the last: {runner.reason}")
+        elif runner.outcome != "surplus":
+            failed_in_row = 0
+            log.info("%s (%d of %d trials finished)", runner.reason, finished, settings.n_trials)

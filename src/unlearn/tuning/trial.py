@@ -1,0 +1,161 @@
+"""One trial: ``unlearn forget`` with the sampled settings into the trial's folder, then ``unlearn eval``.
+
+The trial's values are its objectives read from the evaluation summary, each stored with its interval in
+the trial's user attributes (``objectives``: ``{name: {"value": v, "interval": [low, high] | null}}``). A
+trial fails, with its reason in the user attribute ``fail_reason``, when its sampled settings are refused
+or an objective was not computed; never with a made-up value. A trial pruned from its evaluation curve
+records ``pruned_step`` and ``pruned_reason``; every trial records the ``worker`` (host:pid) that ran it.
+Its folder ``OUT/trials/NNNN`` keeps the forget run's summary, its curve and the evaluation; the unlearned
+weights are deleted once evaluated unless kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from unlearn.config import validate_settings
+from unlearn.errors import UserError
+from unlearn.selection.curve import Checkpoint, number
+from unlearn.training.forget_settings import ForgetSettings
+from unlearn.tuning.objectives import MetricMissing, Objective, read_objective
+from unlearn.tuning.pruning import prune_reason, reference_utility
+from unlearn.tuning.settings import TuneSettings
+from unlearn.tuning.space import Dimension, apply, suggest
+
+log = logging.getLogger(__name__)
+KEPT_FILES = ("train_summary.json", "trajectory.json")  # moved out of the model folder before it is deleted
+OCCUPYING = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+
+
+class TrialFailed(Exception):
+    """A trial that cannot give its objectives; the study goes on."""
+
+
+class Surplus(TrialFailed):
+    """A trial asked for when the study already had its trials (another worker asked at the same moment)."""
+
+
+@dataclass
+class TrialRunner:
+    """The objective function Optuna calls: ``runner(trial) -> [objective values]``. ``outcome`` says how
+    the last trial ended (complete, pruned, failed, surplus) and ``reason`` why, for the worker's loop."""
+
+    settings: TuneSettings
+    objectives: list[Objective]
+    dimensions: list[Dimension]
+    target: dict[str, float]  # the target's value of each objective
+    total: int
+    outcome: str = ""
+    reason: str = ""
+    seconds: dict = field(default_factory=dict)
+
+    def __call__(self, trial: optuna.Trial) -> list[float]:
+        self.outcome, self.reason = "failed", ""
+        try:
+            values = self._run(trial)
+        except optuna.TrialPruned as pruned:
+            self.outcome, self.reason = "pruned", str(pruned)
+            raise
+        except TrialFailed as failed:
+            self.outcome = "surplus" if isinstance(failed, Surplus) else "failed"
+            self.reason = str(failed)
+            trial.set_user_attr("fail_reason", self.reason)
+            raise
+        self.outcome = "complete"
+        return values
+
+    def _run(self, trial: optuna.Trial) -> list[float]:
+        check_not_surplus(trial, self.total)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        sampled = suggest(trial, self.dimensions)
+        folder = Path(self.settings.out) / "trials" / f"{trial.number:04d}"
+        log.info("trial %d: %s", trial.number, ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                                          for k, v in sampled.items()) or "the fixed settings")
+        started = time.time()
+        try:
+            forget = self._forget_settings(sampled, folder / "model", trial.number)
+            run_forget(forget, curve_watcher(trial, self.objectives, self.target, self.settings.prune_floor))
+            trained = time.time()
+            summary = _evaluate(self.settings.eval_settings(str(folder / "model"), folder / "eval"))
+        except UserError as error:
+            raise TrialFailed(f"trial {trial.number}: {error}") from None
+        finally:
+            _drop_weights(folder / "model", self.settings.keep_models)
+        try:
+            found = {o.name: read_objective(summary, o) for o in self.objectives}
+        except MetricMissing as missing:
+            raise TrialFailed(f"trial {trial.number}: {missing}") from None
+        trial.set_user_attr("objectives", {name: {"value": v, "interval": i} for name, (v, i) in found.items()})
+        trial.set_user_attr("seconds", {"forget": round(trained - started, 1), "eval": round(time.time() - trained, 1)})
+        self.reason = f"trial {trial.number}: " + ", ".join(
+            f"{name} {number(v)}" + (f" [{number(i[0])}, {number(i[1])}]" if i else "")
+            for name, (v, i) in found.items())
+        return [found[o.name][0] for o in self.objectives]
+
+    def _forget_settings(self, sampled: dict, out: Path, number: int) -> ForgetSettings:
+        values = apply(self.settings.forget_values(), sampled, self.settings.method, self.settings.mask)
+        values.update(out=str(out), overwrite=True, save_checkpoints=False)
+        return validate_settings(ForgetSettings, values, f"sampled settings {sampled}")
+
+
+def check_not_surplus(trial: optuna.Trial, total: int) -> None:
+    """Refuse a trial beyond the study's total: when ``total`` trials that ran or will run were asked for
+    before it. Two workers may both see one trial missing and both ask; the later one gives way."""
+    before = trial.study.get_trials(deepcopy=False, states=OCCUPYING)
+    if sum(t.number < trial.number for t in before) >= total:
+        raise Surplus(f"the study already had its {total} trials when trial {trial.number} started")
+
+
+def run_forget(settings: ForgetSettings, on_checkpoint) -> dict:
+    """``unlearn forget`` of one trial, its evaluation curve (when the settings turn it on) watched by
+    ``on_checkpoint``, which may prune the trial."""
+    from unlearn import api
+
+    watched = on_checkpoint if settings.curve_settings is not None else None
+    return api.forget(settings, on_checkpoint=watched).summary
+
+
+def curve_watcher(trial: optuna.Trial, objectives: list[Objective], target: dict[str, float],
+                  floor: float | None):
+    """``on_checkpoint(checkpoint)`` for the trial's curve: prunes the trial (``optuna.TrialPruned``, its
+    step and reason in the trial's user attributes) at the first point where ``pruning.prune_reason``
+    finds it hopeless. None when nothing can be pruned: no floor, or no utility objective to maximize."""
+    if floor is None or len(objectives) < 2 or objectives[1].direction != "maximize":
+        return None
+    metric = objectives[1].name
+    curve: list[Checkpoint] = []
+
+    def on_checkpoint(checkpoint: Checkpoint) -> None:
+        curve.append(checkpoint)
+        reason = prune_reason(checkpoint, metric, reference_utility(curve[0], metric, target[metric]), floor)
+        if reason is not None:
+            trial.set_user_attr("pruned_step", checkpoint.step)
+            trial.set_user_attr("pruned_reason", reason)
+            raise optuna.TrialPruned(reason)
+
+    return on_checkpoint
+
+
+def _evaluate(settings) -> dict:
+    from unlearn import api
+
+    return api.evaluate(settings=settings).summary
+
+
+def _drop_weights(model: Path, keep: bool) -> None:
+    """Delete the trial's unlearned model unless kept, keeping its run summary and curve beside it."""
+    if keep or not model.is_dir():
+        return
+    for name in KEPT_FILES:
+        if (model / name).is_file():
+            shutil.move(str(model / name), str(model.parent / name))
+    shutil.rmtree(model, ignore_errors=True)

@@ -1,0 +1,272 @@
+"""``unlearn tune`` (issue 29, item 3): a study writes its front, the chosen trial and a best.yaml that
+``unlearn forget`` loads; a killed study resumes with its lost trial failed and retried while two workers
+share it; a trial is pruned from its curve; the space, the objectives and the prune rule by hand."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing
+import os
+import re
+import signal
+import sqlite3
+import time
+
+import optuna
+import pytest
+import yaml
+
+from unlearn.cli.main import main
+from unlearn.config import settings_from
+from unlearn.errors import UserError
+from unlearn.selection import Checkpoint
+from unlearn.training.forget_settings import ForgetSettings
+from unlearn.tuning.objectives import Objective, default_objectives, parse_objective, read_objective, MetricMissing
+from unlearn.tuning.pruning import prune_reason, reference_utility
+from unlearn.tuning.space import Dimension, search_space
+from unlearn.tuning.study import HeartbeatJournalStorage, TrialSeededSampler, fail_dead_trials, open_storage
+from unlearn.tuning.trial import Surplus, check_not_surplus
+
+# the evaluation of every trial: the forget, retain and holdout splits, short answers, few resamples
+EVAL = {"max_new_tokens": 4, "nli_model": "none", "embedder": "none", "real_authors": "none", "world_facts": "none",
+        "bootstrap_resamples": 100}
+OBJECTIVES = ["forget.probability:minimize", "retain.probability:maximize"]
+
+
+def tune_argv(model, bench, out, tmp_path, trials: int, **config) -> list[str]:
+    path = tmp_path / f"tune-{out.name}.yaml"
+    path.write_text(yaml.safe_dump({"eval": EVAL, **config}))
+    return ["-q", "tune", "--config", str(path), "--model", str(model), "--data", str(bench), "--out", str(out),
+            "--method", "GA+GD", "--forget", "forget10", "--retain", "retain90", "--epochs", "1", "--batch-size", "2",
+            "--gradient-accumulation-steps", "1", "--warmup-epochs", "0", "--device", "cpu", "--threads", "1",
+            "--objectives", *OBJECTIVES, "--n-trials", str(trials), "--heartbeat-interval", "1",
+            "--grace-period", "2"]
+
+
+def study_of(out):
+    return optuna.load_study(study_name="GA+GD-forget10", storage=f"sqlite:///{out / 'study.db'}")
+
+
+def test_a_study_writes_its_front_the_chosen_trial_and_a_best_yaml_that_loads(tiny_model_dir, fictitious_bench,
+                                                                              tmp_path, capsys):
+    out = tmp_path / "study"
+    assert main(tune_argv(tiny_model_dir, fictitious_bench, out, tmp_path, 2)) == 0
+    summary = json.loads((out / "pareto.json").read_text())
+    assert summary["counts"]["complete"] == 2 and summary["objectives"] == OBJECTIVES
+    assert [d["name"] for d in summary["space"]] == ["learning_rate", "regularizer_weight"]  # epochs given: fixed
+    trials = {t["trial"]: t for t in summary["trials"]}
+    front = [row["trial"] for row in summary["front"]]
+    assert front and set(front) <= {0, 1}
+    for row in summary["front"]:  # each objective with its interval around it
+        for stored in row["objectives"].values():
+            low, high = stored["interval"]
+            assert low <= stored["value"] <= high
+    chosen = summary["chosen"]["trial"]
+    assert chosen in front and summary["chosen"]["args"]["utility_metric"] == "retain.probability"
+    target = summary["target"]["values"]["retain.probability"]
+    assert summary["chosen"]["args"]["target_utility"] == target
+    assert f"trial {chosen}: the lower forget.probability" in summary["chosen"]["reason"]
+    lines = (out / "pareto.csv").read_text().splitlines()
+    assert lines[0].startswith("trial,forget.probability,forget.probability_low,forget.probability_high,")
+    assert len(lines) == 1 + len(front) and (out / "pareto.png").stat().st_size > 1000
+    best = settings_from(ForgetSettings, {}, out / "best.yaml")  # unlearn forget --config best.yaml, as it is
+    assert best.learning_rate == trials[chosen]["params"]["learning_rate"]
+    assert best.regularizer_weight == trials[chosen]["params"]["regularizer_weight"]
+    assert (best.method, best.forget, best.epochs) == ("GA+GD", "forget10", 1.0)
+    assert not (out / "trials" / "0000" / "model").exists()  # weights deleted once evaluated
+    assert (out / "trials" / "0000" / "train_summary.json").is_file()
+    assert "chosen: trial" in capsys.readouterr().out
+    # run again: the study is complete, nothing is trained or evaluated again
+    target_eval = (out / "target_eval" / "summary.json").stat().st_mtime_ns
+    assert main(tune_argv(tiny_model_dir, fictitious_bench, out, tmp_path, 2)) == 0
+    assert len(study_of(out).trials) == 2 and (out / "target_eval" / "summary.json").stat().st_mtime_ns == target_eval
+
+
+def _worker(argv):
+    import torch
+
+    torch.set_num_threads(1)  # a forked child runs no OpenMP region its parent may have opened
+    os._exit(main(argv))
+
+
+def test_a_killed_study_resumes_and_two_workers_share_it(tiny_model_dir, fictitious_bench, tmp_path):
+    """kill -9 after the first trial is committed; then two workers (a forked process and this one) resume the
+    same SQLite study: it reaches its total, the killed trial is failed and retried, never left RUNNING."""
+    import unlearn.training.forget  # noqa: F401 (imported once here, not in each forked worker)
+    import unlearn.tuning.run  # noqa: F401
+
+    out = tmp_path / "shared"
+    argv = tune_argv(tiny_model_dir, fictitious_bench, out, tmp_path, 3)
+    fork = multiprocessing.get_context("fork")
+    first = fork.Process(target=_worker, args=(argv,))
+    first.start()
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if (out / "study.db").is_file():
+            with sqlite3.connect(out / "study.db", timeout=30) as db:
+                try:
+                    done = db.execute("SELECT count(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0]
+                except sqlite3.OperationalError:  # the tables are not there yet
+                    done = 0
+            if done:
+                break
+        time.sleep(0.1)
+    os.kill(first.pid, signal.SIGKILL)
+    first.join()
+    killed = [t.number for t in study_of(out).trials if t.state == optuna.trial.TrialState.RUNNING]
+    second = fork.Process(target=_worker, args=(argv,))
+    second.start()
+    assert main(argv) == 0
+    second.join(timeout=120)
+    assert second.exitcode == 0
+    trials = study_of(out).trials
+    states = [t.state for t in trials]
+    assert sum(s in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for s in states) == 3
+    assert optuna.trial.TrialState.RUNNING not in states
+    assert len({t.number for t in trials}) == len(trials)
+    for number in killed:  # failed, and its settings run again in a retry
+        assert trials[number].state == optuna.trial.TrialState.FAIL
+        retry = next(t for t in trials if t.system_attrs.get("failed_trial") == number)
+        assert retry.params == trials[number].params
+    workers = {t.user_attrs["worker"] for t in trials if t.state == optuna.trial.TrialState.COMPLETE}
+    assert len(workers) >= 2  # the killed one's first trial and at least one of the two resuming workers
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL and t.number not in killed]
+    assert all("the study already had its 3 trials" in t.user_attrs["fail_reason"] for t in failed)
+
+
+def test_a_trial_whose_utility_falls_below_the_floor_is_pruned_with_its_step(tiny_model_dir, fictitious_bench,
+                                                                              tmp_path):
+    out = tmp_path / "pruned"
+    curve = {"at_start": False, "examples": 2, "max_new_tokens": 4, "real_authors": None, "world_facts": None}
+    # a floor above 1 x the target: the first point is below it whatever the trial does
+    argv = tune_argv(tiny_model_dir, fictitious_bench, out, tmp_path, 1, curve=curve, prune_floor=5.0)
+    assert main(argv) == 0
+    summary = json.loads((out / "pareto.json").read_text())
+    (trial,) = summary["trials"]
+    assert trial["state"] == "pruned" and trial["pruned_step"] == 1
+    assert trial["pruned_reason"].startswith("step 1 (epoch 1): retain.probability ")
+    assert "is below 5 x the target's" in trial["pruned_reason"]
+    assert summary["front"] == [] and summary["chosen"]["trial"] is None and not (out / "best.yaml").exists()
+
+
+def same(found: Dimension, expected: Dimension) -> bool:
+    """Equal, the bounds to rounding (1e-5 / 10 is 1.0000000000000002e-06)."""
+    ends = [(found.low, expected.low), (found.high, expected.high)]
+    return dataclasses.replace(found, low=None, high=None) == dataclasses.replace(expected, low=None, high=None) \
+        and all(a == pytest.approx(b) for a, b in ends)
+
+
+def test_space_defaults_overrides_and_one_line_errors():
+    defaults = {"learning_rate": 1e-5, "epochs": 5.0, "regularizer_weight": None}
+    dims = {d.name: d for d in search_space("NPO+GD", "none", set(), {}, defaults)}
+    assert same(dims["learning_rate"], Dimension("learning_rate", 1e-6, 1e-4, log=True))
+    assert dims["epochs"] == Dimension("epochs", 1.0, 5.0, step=1.0)
+    assert same(dims["regularizer_weight"], Dimension("regularizer_weight", 0.1, 10.0, log=True))
+    assert dims["npo.beta"] == Dimension("npo.beta", 0.025, 0.4, log=True)
+    assert set(dims) == {"learning_rate", "epochs", "regularizer_weight", "npo.beta"}  # not dual.*: PDU's
+    given = {d.name for d in search_space("NPO+GD", "none", {"epochs", "npo.beta"}, {}, defaults)}
+    assert given == {"learning_rate", "regularizer_weight"}  # settings given explicitly stay fixed
+    space = {"lr": {"low": 1e-6, "high": 1e-3, "log": True}, "NPO.beta": {"low": 0.05, "high": 0.5},
+             "epochs": [1, 2, 3], "regularizer_weight": None, "rmu.layer": None}
+    with pytest.raises(UserError, match=r"^space: 'rmu.layer' is not a setting method NPO\+GD can tune \(its "
+                                        r"settings: .*npo.beta, dual.epsilon"):
+        search_space("NPO+GD", "none", set(), space, defaults)
+    del space["rmu.layer"]
+    dims = {d.name: d for d in search_space("NPO+GD", "none", set(), space, defaults)}
+    assert dims == {"learning_rate": Dimension("learning_rate", 1e-6, 1e-3, log=True),
+                    "npo.beta": Dimension("npo.beta", 0.05, 0.5),
+                    "epochs": Dimension("epochs", choices=(1.0, 2.0, 3.0))}
+    rmu = {d.name: d for d in search_space("RMU", "none", set(), {"rmu.layer": [5, 6]}, defaults)}
+    assert rmu["rmu.layer"].choices == (5, 6)
+    assert rmu["rmu.steering"] == Dimension("rmu.steering", 1.625, 26.0, log=True)
+    assert same(rmu["regularizer_weight"], Dimension("regularizer_weight", 120.0, 12000.0, log=True))  # RMU's b 1200
+    for bad, message in [({"npo.beta": {"low": -1, "high": 1}}, "space: npo.beta = -1: Input should be greater than 0"),
+                         ({"lr": {"low": 1e-3, "high": 1e-5}}, "space: learning_rate needs low < high"),
+                         ({"lr": {"low": 1e-5}}, "space: learning_rate needs both low and high"),
+                         ({"lr": 1e-5}, "space: learning_rate must be {low, high[, log, step]} or a list"),
+                         ({"lr_schedule": {"low": 0, "high": 1}}, "space: lr_schedule is not a number")]:
+        with pytest.raises(UserError, match=f"^{re.escape(message)}"):
+            search_space("NPO+GD", "none", set(), bad, defaults)
+
+
+def test_bad_tune_settings_exit_2_in_one_line(tiny_model_dir, fictitious_bench, tmp_path, capsys):
+    base = ["tune", "--model", str(tiny_model_dir), "--data", str(fictitious_bench), "--out", str(tmp_path / "x"),
+            "--method", "NPO"]
+    cases = [(["--objectives", "forget.fact_accuracy:up"], "objective 'forget.fact_accuracy:up': the direction is "),
+             (["--objectives", "muse.knowmem_f"], "objective 'muse.knowmem_f': give its direction"),
+             (["--select", "best"], "unknown selection rule 'best'"),
+             (["--config", str(tmp_path / "space.yaml")], "space: 'npo.bta' is not a setting method NPO can tune"),
+             (["--config", str(tmp_path / "eval.yaml")], "eval: 'model' is set by tune")]
+    (tmp_path / "space.yaml").write_text("space: {npo.bta: {low: 0.05, high: 0.5}}\n")
+    (tmp_path / "eval.yaml").write_text("eval: {model: other}\n")
+    for flags, message in cases:
+        assert main([*base, *flags]) == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and message in error, error
+    assert not (tmp_path / "x").exists()
+
+
+def test_the_prune_rule_on_hand_made_checkpoints():
+    name = "model_utility_tofu"
+    start = Checkpoint(0, 0.0, {name: 0.40})
+    assert reference_utility(start, name, 0.45) == 0.40  # the target on the curve's own subset
+    assert reference_utility(Checkpoint(5, 0.5, {name: 0.3}), name, 0.45) == 0.45  # no step 0: the full evaluation
+    assert reference_utility(Checkpoint(0, 0.0, {name: None}), name, 0.45) == 0.45
+    assert prune_reason(Checkpoint(10, 1.0, {name: 0.25}), name, 0.40, 0.5) is None  # 0.25 >= 0.2
+    collapsed = prune_reason(Checkpoint(20, 2.0, {name: 0.05}), name, 0.40, 0.5)
+    assert collapsed == ("step 20 (epoch 2): model_utility_tofu 0.05 is below 0.5 x the target's 0.4 = 0.2; a "
+                         "collapsed model does not recover")
+    # judged by the interval's high end: a noisy low value whose interval reaches the floor is kept
+    assert prune_reason(Checkpoint(20, 2.0, {name: 0.15}, {name: (0.05, 0.22)}), name, 0.40, 0.5) is None
+    assert "0.15 (interval up to 0.18) is below" in prune_reason(
+        Checkpoint(20, 2.0, {name: 0.15}, {name: (0.1, 0.18)}), name, 0.40, 0.5)
+    assert prune_reason(Checkpoint(20, 2.0, {name: None}), name, 0.40, 0.5) is None  # not computed: no evidence
+    assert prune_reason(Checkpoint(20, 2.0, {"forget.fact_accuracy": 0.0}), name, 0.40, 0.5) is None
+
+
+def test_objectives_directions_defaults_and_missing_values():
+    assert parse_objective("forget.fact_accuracy") == Objective("forget.fact_accuracy", "minimize")
+    assert parse_objective("overall.model_utility_tofu") == Objective("model_utility_tofu", "maximize")
+    assert parse_objective("muse.knowmem_f:min") == Objective("muse.knowmem_f", "minimize")
+    summary = {"overall": {"model_utility_tofu": 0.4, "forget_quality": None},
+               "overall_intervals": {"model_utility_tofu": [0.35, 0.45]},
+               "splits": {"forget": {"metrics": {"fact_accuracy": 0.9, "rougeL_recall": 0.8}, "intervals": {}}},
+               "not_computed": {"forget_quality": "no --retain-eval given"}}
+    assert [o.text for o in default_objectives(summary)] == ["forget.fact_accuracy:minimize",
+                                                            "model_utility_tofu:maximize"]
+    assert read_objective(summary, parse_objective("model_utility_tofu")) == (0.4, [0.35, 0.45])
+    with pytest.raises(MetricMissing, match="^forget_quality was not computed: no --retain-eval given$"):
+        read_objective(summary, parse_objective("forget_quality:maximize"))
+    with pytest.raises(MetricMissing, match="has no such number"):
+        read_objective(summary, parse_objective("forget.truth_ratio"))
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
+def test_seeded_sampling_dead_journal_trials_and_no_surplus(tmp_path):
+    """Trial k samples from (seed, k): reproducible, and two workers draw different settings. A journal storage's
+    running trial without a heartbeat for the grace period is failed and queued again with its settings. A trial
+    asked for when the study has its total gives way."""
+    def drawn(seed: int, trials: int) -> list[float]:
+        study = optuna.create_study(sampler=TrialSeededSampler("tpe", seed, 10))
+        return [study.ask().suggest_float("x", 0, 1) for _ in range(trials)]
+
+    assert drawn(0, 3) == drawn(0, 3) and len(set(drawn(0, 3))) == 3 and drawn(0, 3) != drawn(1, 3)
+    storage = open_storage(f"journal:{tmp_path / 'journal.log'}", 1, 1)
+    assert isinstance(storage, HeartbeatJournalStorage)
+    study = optuna.create_study(storage=storage, study_name="s")
+    dead = study.ask()
+    dead.suggest_float("x", 0, 1)
+    storage.record_heartbeat(dead._trial_id)
+    fail_dead_trials(study)
+    assert study.trials[0].state == optuna.trial.TrialState.RUNNING  # beat just now
+    time.sleep(1.2)
+    fail_dead_trials(study)
+    first, retry = study.trials
+    assert first.state == optuna.trial.TrialState.FAIL and retry.state == optuna.trial.TrialState.WAITING
+    assert retry.params == first.params and retry.system_attrs["failed_trial"] == 0
+    full = optuna.create_study()
+    full.tell(full.ask(), 1.0)
+    with pytest.raises(Surplus, match="^the study already had its 1 trials when trial 1 started$"):
+        check_not_surplus(full.ask(), 1)
+    check_not_surplus(full.ask(), 3)  # trial 2, after trial 0 complete and trial 1 running: 2 of 3
