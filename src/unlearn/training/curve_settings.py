@@ -15,7 +15,7 @@ NONE_WORDS = ("", "none", "null")
 
 
 class CurveSettings(PartSettings):
-    every_steps: PositiveInt | None = Field(None, description="evaluate every N optimizer steps")
+    every_steps: PositiveInt | None = Field(None, description="evaluate every N optimizer steps (default: none)")
     every_epoch: bool | None = Field(None, description="evaluate at the end of every epoch (default: on unless "
                                                        "every_steps is given)")
     at_start: bool = Field(True, description="evaluate the model before the first step too (step 0)")
