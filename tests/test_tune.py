@@ -129,6 +129,7 @@ def test_a_killed_study_resumes_and_two_workers_share_it(tiny_model_dir, fictiti
         assert trials[number].state == optuna.trial.TrialState.FAIL
         retry = next(t for t in trials if t.system_attrs.get("failed_trial") == number)
         assert retry.params == trials[number].params
+        assert not (out / "trials" / f"{number:04d}" / "model").exists()  # its weights deleted too
     workers = {t.user_attrs["worker"] for t in trials if t.state == optuna.trial.TrialState.COMPLETE}
     assert len(workers) >= 2  # the killed one's first trial and at least one of the two resuming workers
     failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL and t.number not in killed]

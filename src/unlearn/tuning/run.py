@@ -26,7 +26,7 @@ from unlearn.tuning.objectives import MetricMissing, Objective, default_objectiv
 from unlearn.tuning.settings import TuneSettings
 from unlearn.tuning.study import (STUDY_ATTR, TrialSeededSampler, check_same_study, counts, existing_study,
                                   fail_dead_trials, open_storage, open_study)
-from unlearn.tuning.trial import TrialFailed, TrialRunner
+from unlearn.tuning.trial import TrialFailed, TrialRunner, drop_dead_weights
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 5  # how often a waiting worker looks at the study again
@@ -48,6 +48,7 @@ def tune(settings: TuneSettings) -> dict:
         runner = TrialRunner(settings, objectives, dimensions, target["values"], settings.n_trials)
         work(study, runner, settings)
         fail_dead_trials(study)
+        drop_dead_weights(study, out, settings.keep_models)
         return export(study, settings, objectives, target, [d.record() for d in dimensions])
 
 

@@ -173,7 +173,7 @@ class TuneSettings(ForgetSettings):
 
     def fingerprint(self) -> dict:
         """What makes two workers' trials comparable: every setting but the machine-local ones."""
-        values = self.model_dump(exclude=LOCAL)
+        values = self.model_dump(exclude=LOCAL | {"objectives"})  # the objectives are compared on their own
         values["space"] = [d.record() for d in self.dimensions]
         values["eval"] = self.eval_settings("-", Path("-")).model_dump(
             exclude={"model", "data", "out", "device", "threads", "retain_eval"})

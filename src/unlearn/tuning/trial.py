@@ -2,10 +2,10 @@
 
 The trial's values are its objectives read from the evaluation summary, each stored with its interval in
 the trial's user attributes (``objectives``: ``{name: {"value": v, "interval": [low, high] | null}}``). A
-trial fails, with its reason in the user attribute ``fail_reason``, when its sampled settings are refused
-or an objective was not computed; never with a made-up value. A trial pruned from its evaluation curve
-records ``pruned_step`` and ``pruned_reason``; every trial records the ``worker`` (host:pid) that ran it.
-Its folder ``OUT/trials/NNNN`` keeps the forget run's summary, its curve and the evaluation; the unlearned
+trial fails, with its reason in the user attribute ``fail_reason``, when its sampled settings are refused,
+run out of device memory, or an objective was not computed; never with a made-up value. A trial pruned
+from its evaluation curve records ``pruned_step`` and ``pruned_reason``; every trial records the
+``worker`` (host:pid) that ran it. Its folder ``OUT/trials/NNNN`` keeps the forget run's summary, its curve and the evaluation; the unlearned
 weights are deleted once evaluated unless kept.
 """
 
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
+import torch
 from optuna.trial import TrialState
 
 from unlearn.config import validate_settings
@@ -88,6 +89,8 @@ class TrialRunner:
             summary = _evaluate(self.settings.eval_settings(str(folder / "model"), folder / "eval"))
         except UserError as error:
             raise TrialFailed(f"trial {trial.number}: {error}") from None
+        except torch.OutOfMemoryError:  # a sampled batch size or sequence length too large for the device
+            raise TrialFailed(f"trial {trial.number}: out of memory on the device with {sampled}") from None
         finally:
             _drop_weights(folder / "model", self.settings.keep_models)
         try:
@@ -149,6 +152,14 @@ def _evaluate(settings) -> dict:
     from unlearn import api
 
     return api.evaluate(settings=settings).summary
+
+
+def drop_dead_weights(study, out: Path, keep: bool) -> None:
+    """Delete the unlearned weights a killed or interrupted trial of this machine left in its folder."""
+    running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    for folder in sorted((out / "trials").glob("[0-9]*")):
+        if folder.name.isdigit() and int(folder.name) not in running:
+            _drop_weights(folder / "model", keep)
 
 
 def _drop_weights(model: Path, keep: bool) -> None:
