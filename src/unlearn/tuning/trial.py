@@ -5,8 +5,8 @@ the trial's user attributes (``objectives``: ``{name: {"value": v, "interval": [
 trial fails, with its reason in the user attribute ``fail_reason``, when its sampled settings are refused,
 run out of device memory, or an objective was not computed; never with a made-up value. A trial pruned
 from its evaluation curve records ``pruned_step`` and ``pruned_reason``; every trial records the
-``worker`` (host:pid) that ran it. Its folder ``OUT/trials/NNNN`` keeps the forget run's summary, its curve and the evaluation; the unlearned
-weights are deleted once evaluated unless kept.
+``worker`` (host:pid) that ran it. Its folder ``OUT/trials/NNNN`` keeps the forget run's summary, its
+curve and the evaluation; the unlearned weights are deleted once evaluated unless kept.
 """
 
 from __future__ import annotations
