@@ -167,6 +167,8 @@ def test_a_write_cut_off_leaves_the_last_complete_curve(tiny_model_dir, fictitio
     (["--select", "muse", "--utility-floor.target-utility", "0.4"],
      "settings of selection rule 'utility-floor' given, but the rule chosen is 'muse'"),
     (["--select", "muse"], "selection rule 'muse' needs its setting 'retrained'"),
+    (["--select", "muse", "--muse.retrained", "0.3"],
+     "selection rule muse reads muse.knowmem_f, a number of suite muse: add the suite to the curve"),
     (["--select", "utility-floor", "--utility-floor.target-utility", "0.4", "--curve.stop-when-selected"],
      "--curve.stop-when-selected: rule utility-floor takes the best of all checkpoints"),
     (["--curve.every-steps", "0"], "curve.every_steps"),

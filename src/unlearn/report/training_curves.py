@@ -13,10 +13,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from unlearn.errors import UserError
 from unlearn.files import atomic_write_text
 from unlearn.report.plots import plt, save_figure
 from unlearn.report.tables import Table, cell
 from unlearn.selection.curve import Checkpoint, metric_key
+from unlearn.selection.registry import rule_metrics as registered_rule_metrics
 from unlearn.selection.trajectory import TRAJECTORY_FILE, read_trajectory
 
 FORGET_LINES = ("forget.fact_accuracy", "forget.rougeL_recall", "forget.probability")
@@ -49,16 +51,14 @@ def read_curve(label: str, folder: Path, train: dict | None = None) -> TrainingC
 
 
 def rule_metrics(curve: TrainingCurve) -> list[str]:
-    """The metrics the selection rule read: its settings' values that name a metric of the curve, and the
-    names in an expression."""
+    """The metrics of the curve the selection rule read (none when the rule is not registered here)."""
     known = {key for c in curve.checkpoints for key in c.metrics}
-    args = (curve.selected or {}).get("args") or {}
-    names = [metric_key(v) for v in args.values() if isinstance(v, str) and metric_key(v) in known]
-    if isinstance(args.get("expression"), str):
-        from unlearn.selection.expression import parse
-
-        names += [metric_key(n) for n in parse(args["expression"]).names if metric_key(n) in known]
-    return list(dict.fromkeys(names))
+    selected = curve.selected or {}
+    try:
+        names = registered_rule_metrics(selected["rule"], selected.get("args")) if selected.get("rule") else []
+    except UserError:
+        return []
+    return list(dict.fromkeys(metric_key(n) for n in names if metric_key(n) in known))
 
 
 def panels(curve: TrainingCurve) -> tuple[list[str], list[str]]:

@@ -180,13 +180,17 @@ def expression(curve: list[Checkpoint], expression: str | None = None,
 
 for shipped in (
     SelectionRule("muse", "MUSE: the first checkpoint whose forget KnowMem is at or below the retrained model's",
-                  muse, MuseSettings, picks_first=lambda settings: True),
+                  muse, MuseSettings, picks_first=lambda settings: True, reads=lambda settings: [settings.metric]),
     SelectionRule("utility-floor", "TOFU papers: the best forget score among checkpoints whose utility is at least "
-                                   "a fraction of the target's", utility_floor, UtilityFloorSettings),
+                                   "a fraction of the target's", utility_floor, UtilityFloorSettings,
+                  reads=lambda settings: [settings.forget_metric, settings.utility_metric]),
     SelectionRule("reach-retain", "the first checkpoint whose forget score lies within the retain model's interval",
-                  reach_retain, ReachRetainSettings, picks_first=lambda settings: True),
+                  reach_retain, ReachRetainSettings, picks_first=lambda settings: True,
+                  reads=lambda settings: [settings.metric]),
     SelectionRule("expression", "a condition (the first checkpoint where it holds) or an objective (maximized or "
                                 "minimized) over flat metric names", expression, ExpressionSettings,
-                  picks_first=lambda settings: settings.goal == "first"),
+                  picks_first=lambda settings: settings.goal == "first",
+                  reads=lambda settings: sorted(expressions.parse(settings.expression).names) if settings.expression
+                  else []),
 ):
     register(shipped)

@@ -28,13 +28,15 @@ class SelectionRule:
 
     ``picks_first(settings)`` says whether, with these settings, the rule chooses "the first checkpoint
     that ...": its choice can then never move to a later checkpoint, so training may stop as soon as it
-    chooses one (``--curve.stop-when-selected``); a rule that takes the best of all checkpoints cannot."""
+    chooses one (``--curve.stop-when-selected``); a rule that takes the best of all checkpoints cannot.
+    ``reads(settings)`` names the metrics it reads, so a run can make sure its curve computes them."""
 
     name: str
     description: str
     select: Callable[..., Selection]
     settings: type[PartSettings]
     picks_first: Callable[[PartSettings], bool] = dataclass_field(default=lambda settings: False)
+    reads: Callable[[PartSettings], list[str]] = dataclass_field(default=lambda settings: [])
 
 
 def _problem(rule: SelectionRule) -> str | None:
@@ -83,6 +85,11 @@ def rule_settings(name: str, args: dict | None = None) -> PartSettings:
             raise UserError(f"selection rule '{name}' has no setting '{where}' (its settings: "
                             f"{', '.join(chosen.settings.model_fields) or 'none'})") from None
         raise UserError(f"selection rule '{name}': {where} = {first.get('input')!r}: {first['msg']}") from None
+
+
+def rule_metrics(name: str, args: dict | None = None) -> list[str]:
+    """The metrics rule ``name`` reads with ``args``."""
+    return rule(name).reads(rule_settings(name, args))
 
 
 def picks_first(name: str, args: dict | None = None) -> bool:

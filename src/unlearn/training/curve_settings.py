@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field, NonNegativeInt, PositiveInt, field_validator
 
+from unlearn.benchmarks.registry import suites as registered_suites
 from unlearn.config import PartSettings, comma_list
 
 NONE_WORDS = ("", "none", "null")
@@ -52,3 +53,16 @@ class CurveSettings(PartSettings):
     def on_epochs(self) -> bool:
         """Whether epoch ends are evaluation points."""
         return self.every_epoch if self.every_epoch is not None else self.every_steps is None
+
+    def suite_not_run(self, metrics: list[str]) -> tuple[str, str] | None:
+        """``(metric, suite)`` for the first of ``metrics`` that is a suite's number (``muse.knowmem_f``) of a
+        suite the curve does not run; None when the curve computes them all."""
+        running = {name.lower() for name in self.suites}
+        for metric in metrics:
+            prefix = metric.strip().removeprefix("overall.").partition(".")[0]
+            for name, spec in registered_suites().items():
+                if spec.suite and prefix in (name.lower(), name.lower().replace("-", "_"), spec.suite.summary_key):
+                    if name.lower() not in running:
+                        return metric, name
+        return None
+

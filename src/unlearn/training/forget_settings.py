@@ -20,7 +20,7 @@ from unlearn.config import PartSettings, check_part_args, move_renamed
 from unlearn.errors import UserError
 from unlearn.families import FAMILY_METHODS, FamilyMethod
 from unlearn.objectives.registry import Method, method_parts, parse_method, part_defaults, training_defaults
-from unlearn.selection.registry import picks_first, rules, select
+from unlearn.selection.registry import picks_first, rule_metrics, rules, select
 from unlearn.training.curve_settings import CurveSettings
 from unlearn.training.settings import DataSettings, OptimSettings, TrainableModelSettings
 
@@ -146,6 +146,10 @@ class ForgetSettings(OptimSettings, DataSettings, TrainableModelSettings):
             select(name, [], args.get(name))
         except UserError as error:
             raise ValueError(str(error)) from None
+        missing = self.curve_settings.suite_not_run(rule_metrics(name, args.get(name)))
+        if missing:
+            raise ValueError(f"selection rule {name} reads {missing[0]}, a number of suite {missing[1]}: add the "
+                             f"suite to the curve (--curve.suites {missing[1]}; it runs on its whole data)")
         if self.curve is not None and self.curve.stop_when_selected and not picks_first(name, args.get(name)):
             raise ValueError(f"--curve.stop-when-selected: rule {name} takes the best of all checkpoints, so a later "
                              "one could still win; it stops only rules that choose the first checkpoint that ...")
