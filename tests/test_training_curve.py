@@ -123,6 +123,20 @@ def test_early_stop_at_the_first_point_a_first_checkpoint_rule_chooses(tiny_mode
     assert_weights(result.out, weights.by_step[1])
 
 
+def test_when_no_checkpoint_qualifies_the_final_weights_are_kept_and_the_run_says_so(tiny_model_dir, fictitious_bench,
+                                                                                    tmp_path, caplog):
+    weights = Weights()
+    result = unlearn.forget(**settings(tiny_model_dir, fictitious_bench, tmp_path / "none", epochs=1, curve={
+        **CURVE, "every_steps": None, "at_start": False}, select="expression",
+        select_args={"expression": {"expression": "forget.probability > 2"}}), callbacks=[weights])
+    assert_weights(result.out, weights.by_step[2])
+    reason = "'forget.probability > 2' holds at none of the 1 checkpoints"
+    assert result["selection"] == {"rule": "expression", "step": None, "epoch": None, "reason": reason,
+                                   "model": "the final weights: no checkpoint qualifies"}
+    assert read_trajectory(result.out / "trajectory.json")[1]["step"] is None
+    assert f"selection rule expression chose no checkpoint ({reason}): the final weights are saved" in caplog.text
+
+
 class Pruned(Exception):
     pass
 
