@@ -2,7 +2,9 @@
 
 Order of work: validate every setting and the data (fast, before any model loads), load the
 model, build the data streams the method reads, compute what the reference contributes
-(cached log-probs or a frozen model), train with ``UnlearningTrainer``, save.
+(cached log-probs or a frozen model), train with ``UnlearningTrainer``, save. With a curve (``--curve.*``,
+``--select``) the training is evaluated as it goes and the model saved is the checkpoint the rule chose
+(``evaluation/during_training.py``, ``selected_weights.py``).
 """
 
 from __future__ import annotations
