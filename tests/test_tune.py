@@ -17,6 +17,7 @@ import optuna
 import pytest
 import yaml
 
+from conftest import tiny_experiment
 from unlearn.cli.main import main
 from unlearn.config import settings_from
 from unlearn.errors import UserError
@@ -271,3 +272,37 @@ def test_seeded_sampling_dead_journal_trials_and_no_surplus(tmp_path):
     with pytest.raises(Surplus, match="^the study already had its 1 trials when trial 1 started$"):
         check_not_surplus(full.ask(), 1)
     check_not_surplus(full.ask(), 3)  # trial 2, after trial 0 complete and trial 1 running: 2 of 3
+
+
+def test_a_scenario_method_with_tune_unlearns_with_the_chosen_settings(tiny_model_dir, fictitious_bench, tmp_path):
+    """``tune:`` in a method entry: the study runs first as a step of its own, on the validation split it names,
+    and the forget step uses its chosen trial's settings; both steps are reused when run again."""
+    from unlearn.scenarios.common import forget_step
+    from unlearn.scenarios.experiment import check_experiment
+    from unlearn.scenarios.steps import Steps
+
+    section = {"trials": 1, "forget": "forget05", "objectives": OBJECTIVES, "eval": EVAL}
+    settings = tiny_experiment(tiny_model_dir, tmp_path / "exp", methods=[{"method": "GA+GD", "tune": section}])
+    check_experiment(settings, "exp.yaml")
+    entry = settings.methods[0]
+    steps = Steps(tmp_path / "exp", progress=lambda message: None)
+    model = forget_step(settings, steps, tiny_model_dir, fictitious_bench, entry, "forget10", "forget-GA+GD")
+    tuned, forgot = steps.ran
+    assert tuned.startswith("tune-forget-GA_GD-") and forgot == model.name
+    summary = json.loads((model.parent / tuned / "pareto.json").read_text())
+    (trial,) = summary["trials"]
+    assert summary["chosen"]["trial"] == 0 and trial["state"] == "complete"
+    trained = json.loads((model.parent / tuned / "trials" / "0000" / "eval" / "summary.json").read_text())
+    assert trained["splits"]["forget"]["split"] == "forget05_perturbed"  # the validation split, not the reported one
+    run = json.loads((model / "unlearn_settings.json").read_text())
+    assert run["forget"] == "forget10" and run["learning_rate"] == trial["params"]["learning_rate"]
+    assert run["regularizer_weight"] == trial["params"]["regularizer_weight"]
+    again = Steps(tmp_path / "exp", progress=lambda message: None)
+    assert forget_step(settings, again, tiny_model_dir, fictitious_bench, entry, "forget10", "forget-GA+GD") == model
+    assert again.ran == [] and again.reused == [tuned, forgot]
+    bad = tiny_experiment(tiny_model_dir, tmp_path / "bad", methods=[{"method": "GA+GD", "tune": {"trails": 8}}])
+    with pytest.raises(UserError, match=r"^exp.yaml: method GA\+GD: tune: unknown setting 'trails' \(tune settings: "):
+        check_experiment(bad, "exp.yaml")
+    bad = tiny_experiment(tiny_model_dir, tmp_path / "bad", methods=[{"method": "GA+GD", "tune": {"space": {"x": []}}}])
+    with pytest.raises(UserError, match=r"^exp.yaml: method GA\+GD: tune: space: 'x' is not a setting method GA\+GD"):
+        check_experiment(bad, "exp.yaml")

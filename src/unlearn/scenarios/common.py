@@ -139,6 +139,11 @@ def forget_step(settings: ExperimentSettings, steps: Steps, model: str | Path, d
                 forget_split: str, name: str, reference: str | Path | None = None, retain: str | None = None) -> Path:
     values = {**method_values(settings.unlearn, entry), **machine(settings), "model": model,
               "forget": forget_split, "retain": retain or settings.retain, "reference": reference, "resume": True}
+    if entry.tune is not None:  # the study first, on the same model and data; its chosen settings then
+        from unlearn.scenarios.tuned import tuned_values
+
+        evaluated = {**with_scenario_suites(settings.eval, settings.scenario), **machine(settings)}
+        values = tuned_values(steps, name, entry.tune, values, evaluated, data)
     return _command_step(steps, name, ForgetSettings, forget, values, data)
 
 

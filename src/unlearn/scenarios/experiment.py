@@ -3,7 +3,8 @@
 The ``finetune``, ``unlearn`` and ``eval`` sections hold settings of ``unlearn finetune``,
 ``unlearn forget`` and ``unlearn eval``; they are validated against those commands' settings
 when the file is read, so a typo fails before any step runs. A method entry is a name
-(``ME+GD``) or a mapping with ``method``, an optional ``label`` and its own overrides. The
+(``ME+GD``) or a mapping with ``method``, an optional ``label``, its own overrides and an optional
+``tune`` section (``unlearn tune`` first, its chosen settings then: ``scenarios/tuned.py``). The
 scenario is one of the registry's (``scenarios/registry.py``), and ``scenario_args`` holds its
 own settings, checked against the settings class it registered.
 """
@@ -57,6 +58,7 @@ class MethodEntry(BaseModel):
     method: str
     label: str | None = None
     settings: dict = Field(default_factory=dict)
+    tune: dict | None = None  # unlearn tune first, the chosen trial's settings then (scenarios/tuned.py)
 
     @property
     def name(self) -> str:
@@ -156,10 +158,11 @@ class ExperimentSettings(BaseModel):
             if isinstance(item, str):
                 entries.append({"method": item})
             elif isinstance(item, dict) and "method" in item:
-                rest = {k: v for k, v in item.items() if k not in ("method", "label")}
+                rest = {k: v for k, v in item.items() if k not in ("method", "label", "tune")}
                 if set(rest) == {"settings"} and isinstance(rest["settings"], dict):
                     rest = rest["settings"]  # the form model_dump() writes (experiment.json's settings)
-                entries.append({"method": item["method"], "label": item.get("label"), "settings": rest})
+                entries.append({"method": item["method"], "label": item.get("label"), "settings": rest,
+                                "tune": item.get("tune")})
             else:
                 raise ValueError(f"a method is a name or a mapping with 'method', got {item!r}")
         return entries
@@ -222,6 +225,11 @@ def check_experiment(settings: ExperimentSettings, source: str) -> None:
     for entry in settings.methods:
         values = method_values(settings.unlearn, entry)
         check_settings(_check_section(values, ForgetSettings, f"{source}: method {entry.name}", placeholders))
+        if entry.tune is not None:
+            from unlearn.scenarios.tuned import check_tune_section
+
+            check_tune_section(entry.tune, {**values, **placeholders}, evaluated,
+                               f"{source}: method {entry.name}: tune")
 
 
 def with_scenario_suites(values: dict, scenario: str, suite_args: dict[str, dict] | None = None) -> dict:

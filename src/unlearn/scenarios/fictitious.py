@@ -20,8 +20,10 @@ from unlearn.scenarios.steps import Steps
 
 def needed_splits(settings: ExperimentSettings) -> list[str]:
     holdout = default_holdout(settings.forget)
+    tuned = [entry.tune["forget"] for entry in settings.methods if (entry.tune or {}).get("forget")]
     return ["full", settings.forget, f"{settings.forget}_perturbed", settings.retain, "retain_perturbed",
-            *UTILITY_SPLITS, *([holdout] if holdout else [])]
+            *UTILITY_SPLITS, *([holdout] if holdout else []),
+            *(f"{split}{end}" for split in tuned for end in ("", "_perturbed"))]
 
 
 def builtin_data(settings: ExperimentSettings) -> Generated:

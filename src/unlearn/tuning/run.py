@@ -119,10 +119,10 @@ def _wait_for_lock(stack: ExitStack, folder: Path) -> None:
 
 
 def _evaluate_target(settings: TuneSettings) -> dict:
-    from unlearn import api
+    from unlearn.evaluation.run import evaluate_model
 
     log.info("evaluating the target %s once, on the evaluation data of every trial", settings.model)
-    return api.evaluate(settings=settings.eval_settings(settings.model, Path(settings.out) / TARGET_FOLDER)).summary
+    return evaluate_model(settings.eval_settings(settings.model, Path(settings.out) / TARGET_FOLDER))
 
 
 def target_numbers(summary: dict, objectives: list[Objective]) -> dict:

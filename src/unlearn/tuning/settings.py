@@ -119,8 +119,11 @@ class TuneSettings(ForgetSettings):
     def _tune_settings(self):
         """The objectives, the space and the eval section, each checked before anything loads (the rule and
         its settings are checked as ``unlearn forget`` checks them)."""
-        parse_objectives(self.objectives)
-        self.dimensions  # noqa: B018 (checks the space)
+        try:  # a ValueError, so that the message names where the settings came from
+            parse_objectives(self.objectives)
+            self.dimensions  # noqa: B018 (checks the space)
+        except UserError as error:
+            raise ValueError(str(error)) from None
         set_by_tune = [key for key in self.eval if key in EVAL_SET_BY_TUNE]
         if set_by_tune:
             raise ValueError(f"eval: '{set_by_tune[0]}' is set by tune (the trial's model, --data, a folder in --out)")

@@ -121,10 +121,9 @@ def check_not_surplus(trial: optuna.Trial, total: int) -> None:
 def run_forget(settings: ForgetSettings, on_checkpoint) -> dict:
     """``unlearn forget`` of one trial, its evaluation curve (when the settings turn it on) watched by
     ``on_checkpoint``, which may prune the trial."""
-    from unlearn import api
+    from unlearn.training.forget import forget
 
-    watched = on_checkpoint if settings.curve_settings is not None else None
-    return api.forget(settings, on_checkpoint=watched).summary
+    return forget(settings, on_checkpoint=on_checkpoint if settings.curve_settings is not None else None)
 
 
 def curve_watcher(trial: optuna.Trial, objectives: list[Objective], target: dict[str, float],
@@ -149,9 +148,9 @@ def curve_watcher(trial: optuna.Trial, objectives: list[Objective], target: dict
 
 
 def _evaluate(settings) -> dict:
-    from unlearn import api
+    from unlearn.evaluation.run import evaluate_model
 
-    return api.evaluate(settings=settings).summary
+    return evaluate_model(settings)
 
 
 def drop_dead_weights(study, out: Path, keep: bool) -> None:

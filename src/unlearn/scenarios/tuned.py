@@ -1,0 +1,88 @@
+"""A method entry's ``tune:`` section: ``unlearn tune`` as a step before the method's forget step, whose
+chosen trial's settings the forget step then uses.
+
+    methods:
+      - method: NPO+GD
+        tune: {trials: 8, forget: forget05, space: {npo.beta: {low: 0.05, high: 0.5}}}
+
+The study's trials start from the forget settings the forget step would use (the ``unlearn`` section under
+the entry's own) on the same model and data, and are evaluated as the scenario evaluates its models (its
+``eval`` section and suites) with the section's ``eval`` over it. ``forget`` names the split the trials
+unlearn and are evaluated on: a validation split, so that the scenario's reported forget split does not
+choose its own settings (without it, the trials use the forget step's split, with a warning). The section
+takes tune's own settings (``trials`` or ``n_trials``, ``objectives``, ``space``, ``select``,
+``select_args``, ``prune_floor``, ...); the study lives in its step folder, so a killed experiment resumes it.
+When no trial qualifies under the selection rule, the forget step keeps the entry's settings, with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from unlearn.config import validate_settings
+from unlearn.errors import UserError
+from unlearn.tuning.settings import TuneSettings
+from unlearn.tuning.space import apply
+
+log = logging.getLogger(__name__)
+SECTION_KEYS = ("trials", "n_trials", "forget", "objectives", "space", "eval", "sampler", "sampler_seed",
+                "startup_trials", "select", "select_args", "prune_floor", "keep_models", "max_failures")
+NOT_FOR_TUNE = ("resume", "overwrite", "save_checkpoints", "keep_checkpoints", "select", "select_args")
+
+
+def tune_values(section: dict, forget_values: dict, eval_values: dict) -> dict:
+    """The study's settings: the forget step's values (less what a trial sets itself), the section's over
+    them, the trials' evaluation the scenario's with the section's ``eval`` over it."""
+    if not isinstance(section, dict):
+        raise UserError("tune must be a mapping of tune settings, e.g. {trials: 8, forget: forget05}")
+    unknown = [key for key in section if key not in SECTION_KEYS]
+    if unknown:
+        raise UserError(f"unknown setting '{unknown[0]}' (tune settings: {', '.join(SECTION_KEYS)}; forget settings "
+                        "go in the entry or the unlearn section)")
+    if "trials" in section and "n_trials" in section:
+        raise UserError("give trials or n_trials, not both")
+    values = {k: v for k, v in forget_values.items() if k not in NOT_FOR_TUNE}
+    values.update({k: v for k, v in section.items() if k not in ("trials", "eval")})
+    if "trials" in section:
+        values["n_trials"] = section["trials"]
+    forget = values.get("forget")
+    values["eval"] = {**eval_values, "forget": forget, **(section.get("eval") or {})}
+    return values
+
+
+def check_tune_section(section: dict, forget_values: dict, eval_values: dict, where: str) -> TuneSettings:
+    """The section validated as tune's settings would be at its step (placeholders for the paths)."""
+    try:
+        values = tune_values(section, forget_values, eval_values)
+    except UserError as error:
+        raise UserError(f"{where}: {error}") from None
+    return validate_settings(TuneSettings, {**values, "model": "-", "data": "-", "out": "-"}, where)
+
+
+def tuned_values(steps, name: str, section: dict, forget_values: dict, eval_values: dict, data: Path) -> dict:
+    """Run (or reuse) the tune step ``tune-NAME`` and return ``forget_values`` with the chosen trial's
+    sampled settings set; unchanged when no trial qualifies."""
+    from unlearn.scenarios.common import identity
+    from unlearn.tuning.run import tune
+
+    values = tune_values(section, forget_values, eval_values)
+    if "forget" not in section:
+        log.warning("%s: tune has no validation split (tune: {forget: SPLIT}); its trials unlearn and are evaluated "
+                    "on the reported split %s", name, values.get("forget"))
+    inputs = {k: identity(v) for k, v in {**values, "data": data}.items() if k != "threads"}
+
+    def act(folder: Path) -> None:
+        plain = {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}
+        tune(validate_settings(TuneSettings, {**plain, "data": str(data), "out": str(folder)}, f"step tune-{name}"))
+
+    folder = steps.run(f"tune-{name}", inputs, act)
+    summary = json.loads((folder / "pareto.json").read_text(encoding="utf-8"))
+    chosen = summary["chosen"]
+    if chosen["trial"] is None:
+        log.warning("%s: %s; unlearning with the method's own settings", name, chosen["reason"])
+        return forget_values
+    params = next(row["params"] for row in summary["trials"] if row["trial"] == chosen["trial"])
+    log.info("%s: tuned settings %s (%s)", name, params, chosen["reason"])
+    return apply(forget_values, params, forget_values["method"], forget_values.get("mask", "none"))
