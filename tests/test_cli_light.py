@@ -19,7 +19,7 @@ from unlearn.cli.parser import CommandParser, HelpFormatter
 from unlearn.config import REQUIRED_TITLE
 from unlearn.quiet import _AfterImport, quiet_command_line, silence_library_messages
 
-HEAVY = ("torch", "transformers", "peft", "bitsandbytes", "datasets", "sentence_transformers")
+HEAVY = ("torch", "transformers", "peft", "bitsandbytes", "datasets", "sentence_transformers", "optuna", "sqlalchemy")
 
 
 def command_parsers(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()):
@@ -86,6 +86,7 @@ def test_every_command_uses_one_parser_class_and_formatter():
     (("finetune",), ["--data", "--out"]), (("forget",), ["--data", "--out"]), (("eval",), ["--data", "--out"]),
     (("attack",), ["--data", "--out", "--original"]), (("compare",), ["--out"]),
     (("data", "fictitious"), ["--out"]), (("data", "wmdp"), ["--out"]), (("plan",), []), (("demo",), []),
+    (("tune",), ["--data", "--out"]),
 ])
 def test_required_flags_are_listed_as_required(command, required):
     text = PARSERS[command].format_help()
