@@ -145,6 +145,7 @@ def test_a_bad_pool_file_is_one_line_with_exit_status_2(tmp_path, capsys, models
     (["--pool", "builtin", "--data", "x"], "generates its own benchmark"),
     (["--pool", "p.yaml"], "needs --data"),
     (["--pool", "p.yaml", "--data", "x", "--recipe.seeds", "1"], "settings of 'recipe' do not apply"),
+    (["--pool", "p.yaml", "--data", "x", "--model", "m"], "names its own models"),
     (["--forget", "forget80"], "forgetNN"),
 ])
 def test_settings_that_do_not_fit_their_pool_are_refused(tmp_path, capsys, flags, message):

@@ -90,6 +90,8 @@ class MetaEvalSettings(BaseModel):
             raise ValueError("the built-in recipe generates its own benchmark; --data is for a pool file (--pool FILE)")
         if not self.builtin and self.data is None:
             raise ValueError(f"--pool {self.pool} needs --data: the benchmark its models are evaluated on")
+        if not self.builtin and "model" in self.model_fields_set:
+            raise ValueError(f"--model is the built-in recipe's base model; --pool {self.pool} names its own models")
         if self.builtin and self.forget is not None and not (
                 re.fullmatch(r"forget\d\d", self.forget) and 1 <= int(self.forget[-2:]) <= MAX_FORGET_PERCENT):
             raise ValueError(f"the built-in recipe's forget split is forgetNN, NN a percentage from 01 to "
