@@ -110,6 +110,46 @@ def test_auc_on_known_rankings():
     assert privacy.auc([0.5], [0.5]) == pytest.approx(0.5)  # a tie counts one half
 
 
+def test_rank_auc_scores_rows_at_once_as_hand_worked_ties_one_half():
+    member = np.array([[1.0, 2.0], [2.0, 2.0], [3.0, 1.0]])
+    nonmember = np.array([[2.0, 3.0, 4.0], [2.0, 2.0, 1.0], [3.0, 0.0, 5.0]])
+    # row 0: member 1 is below all three (3), member 2 ties 2 and is below 3, 4 (2.5): 5.5 of 6 pairs.
+    # Ranks of [2, 3, 4 | 1, 2]: 2.5, 4, 5 | 1, 2.5, so U = 11.5 - 3 * 4 / 2 = 5.5 as counted.
+    # row 1: each member ties two non-members and is above the third: 2 * (0.5 + 0.5) = 2 of 6.
+    # row 2: member 3 ties 3, is below 5 (1.5); member 1 is below 3 and 5 (2): 3.5 of 6.
+    expected = [5.5 / 6, 2 / 6, 3.5 / 6]
+    assert privacy.rank_auc(member, nonmember).tolist() == expected
+    assert privacy.rank_auc(member.T, nonmember.T, axis=0).tolist() == expected
+    for row, (m, h) in enumerate(zip(member, nonmember)):
+        assert privacy.auc(m, h) == expected[row] == stats.mannwhitneyu(h, m).statistic / 6
+    # one member row against every non-member row: 1 and 2 against [2, 2, 1]: 2.5 + 1; against [3, 0, 5]: 2 + 2
+    assert privacy.rank_auc(member[0], nonmember).tolist() == [5.5 / 6, 3.5 / 6, 4 / 6]
+    assert math.isnan(privacy.auc([1.0, math.nan], [2.0, 3.0]))
+
+
+def test_membership_intervals_are_the_per_resample_mann_whitney_bootstrap_s():
+    def old_auc(member, nonmember):  # what every resample computed before: one Mann-Whitney test
+        return stats.mannwhitneyu(nonmember, member).statistic / (len(member) * len(nonmember))
+
+    def old_priv_leak(m, h, rm, rh):
+        return privacy.priv_leak(1 - old_auc(m, h), 1 - old_auc(rm, rh))
+
+    rng = np.random.default_rng(3)
+    member, holdout = rng.normal(0.0, 1.0, 12).round(1), rng.normal(0.4, 1.0, 10).round(1)  # ties within and across
+    ref_member, ref_holdout = ((x + rng.normal(0.0, 1.0, len(x))).round(1) for x in (member, holdout))
+    options = {"resamples": 150}
+    assert privacy.auc_interval(member, holdout, **options) == bootstrap_interval([member, holdout], old_auc, **options)
+    assert privacy.auc_interval(member, holdout, muse=True, **options) == bootstrap_interval(
+        [member, holdout], lambda m, h: 1 - old_auc(m, h), **options)
+    unpaired = privacy.priv_leak_interval(member, holdout, ref_member, ref_holdout, paired=False, **options)
+    assert unpaired == bootstrap_interval([member, holdout, ref_member, ref_holdout], old_priv_leak, **options)
+    by_index = bootstrap_interval([np.arange(12), np.arange(10)], lambda fi, hi: old_priv_leak(
+        member[fi.astype(int)], holdout[hi.astype(int)], ref_member[fi.astype(int)], ref_holdout[hi.astype(int)]),
+        **options)
+    joint = privacy.priv_leak_interval(member, holdout, ref_member, ref_holdout, paired=True, **options)
+    assert joint == by_index and joint[0] < 0 < joint[1] and unpaired[0] < 0 < unpaired[1]
+
+
 def test_priv_leak_is_muse_s_percent_on_muse_oriented_aucs():
     # MUSE eval.py: (AUC - AUC_retrained) / AUC_retrained * 100, AUCs as its metrics/privleak.py orients them
     assert privacy.priv_leak(0.6, 0.5) == pytest.approx(20.0)
@@ -162,7 +202,7 @@ def test_priv_leak_interval_resamples_both_models_by_text():
     # against an independent retrained model, the joint interval is wider than holding its AUC fixed
     ref_member, ref_holdout = rng.normal(0.0, 1.0, 30), rng.normal(0.0, 1.0, 30)
     fixed_auc = privacy.muse_auc(ref_member, ref_holdout)
-    auc_low, auc_high = bootstrap_interval([member, holdout], privacy.muse_auc, resamples=500)
+    auc_low, auc_high = privacy.auc_interval(member, holdout, muse=True, resamples=500)
     fixed = (privacy.priv_leak(auc_low, fixed_auc), privacy.priv_leak(auc_high, fixed_auc))
     joint = privacy.priv_leak_interval(member, holdout, ref_member, ref_holdout, paired=True, resamples=500)
     point = privacy.priv_leak(privacy.muse_auc(member, holdout), fixed_auc)

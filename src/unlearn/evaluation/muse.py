@@ -27,9 +27,9 @@ from pathlib import Path
 from unlearn.errors import UserError
 from unlearn.evaluation.generation import generate_greedy
 from unlearn.evaluation.whole_text import whole_text_logprobs
-from unlearn.metrics.privacy import min_k_score, muse_auc, priv_leak, priv_leak_interval
+from unlearn.metrics.privacy import auc_interval, min_k_score, muse_auc, priv_leak, priv_leak_interval
 from unlearn.metrics.text import rouge_l_f1
-from unlearn.metrics.uncertainty import bootstrap_interval, mean_interval
+from unlearn.metrics.uncertainty import mean_interval
 
 STOPS = ("\n\n", "\nQuestion", "Question:")  # where a KnowMem answer ends (MUSE's cut)
 VERBMEM_TOKENS, KNOWMEM_TOKENS, MIN_K = 128, 32, 0.4
@@ -98,7 +98,7 @@ def privleak(model, tokenizer, members: list[dict], holdout: list[dict], retrain
               for lp in whole_text_logprobs(model, tokenizer, texts, window, batch_size)]
     member_scores, holdout_scores = scores[:len(members)], scores[len(members):]
     value = muse_auc(member_scores, holdout_scores)
-    found = bootstrap_interval([member_scores, holdout_scores], muse_auc, **interval_options)
+    found = auc_interval(member_scores, holdout_scores, muse=True, **interval_options)
     lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]]
     result = {"auc": value, "auc_interval": list(found) if found else None, "auc_orientation": AUC_ORIENTATION,
               "min_k": k, "members": len(members), "holdout": len(holdout),

@@ -21,7 +21,7 @@ from unlearn.evaluation.builtin_metrics import MIA_ATTACK_LABELS
 from unlearn.evaluation.evaluator import SplitResult, finite_mean, metric_columns
 from unlearn.evaluation.splits import UTILITY_ROLES
 from unlearn.metrics.likelihood import forget_efficacy, forget_quality, harmonic_mean
-from unlearn.metrics.privacy import auc, priv_leak, priv_leak_interval, to_muse_auc
+from unlearn.metrics.privacy import auc, auc_interval, priv_leak, priv_leak_interval, to_muse_auc
 from unlearn.metrics.uncertainty import bootstrap_interval
 
 TOFU_UTILITY_METRICS = ("rougeL_recall", "probability", "truth_ratio")
@@ -114,7 +114,7 @@ def model_intervals(results: dict[str, SplitResult], metrics: dict, retain_model
         if metrics.get(name) is None:
             continue
         members, others = (_scores(results[role].examples, f"mia_{attack}") for role in ("forget", "holdout"))
-        found = bootstrap_interval([members, others], auc, **options)
+        found = auc_interval(members, others, **options)
         intervals[name] = list(found) if found else None
         if metrics.get(f"priv_leak_{attack}") is not None:
             intervals[f"priv_leak_{attack}"] = _priv_leak_interval(results, retain_model, attack, options)
