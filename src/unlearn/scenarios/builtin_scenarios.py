@@ -83,38 +83,46 @@ TOFU_INTRO = ("Model {model}, data {data}, forget split {forget}, retain split {
               "for itself.")
 
 
+# the anchor models a scenario's forget steps give a selection rule (scenarios/selection_refs.py)
+BOTH, TARGET_ONLY = ("target", "retain"), ("target",)
+
+
 def _suite_intro(text: str) -> str:
     return f"Model {{model}}, data {{data}}: {text}; n/c = not computed."
 
 
 register(Scenario(
     "fictitious", "TOFU: fine-tune target and retain models on invented people, unlearn a forget split, compare",
-    "unlearn.scenarios.fictitious:run", FictitiousSettings, intro=TOFU_INTRO, attacks=True, benchmark="fictitious"))
+    "unlearn.scenarios.fictitious:run", FictitiousSettings, intro=TOFU_INTRO, attacks=True, benchmark="fictitious",
+    reference_models=BOTH))
 register(Scenario(
     "continual", "TOFU, continual: a sequence of forget requests (the forget split's task_id groups), each "
                  "unlearned from the previous model and evaluated on everything forgotten so far",
-    "unlearn.scenarios.continual:run", ContinualSettings, intro=TOFU_INTRO, benchmark="fictitious"))
+    "unlearn.scenarios.continual:run", ContinualSettings, intro=TOFU_INTRO, benchmark="fictitious",
+    reference_models=BOTH))
 register(Scenario(
     "real_world", "Real world: forget what the base model learned in pre-training about real entities; locality "
                   "on held-out neighbor entities",
     "unlearn.scenarios.real_world:run", RealWorldSettings, forget=None, retain=None,
     intro="Model {model}, data {data}: the forget split holds the questions about the target entities, the retain "
           "split the held-out neighbor entities (locality). Arrows say which direction is better; n/c = not computed "
-          "(reasons at the end). There is no retain model, so forget quality and PrivLeak are not computed."))
+          "(reasons at the end). There is no retain model, so forget quality and PrivLeak are not computed.",
+    reference_models=TARGET_ONLY))
 register(Scenario(
     "wmdp", "WMDP: unlearn a raw-text corpus, measure by zero-shot multiple choice (forget and utility questions)",
     "unlearn.scenarios.wmdp:run", WmdpSettings, forget="forget_corpus", retain="retain_corpus",
     intro=_suite_intro("each method unlearned the forget corpus (raw text); every model answers the multiple-choice "
                        "splits zero-shot as lm-eval does. Forget accuracy should fall to chance, utility accuracy "
-                       "should stay"), benchmark="wmdp", suites=("choice",)))
+                       "should stay"), benchmark="wmdp", suites=("choice",), reference_models=TARGET_ONLY))
 register(Scenario(
     "muse", "MUSE: unlearn news articles (raw text); VerbMem, KnowMem and PrivLeak against a retrained model",
     "unlearn.scenarios.muse:run", MuseSettings, forget="raw.forget", retain="raw.retain1",
     intro=_suite_intro("each method unlearned the forget articles (raw text); VerbMem and KnowMem on the forget set "
                        "should fall, KnowMem on the retain set should stay, PrivLeak near 0 means as private as the "
-                       "retrained model"), benchmark="muse", suites=("muse",)))
+                       "retrained model"), benchmark="muse", suites=("muse",), reference_models=BOTH))
 register(Scenario(
     "rwku", "RWKU: unlearn the model's own writing about real targets; RWKU's probes on targets and neighbors",
     "unlearn.scenarios.rwku:run", RwkuSettings, forget=None, retain=None,
     intro=_suite_intro("each method unlearned the model's own writing about the targets; RWKU's probes ask about the "
-                       "targets (should fall) and their neighbors (should stay)"), benchmark="rwku", suites=("rwku",)))
+                       "targets (should fall) and their neighbors (should stay)"), benchmark="rwku", suites=("rwku",),
+    reference_models=TARGET_ONLY))

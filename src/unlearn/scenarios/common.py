@@ -19,6 +19,7 @@ from unlearn.errors import UserError
 from unlearn.evaluation.run import METRICS_VERSION, EvalSettings, evaluate_model
 from unlearn.scenarios.experiment import ExperimentSettings, MethodEntry, method_values, with_scenario_suites
 from unlearn.scenarios.registry import find_scenario
+from unlearn.scenarios.selection_refs import Anchors, forget_recording, with_references
 from unlearn.scenarios.steps import Steps, folder_fingerprint
 from unlearn.training.finetune import FinetuneSettings, finetune
 from unlearn.training.forget import forget
@@ -35,6 +36,20 @@ def identity(source: str | Path | None):
     """How a model or data source enters a step key: a step's output by its hashed folder name
     (so the key does not depend on where the run folder lives), anything else as given."""
     return source.name if isinstance(source, Path) else source
+
+
+def step_input(value):
+    """``identity`` of every path in ``value``, also inside a section (``curve: {retain_eval: STEP}``)."""
+    if isinstance(value, dict):
+        return {k: step_input(v) for k, v in value.items()}
+    return identity(value) if isinstance(value, Path) else value
+
+
+def as_text(value):
+    """``value`` with every path, also inside a section, as the string a command's settings take."""
+    if isinstance(value, dict):
+        return {k: as_text(v) for k, v in value.items()}
+    return str(value) if isinstance(value, Path) else value
 
 
 @dataclass(frozen=True)
@@ -136,7 +151,11 @@ def finetune_step(settings: ExperimentSettings, steps: Steps, data: Path, split:
 
 
 def forget_step(settings: ExperimentSettings, steps: Steps, model: str | Path, data: Path, entry: MethodEntry,
-                forget_split: str, name: str, reference: str | Path | None = None, retain: str | None = None) -> Path:
+                forget_split: str, name: str, reference: str | Path | None = None, retain: str | None = None,
+                anchors: Anchors | None = None) -> Path:
+    """``anchors``: the scenario's target and retain model, from which a selection rule's reference values
+    (``select: utility-floor`` without ``target_utility``) and the curve's ``retain_eval`` are filled
+    (``selection_refs.py``)."""
     values = {**method_values(settings.unlearn, entry), **machine(settings), "model": model,
               "forget": forget_split, "retain": retain or settings.retain, "reference": reference, "resume": True}
     if entry.tune is not None:  # the study first, on the same model and data; its chosen settings then
@@ -144,7 +163,11 @@ def forget_step(settings: ExperimentSettings, steps: Steps, model: str | Path, d
 
         evaluated = {**with_scenario_suites(settings.eval, settings.scenario), **machine(settings)}
         values = tuned_values(steps, name, entry.tune, values, evaluated, data)
-    return _command_step(steps, name, ForgetSettings, forget, values, data)
+    if anchors is None:
+        return _command_step(steps, name, ForgetSettings, forget, values, data)
+    values, references = with_references(steps, values, anchors, data)
+    return _command_step(steps, name, ForgetSettings, forget_recording(references), values, data,
+                         {"selection_references": references} if references else None)
 
 
 def eval_step(settings: ExperimentSettings, steps: Steps, model: str | Path, data: Path, name: str,
@@ -183,11 +206,11 @@ def _command_step(steps: Steps, name: str, settings_model, command, values: dict
     The key holds every value that shapes the result (step outputs by their folder names, not
     the thread count, and ``versions`` of the definitions it computes); the step folder belongs to
     the experiment, so it may be overwritten."""
-    inputs = {k: identity(v) for k, v in {**values, "data": data}.items() if k not in ("threads", "resume")}
+    inputs = {k: step_input(v) for k, v in {**values, "data": data}.items() if k not in ("threads", "resume")}
     inputs.update(versions or {})
 
     def act(folder: Path) -> None:
-        as_given = {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}
+        as_given = {k: as_text(v) for k, v in values.items()}
         command(validate_settings(settings_model, {**as_given, "data": str(data), "out": str(folder),
                                                    "overwrite": True}, f"step {name}"))
 

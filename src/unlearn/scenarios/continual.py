@@ -16,7 +16,7 @@ from pathlib import Path
 from unlearn.evaluation.splits import default_holdout
 from unlearn.scenarios.common import data_step, eval_step, forget_step
 from unlearn.scenarios.experiment import ExperimentSettings
-from unlearn.scenarios.fictitious import anchors, builtin_data, needed_splits, tofu_protocol_notes
+from unlearn.scenarios.fictitious import anchors, builtin_data, needed_splits, selection_anchors, tofu_protocol_notes
 from unlearn.scenarios.steps import Steps
 
 
@@ -25,6 +25,7 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
     data = data_step(settings, steps, needed_splits(settings), builtin_data(settings), own.utility_records,
                      requests=True, request_count=own.requests)
     target, retain_eval, rows = anchors(settings, steps, data)
+    references = selection_anchors(target, retain_eval, rows)  # a rule compares with the original target
     count = len(list(data.glob("request[0-9]*.jsonl")))
     holdout = default_holdout(settings.forget)
     if holdout and not (data / f"{holdout}.jsonl").is_file():  # a folder without it (the seed paper's TOFU files)
@@ -35,7 +36,7 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
         for k in range(1, count + 1):
             reference = request_reference(own.reference, k, target)
             model = forget_step(settings, steps, previous, data, entry, f"request{k:02d}",
-                                f"forget-{entry.name}-request{k:02d}", reference=reference)
+                                f"forget-{entry.name}-request{k:02d}", reference=reference, anchors=references)
             evaluated = eval_step(settings, steps, model, data, f"eval-{entry.name}-request{k:02d}", retain_eval,
                                   forget=f"requests_upto{k:02d}", holdout=holdout or "none")
             sequence.append({"label": entry.name, "request": k, "model": model, "eval": evaluated})

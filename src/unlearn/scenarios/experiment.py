@@ -24,6 +24,7 @@ from unlearn.files import LOCK_FILE, SAFE_NAME, check_writable
 from unlearn.models.gguf import DEFAULT_MODEL
 from unlearn.objectives.registry import every_part, method_parts
 from unlearn.scenarios.registry import find_scenario
+from unlearn.scenarios.selection_refs import with_placeholders
 from unlearn.training.finetune_settings import FinetuneSettings
 from unlearn.training.forget_settings import ForgetSettings, check_settings
 from unlearn.training.settings import OptimSettings
@@ -198,7 +199,15 @@ def check_experiment(settings: ExperimentSettings, source: str) -> None:
     before any work."""
     check_experiment_folder(settings.run_folder, settings.name)
     placeholders = {"data": "-", "out": "-"}
-    shared = {k: v for k, v in settings.unlearn.items() if k != "method_args"}  # checked per method below
+    scenario = find_scenario(settings.scenario)
+
+    def referenced(values: dict, where: str) -> dict:  # a rule's reference values come from the anchors
+        try:
+            return with_placeholders(values, scenario.reference_models, scenario.name)
+        except UserError as error:
+            raise UserError(f"{source}: {where}: {error}") from None
+
+    shared = referenced({k: v for k, v in settings.unlearn.items() if k != "method_args"}, "unlearn")
     evaluated = with_scenario_suites(settings.eval, settings.scenario)  # its suite_args may set the scenario's suites
     for section, model, values in (("finetune", FinetuneSettings, settings.finetune),
                                    ("unlearn", ForgetSettings, shared), ("eval", EvalSettings, evaluated)):
@@ -207,7 +216,7 @@ def check_experiment(settings: ExperimentSettings, source: str) -> None:
     if settings.attacks is not None:
         from unlearn.attacks.settings import AttackSettings, shared_eval_values
 
-        if not find_scenario(settings.scenario).attacks:
+        if not scenario.attacks:
             raise UserError(f"{source}: attacks: scenario {settings.scenario} does not run attacks; run "
                             "'unlearn attack' on its models")
         _check_section({**shared_eval_values(settings.eval), **settings.attacks}, AttackSettings,
@@ -223,7 +232,7 @@ def check_experiment(settings: ExperimentSettings, source: str) -> None:
     if len(set(labels)) != len(labels):
         raise UserError(f"{source}: two methods share a name; give one a 'label'")
     for entry in settings.methods:
-        values = method_values(settings.unlearn, entry)
+        values = referenced(method_values(settings.unlearn, entry), f"method {entry.name}")
         check_settings(_check_section(values, ForgetSettings, f"{source}: method {entry.name}", placeholders))
         if entry.tune is not None:
             from unlearn.scenarios.tuned import check_tune_section

@@ -15,6 +15,7 @@ from unlearn.objectives.registry import reads_retain
 from unlearn.scenarios.common import (UTILITY_SPLITS, Generated, attack_step, builtin_benchmark, data_step, eval_step,
                                       finetune_step, forget_step, training_overlap_notes)
 from unlearn.scenarios.experiment import ExperimentSettings
+from unlearn.scenarios.selection_refs import Anchors
 from unlearn.scenarios.steps import Steps
 
 
@@ -58,12 +59,20 @@ def anchors(settings: ExperimentSettings, steps: Steps, data: Path) -> tuple[str
     return target, retain_eval, rows
 
 
+def selection_anchors(target: str | Path, retain_eval: Path | None, rows: list[dict]) -> Anchors:
+    """What a selection rule compares with: the target, and the retain model of the anchors' ``rows``."""
+    retain = next((row["model"] for row in rows if row["label"] == "retain model"), None)
+    return Anchors(target, retain, retain_eval)
+
+
 def run(settings: ExperimentSettings, steps: Steps) -> dict:
     data = data_step(settings, steps, needed_splits(settings), builtin_data(settings),
                      settings.scenario_settings.utility_records)
     target, retain_eval, rows = anchors(settings, steps, data)
+    references = selection_anchors(target, retain_eval, rows)
     for entry in settings.methods:
-        model = forget_step(settings, steps, target, data, entry, settings.forget, f"forget-{entry.name}")
+        model = forget_step(settings, steps, target, data, entry, settings.forget, f"forget-{entry.name}",
+                            anchors=references)
         evaluated = eval_step(settings, steps, model, data, f"eval-{entry.name}", retain_eval)
         row = {"label": entry.name, "role": "method", "model": model, "eval": evaluated}
         if settings.attacks is not None:

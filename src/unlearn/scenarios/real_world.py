@@ -35,6 +35,7 @@ from unlearn.data.benchmark import Benchmark, read_split_file, write_benchmark
 from unlearn.errors import UserError
 from unlearn.scenarios.common import UTILITY_SPLITS, eval_step, forget_step, identity, training_overlap_notes
 from unlearn.scenarios.experiment import ExperimentSettings
+from unlearn.scenarios.selection_refs import Anchors
 from unlearn.scenarios.steps import Steps, folder_fingerprint
 
 FILES = {"forget": "real_world_targets.jsonl", "neighbor": "real_world_neighbors.jsonl"}
@@ -50,7 +51,7 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
     rows = [{"label": "original model", "role": "anchor", "model": model, "eval": original}]
     for entry in settings.methods:
         unlearned = forget_step(settings, steps, model, data, entry, "forget_train", f"forget-{entry.name}",
-                                retain="neighbor_train")
+                                retain="neighbor_train", anchors=Anchors(model, target_label="original model"))
         evaluated = eval_step(settings, steps, unlearned, data, f"eval-{entry.name}", **splits)
         rows.append({"label": entry.name, "role": "method", "model": unlearned, "eval": evaluated})
     notes = training_overlap_notes(data, {"the regularizers": "neighbor_train"}, {"retain": "neighbor"})

@@ -42,7 +42,10 @@ class Scenario:
     ``{forget}``, ...). ``benchmark`` names the registered benchmark whose generator writes its data
     for ``data: builtin`` (``scenarios/common.builtin_benchmark``); ``suites`` the registered suites its
     evaluation steps run beside those of the experiment's ``eval`` section (``suites``), which the
-    experiment's checks add when they validate that section, so that its ``suite_args`` may set them."""
+    experiment's checks add when they validate that section, so that its ``suite_args`` may set them.
+    ``reference_models`` names the anchor models its forget steps hand to a selection rule (``target``,
+    ``retain``; ``selection_refs.py``): a rule comparing with one it lacks is refused by the experiment's
+    check unless the user gives the value."""
 
     name: str
     description: str
@@ -54,6 +57,7 @@ class Scenario:
     attacks: bool = False
     benchmark: str | None = None
     suites: tuple[str, ...] = ()
+    reference_models: tuple[str, ...] = ()
 
     def __post_init__(self):
         if (self.forget is None) != (self.retain is None):

@@ -22,6 +22,7 @@ from unlearn.data.rwku import UTILITY
 from unlearn.errors import UserError
 from unlearn.scenarios.common import builtin_benchmark, eval_step, forget_step, identity, suite_splits
 from unlearn.scenarios.experiment import ExperimentSettings
+from unlearn.scenarios.selection_refs import Anchors
 from unlearn.scenarios.steps import Steps, folder_fingerprint
 
 WRITING_PROMPTS = ("Please tell me everything you know about {subject}.",
@@ -39,7 +40,7 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
              "eval": eval_step(settings, steps, model, data, "eval-original", **RWKU_ONLY)}]
     for entry in settings.methods:
         unlearned = forget_step(settings, steps, model, corpus, entry, "forget_corpus", f"forget-{entry.name}",
-                                retain="retain_corpus")
+                                retain="retain_corpus", anchors=Anchors(model, target_label="original model"))
         rows.append({"label": entry.name, "role": "method", "model": unlearned,
                      "eval": eval_step(settings, steps, unlearned, data, f"eval-{entry.name}", **RWKU_ONLY)})
     kept = ", ".join(_retain_subjects(Benchmark(str(data))))

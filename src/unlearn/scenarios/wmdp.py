@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from unlearn.scenarios.common import builtin_benchmark, data_step, eval_step, finetune_step, forget_step, suite_splits
 from unlearn.scenarios.experiment import ExperimentSettings
+from unlearn.scenarios.selection_refs import Anchors
 from unlearn.scenarios.steps import Steps
 
 
@@ -42,7 +43,7 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
              "eval": eval_step(settings, steps, target, data, "eval-target", **only_choices)}]
     for entry in settings.methods:
         model = forget_step(settings, steps, target, corpora_data, entry, forget, f"forget-{entry.name}",
-                            retain=retain)
+                            retain=retain, anchors=Anchors(target))
         rows.append({"label": entry.name, "role": "method", "model": model,
                      "eval": eval_step(settings, steps, model, data, f"eval-{entry.name}", **only_choices)})
     return {"models": rows, "notes": [f"Unlearned on the raw text of '{forget}' (regularizers: '{retain}'); "
