@@ -77,6 +77,9 @@ def test_given_reference_values_are_kept_and_need_no_anchor():
     half = {"select": "reach-retain", "select_args": {"reach-retain": {"retain_value": 0.2}}}
     assert with_placeholders(half, ("target", "retain"), "fictitious")["select_args"] == {
         "reach-retain": {"retain_value": 0.2, "retain_interval": [0.0, 0.0]}}
+    with pytest.raises(UserError, match="^selection rule 'utility-floor' compares with the target, and scenario toy "
+                                        "has none: give its target_utility in select_args"):
+        with_placeholders({"select": "utility-floor"}, (), "toy")
 
 
 def test_a_run_without_the_retain_model_is_refused_before_its_forget_step():

@@ -95,7 +95,8 @@ def with_placeholders(values: dict, models: tuple[str, ...], scenario: str) -> d
     name, args, needed = missing_references(values)
     absent = [r for r in needed if r.anchor not in models]
     if absent:
-        raise UserError(_no_model(name, absent, "the retain model", f"scenario {scenario} has none"))
+        model = "the target" if absent[0].anchor == TARGET else "the retain model"
+        raise UserError(_no_model(name, absent, model, f"scenario {scenario} has none"))
     if not needed:
         return values
     return _with_args(values, name, {**args, **{r.setting: PLACEHOLDERS[r.part] for r in needed}})
