@@ -93,15 +93,37 @@ def test_a_point_equals_unlearn_eval_of_its_weights_on_the_same_subset(selected_
     for part in document["subset"].values():
         lines = (fictitious_bench / f"{part['split']}.jsonl").read_text().splitlines()
         write_jsonl(subset / f"{part['split']}.jsonl", [json.loads(lines[i]) for i in part["indices"]])
-    assert run_eval(result.out, subset, tmp_path / "eval", "--forget", "forget10", "--holdout", "none",
-                    "--embedder", "none") == 0
+    assert run_eval(result.out, subset, tmp_path / "eval", "--forget", "forget10", "--embedder", "none") == 0
     metrics, intervals = flat_metrics(json.loads((tmp_path / "eval" / "summary.json").read_text()))
     point = read_trajectory(result.out / "trajectory.json")[0][2]
     assert point.metrics.keys() == metrics.keys() and point.intervals.keys() == intervals.keys()
+    assert 0 <= point.metrics["mia_auc_loss"] <= 1 and "holdout" in document["subset"]  # the holdout is on
     for name, value in point.metrics.items():
         assert value == pytest.approx(metrics[name], abs=1e-5) if value is not None else metrics[name] is None, name
     for name, (low, high) in point.intervals.items():
         assert (low, high) == pytest.approx(intervals[name], abs=1e-5), name
+
+
+def test_the_curve_scores_the_forget_split_s_holdout_and_skips_a_missing_one_quietly(fictitious_bench, tmp_path,
+                                                                                     caplog):
+    from unlearn.evaluation.curve_eval import plan_curve
+    from unlearn.training.curve_settings import CurveSettings
+    from unlearn.training.forget_settings import ForgetSettings
+
+    run = ForgetSettings(**settings("tiny", fictitious_bench, tmp_path / "run"))
+    assert plan_curve(run, CurveSettings()).subset["holdout"]["split"] == "holdout10"
+    assert "holdout" not in plan_curve(run, CurveSettings(holdout="none")).subset
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for split in ("forget10", "retain90", "retain_perturbed"):
+        (bare / f"{split}.jsonl").write_text((fictitious_bench / f"{split}.jsonl").read_text())
+    bare_run = run.model_copy(update={"data": str(bare)})
+    with caplog.at_level("WARNING"):
+        assert list(plan_curve(bare_run, CurveSettings()).subset) == ["forget", "retain"]
+    assert not caplog.records  # left at its default, a missing holdout is no warning
+    with caplog.at_level("WARNING"):
+        plan_curve(bare_run, CurveSettings(holdout="auto"))
+    assert "no holdout split for forget10" in caplog.text  # asked for, it is
 
 
 def test_the_curve_leaves_the_training_unchanged(selected_run, tiny_model_dir, fictitious_bench, tmp_path):

@@ -21,7 +21,7 @@ from unlearn.evaluation.evaluator import EvalOptions, SemanticModels, evaluate_s
 from unlearn.evaluation.flat_metrics import flat_metrics
 from unlearn.evaluation.results import read_retain_model_eval
 from unlearn.evaluation.selection import check_question_answer, load_splits
-from unlearn.evaluation.splits import EvalSplit
+from unlearn.evaluation.splits import EvalSplit, default_holdout
 from unlearn.evaluation.suites import PreparedSuites, prepare_suites, run_suites
 from unlearn.evaluation.summary import RetainModelEval, model_intervals, summarize
 from unlearn.models.loading import fit_to_context
@@ -57,14 +57,17 @@ def curve_eval_settings(run, curve: CurveSettings) -> EvalSettings:
 
 def plan_curve(run, curve: CurveSettings) -> CurvePlan:
     """Read and check the splits, draw the subset, read the retain model's evaluation; no model loads.
-    A utility split left at its default name is skipped where the benchmark has none (a MUSE folder);
-    one named on purpose must exist."""
+    A utility split or the holdout left at its default is skipped where the benchmark has none (a MUSE
+    folder), without the warning of an ``auto`` holdout asked for; one named on purpose must exist."""
     settings = curve_eval_settings(run, curve)
     benchmark = Benchmark(settings.data, answer_field=settings.answer_field)
     available = set(benchmark.split_names())
-    absent = {name: None for name in SPLIT_FIELDS
+    resolved = {name: None for name in SPLIT_FIELDS
               if name not in curve.model_fields_set and getattr(settings, name) not in available}
-    settings = settings.model_copy(update=absent)
+    if "holdout" not in curve.model_fields_set and settings.holdout == "auto" and settings.forget:
+        found = default_holdout(settings.forget)
+        resolved["holdout"] = found if found in available else None
+    settings = settings.model_copy(update=resolved)
     splits = [subset_split(split, curve.examples, curve.subset_seed) for split in load_splits(benchmark, settings)]
     check_question_answer(splits)
     subset = {s.role: {"split": s.split, "indices": list(s.indices)} for s in splits}

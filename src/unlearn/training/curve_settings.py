@@ -31,9 +31,8 @@ class CurveSettings(PartSettings):
     retain_split: str | None = Field("retain_perturbed", description="retain split for model utility")
     real_authors: str | None = Field("real_authors_perturbed", description="real-authors utility split")
     world_facts: str | None = Field("world_facts_perturbed", description="world-facts utility split")
-    holdout: str | None = Field(None, description="non-member split for membership inference (auto: holdoutNN "
-                                                  "matching forgetNN; off by default: the membership AUCs' "
-                                                  "intervals cost most of a point's time)")
+    holdout: str | None = Field("auto", description="non-member split for the membership AUCs (auto: holdoutNN "
+                                                    "matching forgetNN, skipped where the data has none; none: off)")
     suites: list[str] = Field([], description="benchmark suites run at each point with their default settings, on "
                                               "their whole data (muse for the muse rule's muse.knowmem_f)")
     retain_eval: str | None = Field(None, description="eval folder of the retain-only model: forget quality on the "
