@@ -44,7 +44,11 @@ def test_small_config_bytes_by_hand():
     bf16 = plan_memory(PlanInputs(shape=SMALL, method=ga_gd, batch_size=2, max_length=8, dtype="bfloat16"))
     assert (bf16.parts["weights"], bf16.parts["gradients"], bf16.parts["optimizer"]) == (173696, 173696, 347392)
     eight_bit = plan_memory(PlanInputs(shape=SMALL, method=ga_gd, batch_size=2, max_length=8, optim="adamw_bnb_8bit"))
-    assert eight_bit.parts["optimizer"] == 2 * 86848 + 8 * 340  # 340 blocks of 256 states, one fp32 scale each
+    # AdamW8bit: two fp32 states (8 bytes an element) for the input embedding (the Trainer's override) and for
+    # tensors under 4096 elements (k, v, norms); else 2 bytes + 8 per block of 256 + 2048 of quantization maps
+    eight = lambda n: 2 * n + 8 * -(-n // 256) + 2048  # noqa: E731
+    per_layer = 2 * eight(4096) + 8 * 2 * 2048 + 3 * eight(8192) + 8 * 2 * 64  # q, o; k, v; MLP; norms
+    assert eight_bit.parts["optimizer"] == 8 * 6400 + eight(6400) + 8 * 64 + 2 * per_layer == 287944
     # LoRA rank 8 on every decoder linear: 2 layers * 8 * ((64+64) + 2 (64+32) + (64+64) + 3 (64+128)) = 16384, fp32
     lora = plan_memory(PlanInputs(shape=SMALL, method=ga_gd, batch_size=2, max_length=8, dtype="bfloat16", lora=True))
     assert SMALL.lora_parameters(8) == 16384
@@ -64,6 +68,30 @@ def test_counts_equal_transformers_and_peft():
     assert shape.parameters == sum(p.numel() for p in model.parameters())
     peft_model = get_peft_model(model, LoraConfig(r=8, target_modules="all-linear", task_type="CAUSAL_LM"))
     assert shape.lora_parameters(8) == sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
+
+
+def test_8bit_state_equals_bitsandbytes_under_the_trainer(tmp_path):
+    """The planned AdamW8bit state is the bytes of the state tensors bitsandbytes allocates (on CPU) for the
+    optimizer the Trainer builds with optim adamw_bnb_8bit, full weights and LoRA."""
+    import bitsandbytes
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM, Trainer, TrainingArguments
+
+    config = LlamaConfig(vocab_size=100, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=False)
+    for rank in (None, 8):
+        bitsandbytes.optim.GlobalOptimManager.get_instance().initialize()  # no override left by another optimizer
+        model = LlamaForCausalLM(config)
+        if rank:
+            model = get_peft_model(model, LoraConfig(r=rank, target_modules="all-linear", task_type="CAUSAL_LM"))
+        args = TrainingArguments(output_dir=str(tmp_path), optim="adamw_bnb_8bit", use_cpu=True, report_to="none")
+        optimizer = Trainer(model=model, args=args).create_optimizer()
+        for parameter in model.parameters():
+            parameter.grad = torch.ones_like(parameter) if parameter.requires_grad else None
+        optimizer.step()
+        measured = sum(t.nbytes for state in optimizer.state.values() for t in state.values() if torch.is_tensor(t))
+        assert measured == memory_plan.bnb_8bit_state_bytes(SMALL.trained_tensors(rank))
 
 
 def test_streams_and_reference():

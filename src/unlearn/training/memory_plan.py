@@ -23,7 +23,13 @@ The parts of the peak (bytes)::
     weights      = P e  (+ T 4 with LoRA)
     gradients    = T e_T                       (e_T = e, or 4 for LoRA's fp32 adapter)
     optimizer    = 2 T e_T                     adamw_torch: exp_avg and exp_avg_sq in the parameter's dtype
-                 = 2 T + 8 T / 256             adamw_bnb_8bit: two 8-bit states, one fp32 scale per 256-block
+                 = sum over trained tensors    adamw_bnb_8bit (bitsandbytes' AdamW8bit as the Trainer builds it):
+                   of 2 n + 8 n / 256 + 2048   two 8-bit states, one fp32 scale per block of 256 and per state,
+                                               two 256-entry fp32 quantization maps; but 8 n (two fp32 states)
+                                               for the input embedding (the Trainer registers every
+                                               ``nn.Embedding`` for 32-bit state) and for a tensor of fewer than
+                                               4096 elements (bitsandbytes' ``min_8bit_size``: norms, biases,
+                                               small LoRA matrices)
     reference    = P e  for a method that keeps a frozen model (KL, UNDIAL, RMU) with full weights
                         (``FrozenReference.copy_of``: a deep copy); 0 with LoRA (the adapter is switched
                         off) and for cached log-probs (NPO, DPO: 4 bytes per example and stream)
@@ -82,6 +88,8 @@ DTYPE_NAMES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfl
                "fp16": "float16", "float16": "float16"}
 OPTIMIZERS = ("adamw_torch", "adamw_bnb_8bit")
 BNB_BLOCK = 256  # bitsandbytes' blockwise 8-bit optimizers: one fp32 absmax per block of this many states
+BNB_MIN_8BIT = 4096  # bitsandbytes' min_8bit_size: a smaller tensor keeps 32-bit state
+BNB_QMAPS = 2 * 256 * 4  # the two fp32 quantization maps each 8-bit tensor's state holds
 
 # (w, m) of the docstring: logits copies in the weights' dtype and fp32 c x V tensors during a chunk's backward
 LOGIT_COPIES = {"KL": (2, 6), "UNDIAL": (2, 6), "ME": (1, 4), "CE-U": (1, 4), "PDU": (1, 4)}
@@ -121,6 +129,22 @@ class ModelShape:
         h, i, q, k, v = self.hidden_size, self.intermediate_size, self.query_width, self.kv_width, self.vocab_size
         layer = h * q + 2 * h * k + q * h + 3 * h * i + 2 * h + ((q + 2 * k) if self.attention_bias else 0)
         return v * h * (1 if self.tied_embeddings else 2) + h + self.num_layers * layer
+
+    def linear_layers(self) -> list[tuple[int, int]]:
+        """``(in, out)`` of one decoder layer's linear layers: q, k, v, o, gate, up, down."""
+        h, i, q, k = self.hidden_size, self.intermediate_size, self.query_width, self.kv_width
+        return [(h, q), (h, k), (h, k), (q, h), (h, i), (h, i), (i, h)]
+
+    def trained_tensors(self, lora_rank: int | None = None) -> list[tuple[int, bool]]:
+        """``(elements, is_input_embedding)`` of each trained tensor: every weight, or (``lora_rank``) the
+        adapter's ``A`` (rank x in) and ``B`` (out x rank) of every decoder linear layer."""
+        if lora_rank:
+            return [(lora_rank * size, False) for pair in self.linear_layers() for size in pair] * self.num_layers
+        h, q, k = self.hidden_size, self.query_width, self.kv_width
+        layer = [(a * b, False) for a, b in self.linear_layers()] + [(h, False)] * 2
+        layer += [(q, False), (k, False), (k, False)] if self.attention_bias else []
+        head = [] if self.tied_embeddings else [(self.vocab_size * h, False)]
+        return [(self.vocab_size * h, True)] + head + [(h, False)] + layer * self.num_layers
 
     def lora_parameters(self, rank: int) -> int:
         """Adapter parameters on every linear layer of the decoder (peft's ``all-linear``)."""
@@ -187,6 +211,18 @@ class Plan:
         return None if self.inputs.device_memory is None else self.total <= self.inputs.device_memory
 
 
+def bnb_8bit_state_bytes(tensors: list[tuple[int, bool]]) -> int:
+    """AdamW8bit's state of ``tensors`` (``ModelShape.trained_tensors``) as the Trainer's
+    ``adamw_bnb_8bit`` keeps it (module docstring)."""
+    total = 0
+    for elements, embedding in tensors:
+        if embedding or elements < BNB_MIN_8BIT:
+            total += 8 * elements
+        else:
+            total += 2 * elements + 8 * -(-elements // BNB_BLOCK) + BNB_QMAPS
+    return total
+
+
 def layer_activation_bytes(shape: ModelShape, e: int) -> int:
     """``a`` of the module docstring: bytes per token one decoder layer keeps for its backward pass."""
     h, q, k, i = shape.hidden_size, shape.query_width, shape.kv_width, shape.intermediate_size
@@ -241,8 +277,8 @@ def plan_memory(inputs: PlanInputs) -> Plan:
     shape, e = inputs.shape, DTYPE_BYTES[inputs.dtype]
     parameters = shape.parameters
     trainable, trainable_bytes = ((shape.lora_parameters(inputs.lora_r), 4) if inputs.lora else (parameters, e))
-    optimizer = (2 * trainable + 8 * -(-trainable // BNB_BLOCK) if inputs.optim == "adamw_bnb_8bit"
-                 else 2 * trainable * trainable_bytes)
+    optimizer = (bnb_8bit_state_bytes(shape.trained_tensors(inputs.lora_r if inputs.lora else None))
+                 if inputs.optim == "adamw_bnb_8bit" else 2 * trainable * trainable_bytes)
     notes = []
     frozen_copy = inputs.method.frozen_model and not inputs.lora
     if inputs.method.frozen_model and inputs.lora:
