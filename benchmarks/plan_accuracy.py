@@ -38,7 +38,7 @@ def current_rss() -> int:
 
 
 def measure_one(method: str, data: str, refusals: str, length: int, lora: bool, steps: int, threads: int,
-                chunk: int) -> dict:
+                chunk: int, checkpointing: bool = False) -> dict:
     """Train ``steps`` steps of ``method`` in this process; peak RSS and where it stood before training."""
     import torch
 
@@ -50,7 +50,8 @@ def measure_one(method: str, data: str, refusals: str, length: int, lora: bool, 
         settings = ForgetSettings(data=data, out=scratch, method=method, batch_size=8, gradient_accumulation_steps=1,
                                   epochs=1, warmup_epochs=0, threads=threads, device="cpu", logging_steps=1000,
                                   max_length=length, forget="forget10", retain="retain90", lora=lora,
-                                  refusals=refusals, save_checkpoints=False, loss_chunk_tokens=chunk)
+                                  refusals=refusals, save_checkpoints=False, loss_chunk_tokens=chunk,
+                                  gradient_checkpointing=checkpointing)
         trainer, _, _ = build_trainer(settings, Path(scratch) / "checkpoints")
         built = current_rss()
         trainer.args.max_steps = steps
@@ -82,6 +83,8 @@ def run_case(method: str, length: int, lora: bool, data: str, refusals: str, arg
                str(length), "--steps", str(args.steps), "--threads", str(args.threads), "--chunk", str(args.chunk)]
     if lora:
         command.append("--lora")
+    if args.checkpointing:
+        command.append("--checkpointing")
     env = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": str(args.threads)}
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
@@ -90,13 +93,13 @@ def run_case(method: str, length: int, lora: bool, data: str, refusals: str, arg
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def predict(method: str, length: int, lora: bool, chunk: int, baseline: int):
+def predict(method: str, length: int, lora: bool, chunk: int, baseline: int, checkpointing: bool = False):
     from unlearn.training.memory_plan import PlanInputs, plan_memory
     from unlearn.training.plan_sources import default_model_shape, method_needs
 
     return plan_memory(PlanInputs(shape=default_model_shape(), method=method_needs(method)[0], batch_size=8,
                                   max_length=length, dtype="float32", lora=lora, loss_chunk_tokens=chunk, device="cpu",
-                                  runtime_baseline=baseline))
+                                  runtime_baseline=baseline, gradient_checkpointing=checkpointing))
 
 
 def main() -> None:
@@ -112,6 +115,7 @@ def main() -> None:
     parser.add_argument("--refusals", help=argparse.SUPPRESS)
     parser.add_argument("--length", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--lora", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--checkpointing", action="store_true", help="every case with gradient checkpointing")
     parser.add_argument("--write", default="BENCHMARKS.md", help="Markdown file to update ('' to skip)")
     parser.add_argument("--results", help="also write the rows as JSON here")
     parser.add_argument("--measured", nargs="+", metavar="JSONL",
@@ -120,7 +124,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.one:
         print(json.dumps(measure_one(args.one, args.data, args.refusals, args.length, args.lora, args.steps,
-                                     args.threads, args.chunk)))
+                                     args.threads, args.chunk, args.checkpointing)))
         return
 
     from unlearn.data.benchmark import write_benchmark
@@ -133,7 +137,7 @@ def main() -> None:
             for line in Path(path).read_text(encoding="utf-8").splitlines():
                 measured = json.loads(line)
                 plan = predict(measured["method"], measured["max_length"], measured["weights"] == "lora", args.chunk,
-                               baseline)
+                               baseline, measured.get("checkpointing", False))
                 rows.append({**measured, "predicted_bytes": plan.total, "parts": plan.parts})
         args.methods = []  # nothing left to run
     with tempfile.TemporaryDirectory() as scratch:
@@ -147,8 +151,9 @@ def main() -> None:
                     measured = run_case(method, length, weights == "lora", scratch, str(refusal_file), args)
                     if measured is None:
                         continue
-                    plan = predict(method, length, weights == "lora", args.chunk, baseline)
-                    row = {"method": method, "max_length": length, "weights": weights, **measured,
+                    plan = predict(method, length, weights == "lora", args.chunk, baseline, args.checkpointing)
+                    row = {"method": method, "max_length": length, "weights": weights,
+                           "checkpointing": args.checkpointing, **measured,
                            "predicted_bytes": plan.total, "parts": plan.parts}
                     rows.append(row)
                     print(f"{method:<8} L={length:<4} {weights:<5} measured {measured['peak_bytes'] / 1e9:.2f} GB  "
@@ -183,7 +188,8 @@ def render(rows: list[dict], baseline: int, args) -> str:
         parts = row["parts"]
         state = parts["weights"] + parts["gradients"] + parts["optimizer"]
         error = row["predicted_bytes"] / row["peak_bytes"] - 1
-        lines.append(f"| {row['method']} | {row['max_length']} | {row['weights']} | "
+        weights = row["weights"] + (", checkpointing" if row.get("checkpointing") else "")
+        lines.append(f"| {row['method']} | {row['max_length']} | {weights} | "
                      f"{row.get('threads', args.threads)} | "
                      f"{row['predicted_bytes'] / 1e9:.2f} | {row['peak_bytes'] / 1e9:.2f} | {error:+.1%} | "
                      f"{state / 1e9:.2f} | {parts['reference'] / 1e9:.2f} | {parts['activations'] / 1e9:.2f} | "
