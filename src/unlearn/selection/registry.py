@@ -16,7 +16,7 @@ from dataclasses import field as dataclass_field
 
 from pydantic import ValidationError
 
-from unlearn.config import PartSettings
+from unlearn.config import PartSettings, check_part_args
 from unlearn.errors import UserError
 from unlearn.registry import Registry
 from unlearn.selection.curve import Checkpoint, Selection
@@ -85,6 +85,20 @@ def rule_settings(name: str, args: dict | None = None) -> PartSettings:
             raise UserError(f"selection rule '{name}' has no setting '{where}' (its settings: "
                             f"{', '.join(chosen.settings.model_fields) or 'none'})") from None
         raise UserError(f"selection rule '{name}': {where} = {first.get('input')!r}: {first['msg']}") from None
+
+
+def checked_choice(chosen: str, select_args: dict) -> tuple[str, dict[str, dict]]:
+    """The rule ``chosen`` names (any case) as registered, and ``select_args`` checked as its settings
+    (``{rule: {setting: value}}``, no other rule's). Raises ValueError, for the settings validators of the
+    commands that take ``--select``."""
+    known = {name.lower(): name for name in rules()}
+    if chosen.lower() not in known:
+        raise ValueError(f"unknown selection rule '{chosen}' (known: {', '.join(known.values())})")
+    name = known[chosen.lower()]
+    other = next((key for key in select_args if str(key).lower() != name.lower()), None)
+    if other is not None:
+        raise ValueError(f"settings of selection rule '{other}' given, but the rule chosen is '{name}'")
+    return name, check_part_args(select_args, {name: rules()[name].settings}, f"selection rule {name}", "select_args")
 
 
 def rule_metrics(name: str, args: dict | None = None) -> list[str]:

@@ -20,7 +20,7 @@ from unlearn.config import PartSettings, check_part_args, move_renamed
 from unlearn.errors import UserError
 from unlearn.families import FAMILY_METHODS, FamilyMethod
 from unlearn.objectives.registry import Method, method_parts, parse_method, part_defaults, training_defaults
-from unlearn.selection.registry import picks_first, rule_metrics, rules, select
+from unlearn.selection.registry import checked_choice, picks_first, rule_metrics, rules, select
 from unlearn.training.curve_settings import CurveSettings
 from unlearn.training.settings import DataSettings, OptimSettings, TrainableModelSettings
 
@@ -132,16 +132,8 @@ class ForgetSettings(OptimSettings, DataSettings, TrainableModelSettings):
             if self.curve is not None and self.curve.stop_when_selected:
                 raise ValueError("--curve.stop-when-selected needs a selection rule (--select)")
             return self
-        known = {name.lower(): name for name in rules()}
-        if self.select.lower() not in known:
-            raise ValueError(f"unknown selection rule '{self.select}' (known: {', '.join(known.values())})")
-        self.__dict__["select"] = name = known[self.select.lower()]
-        other = next((key for key in self.select_args if str(key).lower() != name.lower()), None)
-        if other is not None:
-            raise ValueError(f"settings of selection rule '{other}' given, but the rule chosen is '{name}'")
-        args = check_part_args(self.select_args, {name: rules()[name].settings}, f"selection rule {name}",
-                               "select_args")
-        self.__dict__["select_args"] = args
+        name, args = checked_choice(self.select, self.select_args)
+        self.__dict__["select"], self.__dict__["select_args"] = name, args
         try:  # a required setting left out, an expression that does not parse: now, not after training
             select(name, [], args.get(name))
         except UserError as error:

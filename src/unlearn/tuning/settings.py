@@ -20,11 +20,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
-from unlearn.config import check_part_args, comma_list, validate_settings
+from unlearn.config import comma_list, validate_settings
 from unlearn.errors import UserError
 from unlearn.evaluation.eval_settings import EvalSettings
 from unlearn.objectives.registry import part_defaults
-from unlearn.selection.registry import rules
+from unlearn.selection.registry import checked_choice
 from unlearn.training.forget_settings import ForgetSettings
 from unlearn.tuning.objectives import Objective, parse_objectives
 from unlearn.tuning.space import Dimension, search_space, tunable_settings
@@ -101,15 +101,7 @@ class TuneSettings(ForgetSettings):
         """Replaces ``unlearn forget``'s check of the same name: here the rule chooses a trial, not a
         checkpoint, and the settings it reads from the objectives and the target (``target_utility``) are
         filled in once they are known (``front.check_rule``). A trial keeps its last checkpoint."""
-        known = {name.lower(): name for name in rules()}
-        if self.select.lower() not in known:
-            raise ValueError(f"unknown selection rule '{self.select}' (known: {', '.join(known.values())})")
-        self.__dict__["select"] = name = known[self.select.lower()]
-        other = next((key for key in self.select_args if str(key).lower() != name.lower()), None)
-        if other is not None:
-            raise ValueError(f"settings of selection rule '{other}' given, but the rule chosen is '{name}'")
-        self.__dict__["select_args"] = check_part_args(self.select_args, {name: rules()[name].settings},
-                                                       f"selection rule {name}", "select_args")
+        self.__dict__["select"], self.__dict__["select_args"] = checked_choice(self.select, self.select_args)
         if self.curve is not None and self.curve.stop_when_selected:
             raise ValueError("curve.stop_when_selected: a trial chooses no checkpoint in tune (--select chooses "
                              "among trials); leave it out")
