@@ -3,7 +3,8 @@
 A selection rule compares a curve with a reference model: ``utility-floor`` with the target's utility,
 ``reach-retain`` with the retain model's value and interval, ``muse`` with the retrained model's KnowMem.
 A scenario has just made those models, so a method entry (or the shared ``unlearn`` section) that says
-``select: utility-floor`` gets each reference setting the user left out from them (``REFERENCES``), and
+``select: utility-floor`` gets each reference setting the user left out from them (the rule's registered
+``references``), and
 the curve gets the retain model's evaluation as its ``retain_eval`` (forget quality on the curve).
 
 The anchor is scored by the forget step's own curve, as a step of its own (``curve-target``,
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from unlearn.errors import UserError
 from unlearn.selection.curve import Checkpoint, metric_key, number
-from unlearn.selection.registry import rule_settings, rules
+from unlearn.selection.registry import Reference, rule_settings, rules
 
 log = logging.getLogger(__name__)
 POINT_FILE = "point.json"
@@ -38,23 +39,6 @@ SHAPING = ("forget", "prompt_template", "plain_template", "max_length", "answer_
            "trust_remote_code", "allow_pickle")
 
 
-@dataclass(frozen=True)
-class Reference:
-    """A rule's setting read from an anchor model: its value (or its interval) of the metric that the
-    rule's setting ``metric_setting`` names."""
-
-    setting: str
-    anchor: str  # TARGET or RETAIN
-    metric_setting: str
-    part: str = "value"  # or "interval"
-
-
-REFERENCES: dict[str, tuple[Reference, ...]] = {
-    "utility-floor": (Reference("target_utility", TARGET, "utility_metric"),),
-    "reach-retain": (Reference("retain_value", RETAIN, "metric"),
-                     Reference("retain_interval", RETAIN, "metric", "interval")),
-    "muse": (Reference("retrained", RETAIN, "metric"),),
-}
 PLACEHOLDERS = {"value": 0.0, "interval": [0.0, 0.0]}  # what the experiment's check validates in their place
 
 
@@ -85,7 +69,8 @@ def chosen_rule(values: dict) -> tuple[str | None, dict]:
 def missing_references(values: dict) -> tuple[str | None, dict, list[Reference]]:
     """The rule, its settings as given and the reference settings among them the user left out."""
     name, args = chosen_rule(values)
-    return name, args, [r for r in REFERENCES.get(name, ()) if args.get(r.setting) is None]
+    references = rules()[name].references if name else ()
+    return name, args, [r for r in references if args.get(r.setting) is None]
 
 
 def with_placeholders(values: dict, models: tuple[str, ...], scenario: str) -> dict:

@@ -15,7 +15,7 @@ from unlearn.config import PartSettings
 from unlearn.errors import UserError
 from unlearn.selection import expression as expressions
 from unlearn.selection.curve import Checkpoint, Selection, check_metrics, in_order, number
-from unlearn.selection.registry import SelectionRule, register
+from unlearn.selection.registry import Reference, SelectionRule, register
 
 MUSE_KNOWMEM_FORGET = "muse.knowmem_f"  # the MUSE suite's KnowMem on forget_qa, as unlearn compare names it
 TOFU_FORGET = "forget_quality"
@@ -180,13 +180,17 @@ def expression(curve: list[Checkpoint], expression: str | None = None,
 
 for shipped in (
     SelectionRule("muse", "MUSE: the first checkpoint whose forget KnowMem is at or below the retrained model's",
-                  muse, MuseSettings, picks_first=lambda settings: True, reads=lambda settings: [settings.metric]),
+                  muse, MuseSettings, picks_first=lambda settings: True, reads=lambda settings: [settings.metric],
+                  references=(Reference("retrained", "retain", "metric"),)),
     SelectionRule("utility-floor", "TOFU papers: the best forget score among checkpoints whose utility is at least "
                                    "a fraction of the target's", utility_floor, UtilityFloorSettings,
-                  reads=lambda settings: [settings.forget_metric, settings.utility_metric]),
+                  reads=lambda settings: [settings.forget_metric, settings.utility_metric],
+                  references=(Reference("target_utility", "target", "utility_metric"),)),
     SelectionRule("reach-retain", "the first checkpoint whose forget score lies within the retain model's interval",
                   reach_retain, ReachRetainSettings, picks_first=lambda settings: True,
-                  reads=lambda settings: [settings.metric]),
+                  reads=lambda settings: [settings.metric],
+                  references=(Reference("retain_value", "retain", "metric"),
+                              Reference("retain_interval", "retain", "metric", "interval"))),
     SelectionRule("expression", "a condition (the first checkpoint where it holds) or an objective (maximized or "
                                 "minimized) over flat metric names", expression, ExpressionSettings,
                   picks_first=lambda settings: settings.goal == "first",

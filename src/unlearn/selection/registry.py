@@ -13,6 +13,7 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
+from typing import Literal
 
 from pydantic import ValidationError
 
@@ -23,13 +24,27 @@ from unlearn.selection.curve import Checkpoint, Selection
 
 
 @dataclass(frozen=True)
+class Reference:
+    """A rule's setting that holds a reference model's number: the value (or the interval) of the metric
+    named by the rule's setting ``metric_setting``, on the ``anchor`` model (``target``: the model
+    unlearning starts from; ``retain``: one that never saw the forget data). A scenario fills it from its
+    own anchors (``scenarios.selection_refs``)."""
+
+    setting: str
+    anchor: Literal["target", "retain"]
+    metric_setting: str
+    part: Literal["value", "interval"] = "value"
+
+
+@dataclass(frozen=True)
 class SelectionRule:
     """A named rule: ``select(curve, **settings)`` returns the chosen checkpoint or None, with a reason.
 
     ``picks_first(settings)`` says whether, with these settings, the rule chooses "the first checkpoint
     that ...": its choice can then never move to a later checkpoint, so training may stop as soon as it
     chooses one (``--curve.stop-when-selected``); a rule that takes the best of all checkpoints cannot.
-    ``reads(settings)`` names the metrics it reads, so a run can make sure its curve computes them."""
+    ``reads(settings)`` names the metrics it reads, so a run can make sure its curve computes them;
+    ``references`` the settings that hold a reference model's number."""
 
     name: str
     description: str
@@ -37,6 +52,7 @@ class SelectionRule:
     settings: type[PartSettings]
     picks_first: Callable[[PartSettings], bool] = dataclass_field(default=lambda settings: False)
     reads: Callable[[PartSettings], list[str]] = dataclass_field(default=lambda settings: [])
+    references: tuple[Reference, ...] = ()
 
 
 def _problem(rule: SelectionRule) -> str | None:
