@@ -122,7 +122,9 @@ class TrialSeededSampler(BaseSampler):
         seed = (self._seed * 1_000_003 + number) % 2**32
         if self._kind == "random":
             return RandomSampler(seed=seed)
-        return TPESampler(seed=seed, n_startup_trials=self._startup, multivariate=True)
+        # constant liar: a trial another worker is running counts as a poor result while this one samples,
+        # so concurrent workers do not crowd the same region (no effect with one worker)
+        return TPESampler(seed=seed, n_startup_trials=self._startup, multivariate=True, constant_liar=True)
 
     def before_trial(self, study, trial) -> None:
         self._inner = self._make(trial.number)
