@@ -25,7 +25,7 @@ from unlearn.selection import Checkpoint
 from unlearn.training.forget_settings import ForgetSettings
 from unlearn.tuning.objectives import Objective, default_objectives, parse_objective, read_objective, MetricMissing
 from unlearn.tuning.pruning import prune_reason, reference_utility
-from unlearn.tuning.space import Dimension, search_space
+from unlearn.tuning.space import Dimension, fixed_defaults, search_space
 from unlearn.tuning.study import HeartbeatJournalStorage, TrialSeededSampler, fail_dead_trials, open_storage
 from unlearn.tuning.trial import Surplus, check_not_surplus
 
@@ -169,6 +169,9 @@ def test_space_defaults_overrides_and_one_line_errors():
     assert set(dims) == {"learning_rate", "epochs", "regularizer_weight", "npo.beta"}  # not dual.*: PDU's
     given = {d.name for d in search_space("NPO+GD", "none", {"epochs", "npo.beta"}, {}, defaults)}
     assert given == {"learning_rate", "regularizer_weight"}  # settings given explicitly stay fixed
+    # ... and are named to the user, unless the space brings them back
+    assert fixed_defaults("NPO+GD", "none", {"epochs", "npo.beta", "learning_rate"}, {"lr": [1e-5]},
+                          defaults) == ["epochs", "npo.beta"]
     space = {"lr": {"low": 1e-6, "high": 1e-3, "log": True}, "NPO.beta": {"low": 0.05, "high": 0.5},
              "epochs": [1, 2, 3], "regularizer_weight": None, "rmu.layer": None}
     with pytest.raises(UserError, match=r"^space: 'rmu.layer' is not a setting method NPO\+GD can tune \(its "

@@ -43,6 +43,9 @@ def tune(settings: TuneSettings) -> dict:
         study, objectives, target = prepare_study(storage, sampler, settings)
         check_rule(settings, objectives, target["values"])
         dimensions = settings.dimensions
+        if settings.fixed_defaults:
+            log.warning("not searched, because the settings give them: %s (name them in space: to search them)",
+                        ", ".join(settings.fixed_defaults))
         log.info("study '%s': %s; space: %s", study.study_name, ", ".join(o.text for o in objectives),
                  "; ".join(d.describe() for d in dimensions) or "empty (every trial the same)")
         runner = TrialRunner(settings, objectives, dimensions, target["values"], settings.n_trials)

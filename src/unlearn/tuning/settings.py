@@ -27,7 +27,7 @@ from unlearn.objectives.registry import part_defaults
 from unlearn.selection.registry import checked_choice
 from unlearn.training.forget_settings import ForgetSettings
 from unlearn.tuning.objectives import Objective, parse_objectives
-from unlearn.tuning.space import Dimension, search_space, tunable_settings
+from unlearn.tuning.space import Dimension, fixed_defaults, search_space, tunable_settings
 
 # set by tune in the eval section: the model evaluated, its data, where it goes
 EVAL_SET_BY_TUNE = ("model", "data", "out", "overwrite")
@@ -139,9 +139,16 @@ class TuneSettings(ForgetSettings):
     @property
     def dimensions(self) -> list[Dimension]:
         """The study's search space."""
-        defaults = {"learning_rate": self.learning_rate, "epochs": self.epochs,
-                    "regularizer_weight": self.regularizer_weight}
-        return search_space(self.method, self.mask, self.given_names, self.space, defaults)
+        return search_space(self.method, self.mask, self.given_names, self.space, self._space_defaults())
+
+    @property
+    def fixed_defaults(self) -> list[str]:
+        """The default dimensions that the given settings fix (see ``space.fixed_defaults``)."""
+        return fixed_defaults(self.method, self.mask, self.given_names, self.space, self._space_defaults())
+
+    def _space_defaults(self) -> dict:
+        return {"learning_rate": self.learning_rate, "epochs": self.epochs,
+                "regularizer_weight": self.regularizer_weight}
 
     @property
     def name(self) -> str:

@@ -92,6 +92,15 @@ def search_space(method: str, mask: str, given: dict, space: dict, defaults: dic
     return list(dims.values())
 
 
+def fixed_defaults(method: str, mask: str, given: dict, space: dict, defaults: dict) -> list[str]:
+    """The default dimensions left out because the settings give them (a learning rate set in an
+    experiment's shared ``unlearn`` section fixes it), and that ``space`` does not bring back: said to the
+    user, since a search without its main knobs can look like a search that found nothing."""
+    settings = tunable_settings(method, mask)
+    named = {canonical(str(key), settings, method) for key in space} if isinstance(space, dict) else set()
+    return [d.name for d in default_space(method, defaults) if d.name in given and d.name not in named]
+
+
 def canonical(key: str, settings: dict, method: str) -> str:
     """The flag spelling of a space entry's name (``lr`` -> ``learning_rate``, ``NPO.beta`` ->
     ``npo.beta``); a name the method has no setting for is refused in one line, listing what it has."""
