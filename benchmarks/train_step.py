@@ -311,15 +311,21 @@ def render_settings(rows: list[dict], args) -> str:
 
 
 def put_subsection(path: Path, table: str, parent: str, heading: str) -> None:
-    """Replace ``heading``'s subsection, the last part of section ``parent`` (up to the next ``## ``), or
-    append it to that section."""
+    """Replace ``heading``'s text up to the end of its first table (notes written after the table stay),
+    or append the subsection to the end of section ``parent`` (up to the next ``## ``)."""
     text = path.read_text(encoding="utf-8")
     start = text.index(parent)
     end = text.find("\n## ", start + len(parent))
     end = len(text) if end < 0 else end
     own = text.find(heading, start, end)
-    body = text[start:own if own >= 0 else end].rstrip("\n")
-    path.write_text(text[:start] + body + "\n\n" + table.rstrip("\n") + "\n" + text[end:], encoding="utf-8")
+    if own < 0:
+        text = text[:end].rstrip("\n") + "\n\n" + table.rstrip("\n") + "\n" + text[end:]
+    else:
+        lines = text[own:].split("\n")
+        first = next(n for n, line in enumerate(lines) if line.startswith("|"))
+        last = next((n for n in range(first, len(lines)) if not lines[n].startswith("|")), len(lines))
+        text = text[:own] + table.rstrip("\n") + "\n" + "\n".join(lines[last:])
+    path.write_text(text, encoding="utf-8")
 
 
 def render(rows: list[dict], args) -> str:
