@@ -111,6 +111,12 @@ def test_gradient_checkpointing_keeps_layer_inputs():
     ga_gd, _ = method_needs("GA+GD")
     plan = plan_memory(PlanInputs(shape=SMALL, method=ga_gd, batch_size=2, max_length=8, gradient_checkpointing=True))
     assert plan.parts["activations"] == 16 * (2 * 64 * 4 + 512) + 2 * 16 * 4112
+    # the CPU allocator share stays a share of what passes through the heap: the activations without
+    # checkpointing (205568 bytes, test_small_config_bytes_by_hand), not of the few checkpointing keeps
+    assert plan.parts["allocator"] == int(0.36 * 205568)
+    lora = plan_memory(PlanInputs(shape=SMALL, method=ga_gd, batch_size=2, max_length=8, gradient_checkpointing=True,
+                                  lora=True))
+    assert lora.parts["allocator"] == int(1.2 * 205568)
 
 
 def test_parse_memory():

@@ -119,7 +119,8 @@ def make_plan(values: dict, config: str | None, optim: str | None, device_memory
         notes.append("GPU: tensors only (what torch.cuda.max_memory_allocated counts); the CUDA context and the "
                      "allocator's reserve come on top")
     if optim == "adamw_bnb_8bit" and device == "cpu":
-        notes.append("adamw_bnb_8bit is bitsandbytes' GPU optimizer")
+        notes.append("adamw_bnb_8bit runs on CPU (bitsandbytes' CPU kernels), but its optimizer step is several "
+                     "times slower than adamw_torch's (BENCHMARKS.md)")
     found = suggestions(inputs, full_weights_only) if plan.fits is False else []
     return {
         "model": settings.model, "architecture": shape.name, "parameters": shape.parameters,

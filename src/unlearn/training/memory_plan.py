@@ -48,6 +48,18 @@ The parts of the peak (bytes)::
                    0.5 and 0.94 (full) and 1.13 and 1.7 (LoRA) times the activations. 0 on a GPU,
                    where the caching allocator reuses freed blocks and ``max_memory_allocated`` counts
                    live tensors only.
+                 = rho_ckpt * activations without checkpointing, with gradient checkpointing: the layers'
+                   tensors still pass through the heap (made in the forward pass and freed at once,
+                   made again one layer at a time in the backward pass), and the heap keeps about as
+                   much of them as without checkpointing, not a share of the few tensors checkpointing
+                   keeps alive (measured: LoRA, GA+GD, 1.61 GB peak with glibc's mmap threshold fixed
+                   at 128 KiB, so that freed tensors go back to the system, against 3.13 GB by default
+                   and 1.70 GB of tensors planned). rho_ckpt is fitted the same way on the
+                   checkpointing cases of ``benchmarks/plan_accuracy.py --checkpointing`` (GA+GD, NPO+KL
+                   at max length 128 and 256) and ``benchmarks/train_step.py --settings-table`` (GA+GD,
+                   NPO+GD, NPO+KL on TOFU-length answers, AdamW and 8-bit AdamW): rho_ckpt = 0.36 with
+                   full weights, 1.2 with LoRA; the excess each case needed lay between 0.26 and 0.42
+                   (full) and 1.08 and 1.33 (LoRA) times the activations without checkpointing.
 
 ``s``: the trainer back-propagates the forget term before the regularizer's forward pass when the two
 read different streams (``UnlearningTrainer._backward_early``), so ``s`` is the larger stream count of
@@ -97,8 +109,9 @@ CROSS_ENTROPY_COPIES = (1, 3)
 HIDDEN_ONLY_TERMS = ("RMU",)  # read activations: one position projected
 
 PARTS = ("runtime", "weights", "gradients", "optimizer", "reference", "activations", "logits", "allocator")
-# rho of the docstring (CPU resident memory only), fitted on the default model: full weights, LoRA
-CPU_RETENTION = {"full": 0.7, "lora": 1.35}
+# rho and rho_ckpt of the docstring (CPU resident memory only), fitted on the default model:
+# (weights, gradient checkpointing) -> share of the activations without checkpointing
+CPU_RETENTION = {("full", False): 0.7, ("lora", False): 1.35, ("full", True): 0.36, ("lora", True): 1.2}
 
 
 @dataclass(frozen=True)
@@ -297,8 +310,10 @@ def plan_memory(inputs: PlanInputs) -> Plan:
         "activations": activation_bytes(inputs),
         "logits": logit_bytes(inputs),
     }
-    rho = CPU_RETENTION["lora" if inputs.lora else "full"] if inputs.device == "cpu" else 0.0
-    parts["allocator"] = int(rho * parts["activations"])
+    rho = (CPU_RETENTION["lora" if inputs.lora else "full", inputs.gradient_checkpointing] if inputs.device == "cpu"
+           else 0.0)
+    passing = activation_bytes(replace(inputs, gradient_checkpointing=False))  # what goes through the heap
+    parts["allocator"] = int(rho * passing)
     return Plan(inputs, parts, notes)
 
 
