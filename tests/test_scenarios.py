@@ -235,7 +235,7 @@ def test_the_fictitious_example_is_the_demo_with_idk_gd_over_three_seeds():
     path = Path(__file__).parent.parent / "configs" / "experiment_fictitious.yaml"
     example = validate_settings(ExperimentSettings, read_yaml(path), str(path)).model_dump()
     demo = demo_settings().model_dump()
-    demo["methods"].append({"method": "IDK+GD", "label": None, "settings": {}})
+    demo["methods"].append({"method": "IDK+GD", "label": None, "settings": {}, "tune": None})
     ignored = {"name", "out", "threads", "seeds"}
     assert {k: v for k, v in example.items() if k not in ignored} == {k: v for k, v in demo.items() if k not in ignored}
     assert example["seeds"] == [0, 1, 2]
