@@ -55,11 +55,11 @@ The parts of the peak (bytes)::
                    keeps alive (measured: LoRA, GA+GD, 1.61 GB peak with glibc's mmap threshold fixed
                    at 128 KiB, so that freed tensors go back to the system, against 3.13 GB by default
                    and 1.70 GB of tensors planned). rho_ckpt is fitted the same way on the
-                   checkpointing cases of ``benchmarks/plan_accuracy.py --checkpointing`` (GA+GD, NPO+KL
-                   at max length 128 and 256) and ``benchmarks/train_step.py --settings-table`` (GA+GD,
-                   NPO+GD, NPO+KL on TOFU-length answers, AdamW and 8-bit AdamW): rho_ckpt = 0.36 with
-                   full weights, 1.2 with LoRA; the excess each case needed lay between 0.26 and 0.42
-                   (full) and 1.08 and 1.33 (LoRA) times the activations without checkpointing.
+                   checkpointing cases (20 runs) of ``benchmarks/plan_accuracy.py --checkpointing`` (GA+GD,
+                   NPO+KL at max length 128 and 256) and ``benchmarks/train_step.py --settings-table``
+                   (GA+GD, NPO+GD, NPO+KL on TOFU-length answers, AdamW and 8-bit AdamW): rho_ckpt = 0.36
+                   with full weights, 1.2 with LoRA; the excess each case needed lay between 0.26 and 0.42
+                   (full) and 1.05 and 1.33 (LoRA) times the activations without checkpointing.
 
 ``s``: the trainer back-propagates the forget term before the regularizer's forward pass when the two
 read different streams (``UnlearningTrainer._backward_early``), so ``s`` is the larger stream count of
