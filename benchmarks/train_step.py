@@ -97,6 +97,7 @@ def measure_one(method: str, data: str, steps: int, threads: int, device: str, m
     from unlearn.training.forget import ForgetSettings, build_trainer
 
     torch.set_num_threads(threads)
+    load_start = os.getloadavg()[0]
     peak_flops = matmul_peak_flops(device)
     with tempfile.TemporaryDirectory() as scratch:
         settings = ForgetSettings(data=data, out=scratch, method=method, batch_size=8, gradient_accumulation_steps=1,
@@ -133,7 +134,7 @@ def measure_one(method: str, data: str, steps: int, threads: int, device: str, m
             "seconds_per_step": sum(timed) / len(timed), "peak_bytes": peak, "steps_timed": len(timed),
             "tokens_per_second": tokens_per_second, "matmul_peak_flops": peak_flops,
             "share_of_peak": 6 * parameters * tokens_per_second / peak_flops,
-            "package": str(Path(unlearn.__file__).parent.parent)}
+            "package": str(Path(unlearn.__file__).parent.parent), "load": [load_start, os.getloadavg()[0]]}
 
 
 def label_suffix(checkpointing: bool, lora_r: int | None, optim: str) -> str:
@@ -294,16 +295,19 @@ def render_settings(rows: list[dict], args) -> str:
              "same settings, with max length = the longest padded batch the run met (the planner assumes every "
              f"sequence that long), and at max length {args.max_length} (its worst case: what `unlearn plan` "
              "prints for the command's settings). Error = planned / measured - 1. Optimizer state: the bytes of "
-             "the optimizer's state tensors after the run, measured / planned. GB = 1e9 bytes.", "",
-             "| method | weights | gradient checkpointing | optimizer | s / step | peak GB | longest batch | "
+             "the optimizer's state tensors after the run, measured / planned. Load: the machine's 1-minute load "
+             "average when the run began and ended (above the torch threads, the step time is not the method's). "
+             "GB = 1e9 bytes.", "",
+             "| method | weights | gradient checkpointing | optimizer | s / step | load | peak GB | longest batch | "
              "planner GB | error | planner GB at max length | optimizer state GB, measured / planned |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         plan, worst = row["plan"], row["plan_at_max_length"]
         weights = f"LoRA r={row['lora_r']}" if row["lora_r"] else "full"
         lines.append(
             f"| {row['base_method']} | {weights} | "
             f"{'yes' if row['checkpointing'] else 'no'} | {row['optim']} | {row['seconds_per_step']:.2f} | "
+            f"{'-'.join(f'{value:.1f}' for value in row.get('load', [])) or '?'} | "
             f"{row['peak_bytes'] / 1e9:.2f} | {row['longest_batch']} | {plan.total / 1e9:.2f} | "
             f"{plan.total / row['peak_bytes'] - 1:+.1%} | {worst.total / 1e9:.2f} | "
             f"{row['optimizer_state_bytes'] / 1e9:.3f} / {plan.parts['optimizer'] / 1e9:.3f} |")
