@@ -47,10 +47,6 @@ class Objective:
     def text(self) -> str:
         return f"{self.name}:{self.direction}"
 
-    def better(self, a: float, b: float) -> bool:
-        """Whether value ``a`` is strictly better than ``b`` in this direction."""
-        return a < b if self.direction == "minimize" else a > b
-
 
 def parse_objective(text: str) -> Objective:
     """``forget.fact_accuracy:minimize`` -> Objective; a registered metric may omit the direction."""

@@ -16,7 +16,7 @@ import os
 import shutil
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -57,7 +57,6 @@ class TrialRunner:
     total: int
     outcome: str = ""
     reason: str = ""
-    seconds: dict = field(default_factory=dict)
 
     def __call__(self, trial: optuna.Trial) -> list[float]:
         self.outcome, self.reason = "failed", ""
