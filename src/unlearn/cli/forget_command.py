@@ -22,16 +22,23 @@ def register(commands) -> None:
     parser.add_argument("--list-methods", action="store_true", help="list forget terms and regularizers and exit")
     parser.add_argument("--list-rules", action="store_true", help="list the checkpoint selection rules (--select) "
                                                                   "with their settings and exit")
-    add_settings_flags(parser, ForgetSettings)
-    parts = every_part()
-    add_part_flags(parser, {name: model for name, (model, _) in parts.items()},
-                   {name: used_by for name, (_, used_by) in parts.items()})
-    add_part_flags(parser, {"curve": CurveSettings}, {"curve": "evaluation during training"})
-    add_part_flags(parser, {name: rule.settings for name, rule in rules().items()},
-                   {name: f"--select {name}" for name in rules()})
+    add_forget_flags(parser, ForgetSettings, "evaluation during training")
     add_renamed_flags(parser, ForgetSettings)
     add_plan_flags(parser, in_forget=True)
     parser.set_defaults(handler=run)
+
+
+def add_forget_flags(parser, settings: type[ForgetSettings], curve_use: str) -> None:
+    """The flags of ``settings`` (ForgetSettings or a command's extension of them, ``unlearn tune``'s) with
+    those of every method part (``--npo.beta``), the curve (``--curve.*``, used for ``curve_use``) and
+    each selection rule (``--utility-floor.fraction``)."""
+    add_settings_flags(parser, settings)
+    parts = every_part()
+    add_part_flags(parser, {name: model for name, (model, _) in parts.items()},
+                   {name: used_by for name, (_, used_by) in parts.items()})
+    add_part_flags(parser, {"curve": CurveSettings}, {"curve": curve_use})
+    add_part_flags(parser, {name: rule.settings for name, rule in rules().items()},
+                   {name: f"--select {name}" for name in rules()})
 
 
 def run(args) -> int:

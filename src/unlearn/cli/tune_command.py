@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from unlearn.config import add_part_flags, add_settings_flags, resolve_settings
-from unlearn.objectives.registry import every_part
-from unlearn.selection.registry import rules
-from unlearn.training.curve_settings import CurveSettings
+from unlearn.cli.forget_command import add_forget_flags
+from unlearn.config import resolve_settings
 from unlearn.tuning.settings import TuneSettings
 
 
@@ -18,13 +16,7 @@ def register(commands) -> None:
                     "(pareto.csv, .json, .png) and the chosen trial's settings (best.yaml, for unlearn forget "
                     "--config). Every unlearn forget setting is a trial's fixed setting; the search space is "
                     "space: in YAML. Settings come from --config YAML and flags (flags win).")
-    add_settings_flags(parser, TuneSettings)
-    parts = every_part()
-    add_part_flags(parser, {name: model for name, (model, _) in parts.items()},
-                   {name: used_by for name, (_, used_by) in parts.items()})
-    add_part_flags(parser, {"curve": CurveSettings}, {"curve": "evaluation during training, for pruning"})
-    add_part_flags(parser, {name: rule.settings for name, rule in rules().items()},
-                   {name: f"--select {name}" for name in rules()})
+    add_forget_flags(parser, TuneSettings, "evaluation during training, for pruning")
     parser.set_defaults(handler=run)
 
 
