@@ -73,6 +73,12 @@ def test_faithfulness_refuses_an_unknown_direction():
         faithfulness([1.0], [0.0], "up")
 
 
+
+def test_faithfulness_refuses_a_value_that_is_no_number():
+    # nan compares false with everything: counted, it would lose every pair (AUC 0 here) without being measured
+    with pytest.raises(MetaEvalError, match="nan"):
+        faithfulness([float("nan")], [0.0])
+
 def test_relearning_robustness_by_hand():
     # retain moves +0.2; unlearned +0.4 -> 0.5; +0.1 -> 2 capped to 1; no move -> 1; opposite move kept negative.
     assert relearning_robustness(0.2, 0.6, 0.1, 0.3) == pytest.approx(0.5)

@@ -6,6 +6,7 @@ of its values as a classifier between the two pools. An AUC of 1 means every pos
 than every negative one; 0.5 means the metric cannot tell them apart.
 """
 
+import math
 from collections.abc import Iterable, Mapping
 
 from unlearn.errors import UserError
@@ -42,7 +43,10 @@ def faithfulness(positives: Iterable[float], negatives: Iterable[float], directi
         AUC = 1 / (|P| |N|) * sum_{p in P} sum_{n in N} ( [s_p > s_n] + 1/2 [s_p = s_n] )
 
     This is the area under the ROC curve of the metric as a classifier (the Mann-Whitney U of the positives over
-    ``|P| |N|``); ties count one half, so a metric that gives every model the same value scores 0.5.
+    ``|P| |N|``); ties count one half, so a metric that gives every model the same value scores 0.5. It is the
+    membership AUC's statistic with the negatives in the members' place (``privacy.rank_auc``: P(member <
+    non-member)), imported here so that loading the settings does not load numpy and scipy. A value that is
+    not a number is refused: it would lose every comparison, a verdict nobody measured.
     """
     pos = [oriented(v, direction) for v in positives]
     neg = [oriented(v, direction) for v in negatives]
@@ -50,11 +54,11 @@ def faithfulness(positives: Iterable[float], negatives: Iterable[float], directi
         raise MetaEvalError(
             f"faithfulness needs at least one model on each side: {len(pos)} that know the forget data, "
             f"{len(neg)} that never saw it")
-    wins = 0.0
-    for p in pos:
-        for n in neg:
-            wins += 1.0 if p > n else 0.5 if p == n else 0.0
-    return wins / (len(pos) * len(neg))
+    if any(math.isnan(v) for v in pos + neg):
+        raise MetaEvalError("faithfulness needs a number for every model, got nan")
+    from unlearn.metrics.privacy import rank_auc
+
+    return float(rank_auc(neg, pos))
 
 
 def split_pool(values: Mapping[str, float], knows: Mapping[str, bool], metric: str) -> tuple[list[float], list[float]]:
