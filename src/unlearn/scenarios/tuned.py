@@ -64,18 +64,18 @@ def check_tune_section(section: dict, forget_values: dict, eval_values: dict, wh
 def tuned_values(steps, name: str, section: dict, forget_values: dict, eval_values: dict, data: Path) -> dict:
     """Run (or reuse) the tune step ``tune-NAME`` and return ``forget_values`` with the chosen trial's
     sampled settings set; unchanged when no trial qualifies."""
-    from unlearn.scenarios.common import identity
+    from unlearn.scenarios.common import as_text, step_input
     from unlearn.tuning.run import tune
 
     values = tune_values(section, forget_values, eval_values)
     if "forget" not in section:
         log.warning("%s: tune has no validation split (tune: {forget: SPLIT}); its trials unlearn and are evaluated "
                     "on the reported split %s", name, values.get("forget"))
-    inputs = {k: identity(v) for k, v in {**values, "data": data}.items() if k != "threads"}
+    inputs = {k: step_input(v) for k, v in {**values, "data": data}.items() if k != "threads"}
 
     def act(folder: Path) -> None:
-        plain = {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}
-        tune(validate_settings(TuneSettings, {**plain, "data": str(data), "out": str(folder)}, f"step tune-{name}"))
+        tune(validate_settings(TuneSettings, {**as_text(values), "data": str(data), "out": str(folder)},
+                               f"step tune-{name}"))
 
     folder = steps.run(f"tune-{name}", inputs, act)
     summary = json.loads((folder / "pareto.json").read_text(encoding="utf-8"))
