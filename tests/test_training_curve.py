@@ -133,7 +133,18 @@ def test_the_curve_leaves_the_training_unchanged(selected_run, tiny_model_dir, f
     assert "selection" not in off.summary and not (off.out / "trajectory.json").exists()
 
 
-def test_early_stop_at_the_first_point_a_first_checkpoint_rule_chooses(tiny_model_dir, fictitious_bench, tmp_path):
+def test_early_stop_at_the_first_point_a_first_checkpoint_rule_chooses(tiny_model_dir, fictitious_bench, tmp_path,
+                                                                       monkeypatch):
+    import unlearn.training.selected_weights as selected_weights
+    from unlearn.training.common import save_trained
+
+    saves = []
+
+    def counted(trainer, folder):
+        saves.append(folder.name)
+        return save_trained(trainer, folder)
+
+    monkeypatch.setattr(selected_weights, "save_trained", counted)
     weights = Weights()
     result = unlearn.forget(**settings(tiny_model_dir, fictitious_bench, tmp_path / "stop", curve={
         **CURVE, "at_start": False, "stop_when_selected": True}, select="expression",
@@ -143,6 +154,7 @@ def test_early_stop_at_the_first_point_a_first_checkpoint_rule_chooses(tiny_mode
     assert [c.step for c in curve] == [1] and selected["step"] == 1
     assert result["selection"]["model"] == "the weights of step 1, the last"
     assert_weights(result.out, weights.by_step[1])
+    assert saves == ["selected"] and not (result.out / "selected").exists()  # kept when chosen, then moved
 
 
 def test_when_no_checkpoint_qualifies_the_final_weights_are_kept_and_the_run_says_so(tiny_model_dir, fictitious_bench,

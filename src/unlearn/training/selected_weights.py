@@ -56,13 +56,14 @@ class SelectedWeights:
         final = trainer.state.global_step
         chosen = selection.checkpoint if selection else None
         main = trainer.is_world_process_zero()
-        if chosen is not None and chosen.step != final and self.step == chosen.step:
+        if chosen is not None and self.step == chosen.step:  # kept when chosen, the last step's too: moved
             if main:
                 for item in self.folder.iterdir():
                     if item.name != MARKER:
                         item.replace(out / item.name)
                 shutil.rmtree(self.folder, ignore_errors=True)
-            return main, _entry(selection, f"the weights of step {chosen.step}")
+            last = ", the last" if chosen.step == final else ""
+            return main, _entry(selection, f"the weights of step {chosen.step}{last}")
         if selection is None:
             model = None
         elif chosen is None:
@@ -70,7 +71,7 @@ class SelectedWeights:
             if main:
                 log.warning("selection rule %s chose no checkpoint (%s): the final weights are saved", selection.rule,
                             selection.reason)
-        elif chosen.step == final:
+        elif chosen.step == final:  # chosen before a resume whose curve had not kept its weights
             model = f"the weights of step {final}, the last"
         else:
             model = f"the final weights: those of step {chosen.step} were lost when the run was resumed"
