@@ -12,6 +12,7 @@ import re
 import signal
 import sqlite3
 import time
+from types import SimpleNamespace
 
 import optuna
 import pytest
@@ -23,7 +24,8 @@ from unlearn.config import settings_from
 from unlearn.errors import UserError
 from unlearn.selection import Checkpoint
 from unlearn.training.forget_settings import ForgetSettings
-from unlearn.tuning.objectives import Objective, default_objectives, parse_objective, read_objective, MetricMissing
+from unlearn.tuning.objectives import (MetricMissing, Objective, default_objectives, parse_objective, read_objective,
+                                       stored_interval)
 from unlearn.tuning.pruning import prune_reason, reference_utility
 from unlearn.tuning.space import Dimension, fixed_defaults, search_space
 from unlearn.tuning.study import HeartbeatJournalStorage, TrialSeededSampler, fail_dead_trials, open_storage
@@ -245,6 +247,12 @@ def test_objectives_directions_defaults_and_missing_values():
         read_objective(summary, parse_objective("forget_quality:maximize"))
     with pytest.raises(MetricMissing, match="has no such number"):
         read_objective(summary, parse_objective("forget.truth_ratio"))
+    # what a finished trial stored: an objective's interval, None where it has none or was not stored
+    stored = SimpleNamespace(user_attrs={"objectives": {"model_utility_tofu": {"value": 0.4, "interval": [0.35, 0.45]},
+                                                        "forget.fact_accuracy": {"value": 0.9, "interval": None}}})
+    assert stored_interval(stored, "model_utility_tofu") == [0.35, 0.45]
+    assert stored_interval(stored, "forget.fact_accuracy") is None and stored_interval(stored, "x") is None
+    assert stored_interval(SimpleNamespace(user_attrs={}), "model_utility_tofu") is None
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")

@@ -25,7 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 from unlearn.files import atomic_write_json, atomic_write_text
 from unlearn.selection import Checkpoint, select
 from unlearn.selection.registry import rule
-from unlearn.tuning.objectives import Objective
+from unlearn.tuning.objectives import OBJECTIVES_ATTR, Objective, stored_interval
 from unlearn.tuning.settings import TuneSettings
 from unlearn.tuning.space import apply
 
@@ -51,9 +51,7 @@ def check_rule(settings: TuneSettings, objectives: list[Objective], target: dict
 
 
 def as_checkpoint(trial: FrozenTrial, objectives: list[Objective]) -> Checkpoint:
-    stored = trial.user_attrs.get("objectives", {})
-    intervals = {o.name: tuple(stored[o.name]["interval"]) for o in objectives
-                 if stored.get(o.name, {}).get("interval")}
+    intervals = {o.name: tuple(i) for o in objectives if (i := stored_interval(trial, o.name))}
     return Checkpoint(trial.number, None, dict(zip([o.name for o in objectives], trial.values)), intervals)
 
 
@@ -71,7 +69,7 @@ def choose(study, settings: TuneSettings, objectives: list[Objective], target: d
 
 def trial_row(trial: FrozenTrial, objectives: list[Objective]) -> dict:
     """A trial as ``pareto.json`` lists it: state, objectives with intervals, sampled settings, reason."""
-    stored = trial.user_attrs.get("objectives", {})
+    stored = trial.user_attrs.get(OBJECTIVES_ATTR, {})
     row = {"trial": trial.number, "state": trial.state.name.lower(),
            "objectives": {o.name: stored.get(o.name) for o in objectives} if stored else None,
            "params": dict(trial.params)}
@@ -89,11 +87,9 @@ def csv_text(front: list[FrozenTrial], objectives: list[Objective], params: list
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["trial", *[f"{o.name}{end}" for o in objectives for end in ("", "_low", "_high")], *params])
     for trial in front:
-        stored = trial.user_attrs.get("objectives", {})
         cells: list = [trial.number]
         for objective, value in zip(objectives, trial.values):
-            interval = (stored.get(objective.name) or {}).get("interval") or ["", ""]
-            cells += [value, *interval]
+            cells += [value, *(stored_interval(trial, objective.name) or ["", ""])]
         writer.writerow([*cells, *(trial.params.get(p, "") for p in params)])
     return buffer.getvalue()
 

@@ -23,6 +23,7 @@ from unlearn.selection.curve import metric_key
 
 Direction = Literal["minimize", "maximize"]
 SHORT = {"min": "minimize", "minimize": "minimize", "max": "maximize", "maximize": "maximize"}
+OBJECTIVES_ATTR = "objectives"  # a trial's user attribute: each objective's value and interval
 
 # Default (forget score, utility score) pairs, the first the target's evaluation computes wins: the fact
 # accuracy where records carry facts (templated answers reach high ROUGE with the fact still wrong), each
@@ -97,6 +98,12 @@ def read_objective(summary: dict, objective: Objective) -> tuple[float, list | N
         raise MetricMissing(f"{objective.name} was not computed" + (f": {reason}" if reason else
                                                                      " (the evaluation has no such number)"))
     return float(value), list(interval) if interval else None
+
+
+def stored_interval(trial, name: str) -> list | None:
+    """The interval a finished trial stored for objective ``name`` in its user attribute ``OBJECTIVES_ATTR``
+    (``trial.py`` writes it: ``{name: {"value": v, "interval": [low, high] | null}}``), or None."""
+    return ((trial.user_attrs.get(OBJECTIVES_ATTR) or {}).get(name) or {}).get("interval")
 
 
 class MetricMissing(Exception):

@@ -9,7 +9,7 @@ from pathlib import Path
 from optuna.trial import FrozenTrial, TrialState
 
 from unlearn.report.plots import plt, save_figure
-from unlearn.tuning.objectives import Objective
+from unlearn.tuning.objectives import Objective, stored_interval
 
 FRONT_COLOR, OTHER_COLOR, TARGET_COLOR, CHOSEN_COLOR = "#1f77b4", "#b0b0b0", "#d62728", "#2ca02c"
 
@@ -50,7 +50,7 @@ def front_plot(trials: list[FrozenTrial], front: list[FrozenTrial], objectives: 
 
 def _error(trial: FrozenTrial, objective: Objective, index: int):
     """Matplotlib's ``[[below], [above]]`` from the stored interval, or None without one."""
-    interval = ((trial.user_attrs.get("objectives") or {}).get(objective.name) or {}).get("interval")
+    interval = stored_interval(trial, objective.name)
     if not interval:
         return None
     value = trial.values[index]

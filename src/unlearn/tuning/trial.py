@@ -27,7 +27,7 @@ from unlearn.config import validate_settings
 from unlearn.errors import UserError
 from unlearn.selection.curve import Checkpoint, number
 from unlearn.training.forget_settings import ForgetSettings
-from unlearn.tuning.objectives import MetricMissing, Objective, read_objective
+from unlearn.tuning.objectives import OBJECTIVES_ATTR, MetricMissing, Objective, read_objective
 from unlearn.tuning.pruning import prune_reason, reference_utility
 from unlearn.tuning.settings import TuneSettings
 from unlearn.tuning.space import Dimension, apply, suggest
@@ -96,7 +96,7 @@ class TrialRunner:
             found = {o.name: read_objective(summary, o) for o in self.objectives}
         except MetricMissing as missing:
             raise TrialFailed(f"trial {trial.number}: {missing}") from None
-        trial.set_user_attr("objectives", {name: {"value": v, "interval": i} for name, (v, i) in found.items()})
+        trial.set_user_attr(OBJECTIVES_ATTR, {name: {"value": v, "interval": i} for name, (v, i) in found.items()})
         trial.set_user_attr("seconds", {"forget": round(trained - started, 1), "eval": round(time.time() - trained, 1)})
         self.reason = f"trial {trial.number}: " + ", ".join(
             f"{name} {number(v)}" + (f" [{number(i[0])}, {number(i[1])}]" if i else "")
