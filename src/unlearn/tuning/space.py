@@ -75,7 +75,7 @@ class Dimension:
                 "integer": self.integer}
 
 
-def search_space(method: str, mask: str, given: dict, space: dict, defaults: dict) -> list[Dimension]:
+def search_space(method: str, mask: str, given: set[str], space: dict, defaults: dict) -> list[Dimension]:
     """The study's dimensions: the method's defaults less the settings ``given`` explicitly (top-level
     names and ``part.setting``), then ``space``'s entries over them (``None`` removes one). ``defaults``
     holds the forget settings' values the defaults scale from (``learning_rate``, ``epochs``)."""
@@ -92,7 +92,7 @@ def search_space(method: str, mask: str, given: dict, space: dict, defaults: dic
     return list(dims.values())
 
 
-def fixed_defaults(method: str, mask: str, given: dict, space: dict, defaults: dict) -> list[str]:
+def fixed_defaults(method: str, mask: str, given: set[str], space: dict, defaults: dict) -> list[str]:
     """The default dimensions left out because the settings give them (a learning rate set in an
     experiment's shared ``unlearn`` section fixes it), and that ``space`` does not bring back: said to the
     user, since a search without its main knobs can look like a search that found nothing."""
