@@ -12,19 +12,18 @@ load; forget quality needs the retain model's evaluation) is None, never 0.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from unlearn.data.benchmark import Benchmark
-from unlearn.data.formatting import PromptFormat
 from unlearn.evaluation.eval_settings import EvalSettings
-from unlearn.evaluation.evaluator import EvalOptions, SemanticModels, evaluate_splits
+from unlearn.evaluation.evaluator import SemanticModels, evaluate_splits
 from unlearn.evaluation.flat_metrics import flat_metrics
 from unlearn.evaluation.results import read_retain_model_eval
+from unlearn.evaluation.run import eval_options, prompt_format
 from unlearn.evaluation.selection import check_question_answer, load_splits
 from unlearn.evaluation.splits import EvalSplit, default_holdout
 from unlearn.evaluation.suites import PreparedSuites, prepare_suites, run_suites
 from unlearn.evaluation.summary import RetainModelEval, model_intervals, summarize
-from unlearn.models.loading import fit_to_context
 from unlearn.training.curve_settings import CurveSettings
 
 NOT_LOADED = "not computed during training (the curve loads no embedder or NLI model)"
@@ -91,14 +90,13 @@ def subset_split(split: EvalSplit, examples: int, seed: int) -> SubsetSplit:
 
 def evaluate_point(plan: CurvePlan, model, tokenizer) -> tuple[dict[str, float | None], dict[str, tuple]]:
     """The flat metrics and intervals of ``model`` on the plan's subset (the caller sets eval mode and
-    keeps the training's random state; scoring and greedy decoding run without gradients)."""
+    keeps the training's random state; scoring and greedy decoding run without gradients). The prompt
+    format and evaluator options are ``unlearn eval``'s, without its progress bars."""
     settings = plan.settings
-    fmt = PromptFormat.for_tokenizer(tokenizer, settings.prompt_template, settings.plain_template)
-    options = EvalOptions(fit_to_context(settings.max_length, model), settings.max_new_tokens, settings.batch_size,
-                          settings.generation_batch_size, settings.min_k, progress=False,
-                          confidence=settings.confidence, bootstrap_resamples=settings.bootstrap_resamples)
+    options = replace(eval_options(settings, model), progress=False)
     semantic = SemanticModels(embedder_missing=NOT_LOADED, nli_missing=NOT_LOADED)
-    results = evaluate_splits(model, tokenizer, fmt, plan.splits, semantic, options) if plan.splits else {}
+    results = (evaluate_splits(model, tokenizer, prompt_format(settings, tokenizer), plan.splits, semantic, options)
+               if plan.splits else {})
     overall, _ = summarize(results, plan.retain_model, "no retain model's evaluation given (--curve.retain-eval)")
     intervals = model_intervals(results, overall, plan.retain_model, options.interval_options)
     summary = {"overall": overall, "overall_intervals": intervals,
