@@ -172,6 +172,24 @@ def test_forget_plan_writes_nothing(tmp_path, monkeypatch, capsys):
     assert not out.exists()
 
 
+def test_the_optimizer_the_plan_suggests_is_a_forget_setting(tmp_path, tiny_model_dir, fictitious_bench, capsys):
+    """``--optim adamw_bnb_8bit``: the plan counts its state and the forget run trains with bitsandbytes'
+    8-bit AdamW (the optimizer the plan suggests must be one the user can choose)."""
+    from unlearn.training.forget import build_trainer
+    from unlearn.training.forget_settings import ForgetSettings
+
+    assert main(["forget", "--plan", "--json", "--model", str(tiny_model_dir), "--optim", "adamw_bnb_8bit",
+                 "--device", "cpu", "--out", str(tmp_path / "plan")]) == 0
+    assert json.loads(capsys.readouterr().out)["settings"]["optim"] == "adamw_bnb_8bit"
+    settings = ForgetSettings(model=str(tiny_model_dir), data=str(fictitious_bench), method="GA+GD",
+                              forget="forget10", retain="retain90", out=str(tmp_path / "run"), epochs=1,
+                              batch_size=2, gradient_accumulation_steps=1, device="cpu", save_checkpoints=False,
+                              optim="adamw_bnb_8bit")
+    trainer, _, _ = build_trainer(settings, tmp_path / "checkpoints")
+    optimizer = trainer.create_optimizer()
+    assert type(optimizer).__module__.startswith("bitsandbytes") and optimizer.args.optim_bits == 8
+
+
 @pytest.mark.parametrize("argv, message", [
     (["plan", "--model", "/no/such/model"], "does not exist"),
     (["plan", "--method", "XYZ+GD"], "unknown method"),

@@ -15,7 +15,7 @@ from unlearn.errors import UserError
 GB = 1e9
 # the ForgetSettings fields the plan reads; `unlearn plan` takes exactly these as flags
 PLAN_FIELDS = ("model", "method", "batch_size", "gradient_accumulation_steps", "max_length", "dtype", "device",
-               "lora", "lora_r", "gradient_checkpointing", "loss_chunk_tokens", "trust_remote_code")
+               "lora", "lora_r", "gradient_checkpointing", "optim", "loss_chunk_tokens", "trust_remote_code")
 PART_NOTES = {"runtime": "Python + torch + libraries before the model (measured now)",
               "weights": "all weights in the run's dtype (+ the LoRA adapter in fp32)",
               "gradients": "of the trained weights",
@@ -51,8 +51,6 @@ def add_plan_flags(parser, in_forget: bool) -> None:
     if in_forget:
         parser.add_argument("--plan", action="store_true",
                             help="print the predicted peak memory (see `unlearn plan`) and exit without training")
-    parser.add_argument("--optim", choices=["adamw_torch", "adamw_bnb_8bit"], default=None,
-                        help="optimizer to plan for (default: adamw_torch, what the trainer uses)")
     parser.add_argument("--device-memory", metavar="SIZE",
                         help="memory of the device, e.g. 40GB or 80GiB (default: the GPU's, or this machine's RAM)")
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
@@ -60,7 +58,7 @@ def add_plan_flags(parser, in_forget: bool) -> None:
 
 def run(args) -> int:
     values = {name: getattr(args, name) for name in PLAN_FIELDS if getattr(args, name, None) is not None}
-    print(render(make_plan(values, args.config, args.optim, args.device_memory), args.json))
+    print(render(make_plan(values, args.config, args.device_memory), args.json))
     return 0
 
 
@@ -69,11 +67,11 @@ def run_from_forget(args) -> int:
     from unlearn.training.forget_settings import ForgetSettings
 
     values = {name: getattr(args, name) for name in ForgetSettings.model_fields if hasattr(args, name)}
-    print(render(make_plan(values, getattr(args, "config", None), args.optim, args.device_memory), args.json))
+    print(render(make_plan(values, getattr(args, "config", None), args.device_memory), args.json))
     return 0
 
 
-def make_plan(values: dict, config: str | None, optim: str | None, device_memory: str | None) -> dict:
+def make_plan(values: dict, config: str | None, device_memory: str | None) -> dict:
     """The plan of a run, its suggestions and what it was made from, as a JSON-ready dict."""
     from unlearn.training.forget_settings import ForgetSettings
     from unlearn.training.memory_plan import DTYPE_NAMES, PlanInputs, parse_memory, plan_memory, suggestions
@@ -81,10 +79,6 @@ def make_plan(values: dict, config: str | None, optim: str | None, device_memory
     from unlearn.training.plan_sources import load_shape, method_needs, runtime_baseline
 
     merged = {**(read_yaml(config) if config else {}), **values}
-    optim = optim or merged.pop("optim", None) or "adamw_torch"
-    merged.pop("optim", None)
-    if optim not in ("adamw_torch", "adamw_bnb_8bit"):
-        raise UserError(f"optim '{optim}' is not planned for (accepted: adamw_torch, adamw_bnb_8bit)")
     if "dtype" in merged:
         dtype = str(merged["dtype"]).lower()
         if dtype != "auto" and dtype not in DTYPE_NAMES:
@@ -94,6 +88,7 @@ def make_plan(values: dict, config: str | None, optim: str | None, device_memory
     merged.setdefault("data", "-")  # the plan reads no data and writes nothing
     merged.setdefault("out", "-")
     settings = validate_settings(ForgetSettings, merged, f"{config} / command line" if config else "command line")
+    optim = settings.optim
     needs, full_weights_only = method_needs(settings.method)
     if full_weights_only and settings.lora:
         raise UserError(f"method {settings.method} updates chosen full-weight layers and cannot train a LoRA adapter")

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def training_arguments(settings: ForgetSettings | FinetuneSettings, model, examples: int, output_dir):
     """``warmup_epochs`` of linear warmup, then a linear decay or a constant rate (``lr_schedule``),
-    AdamW, a checkpoint per epoch (last one kept)."""
+    AdamW (torch's or bitsandbytes' 8-bit, ``optim``), a checkpoint per epoch (last one kept)."""
     from transformers import TrainingArguments
 
     parameter = next(model.parameters())
@@ -32,7 +32,7 @@ def training_arguments(settings: ForgetSettings | FinetuneSettings, model, examp
         gradient_accumulation_steps=settings.gradient_accumulation_steps,
         weight_decay=settings.weight_decay,
         lr_scheduler_type="linear" if settings.lr_schedule == "linear" else "constant_with_warmup",
-        optim="adamw_torch",
+        optim=settings.optim,
         logging_steps=settings.logging_steps,
         save_strategy="epoch" if settings.save_checkpoints else "no",
         save_total_limit=1,

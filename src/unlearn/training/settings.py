@@ -58,6 +58,9 @@ class OptimSettings(BaseModel):
     batch_size: PositiveInt = Field(8, description="examples per device per step")
     gradient_accumulation_steps: PositiveInt = Field(1, description="steps accumulated per optimizer update")
     weight_decay: float = Field(0.01, ge=0.0, description="AdamW weight decay")
+    optim: Literal["adamw_torch", "adamw_bnb_8bit"] = Field(
+        "adamw_torch", description="optimizer: torch's AdamW, or bitsandbytes' 8-bit AdamW (about a quarter of "
+                                   "AdamW's state; runs on CPU too, slowly)")
     warmup_epochs: float = Field(1.0, ge=0.0, description="linear warmup length in epochs")
     lr_schedule: Literal["linear", "constant"] = Field(
         "linear", description="after the warmup, the rate decays linearly to 0 or stays constant")
