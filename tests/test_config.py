@@ -74,3 +74,24 @@ def test_cli_help_lists_commands(capsys):
     out = capsys.readouterr().out
     for command in ("data", "finetune"):
         assert command in out
+
+
+def test_a_word_for_none_is_none_in_every_settings_class_and_subclass():
+    """One shared ``none_word`` validator: a subclass that reads more fields as "none" (``unlearn tune``'s
+    storage) keeps its parent's (``--retain none`` in tune was the split name 'none' while they shared a name)."""
+    from unlearn.evaluation.eval_settings import EvalSettings
+    from unlearn.training.curve_settings import CurveSettings
+    from unlearn.training.forget_settings import ForgetSettings
+    from unlearn.tuning.settings import TuneSettings
+
+    run = {"model": "m", "data": "d", "out": "o", "retain": "None", "reference": " null ", "refusals": ""}
+    for settings in (ForgetSettings, TuneSettings):
+        found = settings.model_validate(run)
+        assert (found.retain, found.reference, found.refusals) == (None, None, None), settings.__name__
+    assert TuneSettings.model_validate({**run, "storage": "none"}).storage is None
+    evaluation = EvalSettings.model_validate({"model": "m", "data": "d", "out": "o", "holdout": "none",
+                                              "embedder": "NONE"})
+    assert (evaluation.holdout, evaluation.embedder, evaluation.forget) == (None, None, "forget10")
+    curve = CurveSettings(forget="none", retain_split="null", holdout="", real_authors="real_authors_perturbed")
+    assert (curve.forget, curve.retain_split, curve.holdout, curve.real_authors) == (None, None, None,
+                                                                                     "real_authors_perturbed")

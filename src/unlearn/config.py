@@ -182,6 +182,16 @@ def _unwrap(annotation):
     return annotation
 
 
+NONE_WORDS = ("", "none", "null")  # a split, model or path setting given as one of these means "none"
+
+
+def none_word(cls, value):
+    """A setting given as a word for "none" (``--holdout none``, YAML ``holdout: null`` or ``""``) read as None,
+    so a flag can turn off what its default turns on; other values unchanged. For ``field_validator(...,
+    mode="before")``."""
+    return None if isinstance(value, str) and value.strip().lower() in NONE_WORDS else value
+
+
 def comma_list(cls, value):
     """A list setting given as one string, a list, or flags' values, each part split at commas
     (``--attacks relearn,paraphrase`` and ``attacks: [relearn, paraphrase]`` mean the same)."""

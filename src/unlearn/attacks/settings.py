@@ -20,8 +20,8 @@ from pydantic import Field, PositiveFloat, create_model, field_validator, model_
 
 from unlearn.attacks import catalog
 from unlearn.attacks.recovery import MIN_GAP
-from unlearn.config import check_part_args, comma_list, move_renamed, part_flag
-from unlearn.evaluation.eval_settings import NONE_WORDS, EvalSettings
+from unlearn.config import NONE_WORDS, check_part_args, comma_list, move_renamed, part_flag
+from unlearn.evaluation.eval_settings import EvalSettings
 from unlearn.evaluation.metric_registry import split_metrics
 from unlearn.training.settings import DataSettings, ModelSettings
 

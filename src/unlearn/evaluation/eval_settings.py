@@ -16,12 +16,11 @@ from typing import ClassVar, Literal
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
 from unlearn.benchmarks.registry import chosen_suites, suite_settings
-from unlearn.config import PartSettings, check_part_args, comma_list, old_flag_value, part_flag
+from unlearn.config import PartSettings, check_part_args, comma_list, none_word, old_flag_value, part_flag
 from unlearn.metrics import CONFIDENCE, RESAMPLES
 from unlearn.training.settings import DataSettings, ModelSettings
 
 DEFAULT_NLI_MODEL = "sileod/deberta-v3-base-tasksource-nli"
-NONE_WORDS = ("", "none", "null")  # a split or model setting given as one of these means "none"
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +80,8 @@ class EvalSettings(DataSettings, ModelSettings):
     nli_model: str | None = Field(DEFAULT_NLI_MODEL, description="NLI model for the entailment score (none = skip)")
     overwrite: bool = Field(False, description="reuse an output folder that holds another run")
 
-    @field_validator("forget", "retain_split", "real_authors", "world_facts", "holdout", "retain_eval", "embedder",
-                     "nli_model", mode="before")
-    @classmethod
-    def _none_word(cls, value):
-        return None if isinstance(value, str) and value.strip().lower() in NONE_WORDS else value
+    _none_words = field_validator("forget", "retain_split", "real_authors", "world_facts", "holdout", "retain_eval",
+                                  "embedder", "nli_model", mode="before")(none_word)
 
     _comma_lists = field_validator("suites", mode="before")(comma_list)
 

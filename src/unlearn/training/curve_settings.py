@@ -10,9 +10,7 @@ from __future__ import annotations
 from pydantic import Field, NonNegativeInt, PositiveInt, field_validator
 
 from unlearn.benchmarks.registry import suites as registered_suites
-from unlearn.config import PartSettings, comma_list
-
-NONE_WORDS = ("", "none", "null")
+from unlearn.config import PartSettings, comma_list, none_word
 
 
 class CurveSettings(PartSettings):
@@ -40,12 +38,8 @@ class CurveSettings(PartSettings):
     stop_when_selected: bool = Field(False, description="stop training once the --select rule chooses a checkpoint "
                                                         "(rules that choose the first checkpoint that ...)")
 
-    @field_validator("forget", "retain_split", "real_authors", "world_facts", "holdout", "retain_eval",
-                     mode="before")
-    @classmethod
-    def _none_word(cls, value):
-        return None if isinstance(value, str) and value.strip().lower() in NONE_WORDS else value
-
+    _none_words = field_validator("forget", "retain_split", "real_authors", "world_facts", "holdout", "retain_eval",
+                                  mode="before")(none_word)
     _comma_lists = field_validator("suites", mode="before")(comma_list)
 
     @property

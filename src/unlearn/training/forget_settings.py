@@ -16,7 +16,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveInt, field_validator, model_validator
 
-from unlearn.config import PartSettings, check_part_args, move_renamed
+from unlearn.config import PartSettings, check_part_args, move_renamed, none_word
 from unlearn.errors import UserError
 from unlearn.families import FAMILY_METHODS, FamilyMethod
 from unlearn.objectives.registry import Method, method_parts, parse_method, part_defaults, training_defaults
@@ -91,10 +91,7 @@ class ForgetSettings(OptimSettings, DataSettings, TrainableModelSettings):
             return "curve"
         return "select_args" if part.lower() in {name.lower() for name in rules()} else cls.PART_ARGS
 
-    @field_validator("retain", "refusals", "reference", mode="before")
-    @classmethod
-    def _none_word(cls, value):
-        return None if isinstance(value, str) and value.strip().lower() in ("", "none", "null") else value
+    _none_words = field_validator("retain", "refusals", "reference", mode="before")(none_word)
 
     @model_validator(mode="before")
     @classmethod
