@@ -27,7 +27,7 @@ from pathlib import Path
 
 from unlearn.errors import UserError
 from unlearn.selection.curve import Checkpoint, metric_key, number
-from unlearn.selection.registry import Reference, rule_settings, rules
+from unlearn.selection.registry import Reference, registered_name, rule_settings, rules
 
 log = logging.getLogger(__name__)
 POINT_FILE = "point.json"
@@ -58,7 +58,7 @@ def chosen_rule(values: dict) -> tuple[str | None, dict]:
     """The registered name of the forget settings' rule and its settings as given; ``(None, {})`` without a
     rule, or with one not registered (which the forget settings refuse in their own words)."""
     given = values.get("select")
-    name = {n.lower(): n for n in rules()}.get(str(given).lower()) if given else None
+    name = registered_name(given) if given else None
     if name is None:
         return None, {}
     args = next((dict(a) for key, a in (values.get("select_args") or {}).items()

@@ -77,6 +77,12 @@ def rules() -> dict[str, SelectionRule]:
     return dict(_RULES.parts())
 
 
+def registered_name(given) -> str | None:
+    """The registered name of the rule ``given`` names in any case (``MUSE`` -> ``muse``), or None: a command
+    line or YAML file may spell a rule as it likes."""
+    return {name.lower(): name for name in rules()}.get(str(given).lower())
+
+
 def rule(name: str) -> SelectionRule:
     known = rules()
     if name not in known:
@@ -107,10 +113,9 @@ def checked_choice(chosen: str, select_args: dict) -> tuple[str, dict[str, dict]
     """The rule ``chosen`` names (any case) as registered, and ``select_args`` checked as its settings
     (``{rule: {setting: value}}``, no other rule's). Raises ValueError, for the settings validators of the
     commands that take ``--select``."""
-    known = {name.lower(): name for name in rules()}
-    if chosen.lower() not in known:
-        raise ValueError(f"unknown selection rule '{chosen}' (known: {', '.join(known.values())})")
-    name = known[chosen.lower()]
+    name = registered_name(chosen)
+    if name is None:
+        raise ValueError(f"unknown selection rule '{chosen}' (known: {', '.join(rules())})")
     other = next((key for key in select_args if str(key).lower() != name.lower()), None)
     if other is not None:
         raise ValueError(f"settings of selection rule '{other}' given, but the rule chosen is '{name}'")

@@ -20,7 +20,7 @@ from unlearn.config import PartSettings, check_part_args, move_renamed, none_wor
 from unlearn.errors import UserError
 from unlearn.families import FAMILY_METHODS, FamilyMethod
 from unlearn.objectives.registry import Method, method_parts, parse_method, part_defaults, training_defaults
-from unlearn.selection.registry import checked_choice, picks_first, rule_metrics, rules, select
+from unlearn.selection.registry import checked_choice, picks_first, registered_name, rule_metrics, select
 from unlearn.training.curve_settings import CurveSettings
 from unlearn.training.settings import DataSettings, OptimSettings, TrainableModelSettings
 
@@ -89,7 +89,7 @@ class ForgetSettings(OptimSettings, DataSettings, TrainableModelSettings):
         method part's to ``method_args``."""
         if part.lower() == "curve":
             return "curve"
-        return "select_args" if part.lower() in {name.lower() for name in rules()} else cls.PART_ARGS
+        return "select_args" if registered_name(part) else cls.PART_ARGS
 
     _none_words = field_validator("retain", "refusals", "reference", mode="before")(none_word)
 
