@@ -77,11 +77,11 @@ def curve_plot(curve: TrainingCurve, path: Path) -> Path | None:
         return None
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
     steps = [c.step for c in curve.checkpoints]
+    chosen = next((c for c in curve.checkpoints if c.step == curve.chosen_step), None)
     for axis, names, title in ((axes[0], forget, "forget"), (axes[1], utility, "utility")):
         for name in names:
             values = [c.value(name) for c in curve.checkpoints]
             axis.plot(steps, [v if v is not None else float("nan") for v in values], marker=".", label=name)
-            chosen = next((c for c in curve.checkpoints if c.step == curve.chosen_step), None)
             if chosen is not None and chosen.value(name) is not None:
                 axis.plot([chosen.step], [chosen.value(name)], marker="o", markersize=10, markerfacecolor="none",
                           color="black")
@@ -93,9 +93,9 @@ def curve_plot(curve: TrainingCurve, path: Path) -> Path | None:
         if names:
             axis.legend(fontsize=7)
     rule = (curve.selected or {}).get("rule")
-    chosen = f"rule {rule}: step {curve.chosen_step}" if curve.chosen_step is not None else (
+    choice = f"rule {rule}: step {curve.chosen_step}" if curve.chosen_step is not None else (
         f"rule {rule}: no checkpoint qualifies" if rule else "no selection rule")
-    figure.suptitle(f"{curve.label}: evaluation during training ({chosen}; dashed: the chosen step)", fontsize=9)
+    figure.suptitle(f"{curve.label}: evaluation during training ({choice}; dashed: the chosen step)", fontsize=9)
     return save_figure(figure, path)
 
 
