@@ -20,7 +20,7 @@ from pydantic import Field, PositiveFloat, create_model, field_validator, model_
 
 from unlearn.attacks import catalog
 from unlearn.attacks.recovery import MIN_GAP
-from unlearn.config import NONE_WORDS, check_part_args, comma_list, move_renamed, part_flag
+from unlearn.config import check_part_args, comma_list, move_renamed, none_word, part_flag
 from unlearn.evaluation.eval_settings import EvalSettings
 from unlearn.evaluation.metric_registry import split_metrics
 from unlearn.training.settings import DataSettings, ModelSettings
@@ -96,10 +96,7 @@ class AttackSettings(AttackEvalSettings):
 
     _comma_lists = field_validator("attacks", "recovery_metrics", mode="before")(comma_list)
 
-    @field_validator(*NONE_WORD_FIELDS, mode="before")
-    @classmethod
-    def _none_word(cls, value):
-        return None if isinstance(value, str) and value.strip().lower() in NONE_WORDS else value
+    _none_words = field_validator(*NONE_WORD_FIELDS, mode="before")(none_word)
 
     @field_validator("attacks")
     @classmethod

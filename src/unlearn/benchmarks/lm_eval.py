@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import Field, NonNegativeInt, PositiveFloat, field_validator
 
 from unlearn.benchmarks.registry import BenchmarkSpec, Suite, SuiteContext
-from unlearn.config import PartSettings, comma_list
+from unlearn.config import PartSettings, comma_list, none_word
 
 
 class LmEvalSettings(PartSettings):
@@ -23,10 +23,7 @@ class LmEvalSettings(PartSettings):
 
     _comma_lists = field_validator("tasks", mode="before")(comma_list)
 
-    @field_validator("include_path", mode="before")
-    @classmethod
-    def _none_word(cls, value):
-        return None if isinstance(value, str) and value.strip().lower() in ("", "none", "null") else value
+    _none_words = field_validator("include_path", mode="before")(none_word)
 
 
 def load(source, settings, args: LmEvalSettings):

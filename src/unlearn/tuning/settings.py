@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
-from unlearn.config import comma_list, validate_settings
+from unlearn.config import comma_list, none_word, validate_settings
 from unlearn.errors import UserError
 from unlearn.evaluation.eval_settings import EvalSettings
 from unlearn.objectives.registry import part_defaults
@@ -91,10 +91,7 @@ class TuneSettings(ForgetSettings):
 
     _comma_lists = field_validator("objectives", mode="before")(comma_list)
 
-    @field_validator("storage", "study_name", "prune_floor", mode="before")
-    @classmethod
-    def _none_word(cls, value):
-        return None if isinstance(value, str) and value.strip().lower() in ("", "none", "null") else value
+    _tune_none_words = field_validator("storage", "study_name", "prune_floor", mode="before")(none_word)
 
     @model_validator(mode="after")
     def _selection_settings(self):
