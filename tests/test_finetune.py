@@ -87,7 +87,8 @@ def test_a_run_that_is_all_warmup_is_warned(tmp_path, caplog, epochs, warmup_epo
 
     settings = SimpleNamespace(epochs=epochs, learning_rate=1e-3, batch_size=4, gradient_accumulation_steps=1,
                                weight_decay=0.0, logging_steps=1, save_checkpoints=False, report_to="none", seed=0,
-                               gradient_checkpointing=False, warmup_epochs=warmup_epochs, lr_schedule="linear")
+                               gradient_checkpointing=False, warmup_epochs=warmup_epochs, lr_schedule="linear",
+                               optim="adamw_torch")
     with caplog.at_level("WARNING", logger="unlearn.training.arguments"):
         args = training_arguments(settings, make_model(50), 8, tmp_path)
     assert args.warmup_steps == round(2 * warmup_epochs)
