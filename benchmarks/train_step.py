@@ -16,8 +16,8 @@ another checkout (``PATH/src``, e.g. a ``git worktree`` of an older commit), sid
 
 ``--weights full lora`` also trains a LoRA adapter (the forget command's ``--lora``, rank ``--lora-r``,
 its alpha and dropout defaults); ``--optims adamw_torch adamw_bnb_8bit`` also runs bitsandbytes' 8-bit
-AdamW, set as the Trainer's ``optim`` after ``build_trainer`` (the forget command itself always uses
-``adamw_torch``); ``--also-checkpointing`` adds each combination with gradient checkpointing.
+AdamW (the forget command's ``--optim adamw_bnb_8bit``); ``--also-checkpointing`` adds each combination
+with gradient checkpointing.
 ``--settings-table`` writes these runs as a table of their own (a subsection of
 "Unlearning step after issue 27") with the memory planner's prediction beside each measured peak: at
 the longest padded batch the run met (the planner assumes every sequence that long) and, for
@@ -92,7 +92,6 @@ def measure_one(method: str, data: str, steps: int, threads: int, device: str, m
     """One method's steps in this process; ``lora_r``: train a LoRA adapter of that rank (the forget
     command's ``--lora``), else every weight; ``optim``: the Trainer's optimizer."""
     import unlearn
-    from transformers.training_args import OptimizerNames
 
     from unlearn.training.forget import ForgetSettings, build_trainer
 
@@ -103,12 +102,12 @@ def measure_one(method: str, data: str, steps: int, threads: int, device: str, m
         settings = ForgetSettings(data=data, out=scratch, method=method, batch_size=8, gradient_accumulation_steps=1,
                                   epochs=1, warmup_epochs=0, threads=threads, device=device, logging_steps=1000,
                                   max_length=max_length, forget="forget10", retain="retain90",
+                                  **({"optim": optim} if optim != "adamw_torch" else {}),  # older checkouts lack it
                                   **({"gradient_checkpointing": True} if checkpointing else {}),
                                   **({"lora": True, "lora_r": lora_r} if lora_r else {}))
         trainer, _, _ = build_trainer(settings, Path(scratch) / "checkpoints")
         trainer.args.max_steps = steps
         trainer.args.save_strategy = "no"
-        trainer.args.optim = OptimizerNames(optim)  # read when train() creates the optimizer
         timer = StepTimer()
         trainer.add_callback(timer)
         compute_loss = trainer.compute_loss
@@ -290,7 +289,7 @@ def render_settings(rows: list[dict], args) -> str:
              f"Same data and settings as the step table above (batch 8 forget + 8 retain, max length "
              f"{args.max_length}, fp32, {args.steps - 1} timed steps after one untimed, {args.threads} torch threads, "
              f"device {args.device}); LoRA is the forget command's `--lora` (all-linear, alpha 16, dropout 0); "
-             "adamw_bnb_8bit is set as the Trainer's `optim` (the forget command always uses adamw_torch). "
+             "adamw_bnb_8bit is the forget command's `--optim adamw_bnb_8bit`. "
              f"Command: `{command}`. Planner: `training.memory_plan` (what `unlearn plan --json` prints) for the "
              "same settings, with max length = the longest padded batch the run met (the planner assumes every "
              f"sequence that long), and at max length {args.max_length} (its worst case: what `unlearn plan` "
