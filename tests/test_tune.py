@@ -317,3 +317,38 @@ def test_a_scenario_method_with_tune_unlearns_with_the_chosen_settings(tiny_mode
     bad = tiny_experiment(tiny_model_dir, tmp_path / "bad", methods=[{"method": "GA+GD", "tune": {"space": {"x": []}}}])
     with pytest.raises(UserError, match=r"^exp.yaml: method GA\+GD: tune: space: 'x' is not a setting method GA\+GD"):
         check_experiment(bad, "exp.yaml")
+
+
+def test_a_scenario_study_gets_the_retain_models_evaluation_of_the_split_its_trials_are_evaluated_on(tmp_path):
+    """Forget quality and PrivLeak need the retain model's evaluation of the same questions: a scenario's study
+    gets it only where its trials are evaluated on the forget split that evaluation scored."""
+    from unlearn.scenarios.tuned import with_retain_eval
+
+    retain_eval = tmp_path / "eval-retain-model"
+    retain_eval.mkdir()
+    (retain_eval / "unlearn_settings.json").write_text(json.dumps({"forget": "forget10"}))
+    same = {"method": "GA", "eval": {"forget": "forget10", "max_new_tokens": 8}}
+    assert with_retain_eval(same, retain_eval, "GA")["eval"] == {"forget": "forget10", "max_new_tokens": 8,
+                                                                  "retain_eval": retain_eval}
+    assert same["eval"] == {"forget": "forget10", "max_new_tokens": 8}  # not changed in place
+    validation = {"method": "GA", "eval": {"forget": "forget05"}}
+    assert with_retain_eval(validation, retain_eval, "GA") == validation
+    given = {"method": "GA", "eval": {"forget": "forget10", "retain_eval": "mine"}}
+    assert with_retain_eval(given, retain_eval, "GA") == given
+    assert with_retain_eval(same, None, "GA") == same
+
+
+def test_a_scenario_study_can_tune_for_forget_quality(tiny_model_dir, tmp_path):
+    """With the retain model's evaluation, a scenario's trials compute TOFU's forget quality, so it can be
+    an objective: the trial's value is the KS p-value its own evaluation reports."""
+    from unlearn.scenarios.runner import run_experiment
+
+    section = {"trials": 1, "objectives": ["forget_quality:maximize", "retain.probability:maximize"], "eval": EVAL}
+    settings = tiny_experiment(tiny_model_dir, tmp_path / "exp", methods=[{"method": "GA", "tune": section}])
+    _, steps = run_experiment(settings, "exp.yaml", progress=lambda message: None)
+    (tuned,) = [name for name in steps.ran if name.startswith("tune-")]
+    folder = settings.run_folder / "steps" / tuned
+    (trial,) = json.loads((folder / "pareto.json").read_text())["trials"]
+    evaluated = json.loads((folder / "trials" / "0000" / "eval" / "summary.json").read_text())
+    assert trial["state"] == "complete" and evaluated["overall"]["forget_quality"] is not None
+    assert trial["objectives"]["forget_quality"]["value"] == evaluated["overall"]["forget_quality"]

@@ -162,7 +162,8 @@ def forget_step(settings: ExperimentSettings, steps: Steps, model: str | Path, d
         from unlearn.scenarios.tuned import tuned_values
 
         evaluated = {**with_scenario_suites(settings.eval, settings.scenario), **machine(settings)}
-        values = tuned_values(steps, name, entry.tune, values, evaluated, data)
+        values = tuned_values(steps, name, entry.tune, values, evaluated, data,
+                              anchors.retain_eval if anchors else None)
     if anchors is None:
         return _command_step(steps, name, ForgetSettings, forget, values, data)
     values, references = with_references(steps, values, anchors, data)

@@ -13,6 +13,7 @@ choose its own settings (without it, the trials use the forget step's split, wit
 takes tune's own settings (``trials`` or ``n_trials``, ``objectives``, ``space``, ``select``,
 ``select_args``, ``prune_floor``, ...); the study lives in its step folder, so a killed experiment resumes it.
 When no trial qualifies under the selection rule, the forget step keeps the entry's settings, with a warning.
+Trials evaluated on the split the retain model's evaluation scored get it as their ``retain_eval``.
 """
 
 from __future__ import annotations
@@ -61,9 +62,11 @@ def check_tune_section(section: dict, forget_values: dict, eval_values: dict, wh
     return validate_settings(TuneSettings, {**values, "model": "-", "data": "-", "out": "-"}, where)
 
 
-def tuned_values(steps, name: str, section: dict, forget_values: dict, eval_values: dict, data: Path) -> dict:
+def tuned_values(steps, name: str, section: dict, forget_values: dict, eval_values: dict, data: Path,
+                 retain_eval: Path | None = None) -> dict:
     """Run (or reuse) the tune step ``tune-NAME`` and return ``forget_values`` with the chosen trial's
-    sampled settings set; unchanged when no trial qualifies."""
+    sampled settings set; unchanged when no trial qualifies. ``retain_eval``: the scenario's evaluation of
+    its retain model (see ``with_retain_eval``)."""
     from unlearn.scenarios.common import as_text, step_input
     from unlearn.tuning.run import tune
 
@@ -71,6 +74,7 @@ def tuned_values(steps, name: str, section: dict, forget_values: dict, eval_valu
     if "forget" not in section:
         log.warning("%s: tune has no validation split (tune: {forget: SPLIT}); its trials unlearn and are evaluated "
                     "on the reported split %s", name, values.get("forget"))
+    values = with_retain_eval(values, retain_eval, name)
     inputs = {k: step_input(v) for k, v in {**values, "data": data}.items() if k != "threads"}
 
     def act(folder: Path) -> None:
@@ -86,3 +90,20 @@ def tuned_values(steps, name: str, section: dict, forget_values: dict, eval_valu
     params = next(row["params"] for row in summary["trials"] if row["trial"] == chosen["trial"])
     log.info("%s: tuned settings %s (%s)", name, params, chosen["reason"])
     return apply(forget_values, params, forget_values["method"], forget_values.get("mask", "none"))
+
+
+def with_retain_eval(values: dict, retain_eval: Path | None, name: str) -> dict:
+    """The study's settings with the retain model's evaluation as its trials' ``retain_eval``, so that
+    the numbers measured against a model that never saw the forget data (TOFU's forget quality, MUSE's
+    PrivLeak) can be objectives and rule metrics. Only where the trials are evaluated on the forget split
+    that evaluation scored (its ``unlearn_settings.json``): on another split it would compare other
+    questions. An ``eval: {retain_eval: ...}`` given in the section is kept."""
+    evaluation = values["eval"]
+    if retain_eval is None or "retain_eval" in evaluation:
+        return values
+    scored = json.loads((Path(retain_eval) / "unlearn_settings.json").read_text(encoding="utf-8")).get("forget")
+    if evaluation.get("forget") != scored:
+        log.info("%s: the trials are evaluated on %s, the retain model on %s: forget quality and PrivLeak are not "
+                 "computed in the trials", name, evaluation.get("forget"), scored)
+        return values
+    return {**values, "eval": {**evaluation, "retain_eval": retain_eval}}
