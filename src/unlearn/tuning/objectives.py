@@ -32,6 +32,7 @@ DEFAULT_PAIRS = (
     ("forget.fact_accuracy:minimize", "model_utility_tofu:maximize"),
     ("muse.knowmem_f:minimize", "muse.knowmem_r:maximize"),
     ("rwku.forget_level2:minimize", "rwku.neighbor_level2:maximize"),
+    ("choice.forget_choice:minimize", "choice.retain_choice:maximize"),  # WMDP's multiple-choice accuracies
     ("forget.rougeL_recall:minimize", "model_utility_tofu:maximize"),
     ("forget.rougeL_recall:minimize", "retain.rougeL_recall:maximize"),
 )
