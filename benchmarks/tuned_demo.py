@@ -25,7 +25,10 @@ import json
 from pathlib import Path
 
 from benchmarks_common import update_section
+from tuning_common import (DEFAULT_TRIALS, chosen_settings, search_cost, shown_params, shown_path, tuned_experiment,
+                           validation_experiment)
 
+ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Tuned methods on the demo"
 OBJECTIVES = ["forget.fact_accuracy:minimize", "model_utility_tofu:maximize"]
 CURVE = {"every_epoch": True, "at_start": False, "examples": 12}  # for pruning collapsed trials only
@@ -34,66 +37,11 @@ CURVE = {"every_epoch": True, "at_start": False, "examples": 12}  # for pruning 
 SPACE = {"learning_rate": {"low": 3.0e-6, "high": 3.0e-4, "log": True}, "epochs": {"low": 1, "high": 5}}
 
 
-def validation_settings(out: Path, methods: list[str], trials: int, data_seed: int, threads: int | None):
-    from unlearn.scenarios.demo import demo_settings
-
-    settings = demo_settings(str(out), threads=threads)
-    tune = {"trials": trials, "objectives": OBJECTIVES, "prune_floor": 0.5, "space": SPACE}
-    return revalidated(settings, {
-        "name": "demo-validation",
-        "scenario_args": {**settings.scenario_args, "data_seed": data_seed},
-        "methods": [{"method": m, "tune": tune} for m in methods],
-        "unlearn": {**settings.unlearn, "curve": CURVE}})
-
-
-def revalidated(settings, updates: dict):
-    """The experiment with ``updates``, checked as an experiment file would be."""
-    from unlearn.scenarios.experiment import ExperimentSettings
-
-    return ExperimentSettings(**{**settings.model_dump(exclude_unset=True), **updates})
-
-
-def chosen_settings(out: Path, method: str) -> dict:
-    """The chosen trial's sampled settings and the rule's reason, from the tune step's pareto.json."""
-    found = sorted(out.glob(f"steps/tune-{method}*/pareto.json")) or sorted(out.rglob("pareto.json"))
-    summary = json.loads(found[0].read_text(encoding="utf-8"))
-    chosen = summary["chosen"]
-    params = next((row["params"] for row in summary["trials"] if row["trial"] == chosen["trial"]), None)
-    states = {}
-    for row in summary["trials"]:
-        states[row["state"]] = states.get(row["state"], 0) + 1
-    seconds = [sum(row["seconds"].values()) for row in summary["trials"] if row.get("seconds")]
-    return {"trial": chosen["trial"], "params": params, "reason": chosen["reason"], "states": states,
-            "front": [row["trial"] for row in summary.get("front", [])], "trial_seconds": seconds}
-
-
-def report_settings(out: Path, tuned: dict[str, dict], seeds: list[int], threads: int | None):
-    from unlearn.scenarios.demo import UNLEARN, demo_settings
-    from unlearn.tuning.space import apply
-
-    settings = demo_settings(str(out), threads=threads)
-    entries = []
-    for method, chosen in tuned.items():
-        if chosen["params"] is None:
-            continue
-        values = apply({"method": method}, chosen["params"], method)
-        entries.append({**values, "label": f"{method} tuned"})
-    return revalidated(settings, {"name": "demo-tuned", "seeds": seeds, "methods": entries, "unlearn": dict(UNLEARN)})
-
-
-def shown_path(path: Path) -> str:
-    """``path`` as the repository root sees it, so the printed command runs from there."""
-    try:
-        return str(path.resolve().relative_to(Path(__file__).resolve().parent.parent))
-    except ValueError:
-        return str(path)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/tuned-demo")
     parser.add_argument("--methods", nargs="+", default=["GA+GD"])
-    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--trials", type=int, default=DEFAULT_TRIALS)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--validation-data-seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None)
@@ -101,19 +49,21 @@ def main() -> None:
     args = parser.parse_args()
     from unlearn.evaluation.compare import paired_difference
     from unlearn.report.collect import INTERVALS, read_run
+    from unlearn.scenarios.demo import demo_settings
     from unlearn.scenarios.runner import run_experiment
 
     out = Path(args.out)
     record = out / "summary.json"
-    validation = validation_settings(out / "validation", args.methods, args.trials, args.validation_data_seed,
-                                     args.threads)
-    run_experiment(validation, "validation: tune on other invented people")
-    tuned = {m: chosen_settings(out / "validation", m) for m in args.methods}
+    demo = demo_settings(threads=args.threads)
+    tune = {"trials": args.trials, "objectives": OBJECTIVES, "prune_floor": 0.5, "space": SPACE}
+    validation = validation_experiment(demo, out / "validation", args.methods, args.validation_data_seed, tune,
+                                       unlearn={"curve": CURVE})
+    _, steps = run_experiment(validation, "validation: tune on other invented people")
+    tuned = {m: chosen_settings(out / "validation", m, steps) for m in args.methods}
     out.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps({"tuned": tuned}, indent=2), encoding="utf-8")
 
-    reported = report_settings(out / "report", tuned, args.seeds, args.threads)
-    run_experiment(reported, "report: the demo at the tuned settings")
+    run_experiment(tuned_experiment(demo, out / "report", tuned, args.seeds), "report: the demo at the tuned settings")
     results = read_run(out / "report")
     rows, held = [], {}
     for seed in args.seeds:
@@ -138,19 +88,16 @@ def main() -> None:
                          "forgets": forgets, "keeps_utility": keeps})
     record.write_text(json.dumps({"tuned": tuned, "rows": rows, "held": held}, indent=2), encoding="utf-8")
     lines = [SECTION, "",
-             f"`python benchmarks/tuned_demo.py --out {shown_path(out)} --methods {' '.join(args.methods)} --trials "
-             f"{args.trials} --seeds {' '.join(map(str, args.seeds))}"
+             f"`python benchmarks/tuned_demo.py --out {shown_path(out, ROOT)} --methods {' '.join(args.methods)} "
+             f"--trials {args.trials} --seeds {' '.join(map(str, args.seeds))}"
              f"{f' --threads {args.threads}' if args.threads else ''}`: each method tuned by `unlearn tune` on the "
              f"demo's benchmark drawn with data seed {args.validation_data_seed} (other invented people; objectives "
              f"{', '.join(OBJECTIVES)}; space {SPACE} and the default regularizer weight; utility-floor rule "
              f"at 0.9x the target's; pruning at 0.5x), "
              f"then the demo (data seed 0) unlearned at the chosen settings per training seed.", ""]
     for method, chosen in tuned.items():
-        seconds = sorted(chosen["trial_seconds"])
-        cost = (f"; a finished trial took {seconds[len(seconds) // 2] / 60:.0f} min (median of {len(seconds)}, "
-                f"training + evaluation)" if seconds else "")
-        lines.append(f"- {method}: trials {chosen['states']}{cost}; chosen trial {chosen['trial']} "
-                     f"{ {k: float(f'{v:.3g}') for k, v in chosen['params'].items()} } ({chosen['reason']})")
+        lines.append(f"- {method}: {search_cost(chosen)}; chosen trial {chosen['trial']}: "
+                     f"{shown_params(chosen['params'])} ({chosen['reason']})")
     lines += ["", "| seed | model | forget fact acc. | target's | difference [95% interval] | model utility | "
                   "x target's | forgets | keeps >= 0.9x |", "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:

@@ -48,7 +48,7 @@ class Steps:
 
     def run(self, name: str, inputs: dict, action: Callable[[Path], None]) -> Path:
         """``action(folder)`` unless a finished step with these inputs exists; returns the folder."""
-        folder = self.root / f"{_safe(name)}-{step_key(inputs)}"
+        folder = self.root / f"{folder_stem(name)}-{step_key(inputs)}"
         if (folder / DONE_FILE).is_file():
             self.reused.append(folder.name)
             self.progress(f"[{self._clock()}] reuse {name}: {folder}")
@@ -65,5 +65,6 @@ class Steps:
         return f"{minutes:02d}:{seconds:02d}"
 
 
-def _safe(name: str) -> str:
+def folder_stem(name: str) -> str:
+    """A step name as its folder begins: characters other than letters, digits and - _ . become _."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

@@ -1,0 +1,108 @@
+"""Shared by the tuned benchmarks (``tuned_demo.py``, ``scenario_benchmarks.py --tuned``): tune each method
+on a validation draw of an experiment, then run the experiment itself at the chosen settings.
+
+The validation draw is the same experiment on another ``data_seed`` of its built-in benchmark (other
+invented people, entities or articles, the same sizes), with its own target and retain model, so nothing
+of the reported data is seen while choosing, and the study's trials get the retain model's evaluation
+(forget quality and PrivLeak can be objectives).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+DEFAULT_TRIALS = 8
+
+
+def revalidated(settings, updates: dict):
+    """The experiment with ``updates``, checked as an experiment file would be."""
+    from unlearn.scenarios.experiment import ExperimentSettings
+
+    return ExperimentSettings(**{**settings.model_dump(exclude_unset=True), **updates})
+
+
+def validation_experiment(settings, out: Path, methods: list[str], data_seed: int, tune: dict,
+                          unlearn: dict | None = None):
+    """``settings`` on the benchmark drawn with ``data_seed``, into ``out``, with ``methods`` (``chosen_entries``)
+    each with ``tune`` as its ``tune:`` section; ``unlearn`` over its unlearn section."""
+    entries = [{**flat_entry(entry), "tune": tune} for entry in chosen_entries(settings, methods)]
+    return revalidated(settings, {
+        "name": f"{settings.name}-validation", "out": str(out),
+        "scenario_args": {**settings.scenario_args, "data_seed": data_seed},
+        "methods": entries, "unlearn": {**settings.unlearn, **(unlearn or {})}})
+
+
+def chosen_entries(settings, methods: list[str]) -> list:
+    """The experiment's method entry of each label in ``methods``; a name that is no entry's label is a method
+    run with the experiment's shared settings (the demo's GA+GD)."""
+    from unlearn.scenarios.experiment import MethodEntry
+
+    known = {entry.name: entry for entry in settings.methods}
+    return [known.get(name) or MethodEntry(method=name) for name in methods]
+
+
+def flat_entry(entry) -> dict:
+    """A method entry as an experiment file writes it: method, label and its forget settings side by side."""
+    return {"method": entry.method, **({"label": entry.label} if entry.label else {}), **entry.settings}
+
+
+def chosen_settings(folder: Path, label: str, steps) -> dict:
+    """The chosen trial of method ``label``'s tune step among the run's ``steps`` (``run_experiment``'s record
+    of the steps it ran or reused; a folder may hold a stale study of other settings): its sampled settings,
+    the rule's reason, how many trials ended how, the front, and each finished trial's recorded seconds."""
+    from unlearn.scenarios.steps import folder_stem
+
+    step = re.compile(re.escape(folder_stem(f"tune-forget-{label}")) + r"-[0-9a-f]+")  # not RMU-adaptive's for RMU
+    found = [folder / "steps" / name / "pareto.json" for name in [*steps.ran, *steps.reused] if step.fullmatch(name)]
+    if len(found) != 1:
+        raise SystemExit(f"{folder}: {len(found)} tune steps of {label} in this run, not one")
+    summary = json.loads(found[0].read_text(encoding="utf-8"))
+    chosen = summary["chosen"]
+    params = next((row["params"] for row in summary["trials"] if row["trial"] == chosen["trial"]), None)
+    states: dict[str, int] = {}
+    for row in summary["trials"]:
+        states[row["state"]] = states.get(row["state"], 0) + 1
+    seconds = [sum(row["seconds"].values()) for row in summary["trials"] if row.get("seconds")]
+    return {"trial": chosen["trial"], "params": params, "reason": chosen["reason"], "states": states,
+            "front": [row["trial"] for row in summary.get("front", [])], "trial_seconds": seconds}
+
+
+def tuned_experiment(settings, out: Path, tuned: dict[str, dict], seeds: list[int]):
+    """``settings`` into ``out`` over the training ``seeds``, each tuned method at its chosen trial's settings
+    (labelled "LABEL tuned"); a method whose study chose no trial is left out."""
+    from unlearn.tuning.space import apply
+
+    entries = []
+    for entry in chosen_entries(settings, list(tuned)):
+        params = tuned[entry.name]["params"]
+        if params is None:
+            continue
+        values = flat_entry(entry)
+        entries.append({**apply(values, params, entry.method, values.get("mask", "none")),
+                        "label": f"{entry.name} tuned"})
+    return revalidated(settings, {"name": f"{settings.name}-tuned", "out": str(out), "seeds": seeds,
+                                  "methods": entries})
+
+
+def search_cost(chosen: dict) -> str:
+    """What the study cost, from its trials' own recorded seconds (training plus evaluation; a resumed
+    run's wall time would undercount it)."""
+    seconds = sorted(chosen["trial_seconds"])
+    if not seconds:
+        return f"trials {chosen['states']}"
+    return (f"trials {chosen['states']}, {sum(seconds) / 60:.0f} min in all, a finished trial "
+            f"{seconds[len(seconds) // 2] / 60:.1f} min (median of {len(seconds)}, training + evaluation)")
+
+
+def shown_params(params: dict | None) -> str:
+    return "none" if params is None else ", ".join(f"{name} {value:.3g}" for name, value in params.items())
+
+
+def shown_path(path: Path, root: Path) -> str:
+    """``path`` as ``root`` (the repository) sees it, so a printed command runs from there."""
+    try:
+        return str(path.resolve().relative_to(root))
+    except ValueError:
+        return str(path)
