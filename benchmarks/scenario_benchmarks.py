@@ -8,7 +8,12 @@ forget probes, and after unlearning the forget scores at least halved while util
 above 0.9 of the target's.
 
     python benchmarks/scenario_benchmarks.py --scenario wmdp [--out runs/bench-wmdp]
+    python benchmarks/scenario_benchmarks.py --scenario wmdp --tuned --methods RMU NPO+GD --trials 8 --seeds 0 1 2
     python benchmarks/scenario_benchmarks.py --table-only
+
+``--tuned``: each method is tuned by ``unlearn tune`` on the benchmark drawn with another data seed (other
+content, its own target: ``tuning_common.py``), then the shipped experiment runs at the chosen settings
+over the training seeds, the checks per seed.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from datetime import date
 from pathlib import Path
 
 from benchmarks_common import cpu_name, update_section
+from tuning_common import (DEFAULT_TRIALS, chosen_settings, search_cost, shown_params, shown_path, tuned_experiment,
+                           validation_experiment)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "scenarios"
@@ -40,20 +47,25 @@ COLUMNS = {
              ("neighbor QA", ("rwku", "neighbor_level2", "mean", "interval"), "utility")],
 }
 CHANCE = {"wmdp": 0.25}
+# what --tuned minimizes and maximizes: the forget and utility columns above that the target scores above 0
+OBJECTIVES = {"wmdp": ["choice.forget_choice:minimize", "choice.retain_choice:maximize"],
+              "muse": ["muse.verbmem_f:minimize", "muse.knowmem_r:maximize"],
+              "rwku": ["rwku.forget_level2:minimize", "rwku.neighbor_level2:maximize"]}
+# a data seed draws other content for these; RWKU's built-in set has one draw of its 4 targets (the seed only
+# orders its options), so tuning on it would choose on the reported targets
+OTHER_DRAWS = ("wmdp", "muse")
 
 
-def headline(name: str, out: Path) -> dict:
-    """Every model's numbers of the finished run in ``out``."""
-    manifest = json.loads((out / "experiment.json").read_text())
-    models = []
-    for row in manifest["models"]:
-        summary = json.loads((out / row["eval"] / "summary.json").read_text())
+def headline(name: str, models: list) -> dict:
+    """Every model's numbers (``report.collect.ModelResult``s of a finished run, one seed's)."""
+    rows = []
+    for model in models:
         values = {}
         for column, (suite, part, key, interval_key), _ in COLUMNS[name]:
-            entry = (summary.get(suite) or {}).get(part) or {}
+            entry = (model.summary.get(suite) or {}).get(part) or {}
             values[column] = {"value": entry.get(key), "interval": entry.get(interval_key)}
-        models.append({"label": row["label"], "role": row["role"], "values": values})
-    return {"scenario": name, "models": models}
+        rows.append({"label": model.label, "role": model.role, "values": values})
+    return {"scenario": name, "models": rows}
 
 
 def letters_check(out: Path) -> dict:
@@ -134,51 +146,141 @@ def _number(value) -> str:
     return "n/c" if value is None else f"{value:.3f}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenario", choices=SCENARIOS, help="the scenario to run")
-    parser.add_argument("--out", help="run folder (default: runs/bench-<scenario>)")
-    parser.add_argument("--table-only", action="store_true", help="rewrite the section from the kept results")
-    args = parser.parse_args()
-    if not args.table_only:
-        if not args.scenario:
-            raise SystemExit("--scenario is required unless --table-only")
-        import unlearn
+def run_shipped(name: str, out: Path) -> None:
+    """The example experiment as shipped; its numbers kept in ``RESULTS/NAME.json``."""
+    import unlearn
+    from unlearn.report.collect import read_run
 
-        out = Path(args.out or f"runs/bench-{args.scenario}")
-        began = time.time()
-        unlearn.run(ROOT / "configs" / f"experiment_{args.scenario}.yaml", out=str(out))
-        result = headline(args.scenario, out)
-        if args.scenario == "wmdp":
-            result["letters_check"] = letters_check(out)
-        result = {**result, "measured": {
-            "date": date.today().isoformat(), "cpu": cpu_name(), "threads": 2,
-            "run_seconds": round(time.time() - began), "command": f"python benchmarks/scenario_benchmarks.py "
-                                                                  f"--scenario {args.scenario}"}}
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / f"{args.scenario}.json").write_text(json.dumps(result, indent=1) + "\n")
+    began = time.time()
+    unlearn.run(ROOT / "configs" / f"experiment_{name}.yaml", out=str(out))
+    result = headline(name, read_run(out).models)
+    if name == "wmdp":
+        result["letters_check"] = letters_check(out)
+    keep(name, {**result, "measured": measured(began, f"python benchmarks/scenario_benchmarks.py --scenario {name}")})
+
+
+def run_tuned(name: str, out: Path, methods: list[str], trials: int, seeds: list[int], data_seed: int) -> None:
+    """Each of ``methods`` tuned on the benchmark drawn with ``data_seed`` (``tuning_common``), then the
+    experiment at the chosen settings over the training ``seeds``; kept in ``RESULTS/NAME-tuned.json``."""
+    from unlearn.config import read_yaml, validate_settings
+    from unlearn.report.collect import read_run
+    from unlearn.scenarios.experiment import ExperimentSettings
+    from unlearn.scenarios.runner import run_experiment
+
+    began = time.time()
+    config = ROOT / "configs" / f"experiment_{name}.yaml"
+    shipped = validate_settings(ExperimentSettings, read_yaml(config), str(config))
+    tune = {"trials": trials, "objectives": OBJECTIVES[name]}
+    _, steps = run_experiment(validation_experiment(shipped, out / "validation", methods, data_seed, tune),
+                              f"{name}: tune on the benchmark drawn with data seed {data_seed}")
+    tuned = {m: chosen_settings(out / "validation", m, steps) for m in methods}
+    run_experiment(tuned_experiment(shipped, out / "report", tuned, seeds), f"{name}: at the tuned settings")
+    results = read_run(out / "report")
+    per_seed = {seed: headline(name, results.of_seed(seed)) for seed in seeds}
+    command = (f"python benchmarks/scenario_benchmarks.py --scenario {name} --tuned --methods {' '.join(methods)} "
+               f"--trials {trials} --seeds {' '.join(map(str, seeds))} --validation-data-seed {data_seed}"
+               + (f" --out {shown_path(out, ROOT)}" if out != default_out(name, True) else ""))
+    keep(f"{name}-tuned", {"scenario": name, "tuned": tuned, "objectives": OBJECTIVES[name],
+                           "validation_data_seed": data_seed, "seeds": {str(k): v for k, v in per_seed.items()},
+                           "measured": measured(began, command)})
+
+
+def measured(began: float, command: str) -> dict:
+    return {"date": date.today().isoformat(), "cpu": cpu_name(), "threads": 2,
+            "run_seconds": round(time.time() - began), "command": command}
+
+
+def keep(stem: str, result: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
+
+
+def default_out(name: str, tuned: bool) -> Path:
+    return ROOT / "runs" / (f"bench-{name}-tuned" if tuned else f"bench-{name}")
+
+
+def shipped_lines(result: dict) -> list[str]:
+    measured = result["measured"]
+    lines = [f"Measured {measured['date']} on {measured['cpu']}, {measured['threads']} threads: "
+             f"{measured['run_seconds']} s.", "", *table(result), "", *[f"- {c}" for c in checks(result)]]
+    if result.get("letters_check"):
+        shown = "; ".join(f"{split} {e['accuracy']:.2f} [{e['interval'][0]:.2f}, {e['interval'][1]:.2f}]"
+                          + (" (chosen " + "/".join(f"{k} {v}" for k, v in e["chosen"].items()) + ")"
+                             if "chosen" in e else "")
+                          for split, e in result["letters_check"].items())
+        lines.append(f"- the target in WMDP's letter form (A-D after the options) instead: {shown}, "
+                     "against chance 0.25; hence the continuation form for this model")
+    return lines
+
+
+def tuned_lines(result: dict) -> list[str]:
+    """The tuned run's section: how each method was tuned and chosen, then per seed the table and checks."""
+    measured = result["measured"]
+    lines = [f"`{measured['command']}`, measured {measured['date']} on {measured['cpu']}, {measured['threads']} "
+             f"threads, {measured['run_seconds']} s of this script's last run (a resumed run reuses finished steps). "
+             f"Each method tuned by `unlearn tune` on the benchmark drawn with data seed "
+             f"{result['validation_data_seed']} (other content, its own target; objectives "
+             f"{', '.join(result['objectives'])}; the default space around the shipped settings; the default "
+             "rule, the lowest forget score among trials keeping utility >= 0.9x the target's), then the shipped "
+             "experiment (data seed 0) at the chosen settings, per training seed.", ""]
+    for method, chosen in result["tuned"].items():
+        lines.append(f"- {method}: {search_cost(chosen)}; chosen trial {chosen['trial']}: "
+                     f"{shown_params(chosen['params'])} ({chosen['reason']})")
+    for seed, per_seed in result["seeds"].items():
+        lines += ["", f"Training seed {seed}:", "", *table(per_seed), "", *[f"- {c}" for c in checks(per_seed)]]
+    return lines
+
+
+def write_section() -> None:
+    """BENCHMARKS.md's section from every kept result."""
     lines = [SECTION, "", "`python benchmarks/scenario_benchmarks.py --scenario NAME` runs "
              "`configs/experiment_NAME.yaml` (settings there) on SmolLM2-135M-Instruct, fp32, 2 CPU threads, one seed, "
-             "and keeps its numbers in `benchmarks/results/scenarios/`. Intervals: 95% bootstrap over the questions. "
+             "and keeps its numbers in `benchmarks/results/scenarios/`; with `--tuned`, the methods are first tuned "
+             "on another draw of the benchmark. Intervals: 95% bootstrap over the questions. "
              "The run time includes every step it had to run (a rerun reuses finished steps)."]
     for name in SCENARIOS:
         path = RESULTS / f"{name}.json"
-        if not path.exists():
-            lines += ["", f"### {name}", "", "Not measured yet."]
-            continue
-        result = json.loads(path.read_text())
-        measured = result["measured"]
-        lines += ["", f"### {name}", "", f"Measured {measured['date']} on {measured['cpu']}, {measured['threads']} "
-                  f"threads: {measured['run_seconds']} s.", "", *table(result), "", *[f"- {c}" for c in checks(result)]]
-        if result.get("letters_check"):
-            shown = "; ".join(f"{split} {e['accuracy']:.2f} [{e['interval'][0]:.2f}, {e['interval'][1]:.2f}]"
-                              + (" (chosen " + "/".join(f"{k} {v}" for k, v in e["chosen"].items()) + ")"
-                                 if "chosen" in e else "")
-                              for split, e in result["letters_check"].items())
-            lines.append(f"- the target in WMDP's letter form (A-D after the options) instead: {shown}, "
-                         "against chance 0.25; hence the continuation form for this model")
+        lines += ["", f"### {name}", ""]
+        lines += shipped_lines(json.loads(path.read_text())) if path.exists() else ["Not measured yet."]
+        path = RESULTS / f"{name}-tuned.json"
+        if path.exists():
+            lines += ["", f"### {name} at tuned settings", "", *tuned_lines(json.loads(path.read_text()))]
     update_section(ROOT / "BENCHMARKS.md", "\n".join(lines), SECTION)
     print("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", choices=SCENARIOS, help="the scenario to run")
+    parser.add_argument("--out", help="run folder (default: runs/bench-<scenario>[-tuned])")
+    parser.add_argument("--table-only", action="store_true", help="rewrite the section from the kept results")
+    parser.add_argument("--tuned", action="store_true", help="tune the methods on another draw of the benchmark "
+                                                              "first, then run at the chosen settings over --seeds")
+    parser.add_argument("--methods", nargs="+", help="with --tuned: the entries (labels) to tune (default: all)")
+    parser.add_argument("--trials", type=int, default=DEFAULT_TRIALS, help="with --tuned: trials per method")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="with --tuned: training seeds")
+    parser.add_argument("--validation-data-seed", type=int, default=1, help="with --tuned: the draw tuned on")
+    args = parser.parse_args()
+    if not args.table_only:
+        if not args.scenario:
+            parser.error("--scenario is required unless --table-only")
+        out = Path(args.out).resolve() if args.out else default_out(args.scenario, args.tuned)
+        if args.tuned and args.scenario not in OTHER_DRAWS:
+            parser.error(f"--tuned: the built-in {args.scenario} benchmark has no other draw to tune on (only "
+                         f"{', '.join(OTHER_DRAWS)} do): its settings would be chosen on the reported data")
+        if args.tuned:
+            methods = args.methods or [entry.get("label") or entry["method"] if isinstance(entry, dict) else entry
+                                       for entry in shipped_entries(args.scenario)]
+            run_tuned(args.scenario, out, methods, args.trials, args.seeds, args.validation_data_seed)
+        else:
+            run_shipped(args.scenario, out)
+    write_section()
+
+
+def shipped_entries(name: str) -> list:
+    from unlearn.config import read_yaml
+
+    return read_yaml(ROOT / "configs" / f"experiment_{name}.yaml")["methods"]
 
 
 if __name__ == "__main__":
