@@ -315,7 +315,10 @@ def test_a_scenario_method_with_tune_unlearns_with_the_chosen_settings(tiny_mode
     assert run["forget"] == "forget10" and run["learning_rate"] == trial["params"]["learning_rate"]
     assert run["regularizer_weight"] == trial["params"]["regularizer_weight"]
     again = Steps(tmp_path / "exp", progress=lambda message: None)
-    assert forget_step(settings, again, tiny_model_dir, fictitious_bench, entry, "forget10", "forget-GA+GD") == model
+    other_threads = tiny_experiment(tiny_model_dir, tmp_path / "exp", threads=2,
+                                    methods=[{"method": "GA+GD", "tune": section}])  # not part of any step's key
+    assert forget_step(other_threads, again, tiny_model_dir, fictitious_bench, entry, "forget10",
+                       "forget-GA+GD") == model
     assert again.ran == [] and again.reused == [tuned, forgot]
     bad = tiny_experiment(tiny_model_dir, tmp_path / "bad", methods=[{"method": "GA+GD", "tune": {"trails": 8}}])
     with pytest.raises(UserError, match=r"^exp.yaml: method GA\+GD: tune: unknown setting 'trails' \(tune settings: "):

@@ -75,7 +75,8 @@ def tuned_values(steps, name: str, section: dict, forget_values: dict, eval_valu
         log.warning("%s: tune has no validation split (tune: {forget: SPLIT}); its trials unlearn and are evaluated "
                     "on the reported split %s", name, values.get("forget"))
     values = with_retain_eval(values, retain_eval, name)
-    inputs = {k: step_input(v) for k, v in {**values, "data": data}.items() if k != "threads"}
+    keyed = {**values, "data": data, "eval": {k: v for k, v in values["eval"].items() if k != "threads"}}
+    inputs = {k: step_input(v) for k, v in keyed.items() if k != "threads"}  # as every step: not the thread count
 
     def act(folder: Path) -> None:
         tune(validate_settings(TuneSettings, {**as_text(values), "data": str(data), "out": str(folder)},
