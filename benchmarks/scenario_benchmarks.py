@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from datetime import date
 from pathlib import Path
@@ -159,7 +160,8 @@ def run_shipped(name: str, out: Path) -> None:
     keep(name, {**result, "measured": measured(began, f"python benchmarks/scenario_benchmarks.py --scenario {name}")})
 
 
-def run_tuned(name: str, out: Path, methods: list[str], trials: int, seeds: list[int], data_seed: int) -> None:
+def run_tuned(name: str, out: Path, methods: list[str], trials: int, seeds: list[int], data_seed: int,
+              threads: int) -> None:
     """Each of ``methods`` tuned on the benchmark drawn with ``data_seed`` (``tuning_common``), then the
     experiment at the chosen settings over the training ``seeds``; kept in ``RESULTS/NAME-tuned.json``."""
     from unlearn.config import read_yaml, validate_settings
@@ -169,7 +171,7 @@ def run_tuned(name: str, out: Path, methods: list[str], trials: int, seeds: list
 
     began = time.time()
     config = ROOT / "configs" / f"experiment_{name}.yaml"
-    shipped = validate_settings(ExperimentSettings, read_yaml(config), str(config))
+    shipped = validate_settings(ExperimentSettings, {**read_yaml(config), "threads": threads}, str(config))
     tune = {"trials": trials, "objectives": OBJECTIVES[name]}
     _, steps = run_experiment(validation_experiment(shipped, out / "validation", methods, data_seed, tune),
                               f"{name}: tune on the benchmark drawn with data seed {data_seed}")
@@ -179,15 +181,17 @@ def run_tuned(name: str, out: Path, methods: list[str], trials: int, seeds: list
     per_seed = {seed: headline(name, results.of_seed(seed)) for seed in seeds}
     command = (f"python benchmarks/scenario_benchmarks.py --scenario {name} --tuned --methods {' '.join(methods)} "
                f"--trials {trials} --seeds {' '.join(map(str, seeds))} --validation-data-seed {data_seed}"
-               + (f" --out {shown_path(out, ROOT)}" if out != default_out(name, True) else ""))
+               + (f" --out {shown_path(out, ROOT)}" if out != default_out(name, True) else "")
+               + (f" --threads {threads}" if threads != 2 else ""))
     keep(f"{name}-tuned", {"scenario": name, "tuned": tuned, "objectives": OBJECTIVES[name],
                            "validation_data_seed": data_seed, "seeds": {str(k): v for k, v in per_seed.items()},
-                           "measured": measured(began, command)})
+                           "measured": measured(began, command, threads)})
 
 
-def measured(began: float, command: str) -> dict:
-    return {"date": date.today().isoformat(), "cpu": cpu_name(), "threads": 2,
-            "run_seconds": round(time.time() - began), "command": command}
+def measured(began: float, command: str, threads: int = 2) -> dict:
+    """When, where and how long; the 1-minute load average at the end says whether the cores were shared."""
+    return {"date": date.today().isoformat(), "cpu": cpu_name(), "threads": threads,
+            "run_seconds": round(time.time() - began), "command": command, "load_at_end": os.getloadavg()[0]}
 
 
 def keep(stem: str, result: dict) -> None:
@@ -217,7 +221,8 @@ def tuned_lines(result: dict) -> list[str]:
     """The tuned run's section: how each method was tuned and chosen, then per seed the table and checks."""
     measured = result["measured"]
     lines = [f"`{measured['command']}`, measured {measured['date']} on {measured['cpu']}, {measured['threads']} "
-             f"threads, {measured['run_seconds']} s of this script's last run (a resumed run reuses finished steps). "
+             f"threads, {measured['run_seconds']} s of this script's last run (a resumed run reuses finished steps; "
+             f"1-minute load {measured['load_at_end']:.1f} at its end). "
              f"Each method tuned by `unlearn tune` on the benchmark drawn with data seed "
              f"{result['validation_data_seed']} (other content, its own target; objectives "
              f"{', '.join(result['objectives'])}; the default space around the shipped settings; the default "
@@ -260,6 +265,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=DEFAULT_TRIALS, help="with --tuned: trials per method")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="with --tuned: training seeds")
     parser.add_argument("--validation-data-seed", type=int, default=1, help="with --tuned: the draw tuned on")
+    parser.add_argument("--threads", type=int, default=2, help="with --tuned: torch threads (not part of any "
+                                                               "step's key: a run resumes at another count)")
     args = parser.parse_args()
     if not args.table_only:
         if not args.scenario:
@@ -271,7 +278,7 @@ def main() -> None:
         if args.tuned:
             methods = args.methods or [entry.get("label") or entry["method"] if isinstance(entry, dict) else entry
                                        for entry in shipped_entries(args.scenario)]
-            run_tuned(args.scenario, out, methods, args.trials, args.seeds, args.validation_data_seed)
+            run_tuned(args.scenario, out, methods, args.trials, args.seeds, args.validation_data_seed, args.threads)
         else:
             run_shipped(args.scenario, out)
     write_section()
