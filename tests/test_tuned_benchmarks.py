@@ -1,0 +1,70 @@
+"""The tuned benchmarks' shared steps (benchmarks/tuning_common.py): the validation draw, the experiment at
+the chosen settings, and which study's choice is read."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+from tuning_common import chosen_settings, search_cost, tuned_experiment, validation_experiment  # noqa: E402
+
+from unlearn.config import validate_settings  # noqa: E402
+from unlearn.scenarios.experiment import ExperimentSettings, check_experiment  # noqa: E402
+
+
+def wmdp_like() -> ExperimentSettings:
+    return validate_settings(ExperimentSettings, {
+        "name": "wmdp", "scenario": "wmdp", "scenario_args": {"entities": 20}, "threads": 2,
+        "methods": [{"method": "RMU", "learning_rate": 5e-5}, {"method": "RMU", "label": "RMU-adaptive"}, "NPO+GD"],
+        "unlearn": {"epochs": 5, "learning_rate": 3e-4}})
+
+
+def test_the_validation_draw_tunes_the_named_entries_on_another_data_seed(tmp_path):
+    tune = {"trials": 4, "objectives": ["choice.forget_choice:minimize", "choice.retain_choice:maximize"]}
+    validation = validation_experiment(wmdp_like(), tmp_path / "v", ["RMU", "GA"], 1, tune, unlearn={"epochs": 2})
+    check_experiment(validation, "validation")
+    assert validation.name == "wmdp-validation" and validation.out == str(tmp_path / "v")
+    assert validation.scenario_args == {"entities": 20, "data_seed": 1}
+    assert [(e.name, e.settings, e.tune) for e in validation.methods] == [
+        ("RMU", {"learning_rate": 5e-5}, tune), ("GA", {}, tune)]  # GA: no entry, the shared settings
+    assert validation.unlearn == {"epochs": 2, "learning_rate": 3e-4}
+
+
+def test_the_tuned_experiment_runs_each_chosen_trial_over_the_seeds_and_leaves_out_a_study_without_one(tmp_path):
+    tuned = {"RMU": {"params": {"learning_rate": 2e-4, "rmu.steering": 20.0}},
+             "RMU-adaptive": {"params": None}, "NPO+GD": {"params": {"epochs": 3}}}
+    report = tuned_experiment(wmdp_like(), tmp_path / "r", tuned, [0, 1, 2])
+    check_experiment(report, "report")
+    assert report.seeds == [0, 1, 2] and report.scenario_args == {"entities": 20}
+    assert [(e.name, e.method, e.settings) for e in report.methods] == [
+        ("RMU tuned", "RMU", {"learning_rate": 2e-4, "method_args": {"RMU": {"steering": 20.0}}}),
+        ("NPO+GD tuned", "NPO+GD", {"epochs": 3})]
+
+
+def test_the_choice_is_read_from_the_runs_own_study_of_that_entry(tmp_path):
+    def study(name: str, trial: int, seconds: dict | None) -> None:
+        folder = tmp_path / "steps" / name
+        folder.mkdir(parents=True)
+        (folder / "pareto.json").write_text(json.dumps({
+            "chosen": {"trial": trial, "reason": f"trial {trial}"}, "front": [{"trial": trial}],
+            "trials": [{"trial": 0, "state": "pruned", "params": {"epochs": 1}},
+                       {"trial": trial, "state": "complete", "params": {"epochs": 4}, "seconds": seconds}]}))
+
+    study("tune-forget-RMU-0123456789ab", 1, {"forget": 90.0, "eval": 30.0})
+    study("tune-forget-RMU-adaptive-ba9876543210", 2, {"forget": 60.0, "eval": 30.0})
+    study("tune-forget-RMU-ffffffffffff", 3, None)  # a stale study of other settings, not in this run
+    steps = SimpleNamespace(ran=["tune-forget-RMU-adaptive-ba9876543210"], reused=["tune-forget-RMU-0123456789ab"])
+    chosen = chosen_settings(tmp_path, "RMU", steps)
+    assert chosen == {"trial": 1, "params": {"epochs": 4}, "reason": "trial 1", "states": {"pruned": 1, "complete": 1},
+                      "front": [1], "trial_seconds": [120.0]}
+    assert chosen_settings(tmp_path, "RMU-adaptive", steps)["trial"] == 2
+    assert search_cost(chosen) == ("trials {'pruned': 1, 'complete': 1}, 2 min in all, a finished trial 2.0 min "
+                                   "(median of 1, training + evaluation)")
+    with pytest.raises(SystemExit, match="0 tune steps of NPO\\+GD in this run, not one"):
+        chosen_settings(tmp_path, "NPO+GD", steps)
