@@ -12,7 +12,7 @@ def update_section(path: Path, section: str, heading: str) -> None:
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
     pattern = re.compile(re.escape(heading) + r".*?(?=\n## |\Z)", re.S)
     if pattern.search(text):
-        text = pattern.sub(lambda _: section.rstrip("\n"), text)
+        text = pattern.sub(lambda _: section.rstrip("\n") + "\n", text)  # a blank line before the next heading
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")

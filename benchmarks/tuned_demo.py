@@ -11,11 +11,13 @@ target's), in every seed, on data it did not search on?
 2. Report: the demo experiment itself (data seed 0), each method at the chosen trial's settings, over
    the training seeds; the checks per seed.
 
-Steps are cached in ``--out``, so a stopped run resumes. Results go to ``--out/summary.json`` and, with
-``--write``, to a section of BENCHMARKS.md. The search's cost is the trials' own recorded seconds (training
+Steps are cached in ``--out``, so a stopped run resumes. Results go to ``--out/summary.json`` and
+``benchmarks/results/tuned_demo.json`` (kept: the section is built from it) and, with ``--write``, to a
+section of BENCHMARKS.md. The search's cost is the trials' own recorded seconds (training
 plus evaluation), not the wall time of this script, which a resumed run would undercount.
 
     python benchmarks/tuned_demo.py --out runs/tuned-demo --methods GA+GD --trials 8 --seeds 0 1 2 --threads 2
+    python benchmarks/tuned_demo.py --table-only --write BENCHMARKS.md
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from tuning_common import (DEFAULT_TRIALS, chosen_settings, search_cost, shown_p
                            validation_experiment)
 
 ROOT = Path(__file__).resolve().parent.parent
+KEPT = ROOT / "benchmarks" / "results" / "tuned_demo.json"  # the last measured run, which the section shows
 SECTION = "## Tuned methods on the demo"
 OBJECTIVES = ["forget.fact_accuracy:minimize", "model_utility_tofu:maximize"]
 CURVE = {"every_epoch": True, "at_start": False, "examples": 12}  # for pruning collapsed trials only
@@ -45,28 +48,42 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--validation-data-seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--table-only", action="store_true", help="print (and --write) the kept results")
     parser.add_argument("--write", default="", help="BENCHMARKS.md to update its section (default: print only)")
     args = parser.parse_args()
+    out = Path(args.out)
+    if args.table_only:
+        record = json.loads(KEPT.read_text(encoding="utf-8"))
+    else:
+        command = (f"python benchmarks/tuned_demo.py --out {shown_path(out, ROOT)} --methods {' '.join(args.methods)} "
+                   f"--trials {args.trials} --seeds {' '.join(map(str, args.seeds))}"
+                   + (f" --threads {args.threads}" if args.threads else ""))
+        record = {"command": command, "validation_data_seed": args.validation_data_seed,
+                  **measure(out, args.methods, args.trials, args.seeds, args.validation_data_seed, args.threads)}
+        for path in (out / "summary.json", KEPT):
+            path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    text = section(record)
+    print(text)
+    if args.write:
+        update_section(Path(args.write), text, SECTION)
+
+
+def measure(out: Path, methods: list[str], trials: int, seeds: list[int], data_seed: int, threads: int | None):
+    """Tune on the validation draw, run the demo at the chosen settings over ``seeds``, check each seed."""
     from unlearn.evaluation.compare import paired_difference
     from unlearn.report.collect import INTERVALS, read_run
     from unlearn.scenarios.demo import demo_settings
     from unlearn.scenarios.runner import run_experiment
 
-    out = Path(args.out)
-    record = out / "summary.json"
-    demo = demo_settings(threads=args.threads)
-    tune = {"trials": args.trials, "objectives": OBJECTIVES, "prune_floor": 0.5, "space": SPACE}
-    validation = validation_experiment(demo, out / "validation", args.methods, args.validation_data_seed, tune,
-                                       unlearn={"curve": CURVE})
+    demo = demo_settings(threads=threads)
+    tune = {"trials": trials, "objectives": OBJECTIVES, "prune_floor": 0.5, "space": SPACE}
+    validation = validation_experiment(demo, out / "validation", methods, data_seed, tune, unlearn={"curve": CURVE})
     _, steps = run_experiment(validation, "validation: tune on other invented people")
-    tuned = {m: chosen_settings(out / "validation", m, steps) for m in args.methods}
-    out.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"tuned": tuned}, indent=2), encoding="utf-8")
-
-    run_experiment(tuned_experiment(demo, out / "report", tuned, args.seeds), "report: the demo at the tuned settings")
+    tuned = {m: chosen_settings(out / "validation", m, steps) for m in methods}
+    run_experiment(tuned_experiment(demo, out / "report", tuned, seeds), "report: the demo at the tuned settings")
     results = read_run(out / "report")
     rows, held = [], {}
-    for seed in args.seeds:
+    for seed in seeds:
         models = {m.label: m for m in results.of_seed(seed)}
         target = models["target"]
         utility = target.value("overall", "model_utility_tofu")
@@ -86,31 +103,32 @@ def main() -> None:
                          "model_utility": model.value("overall", "model_utility_tofu"),
                          "target_model_utility": utility, "utility_ratio": ratio,
                          "forgets": forgets, "keeps_utility": keeps})
-    record.write_text(json.dumps({"tuned": tuned, "rows": rows, "held": held}, indent=2), encoding="utf-8")
+    return {"tuned": tuned, "rows": rows, "held": held}
+
+
+def section(record: dict) -> str:
+    """BENCHMARKS.md's section from a run's summary."""
     lines = [SECTION, "",
-             f"`python benchmarks/tuned_demo.py --out {shown_path(out, ROOT)} --methods {' '.join(args.methods)} "
-             f"--trials {args.trials} --seeds {' '.join(map(str, args.seeds))}"
-             f"{f' --threads {args.threads}' if args.threads else ''}`: each method tuned by `unlearn tune` on the "
-             f"demo's benchmark drawn with data seed {args.validation_data_seed} (other invented people; objectives "
-             f"{', '.join(OBJECTIVES)}; space {SPACE} and the default regularizer weight; utility-floor rule "
-             f"at 0.9x the target's; pruning at 0.5x), "
-             f"then the demo (data seed 0) unlearned at the chosen settings per training seed.", ""]
-    for method, chosen in tuned.items():
+             f"`{record['command']}`: each method tuned by `unlearn tune` on the demo's benchmark drawn with data "
+             f"seed {record['validation_data_seed']} (other invented people, their own target and retain model; "
+             f"objectives {', '.join(OBJECTIVES)}; space {SPACE} and the default regularizer weight; utility-floor "
+             "rule at 0.9x the target's; pruning at 0.5x), then the demo (data seed 0) unlearned at the chosen "
+             "settings per training seed. Forgets: the paired 95% interval of the difference in forget fact "
+             "accuracy from the target lies below 0.", ""]
+    for method, chosen in record["tuned"].items():
         lines.append(f"- {method}: {search_cost(chosen)}; chosen trial {chosen['trial']}: "
                      f"{shown_params(chosen['params'])} ({chosen['reason']})")
     lines += ["", "| seed | model | forget fact acc. | target's | difference [95% interval] | model utility | "
                   "x target's | forgets | keeps >= 0.9x |", "|---|---|---|---|---|---|---|---|---|"]
-    for row in rows:
+    for row in record["rows"]:
         interval = row["difference_interval"]
         lines.append(f"| {row['seed']} | {row['model']} | {row['forget_fact_accuracy']:.3f} | "
                      f"{row['target_forget_fact_accuracy']:.3f} | {row['difference']:.3f} "
                      f"[{interval[0]:.3f}, {interval[1]:.3f}] | {row['model_utility']:.3f} | "
                      f"{row['utility_ratio']:.2f} | {row['forgets']} | {row['keeps_utility']} |")
-    lines += [""] + [f"- {label}: both held in {sum(v)} of {len(v)} seeds" for label, v in held.items()] + [""]
-    text = "\n".join(lines)
-    print(text)
-    if args.write:
-        update_section(Path(args.write), text, SECTION)
+    lines += [""] + [f"- {label}: both held in {sum(v)} of {len(v)} seeds" for label, v in record["held"].items()]
+    lines += [f"- {note}" for note in record.get("notes", [])]  # written into summary.json by hand, e.g. the load
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -92,8 +92,9 @@ def search_cost(chosen: dict) -> str:
     seconds = sorted(chosen["trial_seconds"])
     if not seconds:
         return f"trials {chosen['states']}"
-    return (f"trials {chosen['states']}, {sum(seconds) / 60:.0f} min in all, a finished trial "
-            f"{seconds[len(seconds) // 2] / 60:.1f} min (median of {len(seconds)}, training + evaluation)")
+    return (f"trials {chosen['states']}; the {len(seconds)} finished took {sum(seconds) / 60:.0f} min in all, "
+            f"{seconds[len(seconds) // 2] / 60:.1f} min each (median; training + evaluation; pruned trials not "
+            "counted)")
 
 
 def shown_params(params: dict | None) -> str:

@@ -64,7 +64,7 @@ def test_the_choice_is_read_from_the_runs_own_study_of_that_entry(tmp_path):
     assert chosen == {"trial": 1, "params": {"epochs": 4}, "reason": "trial 1", "states": {"pruned": 1, "complete": 1},
                       "front": [1], "trial_seconds": [120.0]}
     assert chosen_settings(tmp_path, "RMU-adaptive", steps)["trial"] == 2
-    assert search_cost(chosen) == ("trials {'pruned': 1, 'complete': 1}, 2 min in all, a finished trial 2.0 min "
-                                   "(median of 1, training + evaluation)")
+    assert search_cost(chosen) == ("trials {'pruned': 1, 'complete': 1}; the 1 finished took 2 min in all, 2.0 min "
+                                   "each (median; training + evaluation; pruned trials not counted)")
     with pytest.raises(SystemExit, match="0 tune steps of NPO\\+GD in this run, not one"):
         chosen_settings(tmp_path, "NPO+GD", steps)
