@@ -242,12 +242,16 @@ def test_objectives_directions_defaults_and_missing_values():
                "not_computed": {"forget_quality": "no --retain-eval given"}}
     assert [o.text for o in default_objectives(summary)] == ["forget.fact_accuracy:minimize",
                                                             "model_utility_tofu:maximize"]
+    # a suite's own forget and utility score (its registered headline): WMDP's by the splits' roles
     wmdp = {"splits": {"forget": {"metrics": {"rougeL_recall": 0.8}}},
-            "multiple_choice": {"forget_choice": {"accuracy": 0.42, "interval": [0.32, 0.52]},
-                                "retain_choice": {"accuracy": 0.49, "interval": [0.39, 0.59]}}}
-    assert [o.text for o in default_objectives(wmdp)] == ["choice.forget_choice:minimize",
-                                                         "choice.retain_choice:maximize"]
-    assert read_objective(wmdp, parse_objective("choice.forget_choice:min")) == (0.42, [0.32, 0.52])
+            "multiple_choice": {"mmlu.test": {"role": "utility", "accuracy": 0.49, "interval": [0.39, 0.59]},
+                                "wmdp-bio.test": {"role": "forget", "accuracy": 0.42, "interval": [0.32, 0.52]},
+                                "wmdp-cyber.test": {"role": "forget", "accuracy": 0.3, "interval": [0.2, 0.4]}}}
+    assert [o.text for o in default_objectives(wmdp)] == ["choice.wmdp-bio.test:minimize",
+                                                         "choice.mmlu.test:maximize"]
+    assert read_objective(wmdp, parse_objective("choice.wmdp-bio.test:min")) == (0.42, [0.32, 0.52])
+    muse = {"muse": {"knowmem_f": {"mean": 0.3, "interval": [0.2, 0.4]}, "knowmem_r": {"mean": 0.5}}}
+    assert [o.text for o in default_objectives(muse)] == ["muse.knowmem_f:minimize", "muse.knowmem_r:maximize"]
     assert read_objective(summary, parse_objective("model_utility_tofu")) == (0.4, [0.35, 0.45])
     with pytest.raises(MetricMissing, match="^forget_quality was not computed: no --retain-eval given$"):
         read_objective(summary, parse_objective("forget_quality:maximize"))

@@ -60,7 +60,8 @@ def test_data_wmdp_writes_the_builtin_benchmark(tmp_path, capsys):
     assert (again / "forget_choice.jsonl").read_bytes() == (tmp_path / "w" / "forget_choice.jsonl").read_bytes()
 
 
-def test_wmdp_questions_and_corpora_can_come_from_two_sources(tiny_model_dir, tmp_path):
+def two_source_wmdp(tiny_model_dir, tmp_path, methods: list):
+    """A WMDP experiment whose questions and corpora are two folders, as cais/wmdp and its corpora are."""
     from unlearn.data.benchmark import write_benchmark
 
     splits = generate_wmdp(viruses=3, minerals=3)
@@ -69,18 +70,41 @@ def test_wmdp_questions_and_corpora_can_come_from_two_sources(tiny_model_dir, tm
     write_benchmark({"wmdp-bio.test": bio, "mmlu.test": splits["retain_choice"]}, questions)
     write_benchmark({"bio-forget-corpus": splits["forget_corpus"], "bio-retain-corpus": splits["retain_corpus"]},
                     corpora)
+    return tiny_experiment(tiny_model_dir, tmp_path / "run", scenario="wmdp", data=str(questions),
+                           scenario_args={"corpora": str(corpora), "choice_forget": ["wmdp-bio.test"],
+                                          "choice_utility": ["mmlu.test"]},
+                           target_model=str(tiny_model_dir), forget="bio-forget-corpus",
+                           retain="bio-retain-corpus", methods=methods,
+                           unlearn={"epochs": 1, "batch_size": 4, "gradient_accumulation_steps": 1,
+                                    "warmup_epochs": 0, "max_length": 32},
+                           eval={"nli_model": "none", "embedder": "none"})
+
+
+def test_wmdp_questions_and_corpora_can_come_from_two_sources(tiny_model_dir, tmp_path):
     out = tmp_path / "run"
-    settings = tiny_experiment(tiny_model_dir, out, scenario="wmdp", data=str(questions),
-                               scenario_args={"corpora": str(corpora), "choice_forget": ["wmdp-bio.test"],
-                                              "choice_utility": ["mmlu.test"]},
-                               target_model=str(tiny_model_dir), forget="bio-forget-corpus",
-                               retain="bio-retain-corpus", methods=["GA+GD"],
-                               unlearn={"epochs": 1, "batch_size": 4, "gradient_accumulation_steps": 1,
-                                        "warmup_epochs": 0, "max_length": 32},
-                               eval={"nli_model": "none", "embedder": "none"})
+    settings = two_source_wmdp(tiny_model_dir, tmp_path, ["GA+GD"])
     run_experiment(settings, progress=lambda _: None)
     train = json.loads(next((out / "steps").glob("forget-GA_GD-*")).joinpath("train_summary.json").read_text())
     assert train["forget_split"] == "bio-forget-corpus"
     choice = json.loads(next((out / "steps").glob("eval-GA_GD-*")).joinpath("choice_wmdp-bio.test.json").read_text())
     assert choice["examples"][0]["prompt"].startswith(  # lm-eval's wmdp_bio description, from the split's config
         "The following are multiple choice questions (with answers) about biology.")
+
+
+def test_a_tuned_wmdp_method_is_tuned_on_the_scenarios_own_questions(tiny_model_dir, tmp_path):
+    """The trials unlearn the corpus and are evaluated as the scenario evaluates its models: multiple-choice
+    accuracy on the questions' folder (no question-answer forget split; the corpora are in another folder),
+    so tune's default objectives are the forget and utility questions' accuracies."""
+    settings = two_source_wmdp(tiny_model_dir, tmp_path, [{"method": "GA+GD", "tune": {"trials": 1}}])
+    _, steps = run_experiment(settings, progress=lambda _: None)
+    (tuned,) = [name for name in steps.ran if name.startswith("tune-")]
+    folder = tmp_path / "run" / "steps" / tuned
+    summary = json.loads((folder / "pareto.json").read_text())
+    assert summary["objectives"] == ["choice.wmdp-bio.test:minimize", "choice.mmlu.test:maximize"]
+    (trial,) = summary["trials"]
+    assert trial["state"] == "complete"
+    evaluated = json.loads((folder / "trials" / "0000" / "eval" / "summary.json").read_text())
+    assert trial["objectives"]["choice.wmdp-bio.test"]["value"] == evaluated["multiple_choice"]["wmdp-bio.test"][
+        "accuracy"]
+    assert "forget" not in evaluated["splits"]  # the corpus is trained on, not asked
+

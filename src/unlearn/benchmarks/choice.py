@@ -55,6 +55,13 @@ def run(model, tokenizer, loaded, context: SuiteContext) -> dict:
             for role, name, records in loaded}
 
 
+def headline(entry: dict) -> tuple[str, str] | None:
+    """The first forget split's and the first utility split's accuracy (WMDP's and MMLU's)."""
+    first = {role: next((f"choice.{s}" for s, r in entry.items() if r.get("role") == role), None)
+             for role in ("forget", "utility")}
+    return (first["forget"], first["utility"]) if None not in first.values() else None
+
+
 def values(entry: dict) -> dict[str, tuple]:
     """``choice.<split>``: its accuracy and interval."""
     return {f"choice.{split}": (result.get("accuracy"), result.get("interval")) for split, result in entry.items()}
@@ -89,4 +96,4 @@ BENCHMARK = BenchmarkSpec(
         summary_key="multiple_choice", load=load, run=run, values=values, tables=tables, settings=ChoiceSettings,
         file_prefix="choice", reads={"choice": "score multiple-choice questions with --choice.forget or "
                                               "--choice.utility"},
-        splits=lambda args: [*args.forget, *args.utility]))
+        splits=lambda args: [*args.forget, *args.utility], headline=headline))

@@ -69,6 +69,11 @@ def splits(args: MuseSettings) -> list[str]:
     return [name for names in MUSE_SPLITS.values() for name in names]
 
 
+def headline(entry: dict) -> tuple[str, str] | None:
+    """KnowMem on the forget and the retain questions, MUSE's knowledge scores."""
+    return ("muse.knowmem_f", "muse.knowmem_r") if {"knowmem_f", "knowmem_r"} <= set(entry) else None
+
+
 def values(entry: dict) -> dict[str, tuple]:
     """``muse.<metric>``: the mean and its interval; PrivLeak for ``muse.privleak``, its AUC as
     ``muse.privleak_auc``."""
@@ -113,4 +118,4 @@ BENCHMARK = BenchmarkSpec(
         file_prefix="muse", reads_retain_eval=True,
         reads={"continuation": "MUSE's VerbMem scores continuations",
                "text": "MUSE's PrivLeak scores member and holdout texts"},
-        splits=splits))
+        splits=splits, headline=headline))

@@ -96,6 +96,9 @@ class Suite:
     reads: dict[str, str] = field(default_factory=dict)  # record kind -> what it does with such a split
     reads_retain_eval: bool = False  # it reads --retain-eval (MUSE's PrivLeak: the retrained model's AUC)
     splits: Callable[[Any], list[str]] | None = None  # (args) -> the splits it reads, for a data step
+    # (its summary entry) -> the flat names of its forget score and its utility score, or None when the entry
+    # has neither: what ``unlearn tune`` minimizes and maximizes by default
+    headline: Callable[[dict], tuple[str, str] | None] | None = None
 
     def args(self, given: dict | None) -> PartSettings | None:
         """Its settings from ``given`` (its defaults where none are given); None without a settings class."""

@@ -65,6 +65,12 @@ def splits(args: RwkuSettings) -> list[str]:
     return [split + args.split_suffix for split in (*PROBE_SPLITS, *MIA_SPLITS, *(f"utility_{p}" for p in UTILITY))]
 
 
+def headline(entry: dict) -> tuple[str, str] | None:
+    """Question-answer recall on the targets and on their neighbors (level 2)."""
+    return ("rwku.forget_level2", "rwku.neighbor_level2") if {"forget_level2", "neighbor_level2"} <= set(entry) \
+        else None
+
+
 def values(entry: dict) -> dict[str, tuple]:
     """``rwku.<split>``: mean recall of the probes, mean LOSS of the membership sets, accuracy or
     entropy of ``utility_general`` / ``utility_fluency``, each with its interval."""
@@ -141,4 +147,4 @@ BENCHMARK = BenchmarkSpec(
         description="RWKU's probes (forget_level1-3, neighbor_level1-2), membership sets (mia_forget, mia_retain) "
                     "and utility set, those the benchmark has",
         summary_key="rwku", load=load, run=run, values=values, tables=tables, settings=RwkuSettings,
-        file_prefix="rwku", reads={"probe": "RWKU scores its probes"}, splits=splits))
+        file_prefix="rwku", reads={"probe": "RWKU scores its probes"}, splits=splits, headline=headline))

@@ -152,16 +152,20 @@ def finetune_step(settings: ExperimentSettings, steps: Steps, data: Path, split:
 
 def forget_step(settings: ExperimentSettings, steps: Steps, model: str | Path, data: Path, entry: MethodEntry,
                 forget_split: str, name: str, reference: str | Path | None = None, retain: str | None = None,
-                anchors: Anchors | None = None) -> Path:
+                anchors: Anchors | None = None, evaluation: dict | None = None, eval_data: Path | None = None) -> Path:
     """``anchors``: the scenario's target and retain model, from which a selection rule's reference values
     (``select: utility-floor`` without ``target_utility``) and the curve's ``retain_eval`` are filled
-    (``selection_refs.py``)."""
+    (``selection_refs.py``). ``evaluation`` (``eval_step``'s ``suite_args`` and split choice) and
+    ``eval_data`` (where the scenario's questions are, when not in ``data``): how the scenario evaluates
+    the model this step makes, which a ``tune:`` study's trials are evaluated by."""
     values = {**method_values(settings.unlearn, entry), **machine(settings), "model": model,
               "forget": forget_split, "retain": retain or settings.retain, "reference": reference, "resume": True}
     if entry.tune is not None:  # the study first, on the same model and data; its chosen settings then
         from unlearn.scenarios.tuned import tuned_values
 
-        evaluated = {**with_scenario_suites(settings.eval, settings.scenario), **machine(settings)}
+        evaluated = evaluation_values(settings, **(evaluation or {}))
+        if eval_data is not None and eval_data != data:
+            evaluated["data"] = eval_data
         values = tuned_values(steps, name, entry.tune, values, evaluated, data,
                               anchors.retain_eval if anchors else None)
     if anchors is None:
@@ -176,10 +180,18 @@ def eval_step(settings: ExperimentSettings, steps: Steps, model: str | Path, dat
     """``split_choice`` names the forget / retain / holdout splits where they differ from the defaults.
     The scenario's registered suites run beside the ``eval`` section's, with ``suite_args`` (the
     scenario's settings for them, by suite) over the section's own."""
-    values = {**with_scenario_suites(settings.eval, settings.scenario, suite_args), **machine(settings),
-              "model": model, "forget": settings.forget, "retain_eval": retain_eval, **split_choice}
+    values = {**evaluation_values(settings, suite_args, **split_choice), "model": model, "retain_eval": retain_eval}
     return _command_step(steps, name, EvalSettings, evaluate_model, values, data,
                          {"metrics_version": METRICS_VERSION})
+
+
+def evaluation_values(settings: ExperimentSettings, suite_args: dict[str, dict] | None = None,
+                      **split_choice) -> dict:
+    """The settings a scenario evaluates a model with, less the model and the retain model's evaluation:
+    the eval section with the scenario's suites (``suite_args`` over the section's), the machine, and the
+    forget / retain / holdout splits where ``split_choice`` names others than the defaults."""
+    return {**with_scenario_suites(settings.eval, settings.scenario, suite_args), **machine(settings),
+            "forget": settings.forget, **split_choice}
 
 
 def attack_step(settings: ExperimentSettings, steps: Steps, model: Path, data: Path, name: str, original: str | Path,

@@ -35,10 +35,12 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
         previous: str | Path = target
         for k in range(1, count + 1):
             reference = request_reference(own.reference, k, target)
+            evaluation = {"forget": f"requests_upto{k:02d}", "holdout": holdout or "none"}
             model = forget_step(settings, steps, previous, data, entry, f"request{k:02d}",
-                                f"forget-{entry.name}-request{k:02d}", reference=reference, anchors=references)
+                                f"forget-{entry.name}-request{k:02d}", reference=reference, anchors=references,
+                                evaluation=evaluation)
             evaluated = eval_step(settings, steps, model, data, f"eval-{entry.name}-request{k:02d}", retain_eval,
-                                  forget=f"requests_upto{k:02d}", holdout=holdout or "none")
+                                  **evaluation)
             sequence.append({"label": entry.name, "request": k, "model": model, "eval": evaluated})
             previous = model
         rows.append({"label": entry.name, "role": "method", "model": previous, "eval": sequence[-1]["eval"]})

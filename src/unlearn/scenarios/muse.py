@@ -59,7 +59,7 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
             label = entry.name if own.protocol == "standard" else f"{entry.name} {split}"
             start = model if own.protocol == "sustainability" else target
             model = forget_step(settings, steps, start, data, entry, split, f"forget-{label}",
-                                retain=retain, anchors=references)
+                                retain=retain, anchors=references, evaluation={**MUSE_ONLY, **anchor})
             rows.append({"label": label, "role": "method", "model": model,
                          "eval": eval_step(settings, steps, model, data, f"eval-{label}", retrained_eval,
                                            **MUSE_ONLY, **anchor)})

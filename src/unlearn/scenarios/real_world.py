@@ -51,7 +51,8 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
     rows = [{"label": "original model", "role": "anchor", "model": model, "eval": original}]
     for entry in settings.methods:
         unlearned = forget_step(settings, steps, model, data, entry, "forget_train", f"forget-{entry.name}",
-                                retain="neighbor_train", anchors=Anchors(model, target_label="original model"))
+                                retain="neighbor_train", anchors=Anchors(model, target_label="original model"),
+                                evaluation=splits)
         evaluated = eval_step(settings, steps, unlearned, data, f"eval-{entry.name}", **splits)
         rows.append({"label": entry.name, "role": "method", "model": unlearned, "eval": evaluated})
     notes = training_overlap_notes(data, {"the regularizers": "neighbor_train"}, {"retain": "neighbor"})

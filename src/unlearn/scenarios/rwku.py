@@ -40,7 +40,8 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
              "eval": eval_step(settings, steps, model, data, "eval-original", **RWKU_ONLY)}]
     for entry in settings.methods:
         unlearned = forget_step(settings, steps, model, corpus, entry, "forget_corpus", f"forget-{entry.name}",
-                                retain="retain_corpus", anchors=Anchors(model, target_label="original model"))
+                                retain="retain_corpus", anchors=Anchors(model, target_label="original model"),
+                                evaluation=RWKU_ONLY, eval_data=data)
         rows.append({"label": entry.name, "role": "method", "model": unlearned,
                      "eval": eval_step(settings, steps, unlearned, data, f"eval-{entry.name}", **RWKU_ONLY)})
     kept = ", ".join(_retain_subjects(Benchmark(str(data))))

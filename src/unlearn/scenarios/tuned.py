@@ -35,7 +35,10 @@ NOT_FOR_TUNE = ("resume", "overwrite", "save_checkpoints", "keep_checkpoints", "
 
 def tune_values(section: dict, forget_values: dict, eval_values: dict) -> dict:
     """The study's settings: the forget step's values (less what a trial sets itself), the section's over
-    them, the trials' evaluation the scenario's with the section's ``eval`` over it."""
+    them, the trials' evaluation the scenario's (``eval_values``) with the section's ``eval`` over it. Where
+    the scenario evaluates the split its methods unlearn (the fictitious scenarios), the trials are evaluated
+    on the split they unlearn (the section's ``forget``); where it evaluates other questions (WMDP's multiple
+    choice after unlearning a corpus, MUSE's), on those."""
     if not isinstance(section, dict):
         raise UserError("tune must be a mapping of tune settings, e.g. {trials: 8, forget: forget05}")
     unknown = [key for key in section if key not in SECTION_KEYS]
@@ -48,8 +51,10 @@ def tune_values(section: dict, forget_values: dict, eval_values: dict) -> dict:
     values.update({k: v for k, v in section.items() if k not in ("trials", "eval")})
     if "trials" in section:
         values["n_trials"] = section["trials"]
-    forget = values.get("forget")
-    values["eval"] = {**eval_values, "forget": forget, **(section.get("eval") or {})}
+    evaluation = dict(eval_values)
+    if "forget" not in evaluation or evaluation["forget"] == forget_values.get("forget"):
+        evaluation["forget"] = values.get("forget")
+    values["eval"] = {**evaluation, **(section.get("eval") or {})}
     return values
 
 

@@ -43,7 +43,7 @@ def run(settings: ExperimentSettings, steps: Steps) -> dict:
              "eval": eval_step(settings, steps, target, data, "eval-target", **only_choices)}]
     for entry in settings.methods:
         model = forget_step(settings, steps, target, corpora_data, entry, forget, f"forget-{entry.name}",
-                            retain=retain, anchors=Anchors(target))
+                            retain=retain, anchors=Anchors(target), evaluation=only_choices, eval_data=data)
         rows.append({"label": entry.name, "role": "method", "model": model,
                      "eval": eval_step(settings, steps, model, data, f"eval-{entry.name}", **only_choices)})
     return {"models": rows, "notes": [f"Unlearned on the raw text of '{forget}' (regularizers: '{retain}'); "

@@ -27,15 +27,11 @@ OBJECTIVES_ATTR = "objectives"  # a trial's user attribute: each objective's val
 
 # Default (forget score, utility score) pairs, the first the target's evaluation computes wins: the fact
 # accuracy where records carry facts (templated answers reach high ROUGE with the fact still wrong), each
-# suite's own forget and utility numbers, then ROUGE on the forget and retain splits.
-DEFAULT_PAIRS = (
-    ("forget.fact_accuracy:minimize", "model_utility_tofu:maximize"),
-    ("muse.knowmem_f:minimize", "muse.knowmem_r:maximize"),
-    ("rwku.forget_level2:minimize", "rwku.neighbor_level2:maximize"),
-    ("choice.forget_choice:minimize", "choice.retain_choice:maximize"),  # WMDP's multiple-choice accuracies
-    ("forget.rougeL_recall:minimize", "model_utility_tofu:maximize"),
-    ("forget.rougeL_recall:minimize", "retain.rougeL_recall:maximize"),
-)
+# suite's own forget and utility numbers (its registered ``headline``), then ROUGE on the forget and retain
+# splits.
+FACT_PAIR = ("forget.fact_accuracy:minimize", "model_utility_tofu:maximize")
+ROUGE_PAIRS = (("forget.rougeL_recall:minimize", "model_utility_tofu:maximize"),
+               ("forget.rougeL_recall:minimize", "retain.rougeL_recall:maximize"))
 
 
 @dataclass(frozen=True)
@@ -117,10 +113,24 @@ def default_objectives(target_summary: dict) -> list[Objective]:
 
     computed = {name for name, value in flat_metrics(target_summary)[0].items()
                 if value is not None and math.isfinite(value)}
-    for pair in DEFAULT_PAIRS:
+    pairs = [FACT_PAIR, *suite_pairs(target_summary), *ROUGE_PAIRS]
+    for pair in pairs:
         objectives = [parse_objective(text) for text in pair]
         if all(o.name in computed for o in objectives):
             return objectives
     raise UserError("no default forget and utility score is computed on this evaluation data (tried "
-                    f"{', '.join(sorted({p.split(':')[0] for pair in DEFAULT_PAIRS for p in pair}))}); name them "
+                    f"{', '.join(sorted({p.split(':')[0] for pair in pairs for p in pair}))}); name them "
                     "with --objectives NAME:minimize NAME:maximize")
+
+
+def suite_pairs(summary: dict) -> list[tuple[str, str]]:
+    """Each evaluated suite's forget and utility score (``Suite.headline``), in the registry's order."""
+    from unlearn.benchmarks.registry import suites
+
+    pairs = []
+    for spec in suites().values():
+        entry = summary.get(spec.suite.summary_key)
+        found = spec.suite.headline(entry) if entry and spec.suite.headline else None
+        if found:
+            pairs.append((f"{found[0]}:minimize", f"{found[1]}:maximize"))
+    return pairs

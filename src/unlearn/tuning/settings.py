@@ -30,7 +30,7 @@ from unlearn.tuning.objectives import Objective, parse_objectives
 from unlearn.tuning.space import Dimension, fixed_defaults, search_space, tunable_settings
 
 # set by tune in the eval section: the model evaluated, its data, where it goes
-EVAL_SET_BY_TUNE = ("model", "data", "out", "overwrite")
+EVAL_SET_BY_TUNE = ("model", "out", "overwrite")  # eval: {data: ...} evaluates on another folder than --data
 # shared by a forget run and its evaluation, so a trial is evaluated as it was trained (eval may override)
 SHARED_WITH_EVAL = ("prompt_template", "plain_template", "max_length", "answer_field", "device", "dtype",
                     "threads", "trust_remote_code", "allow_pickle")
@@ -115,7 +115,7 @@ class TuneSettings(ForgetSettings):
             raise ValueError(str(error)) from None
         set_by_tune = [key for key in self.eval if key in EVAL_SET_BY_TUNE]
         if set_by_tune:
-            raise ValueError(f"eval: '{set_by_tune[0]}' is set by tune (the trial's model, --data, a folder in --out)")
+            raise ValueError(f"eval: '{set_by_tune[0]}' is set by tune (the trial's model, a folder in --out)")
         self.eval_settings(self.model, Path(self.out) / "target_eval")
         return self
 
@@ -162,9 +162,9 @@ class TuneSettings(ForgetSettings):
 
     def eval_settings(self, model: str, out: Path) -> EvalSettings:
         """The evaluation of ``model`` into ``out``: the eval section over the settings a trial shares with
-        its evaluation, the forget split tuned on unless the section names another."""
+        its evaluation, the forget split tuned on and ``--data`` unless the section names others."""
         shared = {name: getattr(self, name) for name in SHARED_WITH_EVAL if name in self.model_fields_set}
-        values = {**shared, "forget": self.forget, **self.eval, "model": model, "data": self.data, "out": str(out)}
+        values = {**shared, "forget": self.forget, "data": self.data, **self.eval, "model": model, "out": str(out)}
         try:
             return validate_settings(EvalSettings, values, "eval")
         except UserError as error:
