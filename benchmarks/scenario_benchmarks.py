@@ -52,6 +52,10 @@ CHANCE = {"wmdp": 0.25}
 OBJECTIVES = {"wmdp": ["choice.forget_choice:minimize", "choice.retain_choice:maximize"],
               "muse": ["muse.verbmem_f:minimize", "muse.knowmem_r:maximize"],
               "rwku": ["rwku.forget_level2:minimize", "rwku.neighbor_level2:maximize"]}
+# the shipped files set the learning rate and epochs, which fixes them in tune's default space: search them
+# (RMU at WMDP's schedule did not move this model; more steps or a larger rate is the question)
+SPACES = {"wmdp": {"learning_rate": {"low": 1.0e-5, "high": 1.0e-3, "log": True}, "epochs": {"low": 1, "high": 10}},
+          "muse": {"learning_rate": {"low": 1.0e-5, "high": 1.0e-3, "log": True}, "epochs": {"low": 1, "high": 5}}}
 # a data seed draws other content for these; RWKU's built-in set has one draw of its 4 targets (the seed only
 # orders its options), so tuning on it would choose on the reported targets
 OTHER_DRAWS = ("wmdp", "muse")
@@ -172,7 +176,7 @@ def run_tuned(name: str, out: Path, methods: list[str], trials: int, seeds: list
     began = time.time()
     config = ROOT / "configs" / f"experiment_{name}.yaml"
     shipped = validate_settings(ExperimentSettings, {**read_yaml(config), "threads": threads}, str(config))
-    tune = {"trials": trials, "objectives": OBJECTIVES[name]}
+    tune = {"trials": trials, "objectives": OBJECTIVES[name], "space": SPACES[name]}
     _, steps = run_experiment(validation_experiment(shipped, out / "validation", methods, data_seed, tune),
                               f"{name}: tune on the benchmark drawn with data seed {data_seed}")
     tuned = {m: chosen_settings(out / "validation", m, steps) for m in methods}
@@ -183,7 +187,7 @@ def run_tuned(name: str, out: Path, methods: list[str], trials: int, seeds: list
                f"--trials {trials} --seeds {' '.join(map(str, seeds))} --validation-data-seed {data_seed}"
                + (f" --out {shown_path(out, ROOT)}" if out != default_out(name, True) else "")
                + (f" --threads {threads}" if threads != 2 else ""))
-    keep(f"{name}-tuned", {"scenario": name, "tuned": tuned, "objectives": OBJECTIVES[name],
+    keep(f"{name}-tuned", {"scenario": name, "tuned": tuned, "objectives": OBJECTIVES[name], "space": SPACES[name],
                            "validation_data_seed": data_seed, "seeds": {str(k): v for k, v in per_seed.items()},
                            "measured": measured(began, command, threads)})
 
@@ -225,7 +229,8 @@ def tuned_lines(result: dict) -> list[str]:
              f"1-minute load {measured['load_at_end']:.1f} at its end). "
              f"Each method tuned by `unlearn tune` on the benchmark drawn with data seed "
              f"{result['validation_data_seed']} (other content, its own target; objectives "
-             f"{', '.join(result['objectives'])}; the default space around the shipped settings; the default "
+             f"{', '.join(result['objectives'])}; space {result['space']} and the method's other default "
+             "dimensions around the shipped settings; the default "
              "rule, the lowest forget score among trials keeping utility >= 0.9x the target's), then the shipped "
              "experiment (data seed 0) at the chosen settings, per training seed.", ""]
     for method, chosen in result["tuned"].items():
