@@ -12,6 +12,7 @@ built from those files. ``--table-only`` rewrites the table from them without ru
 ``--keep-finished`` first keeps the methods a stopped run already finished.
 
     python benchmarks/robustness.py --out runs/robustness [--methods NPO+GD,RMU]
+    python benchmarks/robustness.py --out runs/robustness --tuned     # the methods tuned_demo.py tuned
 """
 
 from __future__ import annotations
@@ -49,20 +50,23 @@ def result_file(label: str) -> Path:
     return RESULTS / (label.replace("+", "_") + ".json")
 
 
-def keep_results(found: dict[str, dict], seconds: float | None) -> None:
+def keep_results(found: dict[str, dict], seconds: float | None, threads: int = 2) -> None:
     """Store each finished method's summary with where and when it was measured."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     measured = {"date": date.today().isoformat(), "cpu": cpu_name(),
-                "threads": 2, "run_seconds": None if seconds is None else round(seconds)}
+                "threads": threads, "run_seconds": None if seconds is None else round(seconds)}
     for label, summary in found.items():
         result_file(label).write_text(json.dumps({"method": label, "measured": measured, **summary}, indent=1) + "\n")
 
 
 def kept_results() -> dict[str, dict]:
-    """Kept summaries measured against a control model; older ones (recovery against the unattacked
-    floor) count as still to run, since their recoveries mean something else."""
-    kept = {m: json.loads(result_file(m).read_text()) for m in METHODS if result_file(m).exists()}
-    return {m: r for m, r in kept.items() if r.get("recovery_against") == WITH_CONTROL}
+    """Kept summaries measured against a control model, the shipped methods first, then the tuned ones; older
+    ones (recovery against the unattacked floor) count as still to run, since their recoveries mean something
+    else."""
+    kept = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("*.json"))]
+    order = {m: i for i, m in enumerate(METHODS)}
+    kept.sort(key=lambda r: (order.get(r["method"], len(order)), r["method"]))
+    return {r["method"]: r for r in kept if r.get("recovery_against") == WITH_CONTROL}
 
 
 
@@ -99,7 +103,7 @@ def control_row(found: dict[str, dict], labels: list[str], metric: str, shown: l
 
 def tables(found: dict[str, dict]) -> list[str]:
     lines = []
-    labels = [m for m in METHODS if m in found]
+    labels = list(found)
     names = list(dict.fromkeys(a["name"] for s in found.values() for a in s["attacks"]))
     for metric in (*SHOWN, "choice_accuracy", "fact_token_probability"):
         rows = [(label, {a["name"]: a["metrics"].get(metric) for a in found[label]["attacks"]}) for label in labels]
@@ -138,6 +142,18 @@ def tables(found: dict[str, dict]) -> list[str]:
     return lines
 
 
+def tuned_entries() -> list[dict]:
+    """Each method ``tuned_demo.py`` tuned, at its chosen trial's settings (labelled "METHOD tuned")."""
+    from unlearn.tuning.space import apply
+
+    kept = ROOT / "benchmarks" / "results" / "tuned_demo.json"
+    if not kept.is_file():
+        raise SystemExit(f"--tuned: {kept} is missing; run benchmarks/tuned_demo.py first")
+    tuned = json.loads(kept.read_text())["tuned"]
+    return [{**apply({"method": method}, chosen["params"], method), "label": f"{method} tuned"}
+            for method, chosen in tuned.items() if chosen["params"] is not None]
+
+
 def chosen_config(methods: list[str]) -> dict:
     """The experiment file with only ``methods`` (labels as in METHODS); step keys are unchanged,
     so a later run with other methods reuses the target, retain and data steps."""
@@ -157,6 +173,9 @@ def main() -> None:
     parser.add_argument("--out", default="runs/robustness")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated labels to run")
     parser.add_argument("--table-only", action="store_true", help="rewrite the table from the kept results")
+    parser.add_argument("--tuned", action="store_true", help="run the methods tuned_demo.py tuned, at its chosen "
+                                                              "settings, instead of --methods")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (not part of any step's key)")
     parser.add_argument("--keep-finished", action="store_true",
                         help="keep the attack summaries already finished in --out (a run stopped midway: its "
                              "finished methods, without a run time), then rewrite the table")
@@ -169,14 +188,20 @@ def main() -> None:
         import unlearn
 
         began = time.time()
-        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-        unlearn.run(chosen_config(methods), out=str(out))
+        if args.tuned:
+            config = {**chosen_config([]), "methods": tuned_entries()}
+            methods = [entry["label"] for entry in config["methods"]]
+        else:
+            methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+            config = chosen_config(methods)
+        unlearn.run({**config, "threads": args.threads}, out=str(out))
         ran = {label: summary for label, summary in finished_attacks(out).items() if label in methods}
-        keep_results(ran, time.time() - began)
+        keep_results(ran, time.time() - began, args.threads)
     found = kept_results()
     missing = [m for m in METHODS if m not in found]
     status = (f"all {len(METHODS)} methods" if not missing else
-              f"PARTIAL: {len(found)} of {len(METHODS)} methods measured ({', '.join(missing)} still to run)")
+              f"PARTIAL: {len(METHODS) - len(missing)} of {len(METHODS)} methods measured ({', '.join(missing)} "
+              "still to run)")
     where = "; ".join(f"{label}: {r['measured']['date']}, {r['measured']['cpu']}, "
                       + (f"run {r['measured']['run_seconds']} s" if r['measured']['run_seconds'] is not None
                          else "run time not recorded (kept from a stopped run)")
@@ -188,6 +213,8 @@ def main() -> None:
         "SmolLM2-135M-Instruct, fp32, 2 CPU threads; each method unlearned with the demo's settings), then "
         "`unlearn attack --attacks all` with its defaults on each unlearned model, against the target and with the "
         "retain model (never trained on the forget set) as the control, every attack run on both; one seed. "
+        "Rows 'METHOD tuned' (`--tuned`): the method at the settings `benchmarks/tuned_demo.py` chose on other "
+        "invented people (section 'Tuned methods on the demo'). "
         f"Status: {status}. Measured (run time includes any steps it had to train first): {where or 'nothing yet'}. "
         "Recovery is knowledge beyond what the same attack gives the control: (E(attacked, control attacked) - "
         "E(unlearned, control)) / (E(original, control attacked) - E(unlearned, control)), E(x, y) = max(x - y, 0); "
