@@ -65,8 +65,11 @@ def chosen_settings(folder: Path, label: str, steps) -> dict:
     for row in summary["trials"]:
         states[row["state"]] = states.get(row["state"], 0) + 1
     seconds = [sum(row["seconds"].values()) for row in summary["trials"] if row.get("seconds")]
+    finished = [sum(row["seconds"].values()) for row in summary["trials"]
+                if row.get("seconds") and row["state"] == "complete"]
     return {"trial": chosen["trial"], "params": params, "reason": chosen["reason"], "states": states,
-            "front": [row["trial"] for row in summary.get("front", [])], "trial_seconds": seconds}
+            "front": [row["trial"] for row in summary.get("front", [])], "trial_seconds": seconds,
+            "complete_seconds": finished}
 
 
 def tuned_experiment(settings, out: Path, tuned: dict[str, dict], seeds: list[int]):
@@ -88,13 +91,14 @@ def tuned_experiment(settings, out: Path, tuned: dict[str, dict], seeds: list[in
 
 def search_cost(chosen: dict) -> str:
     """What the study cost, from its trials' own recorded seconds (training plus evaluation; a resumed
-    run's wall time would undercount it)."""
-    seconds = sorted(chosen["trial_seconds"])
+    run's wall time would undercount it). Studies before pruned trials recorded theirs count finished ones."""
+    seconds, finished = chosen["trial_seconds"], sorted(chosen.get("complete_seconds", chosen["trial_seconds"]))
     if not seconds:
         return f"trials {chosen['states']}"
-    return (f"trials {chosen['states']}; the {len(seconds)} finished took {sum(seconds) / 60:.0f} min in all, "
-            f"{seconds[len(seconds) // 2] / 60:.1f} min each (median; training + evaluation; pruned trials not "
-            "counted)")
+    counted = ("every trial that recorded its time" if "complete_seconds" in chosen
+               else f"the {len(seconds)} finished, pruned trials not counted")
+    median = f", a finished trial {finished[len(finished) // 2] / 60:.1f} min (median)" if finished else ""
+    return f"trials {chosen['states']}; {sum(seconds) / 60:.0f} min in all ({counted}){median}"
 
 
 def shown_params(params: dict | None) -> str:

@@ -149,6 +149,7 @@ def test_a_trial_whose_utility_falls_below_the_floor_is_pruned_with_its_step(tin
     summary = json.loads((out / "pareto.json").read_text())
     (trial,) = summary["trials"]
     assert trial["state"] == "pruned" and trial["pruned_step"] == 1
+    assert list(trial["seconds"]) == ["forget"] and trial["seconds"]["forget"] > 0  # its cost counts too
     assert trial["pruned_reason"].startswith("step 1 (epoch 1): retain.probability ")
     assert "is below 5 x the target's" in trial["pruned_reason"]
     assert summary["front"] == [] and summary["chosen"]["trial"] is None and not (out / "best.yaml").exists()

@@ -53,7 +53,7 @@ def test_the_choice_is_read_from_the_runs_own_study_of_that_entry(tmp_path):
         folder.mkdir(parents=True)
         (folder / "pareto.json").write_text(json.dumps({
             "chosen": {"trial": trial, "reason": f"trial {trial}"}, "front": [{"trial": trial}],
-            "trials": [{"trial": 0, "state": "pruned", "params": {"epochs": 1}},
+            "trials": [{"trial": 0, "state": "pruned", "params": {"epochs": 1}, "seconds": {"forget": 30.0}},
                        {"trial": trial, "state": "complete", "params": {"epochs": 4}, "seconds": seconds}]}))
 
     study("tune-forget-RMU-0123456789ab", 1, {"forget": 90.0, "eval": 30.0})
@@ -62,9 +62,12 @@ def test_the_choice_is_read_from_the_runs_own_study_of_that_entry(tmp_path):
     steps = SimpleNamespace(ran=["tune-forget-RMU-adaptive-ba9876543210"], reused=["tune-forget-RMU-0123456789ab"])
     chosen = chosen_settings(tmp_path, "RMU", steps)
     assert chosen == {"trial": 1, "params": {"epochs": 4}, "reason": "trial 1", "states": {"pruned": 1, "complete": 1},
-                      "front": [1], "trial_seconds": [120.0]}
+                      "front": [1], "trial_seconds": [30.0, 120.0], "complete_seconds": [120.0]}
     assert chosen_settings(tmp_path, "RMU-adaptive", steps)["trial"] == 2
-    assert search_cost(chosen) == ("trials {'pruned': 1, 'complete': 1}; the 1 finished took 2 min in all, 2.0 min "
-                                   "each (median; training + evaluation; pruned trials not counted)")
+    assert search_cost(chosen) == ("trials {'pruned': 1, 'complete': 1}; 2 min in all (every trial that recorded its "
+                                   "time), a finished trial 2.0 min (median)")
+    kept_before = {"states": {"complete": 2}, "trial_seconds": [60.0, 180.0]}  # kept before pruned trials had times
+    assert search_cost(kept_before) == ("trials {'complete': 2}; 4 min in all (the 2 finished, pruned trials not "
+                                        "counted), a finished trial 3.0 min (median)")
     with pytest.raises(SystemExit, match="0 tune steps of NPO\\+GD in this run, not one"):
         chosen_settings(tmp_path, "NPO+GD", steps)

@@ -1,7 +1,8 @@
 """One trial: ``unlearn forget`` with the sampled settings into the trial's folder, then ``unlearn eval``.
 
 The trial's values are its objectives read from the evaluation summary, each stored with its interval in
-the trial's user attributes (``objectives``: ``{name: {"value": v, "interval": [low, high] | null}}``). A
+the trial's user attributes (``objectives``: ``{name: {"value": v, "interval": [low, high] | null}}``), and
+what it took (``seconds``: forget and eval; forget alone for a trial pruned or failed in training). A
 trial fails, with its reason in the user attribute ``fail_reason``, when its sampled settings are refused,
 run out of device memory, or an objective was not computed; never with a made-up value. A trial pruned
 from its evaluation curve records ``pruned_step`` and ``pruned_reason``; every trial records the
@@ -81,6 +82,7 @@ class TrialRunner:
         log.info("trial %d: %s", trial.number, ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                                           for k, v in sampled.items()) or "the fixed settings")
         started = time.time()
+        trained = None
         try:
             forget = self._forget_settings(sampled, folder / "model", trial.number)
             run_forget(forget, curve_watcher(trial, self.objectives, self.target, self.settings.prune_floor))
@@ -92,12 +94,14 @@ class TrialRunner:
             raise TrialFailed(f"trial {trial.number}: out of memory on the device with {sampled}") from None
         finally:
             _drop_weights(folder / "model", self.settings.keep_models)
+            if trained is None:  # pruned or failed in training: what it took still counts in the study's cost
+                trial.set_user_attr("seconds", {"forget": round(time.time() - started, 1)})
+        trial.set_user_attr("seconds", {"forget": round(trained - started, 1), "eval": round(time.time() - trained, 1)})
         try:
             found = {o.name: read_objective(summary, o) for o in self.objectives}
         except MetricMissing as missing:
             raise TrialFailed(f"trial {trial.number}: {missing}") from None
         trial.set_user_attr(OBJECTIVES_ATTR, {name: {"value": v, "interval": i} for name, (v, i) in found.items()})
-        trial.set_user_attr("seconds", {"forget": round(trained - started, 1), "eval": round(time.time() - trained, 1)})
         self.reason = f"trial {trial.number}: " + ", ".join(
             f"{name} {number(v)}" + (f" [{number(i[0])}, {number(i[1])}]" if i else "")
             for name, (v, i) in found.items())
