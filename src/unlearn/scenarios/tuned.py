@@ -77,8 +77,8 @@ def tuned_values(steps, name: str, section: dict, forget_values: dict, eval_valu
 
     values = tune_values(section, forget_values, eval_values)
     if "forget" not in section:
-        log.warning("%s: tune has no validation split (tune: {forget: SPLIT}); its trials unlearn and are evaluated "
-                    "on the reported split %s", name, values.get("forget"))
+        log.warning("%s: tune has no validation split (tune: {forget: SPLIT}); its trials unlearn the reported split "
+                    "%s and are evaluated as the scenario evaluates its models", name, values.get("forget"))
     values = with_retain_eval(values, retain_eval, name)
     keyed = {**values, "data": data, "eval": {k: v for k, v in values["eval"].items() if k != "threads"}}
     inputs = {k: step_input(v) for k, v in keyed.items() if k != "threads"}  # as every step: not the thread count

@@ -29,8 +29,9 @@ from unlearn.training.forget_settings import ForgetSettings
 from unlearn.tuning.objectives import Objective, parse_objectives
 from unlearn.tuning.space import Dimension, fixed_defaults, search_space, tunable_settings
 
-# set by tune in the eval section: the model evaluated, its data, where it goes
-EVAL_SET_BY_TUNE = ("model", "out", "overwrite")  # eval: {data: ...} evaluates on another folder than --data
+# set by tune in the eval section: the model evaluated and where its evaluation goes (eval: {data: ...} names
+# another folder than --data, where the questions are apart from what the trials unlearn)
+EVAL_SET_BY_TUNE = ("model", "out", "overwrite")
 # shared by a forget run and its evaluation, so a trial is evaluated as it was trained (eval may override)
 SHARED_WITH_EVAL = ("prompt_template", "plain_template", "max_length", "answer_field", "device", "dtype",
                     "threads", "trust_remote_code", "allow_pickle")
