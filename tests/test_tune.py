@@ -309,8 +309,8 @@ def test_a_scenario_method_with_tune_unlearns_with_the_chosen_settings(tiny_mode
     entry = settings.methods[0]
     steps = Steps(tmp_path / "exp", progress=lambda message: None)
     model = forget_step(settings, steps, tiny_model_dir, fictitious_bench, entry, "forget10", "forget-GA+GD")
-    tuned, forgot = steps.ran
-    assert tuned.startswith("tune-forget-GA_GD-") and forgot == model.name
+    target_eval, tuned, forgot = steps.ran  # the target scored on the validation split, the study, the forget step
+    assert target_eval.startswith("eval-target-") and tuned.startswith("tune-forget-GA_GD-") and forgot == model.name
     summary = json.loads((model.parent / tuned / "pareto.json").read_text())
     (trial,) = summary["trials"]
     assert summary["chosen"]["trial"] == 0 and trial["state"] == "complete"
@@ -324,7 +324,7 @@ def test_a_scenario_method_with_tune_unlearns_with_the_chosen_settings(tiny_mode
                                     methods=[{"method": "GA+GD", "tune": section}])  # not part of any step's key
     assert forget_step(other_threads, again, tiny_model_dir, fictitious_bench, entry, "forget10",
                        "forget-GA+GD") == model
-    assert again.ran == [] and again.reused == [tuned, forgot]
+    assert again.ran == [] and again.reused == [target_eval, tuned, forgot]
     bad = tiny_experiment(tiny_model_dir, tmp_path / "bad", methods=[{"method": "GA+GD", "tune": {"trails": 8}}])
     with pytest.raises(UserError, match=r"^exp.yaml: method GA\+GD: tune: unknown setting 'trails' \(tune settings: "):
         check_experiment(bad, "exp.yaml")
@@ -366,3 +366,25 @@ def test_a_scenario_study_can_tune_for_forget_quality(tiny_model_dir, tmp_path):
     evaluated = json.loads((folder / "trials" / "0000" / "eval" / "summary.json").read_text())
     assert trial["state"] == "complete" and evaluated["overall"]["forget_quality"] is not None
     assert trial["objectives"]["forget_quality"]["value"] == evaluated["overall"]["forget_quality"]
+
+
+def test_a_given_target_evaluation_is_read_only_when_made_with_the_trials_settings(tmp_path):
+    from unlearn.config import validate_settings
+    from unlearn.tuning.run import read_target_eval
+    from unlearn.tuning.settings import TuneSettings
+
+    folder = tmp_path / "eval-target"
+    folder.mkdir()
+    settings = validate_settings(TuneSettings, {"model": str(tmp_path / "target"), "data": str(tmp_path / "bench"),
+                                                "out": str(tmp_path / "study"), "method": "GA", "forget": "forget10",
+                                                "eval": {"max_new_tokens": 8}, "target_eval": str(folder)})
+    made = settings.eval_settings(settings.model, folder).model_dump(mode="json")
+    (folder / "summary.json").write_text(json.dumps({"overall": {"model_utility_tofu": 0.4}}))
+    (folder / "unlearn_settings.json").write_text(json.dumps({**made, "out": "elsewhere"}))
+    assert read_target_eval(settings) == {"overall": {"model_utility_tofu": 0.4}}
+    (folder / "unlearn_settings.json").write_text(json.dumps({**made, "max_new_tokens": 32}))
+    with pytest.raises(UserError, match=r"^--target-eval .*: evaluated with max_new_tokens = 32, the trials with 8; "
+                                        r"leave it out to evaluate the target with the trials' settings$"):
+        read_target_eval(settings)
+    with pytest.raises(UserError, match=r"^--target-eval .*: no finished evaluation there \(FileNotFoundError\)"):
+        read_target_eval(settings.model_copy(update={"target_eval": str(tmp_path / "none")}))

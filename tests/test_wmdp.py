@@ -107,4 +107,12 @@ def test_a_tuned_wmdp_method_is_tuned_on_the_scenarios_own_questions(tiny_model_
     assert trial["objectives"]["choice.wmdp-bio.test"]["value"] == evaluated["multiple_choice"]["wmdp-bio.test"][
         "accuracy"]
     assert "forget" not in evaluated["splits"]  # the corpus is trained on, not asked
+    # scored as the scenario scores (not at the forget run's max length 32), so the study reads the scenario's
+    # own evaluation of the target instead of evaluating it again
+    trial_settings = json.loads((folder / "trials" / "0000" / "eval" / "unlearn_settings.json").read_text())
+    assert trial_settings["max_length"] == 256
+    (target_eval,) = [name for name in steps.ran if name.startswith("eval-target-")]
+    assert target_eval in steps.reused and not (folder / "target_eval").exists()
+    target = json.loads((tmp_path / "run" / "steps" / target_eval / "summary.json").read_text())
+    assert summary["target"]["values"]["choice.wmdp-bio.test"] == target["multiple_choice"]["wmdp-bio.test"]["accuracy"]
 

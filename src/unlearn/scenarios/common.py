@@ -185,6 +185,16 @@ def eval_step(settings: ExperimentSettings, steps: Steps, model: str | Path, dat
                          {"metrics_version": METRICS_VERSION})
 
 
+def target_eval_step(steps: Steps, model: str | Path, data: Path, evaluation: dict) -> Path:
+    """``model`` (what a tune study's trials start from) evaluated with ``evaluation``, the trials' evaluation
+    settings (on ``data`` unless they name another folder): the scenario's own ``eval-target`` step, reused,
+    where those settings are the scenario's, and one step for every study that shares them."""
+    values = {key: value for key, value in evaluation.items() if key != "data"}
+    return _command_step(steps, "eval-target", EvalSettings, evaluate_model,
+                         {**values, "model": model, "retain_eval": values.get("retain_eval")},
+                         evaluation.get("data", data), {"metrics_version": METRICS_VERSION})
+
+
 def evaluation_values(settings: ExperimentSettings, suite_args: dict[str, dict] | None = None,
                       **split_choice) -> dict:
     """The settings a scenario evaluates a model with, less the model and the retain model's evaluation:

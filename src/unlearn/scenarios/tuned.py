@@ -13,7 +13,9 @@ choose its own settings (without it, the trials use the forget step's split, wit
 takes tune's own settings (``trials`` or ``n_trials``, ``objectives``, ``space``, ``select``,
 ``select_args``, ``prune_floor``, ...); the study lives in its step folder, so a killed experiment resumes it.
 When no trial qualifies under the selection rule, the forget step keeps the entry's settings, with a warning.
-Trials evaluated on the split the retain model's evaluation scored get it as their ``retain_eval``.
+Trials evaluated on the split the retain model's evaluation scored get it as their ``retain_eval``. The
+target's evaluation is a step of the scenario (``eval-target``): the scenario's own where the trials are
+evaluated as the scenario evaluates, one for every study that shares the trials' settings otherwise.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def tuned_values(steps, name: str, section: dict, forget_values: dict, eval_valu
     """Run (or reuse) the tune step ``tune-NAME`` and return ``forget_values`` with the chosen trial's
     sampled settings set; unchanged when no trial qualifies. ``retain_eval``: the scenario's evaluation of
     its retain model (see ``with_retain_eval``)."""
-    from unlearn.scenarios.common import as_text, step_input
+    from unlearn.scenarios.common import as_text, step_input, target_eval_step
     from unlearn.tuning.run import tune
 
     values = tune_values(section, forget_values, eval_values)
@@ -80,6 +82,8 @@ def tuned_values(steps, name: str, section: dict, forget_values: dict, eval_valu
         log.warning("%s: tune has no validation split (tune: {forget: SPLIT}); its trials unlearn the reported split "
                     "%s and are evaluated as the scenario evaluates its models", name, values.get("forget"))
     values = with_retain_eval(values, retain_eval, name)
+    values["target_eval"] = target_eval_step(steps, forget_values["model"], data, values["eval"])
+    values["eval"] = {**scenario_defaults(values["eval"]), **values["eval"]}
     keyed = {**values, "data": data, "eval": {k: v for k, v in values["eval"].items() if k != "threads"}}
     inputs = {k: step_input(v) for k, v in keyed.items() if k != "threads"}  # as every step: not the thread count
 
@@ -113,3 +117,16 @@ def with_retain_eval(values: dict, retain_eval: Path | None, name: str) -> dict:
                  "computed in the trials", name, evaluation.get("forget"), scored)
         return values
     return {**values, "eval": {**evaluation, "retain_eval": retain_eval}}
+
+
+def scenario_defaults(evaluation: dict) -> dict:
+    """The evaluation settings a trial would otherwise share with its forget run (``max_length``, the prompt
+    templates, ...; ``tuning.settings.SHARED_WITH_EVAL``) at the values the scenario's own evaluation has,
+    ``unlearn eval``'s defaults, where ``evaluation`` leaves them out: the trials are scored as the scenario
+    scores the model the forget step makes, not at the forget run's (shorter) length."""
+    from unlearn.evaluation.eval_settings import EvalSettings
+    from unlearn.tuning.settings import SHARED_WITH_EVAL
+
+    return {name: EvalSettings.model_fields[name].default for name in SHARED_WITH_EVAL
+            if name not in evaluation and name not in ("device", "threads")}
+

@@ -11,6 +11,7 @@ another), and stops when the study has them.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import warnings
@@ -124,8 +125,35 @@ def _wait_for_lock(stack: ExitStack, folder: Path) -> None:
 def _evaluate_target(settings: TuneSettings) -> dict:
     from unlearn.evaluation.run import evaluate_model
 
+    if settings.target_eval:
+        return read_target_eval(settings)
     log.info("evaluating the target %s once, on the evaluation data of every trial", settings.model)
     return evaluate_model(settings.eval_settings(settings.model, Path(settings.out) / TARGET_FOLDER))
+
+
+def read_target_eval(settings: TuneSettings) -> dict:
+    """The summary of ``--target-eval``, the target's finished evaluation, refused in one line unless it was
+    made of ``--model`` with the settings the trials are evaluated with: the trials are compared with the
+    target on the same questions, scored the same way. Where it was written and the thread count may differ."""
+    from unlearn.files import RUN_SETTINGS_FILE
+
+    folder = Path(settings.target_eval)
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        made = json.loads((folder / RUN_SETTINGS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UserError(f"--target-eval {folder}: no finished evaluation there ({type(error).__name__}); leave it "
+                        "out to evaluate the target") from None
+    wanted = settings.eval_settings(settings.model, folder).model_dump(mode="json")
+    for key in sorted(set(wanted) & set(made) - {"out", "overwrite", "threads"}):
+        theirs, ours = made[key], wanted[key]
+        if key in ("model", "data", "retain_eval") and theirs is not None and ours is not None:
+            theirs, ours = str(Path(theirs).resolve()), str(Path(ours).resolve())
+        if theirs != ours:
+            raise UserError(f"--target-eval {folder}: evaluated with {key} = {made[key]!r}, the trials with "
+                            f"{wanted[key]!r}; leave it out to evaluate the target with the trials' settings")
+    log.info("the target's evaluation: %s (the trials' settings)", folder)
+    return summary
 
 
 def target_numbers(summary: dict, objectives: list[Objective]) -> dict:

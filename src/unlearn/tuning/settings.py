@@ -36,9 +36,9 @@ EVAL_SET_BY_TUNE = ("model", "out", "overwrite")
 SHARED_WITH_EVAL = ("prompt_template", "plain_template", "max_length", "answer_field", "device", "dtype",
                     "threads", "trust_remote_code", "allow_pickle")
 # settings workers may differ in and still share the study: the machine's, and how each samples and chooses
-LOCAL = {"model", "data", "out", "refusals", "reference", "device", "threads", "report_to", "logging_steps",
-         "n_trials", "storage", "keep_models", "heartbeat_interval", "grace_period", "max_failures", "select",
-         "select_args", "sampler", "sampler_seed", "startup_trials"}
+LOCAL = {"model", "data", "out", "target_eval", "refusals", "reference", "device", "threads", "report_to",
+         "logging_steps", "n_trials", "storage", "keep_models", "heartbeat_interval", "grace_period", "max_failures",
+         "select", "select_args", "sampler", "sampler_seed", "startup_trials"}
 
 
 class TuneSettings(ForgetSettings):
@@ -63,6 +63,9 @@ class TuneSettings(ForgetSettings):
                                                                     "high: 0.5}, epochs: [1, 2, 3]}")
     eval: dict[str, Any] = Field(default_factory=dict, description="unlearn eval settings of every evaluation (YAML), "
                                                                    "e.g. {max_new_tokens: 32, nli_model: none}")
+    target_eval: str | None = Field(None, description="a finished unlearn eval folder of --model made with the "
+                                                      "trials' evaluation settings: read instead of evaluating the "
+                                                      "target again (refused when its settings differ)")
     storage: str | None = Field(None, description="Optuna storage: an RDB URL (sqlite:///PATH, postgresql://...) or a "
                                                   "journal file (journal:PATH, or a path ending in .log) "
                                                   "(default: sqlite:///OUT/study.db)")
