@@ -86,7 +86,7 @@ def test_continual_scenario_chains_models_and_passes_the_named_reference(tmp_pat
         (data / f"request{k:02d}.jsonl").write_text("")
     calls = []
 
-    def forget_step(settings, steps, model, data, entry, split, name, reference=None, anchors=None):
+    def forget_step(settings, steps, model, data, entry, split, name, reference=None, anchors=None, evaluation=None):
         calls.append((model, split, reference))
         return f"model-after-{split}"
 
