@@ -47,7 +47,7 @@ def finished_attacks(out: Path) -> dict[str, dict]:
 
 
 def result_file(label: str) -> Path:
-    return RESULTS / (label.replace("+", "_") + ".json")
+    return RESULTS / (label.replace("+", "_").replace(" ", "_") + ".json")
 
 
 def keep_results(found: dict[str, dict], seconds: float | None, threads: int = 2) -> None:
