@@ -31,6 +31,14 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or b in (None, 0) else a / b
 
 
+def measured_record(threads: int, seconds: float | None) -> dict:
+    """When, where and how long a kept result was measured (``run_seconds`` None: not recorded)."""
+    from datetime import date
+
+    return {"date": date.today().isoformat(), "cpu": cpu_name(), "threads": threads,
+            "run_seconds": None if seconds is None else round(seconds)}
+
+
 def cpu_name() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
         if line.startswith("model name"):

@@ -20,10 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from datetime import date
 from pathlib import Path
 
-from benchmarks_common import cell, cpu_name, update_section
+from benchmarks_common import cell, measured_record, update_section
+from tuning_common import tuned_entry
 
 from unlearn.attacks.recovery import FACT_METRICS
 from unlearn.attacks.summary import WITH_CONTROL
@@ -53,8 +53,7 @@ def result_file(label: str) -> Path:
 def keep_results(found: dict[str, dict], seconds: float | None, threads: int = 2) -> None:
     """Store each finished method's summary with where and when it was measured."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    measured = {"date": date.today().isoformat(), "cpu": cpu_name(),
-                "threads": threads, "run_seconds": None if seconds is None else round(seconds)}
+    measured = measured_record(threads, seconds)
     for label, summary in found.items():
         result_file(label).write_text(json.dumps({"method": label, "measured": measured, **summary}, indent=1) + "\n")
 
@@ -144,13 +143,11 @@ def tables(found: dict[str, dict]) -> list[str]:
 
 def tuned_entries() -> list[dict]:
     """Each method ``tuned_demo.py`` tuned, at its chosen trial's settings (labelled "METHOD tuned")."""
-    from unlearn.tuning.space import apply
-
     kept = ROOT / "benchmarks" / "results" / "tuned_demo.json"
     if not kept.is_file():
         raise SystemExit(f"--tuned: {kept} is missing; run benchmarks/tuned_demo.py first")
     tuned = json.loads(kept.read_text())["tuned"]
-    return [{**apply({"method": method}, chosen["params"], method), "label": f"{method} tuned"}
+    return [tuned_entry({"method": method}, chosen["params"], method)
             for method, chosen in tuned.items() if chosen["params"] is not None]
 
 

@@ -22,10 +22,9 @@ import argparse
 import json
 import os
 import time
-from datetime import date
 from pathlib import Path
 
-from benchmarks_common import cpu_name, update_section
+from benchmarks_common import measured_record, update_section
 from tuning_common import (DEFAULT_TRIALS, chosen_settings, search_cost, shown_params, shown_path, tuned_experiment,
                            validation_experiment)
 
@@ -194,8 +193,7 @@ def run_tuned(name: str, out: Path, methods: list[str], trials: int, seeds: list
 
 def measured(began: float, command: str, threads: int = 2) -> dict:
     """When, where and how long; the 1-minute load average at the end says whether the cores were shared."""
-    return {"date": date.today().isoformat(), "cpu": cpu_name(), "threads": threads,
-            "run_seconds": round(time.time() - began), "command": command, "load_at_end": os.getloadavg()[0]}
+    return {**measured_record(threads, time.time() - began), "command": command, "load_at_end": os.getloadavg()[0]}
 
 
 def keep(stem: str, result: dict) -> None:

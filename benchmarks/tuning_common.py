@@ -75,18 +75,18 @@ def chosen_settings(folder: Path, label: str, steps) -> dict:
 def tuned_experiment(settings, out: Path, tuned: dict[str, dict], seeds: list[int]):
     """``settings`` into ``out`` over the training ``seeds``, each tuned method at its chosen trial's settings
     (labelled "LABEL tuned"); a method whose study chose no trial is left out."""
-    from unlearn.tuning.space import apply
-
-    entries = []
-    for entry in chosen_entries(settings, list(tuned)):
-        params = tuned[entry.name]["params"]
-        if params is None:
-            continue
-        values = flat_entry(entry)
-        entries.append({**apply(values, params, entry.method, values.get("mask", "none")),
-                        "label": f"{entry.name} tuned"})
+    entries = [tuned_entry(flat_entry(entry), tuned[entry.name]["params"], entry.name)
+               for entry in chosen_entries(settings, list(tuned)) if tuned[entry.name]["params"] is not None]
     return revalidated(settings, {"name": f"{settings.name}-tuned", "out": str(out), "seeds": seeds,
                                   "methods": entries})
+
+
+def tuned_entry(values: dict, params: dict, label: str) -> dict:
+    """A method entry as an experiment file writes it (``values``) at a chosen trial's sampled settings,
+    labelled "LABEL tuned"."""
+    from unlearn.tuning.space import apply
+
+    return {**apply(values, params, values["method"], values.get("mask", "none")), "label": f"{label} tuned"}
 
 
 def search_cost(chosen: dict) -> str:
