@@ -9,7 +9,9 @@ All five methods' attacks take longer than one sitting on 2 cores (about 45 min 
 ``--methods`` runs some of them, and each finished method's attack summary is kept under
 ``benchmarks/results/robustness/`` with the machine and date it was measured on; the table is
 built from those files. ``--table-only`` rewrites the table from them without running anything;
-``--keep-finished`` first keeps the methods a stopped run already finished.
+``--keep-finished`` first keeps the methods a stopped run already finished; ``--rescore`` rewrites
+the kept summaries whose attack folders are still in ``--out`` with recovery as the code now
+defines it (``unlearn attack --rescore``: no attack runs again).
 
     python benchmarks/robustness.py --out runs/robustness [--methods NPO+GD,RMU]
     python benchmarks/robustness.py --out runs/robustness --tuned     # the methods tuned_demo.py tuned
@@ -25,7 +27,7 @@ from pathlib import Path
 from benchmarks_common import cell, measured_record, update_section
 from tuning_common import tuned_entry
 
-from unlearn.attacks.recovery import FACT_METRICS
+from unlearn.attacks.recovery import FACT_METRICS, RECOVERY_VERSION
 from unlearn.attacks.summary import WITH_CONTROL
 
 SECTION = "## Robustness: recovery under attack"
@@ -36,14 +38,31 @@ METHODS = ("GA+GD", "NPO+GD", "ME+GD", "IDK+AP", "RMU")
 SHOWN = ("fact_accuracy", "probability")
 
 
+def attack_folders(out: Path) -> dict[str, Path]:
+    """Method label -> its attack step's folder, for every attack step of ``out`` that finished."""
+    return {json.loads(done.read_text())["step"].removeprefix("attack-"): done.parent
+            for done in sorted((out / "steps").glob("attack-*/step_done.json"))}
+
+
 def finished_attacks(out: Path) -> dict[str, dict]:
     """Method label -> its attack summary, for every attack step of ``out`` that finished."""
-    found = {}
-    for done in sorted((out / "steps").glob("attack-*/step_done.json")):
-        summary = json.loads((done.parent / "attack_summary.json").read_text())
-        label = json.loads(done.read_text())["step"].removeprefix("attack-")
-        found[label] = summary
-    return found
+    return {label: json.loads((folder / "attack_summary.json").read_text())
+            for label, folder in attack_folders(out).items()}
+
+
+def rescore_kept(out: Path) -> None:
+    """Rewrite each kept summary whose attack folder is in ``out`` with recovery as defined now; when and
+    where the attacks ran is kept, the rescoring date added."""
+    from datetime import date
+
+    from unlearn.attacks.run import rescore_attacks
+
+    for label, folder in attack_folders(out).items():
+        path = result_file(label)
+        if path.is_file():
+            measured = {**json.loads(path.read_text())["measured"], "rescored": date.today().isoformat()}
+            path.write_text(json.dumps({"method": label, "measured": measured, **rescore_attacks(folder)},
+                                       indent=1) + "\n")
 
 
 def result_file(label: str) -> Path:
@@ -72,11 +91,10 @@ def kept_results() -> dict[str, dict]:
 def recovery_cell(entry: dict | None) -> str:
     if not entry or entry.get("attacked") is None:
         return "n/c"
-    if entry.get("recovery") is None:
-        return f"n/c ({cell(entry['unlearned'])} -> {cell(entry['attacked'])})"
     interval = entry.get("interval")
-    spread = f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else ""
-    return f"{entry['recovery']:.2f}{spread}"
+    if entry.get("recovery") is None or not interval:  # no interval: a summary from before recovery version 4
+        return f"n/c ({cell(entry['unlearned'])} -> {cell(entry['attacked'])})"
+    return f"{entry['recovery']:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]"
 
 
 def score_cell(entry: dict | None) -> str:
@@ -173,12 +191,17 @@ def main() -> None:
     parser.add_argument("--tuned", action="store_true", help="run the methods tuned_demo.py tuned, at its chosen "
                                                               "settings, instead of --methods")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (not part of any step's key)")
+    parser.add_argument("--rescore", action="store_true",
+                        help="rewrite the kept summaries whose attack folders are in --out with recovery as defined "
+                             "now (no attack runs again), then rewrite the table")
     parser.add_argument("--keep-finished", action="store_true",
                         help="keep the attack summaries already finished in --out (a run stopped midway: its "
                              "finished methods, without a run time), then rewrite the table")
     args = parser.parse_args()
     out = Path(args.out)
-    if args.keep_finished:
+    if args.rescore:
+        rescore_kept(out)
+    elif args.keep_finished:
         keep_results({label: summary for label, summary in finished_attacks(out).items()
                       if summary.get("recovery_against") == WITH_CONTROL}, None)
     elif not args.table_only:
@@ -202,7 +225,13 @@ def main() -> None:
     where = "; ".join(f"{label}: {r['measured']['date']}, {r['measured']['cpu']}, "
                       + (f"run {r['measured']['run_seconds']} s" if r['measured']['run_seconds'] is not None
                          else "run time not recorded (kept from a stopped run)")
+                      + (f", rescored {r['measured']['rescored']}" if r['measured'].get('rescored') else "")
                       for label, r in found.items())
+    older = [label for label, r in found.items() if r.get("recovery_version", 3) < RECOVERY_VERSION]
+    older_note = (f" {', '.join(older)}: summaries from before recovery's version {RECOVERY_VERSION} (their attack "
+                  "folders are gone, so they cannot be rescored): their recoveries without an interval are shown as "
+                  "n/c, but a recovery whose knowledge gap's interval reaches below 0.05 may still show a number; "
+                  "rerun the method to measure it under the present rule." if older else "")
     section = "\n".join([
         SECTION, "",
         "`python benchmarks/robustness.py --out runs/robustness --methods LIST`: `configs/experiment_robustness.yaml` "
@@ -218,8 +247,10 @@ def main() -> None:
         "0 = the attack gives the unlearned model nothing the control does not also get (a learned answer template "
         "scores 0), 1 = as far above the control as the original. Fact-based metrics are the headline; the answer's "
         "probability also rewards its format, so its scores are shown beside the control's. Relearning attacks "
-        "measure only their held-out questions; n/c = unlearning changed the metric by less than 0.05 (the scores "
-        "are shown). The stored summaries are in `benchmarks/results/robustness/`.", "",
+        "measure only their held-out questions; n/c = unlearning changed the metric by less than 0.05 beyond the "
+        "control, or the lower end of that gap's paired 95% interval is below 0.05 (a ratio over a gap that cannot be "
+        "told from none; the scores are shown). The stored summaries are in `benchmarks/results/robustness/`."
+        f"{older_note}", "",
         *tables(found)])
     update_section(ROOT / "BENCHMARKS.md", section, SECTION)
     print(section)

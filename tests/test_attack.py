@@ -129,6 +129,13 @@ def test_every_attack_runs_end_to_end_and_writes_its_files(unlearned, tmp_path):
     unlearned_summary = json.loads((out / "unlearned" / "summary.json").read_text())
     assert unlearned_summary["robust"] == summary["robust"]
 
+    # rescoring rebuilds the same summary from the files alone (relearning's measured rows by their questions)
+    stale = {**summary, "attacks": [{**a, "metrics": {}} for a in summary["attacks"]], "robust": {}}
+    (out / "attack_summary.json").write_text(json.dumps(stale))
+    assert main(["attack", "--rescore", str(out)]) == 0
+    assert json.loads((out / "attack_summary.json").read_text()) == summary
+    assert json.loads((out / "unlearned" / "summary.json").read_text())["robust"] == summary["robust"]
+
 
 def test_every_attack_also_runs_on_the_control_and_recovery_counts_only_what_comes_back_beyond_it(
         unlearned, tiny_model_dir, tmp_path):

@@ -123,6 +123,20 @@ def test_recovery_is_not_computed_when_unlearning_changed_nothing():
         recovery_with_interval([1], [1, 0], [1, 0])
 
 
+def test_recovery_is_not_computed_over_a_gap_its_interval_cannot_tell_from_none():
+    # 20 questions (ME+GD's multiple-choice probe in BENCHMARKS): the original answers 5, the control 3
+    # and the unlearned model 3, the attacked one 7. The gap is 0.10 >= min_gap, but 2 questions of 20 is
+    # within the resampling noise: the quotient (7 - 3) / (5 - 3) = 2.00 would be a number without meaning.
+    original, control, attacked = [1] * 5 + [0] * 15, [1] * 3 + [0] * 17, [1] * 7 + [0] * 13
+    value, interval, reason = recovery_with_interval(attacked, control, original, control, control, resamples=500)
+    assert value is None and interval is None
+    assert reason.startswith("the knowledge gap unlearning left, 0.1, cannot be told from none (its interval [")
+    assert reason.endswith("] reaches below 0.05): a recovery over it would be noise")
+    # one question: no interval for the gap either
+    value, _, reason = recovery_with_interval([1], [0], [1])
+    assert value is None and "1 question(s) give it no interval" in reason
+
+
 def test_prompt_builders_write_exactly_the_documented_text():
     assert few_shot_prompt("Where was Bo born?", [("Where was Ada born?", "In London."), ("Who is Cy?", "A poet.")]) \
         == ("Question: Where was Ada born?\nAnswer: In London.\n\nQuestion: Who is Cy?\nAnswer: A poet.\n\n"

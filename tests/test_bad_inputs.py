@@ -442,6 +442,8 @@ CATALOG = [
          r"'fact_acuracy' is not a forget metric \(did you mean 'fact_accuracy'\?\)"),
     Case("--original: cannot load model", lambda w: attack(w, "--original", w.model_copy(remote_code)),
          r"--original: cannot load model '.*bad-model': it ships its own code"),
+    Case("not a finished attack folder", lambda w: ["attack", "--rescore", str(w.tmp / "unlearned-eval")],
+         r"unlearned-eval: no attack_summary\.json: not a finished attack folder"),
 ]
 
 

@@ -24,7 +24,7 @@ import torch
 
 from unlearn.attacks.catalog import Measured, Scoring
 from unlearn.attacks.checks import check_forget, check_inputs, reused_eval
-from unlearn.attacks.recovery import FACT_METRICS
+from unlearn.attacks.recovery import FACT_METRICS, RECOVERY_VERSION
 from unlearn.attacks.settings import AttackSettings
 from unlearn.attacks.summary import NO_CONTROL, WITH_CONTROL, eval_attack_metrics, forget_columns, robust_scores
 from unlearn.data.benchmark import Benchmark
@@ -33,7 +33,7 @@ from unlearn.evaluation.evaluator import evaluate_many
 from unlearn.evaluation.run import (SUMMARY_FILE, EvalSettings, eval_options, load_semantic_models, load_splits,
                                     prompt_format, read_retain_model_eval, write_evaluation)
 from unlearn.evaluation.splits import EvalSplit
-from unlearn.files import atomic_write_json
+from unlearn.files import RUN_SETTINGS_FILE, atomic_write_json
 from unlearn.metrics.uncertainty import PAIRED_METHOD_DESCRIPTION
 from unlearn.models.loading import load_model, resolve_device
 from unlearn.report.collect import ATTACK_SUMMARY, read_json
@@ -109,10 +109,7 @@ def run_attacks(settings: AttackSettings) -> dict:
                 run, attack.args, attack.name, settings.control, "control-" + attack.name, details[attack.name])
 
     summary = _attack_summary(settings, out, measured, evaluations, details, len(forget))
-    if "unlearned" not in reused:  # the worst case beside the forget metrics, in our own evaluation
-        unlearned_summary = read_json(out / "unlearned" / SUMMARY_FILE)
-        atomic_write_json(out / "unlearned" / SUMMARY_FILE, {**unlearned_summary, "robust": summary["robust"]})
-    atomic_write_json(out / ATTACK_SUMMARY, summary)
+    _write_summary(out, evaluations["unlearned"], summary)
     return summary
 
 
@@ -229,12 +226,49 @@ def _attack_summary(settings: AttackSettings, out: Path, measured: list[Measured
         "evaluations": {role: _relative(path, out) for role, path in evaluations.items()},
         "recovery_metrics": settings.recovery_metrics, "headline_metrics": list(FACT_METRICS),
         "min_gap": settings.min_gap, "recovery_against": WITH_CONTROL if control else NO_CONTROL,
+        "recovery_version": RECOVERY_VERSION,
         "intervals": {**interval_options, "method": PAIRED_METHOD_DESCRIPTION},
         "attacks": attacks,
         "robust": robust_scores(forget_columns(evaluations["unlearned"]),
                                 forget_columns(control) if control else None, columns, settings.recovery_metrics,
                                 forget_count, settings.seed),
     }
+
+
+def rescore_attacks(out: str | Path) -> dict:
+    """Rewrite ``attack_summary.json`` of a finished attack folder from the files its attacks wrote,
+    without running an attack again: for a summary written before recovery's definition changed
+    (``RECOVERY_VERSION``). The rows a relearning attack measured are found by their questions."""
+    out = Path(out)
+    if not (out / ATTACK_SUMMARY).is_file():
+        raise UserError(f"{out}: no {ATTACK_SUMMARY}: not a finished attack folder")
+    old = read_json(out / ATTACK_SUMMARY)
+    settings = AttackSettings.model_validate({**read_json(out / RUN_SETTINGS_FILE), "out": str(out)})
+    measured = settings.measured()
+    evaluations = {role: out / path if (out / path).is_dir() else Path(path)
+                   for role, path in old["evaluations"].items()}
+    questions = [e["question"] for e in read_json(evaluations["unlearned"] / "forget.json")["examples"]]
+    position = {q: i for i, q in enumerate(questions)}
+    if len(position) != len(questions):
+        raise UserError(f"{out}: the forget split repeats a question, so the rows an attack measured cannot be found")
+    details = {}
+    for entry in (e for e in old["attacks"] if e["kind"] == "model"):  # a prompt attack measures every row
+        asked = [e["question"] for e in read_json(out / entry["name"] / "forget.json")["examples"]]
+        if not set(asked) <= position.keys():
+            raise UserError(f"{out / entry['name']}: questions that the unlearned model's evaluation does not have")
+        details[entry["name"]] = {**entry["details"], "rows": [position[q] for q in asked]}
+    summary = _attack_summary(settings, out, measured, evaluations, details, len(questions))
+    _write_summary(out, evaluations["unlearned"], summary)
+    return summary
+
+
+def _write_summary(out: Path, unlearned_eval: Path, summary: dict) -> None:
+    """``attack_summary.json``, and the worst case beside the forget metrics of the unlearned model's
+    evaluation where it is this folder's own."""
+    if unlearned_eval == out / "unlearned":
+        unlearned_summary = read_json(unlearned_eval / SUMMARY_FILE)
+        atomic_write_json(unlearned_eval / SUMMARY_FILE, {**unlearned_summary, "robust": summary["robust"]})
+    atomic_write_json(out / ATTACK_SUMMARY, summary)
 
 
 def _relative(path: Path, out: Path) -> str:

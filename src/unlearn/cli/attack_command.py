@@ -23,6 +23,10 @@ def register(commands) -> None:
                     "YAML and flags (flags win).")
     parser.add_argument("--list-attacks", action="store_true",
                         help="list every attack (kind, what it does, its settings' flags) and exit")
+    parser.add_argument("--rescore", metavar="FOLDER",
+                        help="rewrite the attack summary of a finished attack folder from the files its attacks "
+                             "wrote, with recovery as this release defines it, without running an attack again; "
+                             "other settings are the folder's own")
     add_settings_flags(parser, AttackSettings)
     with_settings = {name: attack for name, attack in ATTACKS.items() if attack.settings}
     add_part_flags(parser, {name: attack.settings for name, attack in with_settings.items()},
@@ -37,9 +41,16 @@ def run(args) -> int:
 
         print(attack_list())
         return 0
+    from unlearn.attacks.table import format_attack_table
+
+    if args.rescore:
+        from unlearn.attacks.run import rescore_attacks
+
+        print(format_attack_table(rescore_attacks(args.rescore)))
+        print(f"attack summary rewritten in {args.rescore}")
+        return 0
     from unlearn import api
     from unlearn.attacks.settings import AttackSettings
-    from unlearn.attacks.table import format_attack_table
 
     result = api.attack(settings=resolve_settings(AttackSettings, args))
     print(format_attack_table(result.summary))
