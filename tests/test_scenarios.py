@@ -66,6 +66,15 @@ def test_fictitious_scenario_reports_and_reuses_finished_steps(tiny_model_dir, t
     assert {r["attack"] for r in rows} == {"quantize-int8", "paraphrase"}
     assert (out / "plots" / "robustness_recovery.png").is_file()
 
+    # a summary written under an earlier definition of recovery is rescored from the step's files, not re-attacked
+    stale = {**summary, "recovery_version": 3, "attacks": [{**a, "metrics": {}} for a in summary["attacks"]]}
+    (folder / "attack_summary.json").write_text(json.dumps(stale))
+    messages = []
+    _, again = run_experiment(tiny_experiment(tiny_model_dir, out, methods=["GA+GD"], attacks=attacks),
+                              progress=messages.append)
+    assert again.ran == [] and any(m.startswith("rescore attack-GA+GD: its recovery is of version 3") for m in messages)
+    assert json.loads((folder / "attack_summary.json").read_text()) == summary
+
 
 def test_seeds_run_every_training_step_once_per_seed_and_the_report_gives_the_spread(tiny_model_dir, tmp_path):
     out = tmp_path / "run"

@@ -43,7 +43,8 @@ MIN_GAP = 0.05  # smallest knowledge gap a recovery is computed for
 # Recovery on these is the headline: they score the fact itself. ROUGE, probability and similarity
 # also reward the answer's format; they are reported beside the control's attacked score.
 FACT_METRICS = ("fact_accuracy", "choice_accuracy")
-# Raised when recovery's definition changes, so that experiments redo their attack steps.
+# Raised when recovery's definition changes: a summary of an earlier version is rewritten from its attack
+# folder's files (``unlearn attack --rescore``; an experiment does it when it reuses an attack step).
 # 2: signed gap. 3: beyond a control model's attacked score, excess floored at zero. 4: not computed
 # when the gap's interval reaches below min_gap.
 RECOVERY_VERSION = 4

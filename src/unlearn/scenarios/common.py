@@ -209,17 +209,24 @@ def attack_step(settings: ExperimentSettings, steps: Steps, model: Path, data: P
                 control_eval: Path | None = None) -> Path:
     """``unlearn attack`` on an unlearned model, reusing its evaluation and the original's; ``control``
     (the retain model, with its evaluation) is attacked the same way, so that recovery counts only
-    what comes back beyond it."""
+    what comes back beyond it. Recovery's definition is not in the step's key: a finished step whose
+    summary predates it is rescored from its files (``rescore_attacks``), not attacked again."""
     from unlearn.attacks.recovery import RECOVERY_VERSION
-    from unlearn.attacks.run import run_attacks
+    from unlearn.attacks.run import rescore_attacks, run_attacks
     from unlearn.attacks.settings import AttackSettings, shared_eval_values
+    from unlearn.report.collect import ATTACK_SUMMARY, read_json
 
     values = {**shared_eval_values(settings.eval), **(settings.attacks or {}), **machine(settings), "model": model,
               "original": original, "forget": settings.forget, "unlearned_eval": unlearned_eval,
               "original_eval": original_eval, "retain_eval": retain_eval, "control": control,
               "control_eval": control_eval if control else None}
-    return _command_step(steps, name, AttackSettings, run_attacks, values, data,
-                         {"metrics_version": METRICS_VERSION, "recovery_version": RECOVERY_VERSION})
+    folder = _command_step(steps, name, AttackSettings, run_attacks, values, data,
+                           {"metrics_version": METRICS_VERSION})
+    written = read_json(folder / ATTACK_SUMMARY).get("recovery_version")
+    if written != RECOVERY_VERSION:
+        steps.progress(f"rescore {name}: its recovery is of version {written}, now {RECOVERY_VERSION}")
+        rescore_attacks(folder)
+    return folder
 
 
 def _command_step(steps: Steps, name: str, settings_model, command, values: dict, data: Path,
