@@ -134,7 +134,7 @@ def test_recovery_is_not_computed_over_a_gap_its_interval_cannot_tell_from_none(
     assert reason.endswith("] reaches below 0.05): a recovery over it would be noise")
     # one question: no interval for the gap either
     value, _, reason = recovery_with_interval([1], [0], [1])
-    assert value is None and "1 question(s) give it no interval" in reason
+    assert value is None and "(no interval over 1 question(s))" in reason
 
 
 def test_prompt_builders_write_exactly_the_documented_text():

@@ -107,7 +107,7 @@ def recovery_with_interval(attacked, unlearned, original, control_attacked=None,
     gap_interval = bootstrap_interval(columns, lambda *r: parts(r)[1], paired=True, **options)
     if gap_interval is None or not gap_interval[0] >= min_gap:
         spread = (f"its interval [{gap_interval[0]:.4g}, {gap_interval[1]:.4g}] reaches below {min_gap}"
-                  if gap_interval else f"{size} question(s) give it no interval")
+                  if gap_interval else f"no interval over {size} question(s)")
         return None, None, (f"the knowledge gap unlearning left, {excess(o, a_c) - excess(u, c):.3g}, cannot be told "
                             f"from none ({spread}): a recovery over it would be noise")
 
