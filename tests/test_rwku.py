@@ -110,7 +110,90 @@ def test_builtin_rwku_probes_are_rwku_shaped_and_deterministic(tmp_path):
     assert Benchmark(str(tmp_path / "r")).split_kind("forget_level3") == "probe"
 
 
-def test_rwku_scenario_writes_its_corpus_unlearns_it_and_probes(tiny_model_dir, tmp_path):
+# sha256 of generate_rwku(0) as sorted JSON, taken before odd seeds drew the validation entities: kept
+# RWKU results were measured on exactly these probes
+SEED_0_SHA256 = "3a7265323463ffec3ad37fde6f8a705eb68781200d804661367a76e7b0eab093"
+
+
+def probe_digest(splits: dict) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(splits, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def probe_subjects(splits: dict, prefix: str) -> set[str]:
+    return {r["subject"] for name, records in splits.items() if name.startswith(prefix) for r in records}
+
+
+def test_builtin_rwku_seed_0_is_the_reported_draw_unchanged():
+    from unlearn.data.rwku import generate_rwku
+
+    splits = generate_rwku(0)
+    assert probe_digest(splits) == SEED_0_SHA256
+    assert splits["forget_level3"][5]["query"] == ("Which country was Barack Obama the president of? Choose one "
+                                                   "of: Canada; The United States; Kenya; Indonesia.")
+
+
+def test_builtin_rwku_odd_seeds_draw_other_entities(tmp_path):
+    from unlearn.data.rwku import generate_rwku
+    from unlearn.scenarios.rwku import _builtin_key, _retain_subjects
+
+    reported, validation = generate_rwku(0), generate_rwku(1)
+    for prefix, count in (("forget_", 4), ("neighbor_", 8)):
+        assert len(probe_subjects(validation, prefix)) == count
+        assert probe_subjects(validation, prefix) == probe_subjects(generate_rwku(3), prefix)
+        assert probe_subjects(reported, prefix) == probe_subjects(generate_rwku(2), prefix)
+    entities = [probe_subjects(s, "forget_") | probe_subjects(s, "neighbor_") for s in (reported, validation)]
+    assert len(entities[0]) == len(entities[1]) == 12 and not entities[0] & entities[1]
+    assert not {r["text"] for r in reported["mia_forget"] + reported["mia_retain"]} & \
+        {r["text"] for r in validation["mia_forget"] + validation["mia_retain"]}
+    # the scenario's data step: seed 0's key as before, an odd seed's names its draw
+    assert _builtin_key(0) == {"builtin_rwku": 0}
+    assert _builtin_key(1) == {"builtin_rwku": 1, "entities": "validation"}
+    assert main(["data", "rwku", "--seed", "1", "--out", str(tmp_path / "v")]) == 0
+    probes = Benchmark(str(tmp_path / "v"))
+    assert {r["subject"] for r in probes.records("forget_level2")} == probe_subjects(validation, "forget_")
+    assert _retain_subjects(probes) == ["Charles Dickens", "Louvre", "Michelangelo", "John F. Kennedy"]
+
+
+def test_validation_entities_have_the_packaged_fields():
+    from unlearn.data.rwku import read_entities
+
+    targets, neighbors = read_entities(1)
+    for records, least in ((targets, 5), (neighbors, 3)):
+        counts = {}
+        for record in records:
+            for field in ("question", "answer", "paraphrased_answer", "fact", "subject"):
+                assert isinstance(record[field], str) and record[field].strip(), (field, record)
+            wrong = record["perturbed_answer"]
+            assert len(wrong) == 3 and record["answer"] not in wrong and all(isinstance(w, str) for w in wrong)
+            assert record["fact"].lower() in record["answer"].lower()
+            counts[record["subject"]] = counts.get(record["subject"], 0) + 1
+        assert min(counts.values()) >= least
+    assert len({r["subject"] for r in targets}) == 4 and len({r["subject"] for r in neighbors}) == 8
+
+
+def test_builtin_rwku_seed_orders_the_options_within_a_draw():
+    from unlearn.data.rwku import generate_rwku
+
+    def choices(seed: int) -> list[str]:
+        return [r["query"] for r in generate_rwku(seed)["forget_level3"] if r["type"] == "multiple choice"]
+
+    def options(queries: list[str]) -> list[set[str]]:
+        return [set(q.split(" Choose one of: ")[1].rstrip(".").split("; ")) for q in queries]
+
+    for seed, other in ((0, 2), (1, 3)):
+        assert choices(seed) != choices(other) and options(choices(seed)) == options(choices(other))
+
+
+@pytest.mark.parametrize("data_seed, targets, retained", [
+    (0, {"Barack Obama", "Marie Curie", "Napoleon Bonaparte", "Statue of Liberty"},
+     "George Washington, Alexander the Great, Empire State Building, Isaac Newton"),
+    (1, {"William Shakespeare", "Eiffel Tower", "Leonardo da Vinci", "Neil Armstrong"},
+     "Charles Dickens, Louvre, Michelangelo, John F. Kennedy"),
+])
+def test_rwku_scenario_writes_its_corpus_unlearns_it_and_probes(tiny_model_dir, tmp_path, data_seed, targets,
+                                                                  retained):
     import csv
     import shutil
 
@@ -125,19 +208,22 @@ def test_rwku_scenario_writes_its_corpus_unlearns_it_and_probes(tiny_model_dir, 
     config.suppress_tokens = [i for i in range(len(tokenizer)) if not tokenizer.decode([i]).strip()]  # blank ones
     config.save_pretrained(writer)
     out = tmp_path / "run"
-    settings = tiny_experiment(writer, out, scenario="rwku", scenario_args={}, methods=["GA+GD"],
+    settings = tiny_experiment(writer, out, scenario="rwku", scenario_args={"data_seed": data_seed},
+                               methods=["GA+GD"],
                                eval={"nli_model": "none", "embedder": "none",
                                      "suite_args": {"rwku": {"new_tokens": 3}}})
     run_experiment(settings, progress=lambda _: None)
     corpus = next((out / "steps").glob("corpus-*"))
     forget = Benchmark(str(corpus)).records("forget_corpus")
     assert len(forget) == 4 * 2  # 4 targets, 2 writing prompts each
+    probes = Benchmark(str(next((out / "steps").glob("data-*"))))
+    assert {r["subject"] for r in probes.records("forget_level2")} == targets  # the seed's draw
     rows = {r["model"]: r for r in csv.DictReader((out / "summary.csv").open())}
     assert list(rows) == ["original model", "GA+GD"]
     assert all(rows["GA+GD"][f"rwku.{s}"] != "" for s in ("forget_level1", "forget_level2", "forget_level3",
                                                           "neighbor_level1", "neighbor_level2"))
     report = (out / "report.md").read_text()
-    assert "RWKU" in report and "the regularizers' retain corpus is its writing about" in report
+    assert "RWKU" in report and f"the regularizers' retain corpus is its writing about {retained}" in report
     assert "RWKU utility parts not computed" in report and "lm-eval's mmlu task" in report
     assert "Min-K%++" in report
 

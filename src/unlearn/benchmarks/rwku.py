@@ -140,8 +140,9 @@ BENCHMARK = BenchmarkSpec(
     generator=Generator(
         summary="RWKU-style probes about the packaged real-world entities",
         description="Write RWKU-style probes (fill-in-the-blank, questions, adversarial; neighbors; membership sets) "
-                    "about the packaged real-world targets and neighbor entities (deterministic for a seed: the "
-                    "option order).",
+                    "about packaged real-world targets and neighbor entities. The seed chooses the draw: an even "
+                    "seed the reported entities (4 targets, 8 neighbors; 0 is the reported draw), an odd seed a "
+                    "validation set of 12 other entities, to tune on; it also orders the options.",
         generate=generate),
     suite=Suite(
         description="RWKU's probes (forget_level1-3, neighbor_level1-2), membership sets (mia_forget, mia_retain) "

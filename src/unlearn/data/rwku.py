@@ -3,8 +3,8 @@
 RWKU (Jin et al. 2024) asks about 200 famous people, each in three ways: fill-in-the-blank
 sentences (level 1), questions (level 2) and adversarial probes (level 3), plus the same for
 neighbor entities the model should keep, and membership sets. Its probes need a 7B model's
-knowledge; this set is made from the questions the real-world scenario packages (4 targets, 8
-neighbor entities, facts the default model knows), in RWKU's layout and fields:
+knowledge; this set is made from packaged questions about famous entities that the default model
+answers correctly (per draw, 4 targets and 8 neighbor entities), in RWKU's layout and fields:
 
 * ``forget_level2`` / ``neighbor_level2``: the packaged questions and their answers;
 * ``forget_level1`` / ``neighbor_level1``: each packaged paraphrase that states its answer
@@ -17,6 +17,15 @@ neighbor entities, facts the default model knows), in RWKU's layout and fields:
   the paraphrase.
 
 Records carry ``query``, ``answer``, ``level``, ``type`` (level 3) and ``subject``.
+
+The data seed chooses the draw. An even seed draws the real-world scenario's entities
+(``real_world_targets.jsonl``, ``real_world_neighbors.jsonl``: Barack Obama, Marie Curie, Napoleon
+Bonaparte, the Statue of Liberty and their neighbors); seed 0 is the draw the kept RWKU results
+report. An odd seed draws the validation entities (``real_world_validation_targets.jsonl``,
+``real_world_validation_neighbors.jsonl``: William Shakespeare, the Eiffel Tower, Leonardo da
+Vinci, Neil Armstrong and 8 neighbors, none of them one of the reported 12), so settings tuned on
+an odd seed are not chosen on the reported data. Within a draw the seed orders the
+multiple-choice options.
 """
 
 from __future__ import annotations
@@ -29,13 +38,28 @@ from unlearn.data.benchmark import read_split_file
 ADVERSARIAL = ("prefix injection", "affirmative suffix", "role playing", "background hint", "incontext learning",
                "multiple choice")
 BLANK = "___"
+# each draw's packaged (targets, neighbors) files; the reported ones are also the real-world scenario's
+ENTITY_FILES = {"reported": ("real_world_targets.jsonl", "real_world_neighbors.jsonl"),
+                "validation": ("real_world_validation_targets.jsonl", "real_world_validation_neighbors.jsonl")}
+
+
+def entity_set(seed: int) -> str:
+    """The draw a data seed selects: even seeds the reported entities, odd ones the validation
+    entities, so a tuning run on seed 1 sees none of the reported draw's targets or neighbors."""
+    return "validation" if seed % 2 else "reported"
+
+
+def read_entities(seed: int) -> tuple[list[dict], list[dict]]:
+    """The packaged target and neighbor records of the draw ``seed`` selects."""
+    packaged = resources.files("unlearn.data.resources")
+    targets, neighbors = ENTITY_FILES[entity_set(seed)]
+    return read_split_file(packaged / targets), read_split_file(packaged / neighbors)
 
 
 def generate_rwku(seed: int = 0) -> dict[str, list[dict]]:
-    """The probe splits (see the module docstring); deterministic for a seed (the option orders)."""
-    packaged = resources.files("unlearn.data.resources")
-    targets = read_split_file(packaged / "real_world_targets.jsonl")
-    neighbors = read_split_file(packaged / "real_world_neighbors.jsonl")
+    """The probe splits (see the module docstring); deterministic for a seed, which chooses the
+    entities (``entity_set``) and orders the multiple-choice options."""
+    targets, neighbors = read_entities(seed)
     rng = random.Random(seed)
     splits = {}
     for side, records in (("forget", targets), ("neighbor", neighbors)):

@@ -2,14 +2,16 @@
 the model writes itself, and probe it RWKU's way.
 
 Steps: the probe data, every split the scenario's registered suite reads, read as ``unlearn eval
---suites rwku`` reads it (built-in: ``unlearn data rwku``'s set; a folder in RWKU's layout,
-``forget_level1`` ... ``mia_retain`` and any of ``utility_general`` ... ``utility_fluency``; or the
-Hub's ``jinzhuoran/RWKU``, each config's ``test`` split); the forget corpus, which the model writes itself about
-each target (RWKU's forget corpus is the model's own descriptions), and a retain corpus written
-the same way about every other neighbor entity (the 1st, 3rd, ... in file order); the original
-model's evaluation; each method unlearning the forget corpus with the retain corpus as its
-retain set; their evaluations. The neighbor probes cover every neighbor entity, so those the
-retain corpus was written about are trained on by the regularizers (the report says which).
+--suites rwku`` reads it (built-in: ``unlearn data rwku``'s set, whose entities the data seed draws:
+even seeds the reported ones, odd seeds the validation ones, see ``data/rwku.py``; a folder in
+RWKU's layout, ``forget_level1`` ... ``mia_retain`` and any of ``utility_general`` ...
+``utility_fluency``; or the Hub's ``jinzhuoran/RWKU``, each config's ``test`` split); the forget
+corpus, which the model writes itself about each target (RWKU's forget corpus is the model's own
+descriptions), and a retain corpus written the same way about every other neighbor entity (the 1st,
+3rd, ... in file order); the original model's evaluation; each method unlearning the forget corpus
+with the retain corpus as its retain set; their evaluations. The neighbor probes cover every
+neighbor entity, so those the retain corpus was written about are trained on by the regularizers
+(the report says which).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from unlearn.benchmarks.registry import benchmark
 from unlearn.data.benchmark import Benchmark, write_benchmark
-from unlearn.data.rwku import UTILITY
+from unlearn.data.rwku import UTILITY, entity_set
 from unlearn.errors import UserError
 from unlearn.scenarios.common import builtin_benchmark, eval_step, forget_step, identity, suite_splits
 from unlearn.scenarios.experiment import ExperimentSettings
@@ -68,7 +70,7 @@ def _probe_step(settings: ExperimentSettings, steps: Steps) -> Path:
     with the fields it keeps)."""
     seed = settings.scenario_settings.data_seed
     if settings.data == "builtin":
-        builtin = builtin_benchmark(settings, {"builtin_rwku": seed}, seed=seed)
+        builtin = builtin_benchmark(settings, _builtin_key(seed), seed=seed)
         inputs, source = builtin.key, None
     else:
         source = Benchmark(settings.data)
@@ -90,6 +92,14 @@ def _probe_step(settings: ExperimentSettings, steps: Steps) -> Path:
                         folder)
 
     return steps.run("data", {**inputs, "splits": names}, write)
+
+
+def _builtin_key(seed: int) -> dict:
+    """The built-in data step's key: the seed, and the entity set where the seed draws the validation
+    one (``data.rwku.entity_set``), so a run made when every seed drew the reported entities is not
+    reused for an odd seed, while seed 0's key, and so its kept runs, stay as they were."""
+    drawn = entity_set(seed)
+    return {"builtin_rwku": seed} if drawn == "reported" else {"builtin_rwku": seed, "entities": drawn}
 
 
 def _retain_subjects(probes: Benchmark) -> list[str]:
