@@ -101,8 +101,8 @@ def test_training_flushes_subnormal_floats_to_zero(tiny_model_dir):
 
     from unlearn.training.common import prepare_model
 
+    torch.set_flush_denormal(False)  # an earlier training test in this process may have turned it on
     subnormal = torch.tensor([1e-39])
-    torch.set_flush_denormal(False)
     assert (subnormal * 2).item() > 0
     settings = SimpleNamespace(threads=None, seed=0, model=str(tiny_model_dir), dtype="float32", device="cpu",
                                trust_remote_code=False, allow_pickle=False, lora=False, prompt_template="auto",
