@@ -96,7 +96,7 @@ def test_a_run_that_is_all_warmup_is_warned(tmp_path, caplog, epochs, warmup_epo
 
 
 def test_training_flushes_subnormal_floats_to_zero(tiny_model_dir):
-    # a saturated loss term sends subnormal gradients through the backward pass, ~150x slower on x86 CPUs
+    # a saturated loss term sends subnormal gradients through the backward pass, 37x slower a pass on this CPU
     from types import SimpleNamespace
 
     from unlearn.training.common import prepare_model

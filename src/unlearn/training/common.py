@@ -32,8 +32,8 @@ def prepare_model(settings: ForgetSettings | FinetuneSettings):
     The max length is ``settings.max_length`` capped at the model's context. Subnormal floats (below fp32's
     smallest normal, 1.2e-38) are flushed to zero on the CPU for the rest of the process: a saturated loss
     term (NPO's log-sigmoid far out) sends subnormal gradients through the whole backward pass, and x86
-    CPUs compute on them about 150x slower (``benchmarks/subnormal_step.py``); at that size they change no
-    sum of normal numbers."""
+    CPUs compute on them tens of times slower (37x a pass of the default model, ``benchmarks/subnormal_step.py``);
+    at that size they change no sum of normal numbers."""
     if settings.threads:
         torch.set_num_threads(settings.threads)
     torch.set_flush_denormal(True)  # CPU only; False (and nothing changes) where the CPU cannot
