@@ -82,6 +82,7 @@ def tuned_values(steps, name: str, section: dict, forget_values: dict, eval_valu
         log.warning("%s: tune has no validation split (tune: {forget: SPLIT}); its trials unlearn the reported split "
                     "%s and are evaluated as the scenario evaluates its models", name, values.get("forget"))
     values = with_retain_eval(values, retain_eval, name)
+    # the target's step before the defaults are written out, so that its key is the scenario's own eval-target's
     values["target_eval"] = target_eval_step(steps, forget_values["model"], data, values["eval"])
     values["eval"] = {**scenario_defaults(values["eval"]), **values["eval"]}
     keyed = {**values, "data": data, "eval": {k: v for k, v in values["eval"].items() if k != "threads"}}
