@@ -54,7 +54,9 @@ OBJECTIVES = {"wmdp": ["choice.forget_choice:minimize", "choice.retain_choice:ma
 # the shipped files set the learning rate and epochs, which fixes them in tune's default space: search them
 # (RMU at WMDP's schedule did not move this model; more steps or a larger rate is the question)
 SPACES = {"wmdp": {"learning_rate": {"low": 1.0e-5, "high": 1.0e-3, "log": True}, "epochs": {"low": 1, "high": 10}},
-          "muse": {"learning_rate": {"low": 1.0e-5, "high": 1.0e-3, "log": True}, "epochs": {"low": 1, "high": 5}}}
+          "muse": {"learning_rate": {"low": 1.0e-5, "high": 1.0e-3, "log": True}, "epochs": {"low": 1, "high": 5}},
+          # RWKU at the shipped 3 epochs: 1e-4 forgets too little, 3e-4 takes the neighbors too; search around them
+          "rwku": {"learning_rate": {"low": 3.0e-5, "high": 1.0e-3, "log": True}, "epochs": {"low": 1, "high": 5}}}
 # a data seed draws other content for these: WMDP and MUSE other invented subjects, RWKU (an odd seed, as
 # --validation-data-seed's default 1) its validation entities, 4 targets and 8 neighbors none of the reported 12
 OTHER_DRAWS = ("wmdp", "muse", "rwku")
