@@ -49,7 +49,9 @@ COLUMNS = {
 CHANCE = {"wmdp": 0.25}
 # what --tuned minimizes and maximizes: the forget and utility columns above that the target scores above 0
 OBJECTIVES = {"wmdp": ["choice.forget_choice:minimize", "choice.retain_choice:maximize"],
-              "muse": ["muse.verbmem_f:minimize", "muse.knowmem_r:maximize"],
+              # MUSE's aim is the retrained model's level, not the lowest memorization: PrivLeak toward 0
+              # (minimizing VerbMem or PrivLeak rewards over-unlearning, PrivLeak > 0)
+              "muse": ["muse.privleak:toward=0", "muse.knowmem_r:maximize"],
               "rwku": ["rwku.forget_level2:minimize", "rwku.neighbor_level2:maximize"]}
 # the shipped files set the learning rate and epochs, which fixes them in tune's default space: search them
 # (RMU at WMDP's schedule did not move this model; more steps or a larger rate is the question)

@@ -388,3 +388,50 @@ def test_a_given_target_evaluation_is_read_only_when_made_with_the_trials_settin
         read_target_eval(settings)
     with pytest.raises(UserError, match=r"^--target-eval .*: no finished evaluation there \(FileNotFoundError\)"):
         read_target_eval(settings.model_copy(update={"target_eval": str(tmp_path / "none")}))
+
+
+def test_toward_objectives_minimize_the_distance_to_a_value():
+    """``NAME:toward=VALUE`` (MUSE's PrivLeak toward 0): the study's number is |value - VALUE|, its interval
+    the distance's; a registered metric whose best is a value (``→0``) takes it; the front and the rule read
+    the distance and say so."""
+    from unlearn.tuning.front import choose, csv_text
+    from unlearn.tuning.objectives import distance_interval, trial_entry
+
+    leak = parse_objective("muse.privleak:toward=0")
+    assert leak == Objective("muse.privleak", "minimize", 0.0) and leak.text == "muse.privleak:toward=0"
+    assert parse_objective(leak.text) == leak and leak.label == "|muse.privleak - 0|"
+    assert parse_objective("priv_leak_min_k") == Objective("priv_leak_min_k", "minimize", 0.0)
+    assert parse_objective("mia_auc_loss") == Objective("mia_auc_loss", "minimize", 0.5)
+    assert parse_objective("x.y:toward=-2.5").toward == -2.5
+    for bad, said in (("muse.privleak:toward=", "toward= takes a finite number"),
+                      ("muse.privleak:toward=nan", "toward= takes a finite number"),
+                      ("muse.privleak:near=0", "minimize, maximize or toward=VALUE, not 'near=0'"),
+                      ("muse.privleak", "give its direction, muse.privleak:minimize")):
+        with pytest.raises(UserError, match=re.escape(said)):
+            parse_objective(bad)
+    # by hand: -30 is 30 from 0; [-45, -12] lies below 0, so [12, 45]; [-10, 20] holds 0, so [0, 20]
+    assert leak.score(-30.0, [-45.0, -12.0]) == (30.0, [12.0, 45.0])
+    assert distance_interval([-10.0, 20.0], 0.0) == [0.0, 20.0] and distance_interval(None, 0.0) is None
+    assert parse_objective("mia_auc_loss").score(0.75, [0.625, 0.875]) == (0.25, [0.125, 0.375])
+    plain = parse_objective("muse.knowmem_r:max")
+    assert plain.score(0.4, [0.3, 0.5]) == (0.4, [0.3, 0.5])
+    assert trial_entry(leak, 50.0, None) == {"value": 50.0, "interval": None, "measured": 50.0,
+                                             "measured_interval": None}
+    assert trial_entry(plain, 0.4, [0.3, 0.5]) == {"value": 0.4, "interval": [0.3, 0.5]}
+    # three trials: over-unlearned (+50), under (-100, the target's own), near (-10 [-30, 15]); the utility-floor
+    # rule picks the nearest to 0 that keeps utility, not the lowest PrivLeak
+    objectives = [leak, plain]
+    measured = [(50.0, None, 0.40), (-100.0, None, 0.41), (-10.0, [-30.0, 15.0], 0.39)]
+    trials = []
+    for number, (value, interval, utility) in enumerate(measured):
+        entries = {leak.name: trial_entry(leak, value, interval), plain.name: trial_entry(plain, utility, None)}
+        trials.append(SimpleNamespace(number=number, values=[entries[leak.name]["value"], utility], params={"lr": number},
+                                      user_attrs={"objectives": entries}))
+    study = SimpleNamespace(get_trials=lambda deepcopy, states: trials)
+    settings = SimpleNamespace(select="utility-floor", select_args={})
+    chosen = choose(study, settings, objectives, {plain.name: 0.40})
+    assert chosen["trial"] == 2 and chosen["args"]["better"] == "lower"
+    assert "the lower |muse.privleak - 0| (10)" in chosen["reason"]
+    lines = csv_text(trials[2:], objectives, ["lr"]).splitlines()
+    assert lines == ["trial,|muse.privleak - 0|,|muse.privleak - 0|_low,|muse.privleak - 0|_high,muse.privleak,"
+                     "muse.knowmem_r,muse.knowmem_r_low,muse.knowmem_r_high,lr", "2,10.0,0.0,30.0,-10.0,0.39,,,2"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
 import yaml
@@ -64,6 +65,9 @@ def choose(study, settings: TuneSettings, objectives: list[Objective], target: d
     reason = chosen.reason
     if chosen.checkpoint is not None:
         reason = reason.replace(chosen.checkpoint.label, f"trial {number}", 1)
+    for objective in objectives:  # the rule compared a toward objective's distances: say so
+        if objective.toward is not None:
+            reason = re.sub(rf"{re.escape(objective.name)}\b", objective.label, reason)
     return {"rule": settings.select, "args": args, "trial": number, "reason": reason.replace("checkpoint", "trial")}
 
 
@@ -82,14 +86,19 @@ def trial_row(trial: FrozenTrial, objectives: list[Objective]) -> dict:
 
 
 def csv_text(front: list[FrozenTrial], objectives: list[Objective], params: list[str]) -> str:
-    """One row per front trial: its number, each objective with its interval's ends, its settings."""
+    """One row per front trial: its number, each objective with its interval's ends (a toward objective's
+    distance, then its measured value), its settings."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["trial", *[f"{o.name}{end}" for o in objectives for end in ("", "_low", "_high")], *params])
+    writer.writerow(["trial", *[column for o in objectives for column in
+                                [f"{o.label}{end}" for end in ("", "_low", "_high")]
+                                + ([o.name] if o.toward is not None else [])], *params])
     for trial in front:
         cells: list = [trial.number]
         for objective, value in zip(objectives, trial.values):
             cells += [value, *(stored_interval(trial, objective.name) or ["", ""])]
+            if objective.toward is not None:
+                cells.append(((trial.user_attrs.get(OBJECTIVES_ATTR) or {}).get(objective.name) or {}).get("measured", ""))
         writer.writerow([*cells, *(trial.params.get(p, "") for p in params)])
     return buffer.getvalue()
 

@@ -40,8 +40,8 @@ def front_plot(trials: list[FrozenTrial], front: list[FrozenTrial], objectives: 
                      linewidths=2, label=f"chosen (trial {picked.number})")
     if x.name in target and y.name in target:
         axes.scatter([target[x.name]], [target[y.name]], marker="*", s=180, color=TARGET_COLOR, label="target")
-    axes.set_xlabel(f"{x.name} ({x.direction})")
-    axes.set_ylabel(f"{y.name} ({y.direction})")
+    axes.set_xlabel(f"{x.label} ({x.direction})")
+    axes.set_ylabel(f"{y.label} ({y.direction})")
     more = f"; {len(objectives) - 2} more objectives not shown" if len(objectives) > 2 else ""
     axes.set_title(f"{len(completed)} completed trials, {len(front)} on the front{more}", fontsize=9)
     axes.legend(fontsize=7)

@@ -157,16 +157,20 @@ def read_target_eval(settings: TuneSettings) -> dict:
 
 
 def target_numbers(summary: dict, objectives: list[Objective]) -> dict:
-    """The target's value and interval of each objective; one it did not compute is refused now, since no
-    trial's could be compared with it."""
-    values, intervals = {}, {}
+    """The target's value and interval of each objective as the study counts them (a toward objective's
+    distance; its measured value under ``measured``); one it did not compute is refused now, since no trial's
+    could be compared with it."""
+    values, intervals, measured = {}, {}, {}
     for objective in objectives:
         try:
-            values[objective.name], intervals[objective.name] = read_objective(summary, objective)
+            found = read_objective(summary, objective)
         except MetricMissing as missing:
             raise UserError(f"objective {objective.text}: on the target, {missing}; choose --objectives this "
                             "evaluation computes") from None
-    return {"values": values, "intervals": intervals}
+        values[objective.name], intervals[objective.name] = objective.score(*found)
+        if objective.toward is not None:
+            measured[objective.name] = {"value": found[0], "interval": found[1]}
+    return {"values": values, "intervals": intervals, **({"measured": measured} if measured else {})}
 
 
 def work(study, runner: TrialRunner, settings: TuneSettings) -> None:

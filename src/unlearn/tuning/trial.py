@@ -28,7 +28,7 @@ from unlearn.config import validate_settings
 from unlearn.errors import UserError
 from unlearn.selection.curve import Checkpoint, number
 from unlearn.training.forget_settings import ForgetSettings
-from unlearn.tuning.objectives import OBJECTIVES_ATTR, MetricMissing, Objective, read_objective
+from unlearn.tuning.objectives import OBJECTIVES_ATTR, MetricMissing, Objective, read_objective, trial_entry
 from unlearn.tuning.pruning import prune_reason, reference_utility
 from unlearn.tuning.settings import TuneSettings
 from unlearn.tuning.space import Dimension, apply, suggest
@@ -101,11 +101,12 @@ class TrialRunner:
             found = {o.name: read_objective(summary, o) for o in self.objectives}
         except MetricMissing as missing:
             raise TrialFailed(f"trial {trial.number}: {missing}") from None
-        trial.set_user_attr(OBJECTIVES_ATTR, {name: {"value": v, "interval": i} for name, (v, i) in found.items()})
+        entries = {o.name: trial_entry(o, *found[o.name]) for o in self.objectives}
+        trial.set_user_attr(OBJECTIVES_ATTR, entries)
         self.reason = f"trial {trial.number}: " + ", ".join(
             f"{name} {number(v)}" + (f" [{number(i[0])}, {number(i[1])}]" if i else "")
             for name, (v, i) in found.items())
-        return [found[o.name][0] for o in self.objectives]
+        return [entries[o.name]["value"] for o in self.objectives]
 
     def _forget_settings(self, sampled: dict, out: Path, number: int) -> ForgetSettings:
         values = apply(self.settings.forget_values(), sampled, self.settings.method, self.settings.mask)
