@@ -435,3 +435,40 @@ def test_toward_objectives_minimize_the_distance_to_a_value():
     lines = csv_text(trials[2:], objectives, ["lr"]).splitlines()
     assert lines == ["trial,|muse.privleak - 0|,|muse.privleak - 0|_low,|muse.privleak - 0|_high,muse.privleak,"
                      "muse.knowmem_r,muse.knowmem_r_low,muse.knowmem_r_high,lr", "2,10.0,0.0,30.0,-10.0,0.39,,,2"]
+
+
+def test_worst_seed_per_objective_by_hand():
+    from unlearn.tuning.trial import worst
+
+    low, high = {"value": 0.2, "interval": [0.1, 0.3]}, {"value": 0.6, "interval": [0.5, 0.7]}
+    assert worst(parse_objective("forget.fact_accuracy:min"), [low, high]) is high  # forgets least
+    assert worst(parse_objective("model_utility_tofu:max"), [high, low]) is low  # keeps least
+    near, far = {"value": 5.0, "measured": -5.0}, {"value": 40.0, "measured": 40.0}
+    assert worst(parse_objective("muse.privleak:toward=0"), [near, far]) is far  # farthest from 0, either side
+    tie = {"value": 0.2, "interval": None}
+    assert worst(parse_objective("forget.fact_accuracy:min"), [low, tie]) is low  # the first of equal values
+
+
+def test_a_trial_over_several_seeds_counts_each_objectives_worst_seed(tiny_model_dir, fictitious_bench, tmp_path,
+                                                                     capsys):
+    """``trial_seeds``: the trial unlearns and evaluates once per training seed, in a folder each; its value of
+    each objective is the worst seed's, every seed's kept beside it; the best settings carry no seed."""
+    out = tmp_path / "seeds"
+    assert main(tune_argv(tiny_model_dir, fictitious_bench, out, tmp_path, 1, trial_seeds=[3, 4])) == 0
+    summary = json.loads((out / "pareto.json").read_text())
+    (trial,) = summary["trials"]
+    per_seed = trial["per_seed"]
+    assert set(per_seed) == {"3", "4"} and trial["state"] == "complete"
+    forget = [per_seed[s]["forget.probability"]["value"] for s in ("3", "4")]
+    retain = [per_seed[s]["retain.probability"]["value"] for s in ("3", "4")]
+    assert forget[0] != forget[1]  # the seeds trained differently
+    assert trial["objectives"]["forget.probability"]["value"] == max(forget)
+    assert trial["objectives"]["retain.probability"]["value"] == min(retain)
+    for seed in (3, 4):
+        assert json.loads((out / "trials" / "0000" / f"seed-{seed}" / "train_summary.json").read_text())
+        assert (out / "trials" / "0000" / f"seed-{seed}" / "eval" / "summary.json").is_file()
+        assert not (out / "trials" / "0000" / f"seed-{seed}" / "model").exists()
+    assert trial["seconds"]["forget"] > 0 and trial["seconds"]["eval"] > 0
+    assert "seed" not in yaml.safe_load((out / "best.yaml").read_text())
+    assert main(tune_argv(tiny_model_dir, fictitious_bench, tmp_path / "twice", tmp_path, 1, trial_seeds=[3, 3])) == 2
+    assert "trial_seeds [3, 3]: a seed is named twice" in capsys.readouterr().err

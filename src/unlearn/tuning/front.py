@@ -26,7 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 from unlearn.files import atomic_write_json, atomic_write_text
 from unlearn.selection import Checkpoint, select
 from unlearn.selection.registry import rule
-from unlearn.tuning.objectives import OBJECTIVES_ATTR, Objective, stored_interval
+from unlearn.tuning.objectives import OBJECTIVES_ATTR, PER_SEED_ATTR, Objective, stored_interval
 from unlearn.tuning.settings import TuneSettings
 from unlearn.tuning.space import apply
 
@@ -77,7 +77,7 @@ def trial_row(trial: FrozenTrial, objectives: list[Objective]) -> dict:
     row = {"trial": trial.number, "state": trial.state.name.lower(),
            "objectives": {o.name: stored.get(o.name) for o in objectives} if stored else None,
            "params": dict(trial.params)}
-    for key in ("worker", "fail_reason", "pruned_step", "pruned_reason", "seconds"):
+    for key in ("worker", "fail_reason", "pruned_step", "pruned_reason", "seconds", PER_SEED_ATTR):
         if key in trial.user_attrs:
             row[key] = trial.user_attrs[key]
     if "failed_trial" in trial.system_attrs:

@@ -32,6 +32,7 @@ Direction = Literal["minimize", "maximize"]
 SHORT = {"min": "minimize", "minimize": "minimize", "max": "maximize", "maximize": "maximize"}
 TOWARD = "toward="
 OBJECTIVES_ATTR = "objectives"  # a trial's user attribute: each objective's value and interval
+PER_SEED_ATTR = "per_seed"  # with several trial seeds: each seed's, OBJECTIVES_ATTR holding the worst seed's
 
 # Default (forget score, utility score) pairs, the first the target's evaluation computes wins: the fact
 # accuracy where records carry facts (templated answers reach high ROUGE with the fact still wrong), each

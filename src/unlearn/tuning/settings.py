@@ -55,7 +55,7 @@ class TuneSettings(ForgetSettings):
                                  "pareto.json, pareto.png, best.yaml")
     n_trials: PositiveInt = Field(20, description="the study's total of finished (complete or pruned) trials; every "
                                                   "worker sharing the study stops when it has them")
-    objectives: list[str] = Field([], description="NAME[:minimize|maximize] ..., the forget score first, then the "
+    objectives: list[str] = Field([], description="NAME[:minimize|maximize|toward=VALUE] ..., the forget score first, then the "
                                                   "utility score (default: suited to the data, e.g. "
                                                   "forget.fact_accuracy:minimize model_utility_tofu:maximize)")
     space: dict[str, Any] = Field(default_factory=dict, description="search space overrides (YAML): {lr: {low: 1e-6, "
@@ -84,6 +84,9 @@ class TuneSettings(ForgetSettings):
     prune_floor: float | None = Field(0.5, gt=0, description="prune a trial once its utility during training falls "
                                                              "below this fraction of the target's (needs --curve.*, "
                                                              "evaluation during training); none: never")
+    trial_seeds: list[int] = Field([], description="training seeds of every trial: it unlearns once per seed and "
+                                                   "counts each objective's worst seed, so the chosen settings hold "
+                                                   "over seeds, at that many times the cost (default: --seed only)")
     keep_models: bool = Field(False, description="keep each trial's unlearned model (by default deleted once "
                                                  "evaluated)")
     heartbeat_interval: PositiveInt = Field(60, description="seconds between a running trial's heartbeats in the "
@@ -93,7 +96,7 @@ class TuneSettings(ForgetSettings):
                                                                "2 x heartbeat_interval)")
     max_failures: PositiveInt = Field(3, description="a worker stops after this many failed trials in a row")
 
-    _comma_lists = field_validator("objectives", mode="before")(comma_list)
+    _comma_lists = field_validator("objectives", "trial_seeds", mode="before")(comma_list)
 
     _tune_none_words = field_validator("storage", "study_name", "prune_floor", mode="before")(none_word)
 
@@ -122,6 +125,18 @@ class TuneSettings(ForgetSettings):
             raise ValueError(f"eval: '{set_by_tune[0]}' is set by tune (the trial's model, a folder in --out)")
         self.eval_settings(self.model, Path(self.out) / "target_eval")
         return self
+
+    @field_validator("trial_seeds")
+    @classmethod
+    def _distinct_seeds(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"trial_seeds {seeds}: a seed is named twice")
+        return seeds
+
+    @property
+    def seeds_per_trial(self) -> list[int]:
+        """The training seeds each trial runs: ``trial_seeds``, else the forget settings' seed."""
+        return self.trial_seeds or [self.seed]
 
     @property
     def parsed_objectives(self) -> list[Objective]:

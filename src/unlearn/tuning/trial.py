@@ -2,7 +2,9 @@
 
 The trial's values are its objectives read from the evaluation summary, each stored with its interval in
 the trial's user attributes (``objectives``: ``{name: {"value": v, "interval": [low, high] | null}}``), and
-what it took (``seconds``: forget and eval; forget alone for a trial pruned or failed in training). A
+what it took (``seconds``: forget and eval; forget alone for a trial pruned or failed in training). With
+several ``trial_seeds`` the trial unlearns and evaluates once per training seed (folders ``seed-S``), its
+values are the worst seed's for each objective, and ``per_seed`` holds every seed's. A
 trial fails, with its reason in the user attribute ``fail_reason``, when its sampled settings are refused,
 run out of device memory, or an objective was not computed; never with a made-up value. A trial pruned
 from its evaluation curve records ``pruned_step`` and ``pruned_reason``; every trial records the
@@ -28,7 +30,8 @@ from unlearn.config import validate_settings
 from unlearn.errors import UserError
 from unlearn.selection.curve import Checkpoint, number
 from unlearn.training.forget_settings import ForgetSettings
-from unlearn.tuning.objectives import OBJECTIVES_ATTR, MetricMissing, Objective, read_objective, trial_entry
+from unlearn.tuning.objectives import (OBJECTIVES_ATTR, PER_SEED_ATTR, MetricMissing, Objective, read_objective,
+                                      trial_entry)
 from unlearn.tuning.pruning import prune_reason, reference_utility
 from unlearn.tuning.settings import TuneSettings
 from unlearn.tuning.space import Dimension, apply, suggest
@@ -81,11 +84,33 @@ class TrialRunner:
         folder = Path(self.settings.out) / "trials" / f"{trial.number:04d}"
         log.info("trial %d: %s", trial.number, ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                                           for k, v in sampled.items()) or "the fixed settings")
-        started = time.time()
-        trained = None
+        seeds = self.settings.seeds_per_trial
+        seconds = {"forget": 0.0, "eval": 0.0}
+        per_seed = {}
         try:
-            forget = self._forget_settings(sampled, folder / "model", trial.number)
-            run_forget(forget, curve_watcher(trial, self.objectives, self.target, self.settings.prune_floor))
+            for seed in seeds:
+                where = folder if len(seeds) == 1 else folder / f"seed-{seed}"
+                per_seed[seed] = self._run_seed(trial, sampled, where, seed if len(seeds) > 1 else None, seconds)
+        finally:  # a trial pruned or failed part way still counts what it took in the study's cost
+            trial.set_user_attr("seconds", {k: round(v, 1) for k, v in seconds.items() if v or k == "forget"})
+        entries = {o.name: worst(o, [per_seed[seed][o.name] for seed in seeds]) for o in self.objectives}
+        if len(seeds) > 1:
+            trial.set_user_attr(PER_SEED_ATTR, {str(seed): per_seed[seed] for seed in seeds})
+        trial.set_user_attr(OBJECTIVES_ATTR, entries)
+        of = f" (the worst of seeds {', '.join(map(str, seeds))})" if len(seeds) > 1 else ""
+        self.reason = f"trial {trial.number}{of}: " + ", ".join(
+            f"{name} {number(e.get('measured', e['value']))}" + (f" [{number(i[0])}, {number(i[1])}]" if (
+                i := e.get("measured_interval", e["interval"])) else "") for name, e in entries.items())
+        return [entries[o.name]["value"] for o in self.objectives]
+
+    def _run_seed(self, trial: optuna.Trial, sampled: dict, folder: Path, seed: int | None, seconds: dict) -> dict:
+        """Unlearn with the sampled settings (and training ``seed`` when several are tried) into ``folder``,
+        evaluate, and return each objective's stored entry (``trial_entry``); ``seconds`` adds what it took."""
+        started, trained = time.time(), None
+        try:
+            forget = self._forget_settings(sampled, folder / "model", trial.number, seed)
+            run_forget(forget, curve_watcher(trial, self.objectives, self.target, self.settings.prune_floor,
+                                             "" if seed is None else f"seed {seed}, "))
             trained = time.time()
             summary = _evaluate(self.settings.eval_settings(str(folder / "model"), folder / "eval"))
         except UserError as error:
@@ -94,24 +119,26 @@ class TrialRunner:
             raise TrialFailed(f"trial {trial.number}: out of memory on the device with {sampled}") from None
         finally:
             _drop_weights(folder / "model", self.settings.keep_models)
-            if trained is None:  # pruned or failed in training: what it took still counts in the study's cost
-                trial.set_user_attr("seconds", {"forget": round(time.time() - started, 1)})
-        trial.set_user_attr("seconds", {"forget": round(trained - started, 1), "eval": round(time.time() - trained, 1)})
+            seconds["forget"] += (trained or time.time()) - started
+            if trained is not None:
+                seconds["eval"] += time.time() - trained
         try:
-            found = {o.name: read_objective(summary, o) for o in self.objectives}
+            return {o.name: trial_entry(o, *read_objective(summary, o)) for o in self.objectives}
         except MetricMissing as missing:
             raise TrialFailed(f"trial {trial.number}: {missing}") from None
-        entries = {o.name: trial_entry(o, *found[o.name]) for o in self.objectives}
-        trial.set_user_attr(OBJECTIVES_ATTR, entries)
-        self.reason = f"trial {trial.number}: " + ", ".join(
-            f"{name} {number(v)}" + (f" [{number(i[0])}, {number(i[1])}]" if i else "")
-            for name, (v, i) in found.items())
-        return [entries[o.name]["value"] for o in self.objectives]
 
-    def _forget_settings(self, sampled: dict, out: Path, number: int) -> ForgetSettings:
+    def _forget_settings(self, sampled: dict, out: Path, number: int, seed: int | None) -> ForgetSettings:
         values = apply(self.settings.forget_values(), sampled, self.settings.method, self.settings.mask)
-        values.update(out=str(out), overwrite=True, save_checkpoints=False)
+        values.update(out=str(out), overwrite=True, save_checkpoints=False, **({} if seed is None else {"seed": seed}))
         return validate_settings(ForgetSettings, values, f"sampled settings {sampled}")
+
+
+def worst(objective: Objective, entries: list[dict]) -> dict:
+    """The entry (``trial_entry``) of the seed worst for ``objective``: the highest value of one minimized
+    (a toward objective's distance included), the lowest of one maximized; the first of equal values. A
+    setting is only as good as its worst seed: a choice must hold over seeds, not on one lucky draw."""
+    sign = 1 if objective.direction == "minimize" else -1
+    return max(entries, key=lambda entry: sign * entry["value"])
 
 
 def check_not_surplus(trial: optuna.Trial, total: int) -> None:
@@ -131,7 +158,7 @@ def run_forget(settings: ForgetSettings, on_checkpoint) -> dict:
 
 
 def curve_watcher(trial: optuna.Trial, objectives: list[Objective], target: dict[str, float],
-                  floor: float | None):
+                  floor: float | None, prefix: str = ""):
     """``on_checkpoint(checkpoint)`` for the trial's curve: prunes the trial (``optuna.TrialPruned``, its
     step and reason in the trial's user attributes) at the first point where ``pruning.prune_reason``
     finds it hopeless. None when nothing can be pruned: no floor, or no utility objective to maximize."""
@@ -145,8 +172,8 @@ def curve_watcher(trial: optuna.Trial, objectives: list[Objective], target: dict
         reason = prune_reason(checkpoint, metric, reference_utility(curve[0], metric, target[metric]), floor)
         if reason is not None:
             trial.set_user_attr("pruned_step", checkpoint.step)
-            trial.set_user_attr("pruned_reason", reason)
-            raise optuna.TrialPruned(reason)
+            trial.set_user_attr("pruned_reason", prefix + reason)
+            raise optuna.TrialPruned(prefix + reason)
 
     return on_checkpoint
 
@@ -162,7 +189,8 @@ def drop_dead_weights(study, out: Path, keep: bool) -> None:
     running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
     for folder in sorted((out / "trials").glob("[0-9]*")):
         if folder.name.isdigit() and int(folder.name) not in running:
-            _drop_weights(folder / "model", keep)
+            for model in [folder / "model", *sorted(folder.glob("seed-*/model"))]:
+                _drop_weights(model, keep)
 
 
 def _drop_weights(model: Path, keep: bool) -> None:
