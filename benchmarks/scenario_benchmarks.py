@@ -181,9 +181,13 @@ def run_shipped(name: str, out: Path) -> None:
 
 
 def run_tuned(name: str, out: Path, methods: list[str], trials: int, seeds: list[int], data_seed: int,
-              threads: int) -> None:
-    """Each of ``methods`` tuned on the benchmark drawn with ``data_seed`` (``tuning_common``), then the
-    experiment at the chosen settings over the training ``seeds``; kept in ``RESULTS/NAME-tuned.json``."""
+              threads: int, trial_seeds: list[int] | None = None) -> None:
+    """Each of ``methods`` tuned on the benchmark drawn with ``data_seed`` (``tuning_common``; each trial over
+    ``trial_seeds``, its worst seed counted, when given), then the experiment at the chosen settings over the
+    training ``seeds``; kept in ``RESULTS/NAME-tuned.json`` (``NAME-tuned-trial-seeds.json`` with trial seeds, its
+    report in a folder of its own: both share the validation draw's steps)."""
+    stem = f"{name}-tuned" + ("-trial-seeds" if trial_seeds else "")
+    report = out / ("report-trial-seeds" if trial_seeds else "report")
     from unlearn.config import read_yaml, validate_settings
     from unlearn.report.collect import read_run
     from unlearn.scenarios.experiment import ExperimentSettings
@@ -192,19 +196,22 @@ def run_tuned(name: str, out: Path, methods: list[str], trials: int, seeds: list
     began = time.time()
     config = ROOT / "configs" / f"experiment_{name}.yaml"
     shipped = validate_settings(ExperimentSettings, {**read_yaml(config), "threads": threads}, str(config))
-    tune = {"trials": trials, "objectives": OBJECTIVES[name], "space": SPACES[name]}
+    tune = {"trials": trials, "objectives": OBJECTIVES[name], "space": SPACES[name],
+            **({"trial_seeds": trial_seeds} if trial_seeds else {})}
     _, steps = run_experiment(validation_experiment(shipped, out / "validation", methods, data_seed, tune),
                               f"{name}: tune on the benchmark drawn with data seed {data_seed}")
     tuned = {m: chosen_settings(out / "validation", m, steps) for m in methods}
-    run_experiment(tuned_experiment(shipped, out / "report", tuned, seeds), f"{name}: at the tuned settings")
-    results = read_run(out / "report")
+    run_experiment(tuned_experiment(shipped, report, tuned, seeds), f"{name}: at the tuned settings")
+    results = read_run(report)
     per_seed = {seed: headline(name, results.of_seed(seed)) for seed in seeds}
     command = (f"python benchmarks/scenario_benchmarks.py --scenario {name} --tuned --methods {' '.join(methods)} "
                f"--trials {trials} --seeds {' '.join(map(str, seeds))} --validation-data-seed {data_seed}"
                + (f" --out {shown_path(out, ROOT)}" if out != default_out(name, True) else "")
+               + (f" --trial-seeds {' '.join(map(str, trial_seeds))}" if trial_seeds else "")
                + (f" --threads {threads}" if threads != 2 else ""))
-    keep(f"{name}-tuned", {"scenario": name, "tuned": tuned, "objectives": OBJECTIVES[name], "space": SPACES[name],
-                           "validation_data_seed": data_seed, "seeds": {str(k): v for k, v in per_seed.items()},
+    keep(stem, {"scenario": name, "tuned": tuned, "objectives": OBJECTIVES[name], "space": SPACES[name],
+                           "validation_data_seed": data_seed, "trial_seeds": trial_seeds,
+                           "seeds": {str(k): v for k, v in per_seed.items()},
                            "measured": measured(began, command, threads)})
 
 
@@ -244,7 +251,10 @@ def tuned_lines(result: dict) -> list[str]:
              f"1-minute load {measured['load_at_end']:.1f} at its end). "
              f"Each method tuned by `unlearn tune` on the benchmark drawn with data seed "
              f"{result['validation_data_seed']} (other content, its own target; objectives "
-             f"{', '.join(result['objectives'])}; space {result['space']} and the method's other default "
+             f"{', '.join(result['objectives'])}"
+             + (f", each trial the worst of training seeds {result['trial_seeds']}" if result.get("trial_seeds")
+                else "")
+             + f"; space {result['space']} and the method's other default "
              "dimensions around the shipped settings; the default "
              "rule, the best forget score (lowest, or nearest its toward value) among trials keeping utility >= 0.9x "
              "the target's), then the shipped "
@@ -268,9 +278,11 @@ def write_section() -> None:
         path = RESULTS / f"{name}.json"
         lines += ["", f"### {name}", ""]
         lines += shipped_lines(json.loads(path.read_text())) if path.exists() else ["Not measured yet."]
-        path = RESULTS / f"{name}-tuned.json"
-        if path.exists():
-            lines += ["", f"### {name} at tuned settings", "", *tuned_lines(json.loads(path.read_text()))]
+        for stem, title in ((f"{name}-tuned", "at tuned settings"),
+                            (f"{name}-tuned-trial-seeds", "at settings tuned over several training seeds")):
+            path = RESULTS / f"{stem}.json"
+            if path.exists():
+                lines += ["", f"### {name} {title}", "", *tuned_lines(json.loads(path.read_text()))]
     update_section(ROOT / "BENCHMARKS.md", "\n".join(lines), SECTION)
     print("\n".join(lines))
 
@@ -285,6 +297,8 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", help="with --tuned: the entries (labels) to tune (default: all)")
     parser.add_argument("--trials", type=int, default=DEFAULT_TRIALS, help="with --tuned: trials per method")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="with --tuned: training seeds")
+    parser.add_argument("--trial-seeds", type=int, nargs="+", help="with --tuned: every trial unlearns with each of "
+                        "these training seeds and counts its worst (tune's trial_seeds; default: one seed)")
     parser.add_argument("--validation-data-seed", type=int, default=1, help="with --tuned: the draw tuned on")
     parser.add_argument("--threads", type=int, default=2, help="with --tuned: torch threads (not part of any "
                                                                "step's key: a run resumes at another count)")
@@ -302,7 +316,8 @@ def main() -> None:
         if args.tuned:
             methods = args.methods or [entry.get("label") or entry["method"] if isinstance(entry, dict) else entry
                                        for entry in shipped_entries(args.scenario)]
-            run_tuned(args.scenario, out, methods, args.trials, args.seeds, args.validation_data_seed, args.threads)
+            run_tuned(args.scenario, out, methods, args.trials, args.seeds, args.validation_data_seed, args.threads,
+                      args.trial_seeds)
         else:
             run_shipped(args.scenario, out)
     write_section()

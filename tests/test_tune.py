@@ -425,8 +425,8 @@ def test_toward_objectives_minimize_the_distance_to_a_value():
     trials = []
     for number, (value, interval, utility) in enumerate(measured):
         entries = {leak.name: trial_entry(leak, value, interval), plain.name: trial_entry(plain, utility, None)}
-        trials.append(SimpleNamespace(number=number, values=[entries[leak.name]["value"], utility], params={"lr": number},
-                                      user_attrs={"objectives": entries}))
+        trials.append(SimpleNamespace(number=number, values=[entries[leak.name]["value"], utility],
+                                      params={"lr": number}, user_attrs={"objectives": entries}))
     study = SimpleNamespace(get_trials=lambda deepcopy, states: trials)
     settings = SimpleNamespace(select="utility-floor", select_args={})
     chosen = choose(study, settings, objectives, {plain.name: 0.40})

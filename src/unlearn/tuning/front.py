@@ -98,7 +98,8 @@ def csv_text(front: list[FrozenTrial], objectives: list[Objective], params: list
         for objective, value in zip(objectives, trial.values):
             cells += [value, *(stored_interval(trial, objective.name) or ["", ""])]
             if objective.toward is not None:
-                cells.append(((trial.user_attrs.get(OBJECTIVES_ATTR) or {}).get(objective.name) or {}).get("measured", ""))
+                stored = (trial.user_attrs.get(OBJECTIVES_ATTR) or {}).get(objective.name) or {}
+                cells.append(stored.get("measured", ""))
         writer.writerow([*cells, *(trial.params.get(p, "") for p in params)])
     return buffer.getvalue()
 

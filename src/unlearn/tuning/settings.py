@@ -55,8 +55,8 @@ class TuneSettings(ForgetSettings):
                                  "pareto.json, pareto.png, best.yaml")
     n_trials: PositiveInt = Field(20, description="the study's total of finished (complete or pruned) trials; every "
                                                   "worker sharing the study stops when it has them")
-    objectives: list[str] = Field([], description="NAME[:minimize|maximize|toward=VALUE] ..., the forget score first, then the "
-                                                  "utility score (default: suited to the data, e.g. "
+    objectives: list[str] = Field([], description="NAME[:minimize|maximize|toward=VALUE] ..., the forget score first, "
+                                                  "then the utility score (default: suited to the data, e.g. "
                                                   "forget.fact_accuracy:minimize model_utility_tofu:maximize)")
     space: dict[str, Any] = Field(default_factory=dict, description="search space overrides (YAML): {lr: {low: 1e-6, "
                                                                     "high: 1e-4, log: true}, npo.beta: {low: 0.05, "
