@@ -49,6 +49,23 @@ def test_utility_floor_takes_the_best_forget_score_above_the_floor():
     assert none.checkpoint is None and "keeps model_utility_tofu >= 0.9 x 2 = 1.8" in none.reason
 
 
+def test_utility_floor_judged_by_the_interval_excludes_only_a_loss_beyond_the_noise():
+    # floor 0.9 x 0.5 = 0.45: step 30 (0.30, its interval up to 0.47) stays in, step 40 (0.10 [0.0, 0.2]) is out
+    wide = [Checkpoint(c.step, c.epoch, c.metrics, {**c.intervals, "model_utility_tofu": (c.value("model_utility_tofu")
+                                                                                          - 0.1, high)})
+            for c, high in zip(CURVE, (0.6, 0.58, 0.56, 0.47, 0.2))]
+    chosen = utility_floor(wide, forget_metric="forget.fact_accuracy", better="lower", target_utility=0.5,
+                           judge="interval")
+    assert steps(chosen) == 30
+    assert "of the 4 checkpoints with model_utility_tofu's interval reaching 0.45" in chosen.reason
+    assert steps(utility_floor(wide, forget_metric="forget.fact_accuracy", better="lower", target_utility=0.5)) == 20
+    # no interval: the value decides
+    assert steps(utility_floor(CURVE, forget_metric="forget.fact_accuracy", better="lower", target_utility=0.5,
+                               judge="interval")) == 20
+    none = utility_floor(wide, target_utility=2.0, judge="interval")
+    assert none.checkpoint is None and none.reason.endswith("= 1.8 within its interval")
+
+
 def test_utility_floor_ties_go_to_the_earliest_and_missing_values_never_qualify():
     tied = [point(0, 0.5, 0.2, 0.5, 0.4), point(5, 0.5, None, 0.9, 0.9), point(10, 0.5, 0.2, 0.5, 0.4),
             point(15, 0.5, 0.1, None, 0.9)]

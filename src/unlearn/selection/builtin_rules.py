@@ -70,29 +70,45 @@ class UtilityFloorSettings(PartSettings):
     utility_metric: str = Field(TOFU_UTILITY, description="the utility metric the floor applies to")
     fraction: float = Field(0.9, gt=0, description="the floor: utility >= fraction x the target's utility")
     target_utility: float | None = Field(None, description="the target model's utility (required)")
+    judge: Literal["value", "interval"] = Field(
+        "value", description="value: the utility itself must reach the floor (the TOFU papers); interval: only a "
+                             "checkpoint whose utility interval lies wholly below the floor is out (a utility too "
+                             "noisy for its value to decide)")
 
 
 def utility_floor(curve: list[Checkpoint], forget_metric: str = TOFU_FORGET,
                   better: Literal["lower", "higher"] = "higher", utility_metric: str = TOFU_UTILITY,
-                  fraction: float = 0.9, target_utility: float | None = None) -> Selection:
+                  fraction: float = 0.9, target_utility: float | None = None,
+                  judge: Literal["value", "interval"] = "value") -> Selection:
     """The TOFU papers' report: the best forget score among checkpoints that keep utility >= ``fraction``
     times the target's. A checkpoint with either metric None does not qualify; equal forget scores go to
-    the earliest checkpoint."""
+    the earliest checkpoint. With ``judge="interval"`` a checkpoint keeps utility unless the high end of its
+    utility's interval (its value when it has none) is below the floor: where the utility is measured on
+    too few questions to rank checkpoints, only a loss shown beyond the noise excludes one."""
     _require("utility-floor", "target_utility", target_utility)
     if (empty := _empty("utility-floor", curve)) is not None:
         return empty
     check_metrics(curve, [forget_metric, utility_metric])
     floor = fraction * target_utility
     kept = [c for c in in_order(curve) if c.value(forget_metric) is not None
-            and c.value(utility_metric) is not None and c.value(utility_metric) >= floor]
+            and c.value(utility_metric) is not None and _utility_high(c, utility_metric, judge) >= floor]
+    what = f"{utility_metric} >= {number(floor)}" if judge == "value" else \
+        f"{utility_metric}'s interval reaching {number(floor)}"
     if not kept:
         return Selection("utility-floor", None, f"no checkpoint with {forget_metric} computed keeps {utility_metric} "
-                                                f">= {fraction:g} x {number(target_utility)} = {number(floor)}")
+                                                f">= {fraction:g} x {number(target_utility)} = {number(floor)}"
+                                                + ("" if judge == "value" else " within its interval"))
     sign = 1 if better == "lower" else -1
     best = min(kept, key=lambda c: sign * c.value(forget_metric))  # min keeps the first of equal values
     return Selection("utility-floor", best, f"{best.label}: the {better} {forget_metric} "
                                             f"({number(best.value(forget_metric))}) of the {len(kept)} checkpoints "
-                                            f"with {utility_metric} >= {number(floor)}")
+                                            f"with {what}")
+
+
+def _utility_high(checkpoint: Checkpoint, metric: str, judge: str) -> float:
+    """What the floor is compared with: the value, or with ``judge="interval"`` its interval's high end."""
+    interval = checkpoint.intervals.get(metric) if judge == "interval" else None
+    return interval[1] if interval is not None else checkpoint.value(metric)
 
 
 class ReachRetainSettings(PartSettings):
