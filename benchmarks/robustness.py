@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from benchmarks_common import cell, measured_record, update_section
-from tuning_common import tuned_entry
+from tuning_common import kept_runs, tuned_entry
 
 from unlearn.attacks.recovery import FACT_METRICS, RECOVERY_VERSION
 from unlearn.attacks.summary import WITH_CONTROL
@@ -164,9 +164,8 @@ def tuned_entries() -> list[dict]:
     kept = ROOT / "benchmarks" / "results" / "tuned_demo.json"
     if not kept.is_file():
         raise SystemExit(f"--tuned: {kept} is missing; run benchmarks/tuned_demo.py first")
-    tuned = json.loads(kept.read_text())["tuned"]
     return [tuned_entry({"method": method}, chosen["params"], method)
-            for method, chosen in tuned.items() if chosen["params"] is not None]
+            for run in kept_runs(kept) for method, chosen in run["tuned"].items() if chosen["params"] is not None]
 
 
 def chosen_config(methods: list[str]) -> dict:

@@ -27,8 +27,8 @@ import json
 from pathlib import Path
 
 from benchmarks_common import update_section
-from tuning_common import (DEFAULT_TRIALS, chosen_settings, search_cost, shown_params, shown_path, tuned_experiment,
-                           validation_experiment)
+from tuning_common import (DEFAULT_TRIALS, chosen_settings, kept_runs, search_cost, shown_params, shown_path,
+                           tuned_experiment, validation_experiment, with_run)
 
 ROOT = Path(__file__).resolve().parent.parent
 KEPT = ROOT / "benchmarks" / "results" / "tuned_demo.json"  # the last measured run, which the section shows
@@ -52,17 +52,17 @@ def main() -> None:
     parser.add_argument("--write", default="", help="BENCHMARKS.md to update its section (default: print only)")
     args = parser.parse_args()
     out = Path(args.out)
-    if args.table_only:
-        record = json.loads(KEPT.read_text(encoding="utf-8"))
-    else:
+    runs = kept_runs(KEPT)
+    if not args.table_only:
         command = (f"python benchmarks/tuned_demo.py --out {shown_path(out, ROOT)} --methods {' '.join(args.methods)} "
                    f"--trials {args.trials} --seeds {' '.join(map(str, args.seeds))}"
                    + (f" --threads {args.threads}" if args.threads else ""))
         record = {"command": command, "validation_data_seed": args.validation_data_seed,
                   **measure(out, args.methods, args.trials, args.seeds, args.validation_data_seed, args.threads)}
-        for path in (out / "summary.json", KEPT):
-            path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    text = section(record)
+        (out / "summary.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        runs = with_run(runs, record)
+        KEPT.write_text(json.dumps({"runs": runs}, indent=2) + "\n", encoding="utf-8")
+    text = section(runs)
     print(text)
     if args.write:
         update_section(Path(args.write), text, SECTION)
@@ -106,15 +106,23 @@ def measure(out: Path, methods: list[str], trials: int, seeds: list[int], data_s
     return {"tuned": tuned, "rows": rows, "held": held}
 
 
-def section(record: dict) -> str:
-    """BENCHMARKS.md's section from a run's summary."""
+def section(runs: list[dict]) -> str:
+    """BENCHMARKS.md's section from the kept runs, each method from the last run that tuned it."""
     lines = [SECTION, "",
-             f"`{record['command']}`: each method tuned by `unlearn tune` on the demo's benchmark drawn with data "
-             f"seed {record['validation_data_seed']} (other invented people, their own target and retain model; "
-             f"objectives {', '.join(OBJECTIVES)}; space {SPACE} and the default regularizer weight; utility-floor "
-             "rule at 0.9x the target's; pruning at 0.5x), then the demo (data seed 0) unlearned at the chosen "
-             "settings per training seed. Forgets: the paired 95% interval of the difference in forget fact "
-             "accuracy from the target lies below 0.", ""]
+             "Each method tuned by `unlearn tune` on the demo's benchmark drawn with another data seed (other invented "
+             f"people, their own target and retain model; objectives {', '.join(OBJECTIVES)}; space {SPACE} and the "
+             "method's other default dimensions (the regularizer weight, a method's own knobs); utility-floor rule at "
+             "0.9x the target's; pruning at 0.5x), then the demo (data seed 0) unlearned at the chosen settings per "
+             "training seed. Forgets: the paired 95% interval of the difference in forget fact accuracy from the "
+             "target lies below 0."]
+    for run in runs:
+        lines += ["", *run_lines(run)]
+    return "\n".join(lines) + "\n"
+
+
+def run_lines(record: dict) -> list[str]:
+    """One run: its command, how each method was chosen, the table per seed, how often both checks held."""
+    lines = [f"`{record['command']}` (validation data seed {record['validation_data_seed']}):", ""]
     for method, chosen in record["tuned"].items():
         lines.append(f"- {method}: {search_cost(chosen)}; chosen trial {chosen['trial']}: "
                      f"{shown_params(chosen['params'])} ({chosen['reason']})")
@@ -127,8 +135,8 @@ def section(record: dict) -> str:
                      f"[{interval[0]:.3f}, {interval[1]:.3f}] | {row['model_utility']:.3f} | "
                      f"{row['utility_ratio']:.2f} | {row['forgets']} | {row['keeps_utility']} |")
     lines += [""] + [f"- {label}: both held in {sum(v)} of {len(v)} seeds" for label, v in record["held"].items()]
-    lines += [f"- {note}" for note in record.get("notes", [])]  # written into summary.json by hand, e.g. the load
-    return "\n".join(lines) + "\n"
+    lines += [f"- {note}" for note in record.get("notes", [])]  # written into the kept file by hand, e.g. the load
+    return lines
 
 
 if __name__ == "__main__":

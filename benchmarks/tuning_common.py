@@ -101,6 +101,21 @@ def search_cost(chosen: dict) -> str:
     return f"trials {chosen['states']}; {sum(seconds) / 60:.0f} min in all ({counted}){median}"
 
 
+def kept_runs(path: Path) -> list[dict]:
+    """The runs a kept results file holds (``{"runs": [record, ...]}``; a file of one record is one run)."""
+    if not path.is_file():
+        return []
+    kept = json.loads(path.read_text(encoding="utf-8"))
+    return kept["runs"] if "runs" in kept else [kept]
+
+
+def with_run(runs: list[dict], record: dict) -> list[dict]:
+    """``runs`` with ``record`` last, in place of every earlier run of any method it tuned: each method's
+    numbers come from the last run that tuned it (a study whose step key changed need not be run again for
+    the methods it already reported)."""
+    return [run for run in runs if not set(run["tuned"]) & set(record["tuned"])] + [record]
+
+
 def shown_params(params: dict | None) -> str:
     return "none" if params is None else ", ".join(f"{name} {value:.3g}" for name, value in params.items())
 
