@@ -127,8 +127,7 @@ def checks(result: dict) -> list[str]:
                 continue
             if role == "forget":
                 ok = after - floor <= (before - floor) / 2
-                verdict = "halved" if ok else "NOT halved"
-                verdict += "" if measurable[column] else ", no test"
+                verdict = ("halved" if ok else "NOT halved") if measurable[column] else "no test"
                 if reference and reference["values"][column]["value"] is not None:
                     verdict += f"; retrained model {_number(reference['values'][column]['value'])}"
                 verdicts.append(f"{column} {_number(before)} -> {_number(after)} ({verdict})")
