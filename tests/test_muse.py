@@ -183,6 +183,11 @@ def test_builtin_muse_is_deterministic_in_muse_s_layout(tmp_path):
     assert len(icl) == 4 and not icl & {r["question"] for r in splits["knowmem.forget_qa"]}
     forget_text = " ".join(a["text"] for a in splits["raw.forget"])
     assert all(r["answer"] in forget_text for r in splits["knowmem.forget_qa"])  # every answer is in the corpus
+    # PrivLeak's texts: every sentence of the articles, members from the forget articles, holdout from the others
+    assert len(splits["privleak.forget"]) == len(splits["privleak.holdout"]) == 5 * 3
+    assert all(t["text"] in forget_text for t in splits["privleak.forget"])
+    holdout_text = " ".join(a["text"] for a in splits["raw.holdout"])
+    assert " ".join(t["text"] for t in splits["privleak.holdout"]) == holdout_text
     parts = [a["text"] for fold in range(1, 5) for a in splits[f"sust.forget_{fold}"]]
     assert sorted(parts) == sorted(a["text"] for a in splits["raw.forget"])  # sust: disjoint, covering
     assert [len(splits[f"scal.forget_{fold}"]) for fold in range(1, 5)] == [1, 2, 3, 5]

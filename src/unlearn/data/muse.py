@@ -15,7 +15,10 @@ configs and splits (``CONFIG.SPLIT``):
 * ``knowmem.forget_qa`` / ``knowmem.retain_qa``: a question per fact with the fact as the short
   answer; ``knowmem.forget_qa_icl`` / ``knowmem.retain_qa_icl``: the first ``icl`` such pairs of
   each side, kept out of the evaluated questions, as MUSE's in-context examples;
-* ``privleak.forget``, ``privleak.retain``, ``privleak.holdout``: the articles again;
+* ``privleak.forget``, ``privleak.retain``, ``privleak.holdout``: the articles' sentences, one text
+  each (MUSE's are excerpts of its corpora). Whole articles would give PrivLeak 5 member and 5 holdout
+  texts at the default size: an AUC in steps of 1/25, no interval, and PrivLeak moving 8 points for
+  one pair ranked the other way; 25 and 25 sentences give steps of 1/625;
 * ``scal.forget_1..4`` (the forget articles in nested, growing sets) and ``sust.forget_1..4``
   (the forget articles in four disjoint parts), for MUSE's scalability and sustainability runs
   (only with at least four forget articles).
@@ -45,8 +48,8 @@ def generate_muse(people: int = 20, qa_per_person: int = 5, seed: int = 0, icl: 
             raise ValueError(f"{len(pairs)} {side} facts leave no question after {icl} in-context pairs; "
                              "raise people or qa_per_person")
         splits[f"knowmem.{side}_qa_icl"], splits[f"knowmem.{side}_qa"] = pairs[:icl], pairs[icl:]
-    for side, name in (("forget", "forget"), ("retain", "retain"), ("holdout", "holdout")):
-        splits[f"privleak.{name}"] = articles[side]
+    for side in ("forget", "retain", "holdout"):
+        splits[f"privleak.{side}"] = [{"text": record["answer"]} for record in sides[side]]
     forget = articles["forget"]
     if len(forget) >= FOLDS:  # fewer forget articles than folds: no scal / sust splits
         for fold in range(1, FOLDS + 1):
