@@ -472,3 +472,15 @@ def test_a_trial_over_several_seeds_counts_each_objectives_worst_seed(tiny_model
     assert "seed" not in yaml.safe_load((out / "best.yaml").read_text())
     assert main(tune_argv(tiny_model_dir, fictitious_bench, tmp_path / "twice", tmp_path, 1, trial_seeds=[3, 3])) == 2
     assert "trial_seeds [3, 3]: a seed is named twice" in capsys.readouterr().err
+
+
+def test_a_study_stored_before_trial_seeds_existed_continues_with_the_default():
+    """A fingerprint stored without ``trial_seeds`` is the same study as one with the default (one seed); other
+    seeds are a change."""
+    from unlearn.tuning.study import STUDY_ATTR, check_same_study
+
+    old = {"method": "GA+GD", "learning_rate": 1e-5}
+    study = SimpleNamespace(study_name="s", user_attrs={STUDY_ATTR: {"objectives": ["a:min"], "settings": old}})
+    check_same_study(study, {**old, "trial_seeds": []}, ["a:min"])
+    with pytest.raises(UserError, match=r"was started with other settings \(trial_seeds\)"):
+        check_same_study(study, {**old, "trial_seeds": [0, 1]}, ["a:min"])

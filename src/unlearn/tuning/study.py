@@ -39,6 +39,8 @@ SQLITE_WAIT_SECONDS = 60
 MAX_RETRIES = 3  # a trial whose worker dies this many times is left failed
 HEARTBEAT_ATTR = "unlearn:heartbeat"
 STUDY_ATTR = "unlearn_tune"  # the study's settings, objectives and target numbers, in its user attributes
+# settings added after studies were stored, with the value that runs a study as before they existed
+ADDED_LATER = {"trial_seeds": []}
 
 
 def journal_path(url: str) -> Path | None:
@@ -158,16 +160,24 @@ def existing_study(storage, name: str, sampler: BaseSampler):
 
 
 def check_same_study(study, fingerprint: dict, objectives: list[str]) -> None:
-    """A study started with other settings or objectives is refused: its trials would not compare."""
+    """A study started with other settings or objectives is refused: its trials would not compare. A setting
+    added since (``ADDED_LATER``) at the value that does what the study did before it existed is not a change."""
     stored = study.user_attrs.get(STUDY_ATTR, {})
     if stored.get("objectives") not in (None, objectives):
         raise UserError(f"study '{study.study_name}' optimizes {', '.join(stored['objectives'])}, not "
                         f"{', '.join(objectives)}; use the same objectives, or another --study-name or --out")
-    before = stored.get("settings")
+    before = _without_added_defaults(stored.get("settings"))
+    fingerprint = _without_added_defaults(fingerprint)
     if before is not None and before != fingerprint:
         changed = sorted(k for k in set(before) | set(fingerprint) if before.get(k) != fingerprint.get(k))
         raise UserError(f"study '{study.study_name}' was started with other settings ({', '.join(changed)}); use "
                         "the same settings to continue it, or another --study-name or --out")
+
+
+def _without_added_defaults(settings: dict | None) -> dict | None:
+    if settings is None:
+        return None
+    return {k: v for k, v in settings.items() if not (k in ADDED_LATER and v == ADDED_LATER[k])}
 
 
 def counts(study) -> dict[str, int]:
