@@ -190,12 +190,13 @@ def run_tuned(name: str, out: Path, methods: list[str], trials: int, seeds: list
     ``trial_seeds``, its worst seed counted, when given), then the experiment at the chosen settings over the
     training ``seeds``; kept in ``RESULTS/NAME-tuned.json`` (``NAME-tuned-trial-seeds.json`` with trial seeds, its
     report in a folder of its own: both share the validation draw's steps)."""
-    stem = f"{name}-tuned" + ("-trial-seeds" if trial_seeds else "")
-    report = out / ("report-trial-seeds" if trial_seeds else "report")
     from unlearn.config import read_yaml, validate_settings
     from unlearn.report.collect import read_run
     from unlearn.scenarios.experiment import ExperimentSettings
     from unlearn.scenarios.runner import run_experiment
+
+    stem = f"{name}-tuned" + ("-trial-seeds" if trial_seeds else "")
+    report = out / ("report-trial-seeds" if trial_seeds else "report")
 
     began = time.time()
     config = ROOT / "configs" / f"experiment_{name}.yaml"
@@ -215,10 +216,8 @@ def run_tuned(name: str, out: Path, methods: list[str], trials: int, seeds: list
                + (f" --trial-seeds {' '.join(map(str, trial_seeds))}" if trial_seeds else "")
                + (f" --threads {threads}" if threads != 2 else ""))
     keep(stem, {"scenario": name, "tuned": tuned, "objectives": OBJECTIVES[name], "space": SPACES[name],
-                           "validation_data_seed": data_seed, "trial_seeds": trial_seeds,
-                           "select_args": SELECT_ARGS.get(name),
-                           "seeds": {str(k): v for k, v in per_seed.items()},
-                           "measured": measured(began, command, threads)})
+                "validation_data_seed": data_seed, "trial_seeds": trial_seeds, "select_args": SELECT_ARGS.get(name),
+                "seeds": {str(k): v for k, v in per_seed.items()}, "measured": measured(began, command, threads)})
 
 
 def measured(began: float, command: str, threads: int = 2) -> dict:
