@@ -5,7 +5,9 @@ that change weights, ``summary.json``), ``unlearned/``, ``original/`` and ``cont
 evaluations, unless given), ``original-<attack>/`` (the original model under each prompt attack,
 the ceiling of its recovery), ``control-<attack>/`` (the control model under every attack), one
 folder per probe with each model's reading (``<role>.json``), and ``attack_summary.json`` last:
-its presence means every attack finished.
+its presence means every attack finished. ``attack_parts.json`` lists the parts finished so far
+(``Parts``): a run stopped part way and started again with the same settings in the same folder
+goes on from them, which matters most for the relearning attacks, each a fine-tuning of its own.
 
 Which attacks and how each runs come from their registrations (``catalog.py``): by kind, and by
 what a model attack does (changes the loaded weights, or trains a copy). Order of work: every input
@@ -16,6 +18,7 @@ after each); the attacks that train run last, on a copy per attack and model.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -41,6 +44,32 @@ from unlearn.training.run_folder import check_run_folder, record_run_settings
 
 log = logging.getLogger(__name__)
 PREFIX = {"original": "original-", "control": "control-", "unlearned": ""}
+PARTS_FILE = "attack_parts.json"
+
+
+class Parts:
+    """The finished parts of a run in ``out/attack_parts.json``: each evaluation folder, probe reading,
+    weight change and retraining by name, with what it returned (a weight change's or a retraining's details,
+    which the summary and the control's retraining read). Kept only while the folder's run has the same
+    settings (``keep``); otherwise the ledger starts empty, so nothing of another run is taken as done."""
+
+    def __init__(self, out: Path, keep: bool):
+        self.path = out / PARTS_FILE
+        self.done: dict[str, dict] = read_json(self.path) if keep and self.path.is_file() else {}
+        if not keep:
+            self.path.unlink(missing_ok=True)
+
+    def __contains__(self, part: str) -> bool:
+        return part in self.done
+
+    def get(self, part: str) -> dict:
+        return self.done[part]
+
+    def add(self, part: str, details: dict | None = None) -> dict:
+        """Record ``part`` as finished (with its ``details``) and return the details as they were stored."""
+        self.done[part] = json.loads(json.dumps(details or {}))
+        atomic_write_json(self.path, self.done)
+        return self.done[part]
 
 
 def run_attacks(settings: AttackSettings) -> dict:
@@ -68,6 +97,7 @@ def run_attacks(settings: AttackSettings) -> dict:
                     "teaches the answer format counts as recovered knowledge; give the retain model as --control")
     recorded = settings.model_dump(exclude={"overwrite", "threads"})
     out = check_run_folder(settings.out, recorded, settings.overwrite)
+    parts = Parts(out, _same_run(out, recorded))
     record_run_settings(out, recorded)
     (out / ATTACK_SUMMARY).unlink(missing_ok=True)
     if settings.threads:
@@ -84,33 +114,53 @@ def run_attacks(settings: AttackSettings) -> dict:
         prefix = PREFIX[role]
         folders = {} if role in reused else {role: plain}
         folders.update({f"{prefix}{name}": [split] for name, split in prompt_splits.items()})
+        folders = {folder: splits for folder, splits in folders.items() if f"eval:{folder}" not in parts}
+        role_probes = [probe for probe in probes if f"probe:{probe.name}:{role}" not in parts]
         # a weight attack's ceiling is the original model as it is: the original is not changed
         changes = [m for m in measured if m.attack.change_weights and role != "original"]
-        if not (folders or probes or changes):
-            continue  # a reused evaluation and nothing else to do with this model
+        details.update({prefix + c.name: parts.get(f"change:{prefix}{c.name}") for c in changes
+                        if f"change:{prefix}{c.name}" in parts})
+        changes = [c for c in changes if prefix + c.name not in details]
+        if not (folders or role_probes or changes):
+            continue  # reused or finished evaluations and nothing else to do with this model
         model, tokenizer = load_model(source, settings.dtype, settings.device, settings.trust_remote_code,
                                       settings.allow_pickle)
         if folders:
             run.evaluate(model, tokenizer, source, folders, plain_folder=role if role not in reused else None)
-        for probe in probes:
+            for folder in folders:
+                parts.add(f"eval:{folder}")
+        for probe in role_probes:
             folder = out / probe.name
             folder.mkdir(parents=True, exist_ok=True)
             atomic_write_json(folder / f"{role}.json",
                               {"model": source, **probe.attack.read(run, model, tokenizer, probe.args)})
+            parts.add(f"probe:{probe.name}:{role}")
         for change in changes:
             folder = prefix + change.name
-            details[folder] = _changed_weights(run, model, tokenizer, change, source, folder)
+            details[folder] = parts.add(f"change:{folder}", _changed_weights(run, model, tokenizer, change, source,
+                                                                             folder))
         del model
 
     for attack in (m for m in measured if m.attack.trains):
-        details[attack.name] = attack.attack.retrain(run, attack.args, attack.name, settings.model, attack.name, None)
-        if settings.control:
-            details["control-" + attack.name] = attack.attack.retrain(
-                run, attack.args, attack.name, settings.control, "control-" + attack.name, details[attack.name])
+        for folder, source in ((attack.name, settings.model),
+                               *([("control-" + attack.name, settings.control)] if settings.control else [])):
+            part = f"retrain:{folder}"
+            as_attacked = details[attack.name] if folder != attack.name else None
+            details[folder] = parts.get(part) if part in parts else parts.add(
+                part, attack.attack.retrain(run, attack.args, attack.name, source, folder, as_attacked))
 
     summary = _attack_summary(settings, out, measured, evaluations, details, len(forget))
     _write_summary(out, evaluations["unlearned"], summary)
     return summary
+
+
+def _same_run(out: Path, recorded: dict) -> bool:
+    """Whether ``out`` holds a run of exactly these settings (so its finished parts are this run's)."""
+    path = out / RUN_SETTINGS_FILE
+    try:
+        return path.is_file() and json.loads(path.read_text(encoding="utf-8")) == json.loads(json.dumps(recorded))
+    except (OSError, ValueError):
+        return False
 
 
 def as_eval_settings(settings: AttackSettings) -> EvalSettings:
