@@ -8,11 +8,12 @@ probability with their paired 95% intervals, and each method's worst case.
 All five methods' attacks take longer than one sitting on 2 cores (about 45 min per method), so
 ``--methods`` runs some of them, and each finished method's attack summary is kept under
 ``benchmarks/results/robustness/`` with the machine and date it was measured on; the table is
-built from those files. A method stopped part way goes on from its finished attacks when run again
-(``unlearn attack``'s ``attack_parts.json``). ``--table-only`` rewrites the table from them without running anything;
-``--keep-finished`` first keeps the methods a stopped run already finished; ``--rescore`` rewrites
-the kept summaries whose attack folders are still in ``--out`` with recovery as the code now
-defines it (``unlearn attack --rescore``: no attack runs again).
+built from those files. A method stopped part way goes on from its finished attacks when run
+again (the experiment's attack step resumes ``unlearn attack`` from its ``attack_parts.json``).
+``--table-only`` rewrites the table from them without running anything; ``--keep-finished`` first
+keeps the methods a stopped run already finished; ``--rescore`` rewrites the kept summaries whose
+attack folders are still in ``--out`` with recovery as the code now defines it (``unlearn attack
+--rescore``: no attack runs again).
 
     python benchmarks/robustness.py --out runs/robustness [--methods NPO+GD,RMU]
     python benchmarks/robustness.py --out runs/robustness --tuned     # the methods tuned_demo.py tuned

@@ -221,9 +221,9 @@ def test_bad_attack_settings_are_refused_in_one_line(tiny_model_dir, tmp_path, c
 
 
 def test_a_stopped_attack_run_goes_on_from_its_finished_parts(unlearned, tiny_model_dir, tmp_path):
-    """Started again with the same settings in the same folder, a run redoes only the parts its ledger does not list
-    (here: the control's relearning and its paraphrase evaluation, as if stopped before them) and writes the same
-    summary; other settings start the ledger afresh."""
+    """Started again with --resume and the same settings in the same folder, a run redoes only the parts its ledger
+    does not list (here: the control's relearning and its paraphrase evaluation, as if stopped before them) and
+    writes the same summary; without --resume, or with other settings, every part runs again."""
     bench, original, model = unlearned
     out = tmp_path / "attack"
     chosen = ("relearn,quantize-8bit,paraphrase,multiple-choice",)
@@ -242,13 +242,16 @@ def test_a_stopped_attack_run_goes_on_from_its_finished_parts(unlearned, tiny_mo
     (out / "attack_parts.json").write_text(json.dumps(ledger))
     kept = {name: (out / name / "forget.json").stat().st_mtime_ns for name in
             ("relearn", "quantize-int8", "paraphrase", "control-relearn", "control-paraphrase")}
-    assert attack(bench, model, original, out, *chosen, extra=extra) == 0
+    assert attack(bench, model, original, out, *chosen, extra=[*extra, "--resume"]) == 0
     again = {name: (out / name / "forget.json").stat().st_mtime_ns for name in kept}
     assert [name for name in kept if again[name] != kept[name]] == ["control-relearn", "control-paraphrase"]
     second = json.loads((out / "attack_summary.json").read_text())
     assert [a["metrics"] for a in second["attacks"]] == [a["metrics"] for a in first["attacks"]]
     assert second["robust"] == first["robust"]
 
-    # other settings (--overwrite): nothing of the earlier run counts as done
-    assert attack(bench, model, original, out, *chosen, extra=[*extra, "--overwrite", "--seed", "1"]) == 0
-    assert (out / "relearn" / "forget.json").stat().st_mtime_ns != again["relearn"]
+    # without --resume (the model may have changed in place) or with other settings: nothing counts as done
+    assert attack(bench, model, original, out, *chosen, extra=extra) == 0
+    fresh = (out / "relearn" / "forget.json").stat().st_mtime_ns
+    assert fresh != again["relearn"]
+    assert attack(bench, model, original, out, *chosen, extra=[*extra, "--overwrite", "--seed", "1", "--resume"]) == 0
+    assert (out / "relearn" / "forget.json").stat().st_mtime_ns != fresh

@@ -6,8 +6,9 @@ evaluations, unless given), ``original-<attack>/`` (the original model under eac
 the ceiling of its recovery), ``control-<attack>/`` (the control model under every attack), one
 folder per probe with each model's reading (``<role>.json``), and ``attack_summary.json`` last:
 its presence means every attack finished. ``attack_parts.json`` lists the parts finished so far
-(``Parts``): a run stopped part way and started again with the same settings in the same folder
-goes on from them, which matters most for the relearning attacks, each a fine-tuning of its own.
+(``Parts``): a run stopped part way and started again with ``--resume`` and the same settings in the
+same folder goes on from them, which matters most for the relearning attacks, each a fine-tuning of
+its own. An experiment's attack step always resumes (its folder's key holds every input).
 
 Which attacks and how each runs come from their registrations (``catalog.py``): by kind, and by
 what a model attack does (changes the loaded weights, or trains a copy). Order of work: every input
@@ -95,9 +96,9 @@ def run_attacks(settings: AttackSettings) -> dict:
     if not settings.control:
         log.warning("no --control model: recovery is measured against the unattacked floor, so an attack that only "
                     "teaches the answer format counts as recovered knowledge; give the retain model as --control")
-    recorded = settings.model_dump(exclude={"overwrite", "threads"})
+    recorded = settings.model_dump(exclude={"overwrite", "threads", "resume"})
     out = check_run_folder(settings.out, recorded, settings.overwrite)
-    parts = Parts(out, _same_run(out, recorded))
+    parts = Parts(out, settings.resume and _same_run(out, recorded))
     record_run_settings(out, recorded)
     (out / ATTACK_SUMMARY).unlink(missing_ok=True)
     if settings.threads:

@@ -93,6 +93,8 @@ class AttackSettings(AttackEvalSettings):
     keep_models: bool = Field(False, description="keep the relearned models (each as large as the model)")
     out: str = Field(description="output folder: an evaluation folder per attack and attack_summary.json")
     overwrite: bool = Field(False, description="reuse an output folder that holds another run")
+    resume: bool = Field(False, description="go on from the parts (attack_parts.json) that a stopped run of the same "
+                                            "settings finished in --out; without it every attack runs again")
 
     _comma_lists = field_validator("attacks", "recovery_metrics", mode="before")(comma_list)
 

@@ -219,7 +219,7 @@ def attack_step(settings: ExperimentSettings, steps: Steps, model: Path, data: P
     values = {**shared_eval_values(settings.eval), **(settings.attacks or {}), **machine(settings), "model": model,
               "original": original, "forget": settings.forget, "unlearned_eval": unlearned_eval,
               "original_eval": original_eval, "retain_eval": retain_eval, "control": control,
-              "control_eval": control_eval if control else None}
+              "control_eval": control_eval if control else None, "resume": True}
     folder = _command_step(steps, name, AttackSettings, run_attacks, values, data,
                            {"metrics_version": METRICS_VERSION})
     written = read_json(folder / ATTACK_SUMMARY).get("recovery_version")
