@@ -41,7 +41,7 @@ from unlearn.files import RUN_SETTINGS_FILE, atomic_write_json
 from unlearn.metrics.uncertainty import PAIRED_METHOD_DESCRIPTION
 from unlearn.models.loading import load_model, resolve_device
 from unlearn.report.collect import ATTACK_SUMMARY, read_json
-from unlearn.training.run_folder import check_run_folder, record_run_settings
+from unlearn.training.run_folder import check_run_folder, record_run_settings, recorded_settings
 
 log = logging.getLogger(__name__)
 PREFIX = {"original": "original-", "control": "control-", "unlearned": ""}
@@ -157,11 +157,7 @@ def run_attacks(settings: AttackSettings) -> dict:
 
 def _same_run(out: Path, recorded: dict) -> bool:
     """Whether ``out`` holds a run of exactly these settings (so its finished parts are this run's)."""
-    path = out / RUN_SETTINGS_FILE
-    try:
-        return path.is_file() and json.loads(path.read_text(encoding="utf-8")) == json.loads(json.dumps(recorded))
-    except (OSError, ValueError):
-        return False
+    return recorded_settings(out) == json.loads(json.dumps(recorded))
 
 
 def as_eval_settings(settings: AttackSettings) -> EvalSettings:

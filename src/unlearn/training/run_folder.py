@@ -21,11 +21,7 @@ def check_run_folder(out: str | Path, settings: dict, overwrite: bool = False) -
     if overwrite or not out.is_dir() or _holds_only_bookkeeping(out):
         return out
     if existing.is_file():
-        try:
-            previous = json.loads(existing.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            previous = {}
-        previous = previous if isinstance(previous, dict) else {}
+        previous = recorded_settings(out) or {}
         changed = sorted(k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k))
         if changed:
             raise UserError(f"output folder {out} holds a run with other settings ({', '.join(changed)}); "
@@ -34,6 +30,15 @@ def check_run_folder(out: str | Path, settings: dict, overwrite: bool = False) -
         raise UserError(f"output folder {out} is not empty and holds no llm-unlearn run; "
                         "choose another --out or pass --overwrite")
     return out
+
+
+def recorded_settings(out: str | Path) -> dict | None:
+    """The settings a run recorded in ``out`` (its settings file), or None when there is none to read."""
+    try:
+        previous = json.loads((Path(out) / SETTINGS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return previous if isinstance(previous, dict) else None
 
 
 def _holds_only_bookkeeping(out: Path) -> bool:

@@ -98,9 +98,8 @@ class TrialRunner:
             trial.set_user_attr(PER_SEED_ATTR, {str(seed): per_seed[seed] for seed in seeds})
         trial.set_user_attr(OBJECTIVES_ATTR, entries)
         of = f" (the worst of seeds {', '.join(map(str, seeds))})" if len(seeds) > 1 else ""
-        self.reason = f"trial {trial.number}{of}: " + ", ".join(
-            f"{name} {number(e.get('measured', e['value']))}" + (f" [{number(i[0])}, {number(i[1])}]" if (
-                i := e.get("measured_interval", e["interval"])) else "") for name, e in entries.items())
+        self.reason = f"trial {trial.number}{of}: " + ", ".join(f"{name} {_shown(entry)}"
+                                                               for name, entry in entries.items())
         return [entries[o.name]["value"] for o in self.objectives]
 
     def _run_seed(self, trial: optuna.Trial, sampled: dict, folder: Path, seed: int | None, seconds: dict) -> dict:
@@ -108,7 +107,7 @@ class TrialRunner:
         evaluate, and return each objective's stored entry (``trial_entry``); ``seconds`` adds what it took."""
         started, trained = time.time(), None
         try:
-            forget = self._forget_settings(sampled, folder / "model", trial.number, seed)
+            forget = self._forget_settings(sampled, folder / "model", seed)
             run_forget(forget, curve_watcher(trial, self.objectives, self.target, self.settings.prune_floor,
                                              "" if seed is None else f"seed {seed}, "))
             trained = time.time()
@@ -127,10 +126,16 @@ class TrialRunner:
         except MetricMissing as missing:
             raise TrialFailed(f"trial {trial.number}: {missing}") from None
 
-    def _forget_settings(self, sampled: dict, out: Path, number: int, seed: int | None) -> ForgetSettings:
+    def _forget_settings(self, sampled: dict, out: Path, seed: int | None) -> ForgetSettings:
         values = apply(self.settings.forget_values(), sampled, self.settings.method, self.settings.mask)
         values.update(out=str(out), overwrite=True, save_checkpoints=False, **({} if seed is None else {"seed": seed}))
         return validate_settings(ForgetSettings, values, f"sampled settings {sampled}")
+
+
+def _shown(entry: dict) -> str:
+    """A stored objective as measured (a toward objective's value, not its distance), with its interval."""
+    value, interval = entry.get("measured", entry["value"]), entry.get("measured_interval", entry["interval"])
+    return number(value) + (f" [{number(interval[0])}, {number(interval[1])}]" if interval else "")
 
 
 def worst(objective: Objective, entries: list[dict]) -> dict:
