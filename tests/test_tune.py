@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 import multiprocessing
 import os
 import re
@@ -388,6 +389,32 @@ def test_a_given_target_evaluation_is_read_only_when_made_with_the_trials_settin
         read_target_eval(settings)
     with pytest.raises(UserError, match=r"^--target-eval .*: no finished evaluation there \(FileNotFoundError\)"):
         read_target_eval(settings.model_copy(update={"target_eval": str(tmp_path / "none")}))
+
+
+def test_a_target_evaluation_made_from_another_directory_is_read_when_it_names_the_same_places(tmp_path,
+                                                                                                monkeypatch):
+    """Its settings were recorded with paths relative to where it ran (``ran_in``); the study's name the
+    same folders relative to another directory."""
+    from unlearn.config import validate_settings
+    from unlearn.training.run_folder import record_run_settings
+    from unlearn.tuning.run import read_target_eval
+    from unlearn.tuning.settings import TuneSettings
+
+    for folder in ("target", "bench", "scripts"):
+        (tmp_path / folder).mkdir()
+    given = {"model": "target", "data": "bench", "out": "study", "method": "GA", "forget": "forget10",
+             "eval": {"max_new_tokens": 8}}
+    monkeypatch.chdir(tmp_path)
+    made = validate_settings(TuneSettings, given).eval_settings("target", Path("eval-target")).model_dump(mode="json")
+    record_run_settings("eval-target", made)
+    (tmp_path / "eval-target" / "summary.json").write_text(json.dumps({"overall": {"model_utility_tofu": 0.4}}))
+    monkeypatch.chdir(tmp_path / "scripts")
+    settings = validate_settings(TuneSettings, {**given, "model": "../target", "data": "../bench",
+                                                "out": "../study", "target_eval": "../eval-target"})
+    assert read_target_eval(settings) == {"overall": {"model_utility_tofu": 0.4}}
+    elsewhere = settings.model_copy(update={"data": str(tmp_path / "scripts")})
+    with pytest.raises(UserError, match=r"evaluated with data = 'bench', the trials with '.*scripts'"):
+        read_target_eval(elsewhere)
 
 
 def test_toward_objectives_minimize_the_distance_to_a_value():

@@ -41,7 +41,7 @@ from unlearn.files import RUN_SETTINGS_FILE, atomic_write_json
 from unlearn.metrics.uncertainty import PAIRED_METHOD_DESCRIPTION
 from unlearn.models.loading import load_model, resolve_device
 from unlearn.report.collect import ATTACK_SUMMARY, read_json
-from unlearn.training.run_folder import check_run_folder, record_run_settings, recorded_settings
+from unlearn.training.run_folder import changed_settings, check_run_folder, record_run_settings, recorded_settings
 
 log = logging.getLogger(__name__)
 PREFIX = {"original": "original-", "control": "control-", "unlearned": ""}
@@ -157,7 +157,7 @@ def run_attacks(settings: AttackSettings) -> dict:
 
 def _same_run(out: Path, recorded: dict) -> bool:
     """Whether ``out`` holds a run of exactly these settings (so its finished parts are this run's)."""
-    return recorded_settings(out) == json.loads(json.dumps(recorded))
+    return recorded_settings(out) is not None and not changed_settings(out, recorded)
 
 
 def as_eval_settings(settings: AttackSettings) -> EvalSettings:
@@ -290,7 +290,10 @@ def rescore_attacks(out: str | Path) -> dict:
     if not (out / ATTACK_SUMMARY).is_file():
         raise UserError(f"{out}: no {ATTACK_SUMMARY}: not a finished attack folder")
     old = read_json(out / ATTACK_SUMMARY)
-    settings = AttackSettings.model_validate({**read_json(out / RUN_SETTINGS_FILE), "out": str(out)})
+    recorded = recorded_settings(out, resolved=True)
+    if recorded is None:
+        raise UserError(f"{out}: no readable {RUN_SETTINGS_FILE}: not an attack folder")
+    settings = AttackSettings.model_validate({**recorded, "out": str(out)})
     measured = settings.measured()
     evaluations = {role: out / path if (out / path).is_dir() else Path(path)
                    for role, path in old["evaluations"].items()}

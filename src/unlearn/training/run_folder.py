@@ -1,4 +1,8 @@
-"""The output folder of a training run: its settings file guards against mixing two runs."""
+"""The output folder of a run: its settings file guards against mixing two runs.
+
+Paths are recorded as given, with the directory the run started in (``ran_in``): a folder moved with
+its inputs still matches its settings by their text, and a run started again from another directory
+matches them by the places they name."""
 
 from __future__ import annotations
 
@@ -9,6 +13,11 @@ from unlearn.errors import UserError
 from unlearn.files import LOCK_FILE, RUN_SETTINGS_FILE, atomic_write_json, check_writable
 
 SETTINGS_FILE = RUN_SETTINGS_FILE
+RAN_IN = "ran_in"
+# settings naming a local file or folder (a model may also be a Hub id: a name that is not a local path
+# is compared by its text only); found at any depth, e.g. method_args: {curve: {retain_eval: ...}}
+PATH_SETTINGS = frozenset({"model", "data", "out", "retain_eval", "refusals", "reference", "original", "control",
+                           "control_eval", "unlearned_eval", "original_eval", "target_eval", "embedder", "nli_model"})
 
 
 def check_run_folder(out: str | Path, settings: dict, overwrite: bool = False) -> Path:
@@ -21,8 +30,7 @@ def check_run_folder(out: str | Path, settings: dict, overwrite: bool = False) -
     if overwrite or not out.is_dir() or _holds_only_bookkeeping(out):
         return out
     if existing.is_file():
-        previous = recorded_settings(out) or {}
-        changed = sorted(k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k))
+        changed = changed_settings(out, settings)
         if changed:
             raise UserError(f"output folder {out} holds a run with other settings ({', '.join(changed)}); "
                             "choose another --out or pass --overwrite")
@@ -32,13 +40,58 @@ def check_run_folder(out: str | Path, settings: dict, overwrite: bool = False) -
     return out
 
 
-def recorded_settings(out: str | Path) -> dict | None:
-    """The settings a run recorded in ``out`` (its settings file), or None when there is none to read."""
+def recorded_settings(out: str | Path, resolved: bool = False) -> dict | None:
+    """The settings a run recorded in ``out`` (its settings file), or None when there is none to read;
+    ``resolved``: each relative path that names a local file or folder from where the run started, made
+    absolute (to open its inputs from any directory)."""
+    previous, ran_in = _read(out)
+    if previous is None or not resolved:
+        return previous
+    return _resolved(previous, ran_in)
+
+
+def changed_settings(out: str | Path, settings: dict) -> list[str]:
+    """The top-level settings in which ``settings`` (of a run started here, now) differ from those
+    recorded in ``out``. A path is the same when its text is, or when both name the same existing
+    file or folder, the recorded one seen from where its run started (from here, for a folder
+    written before that was recorded)."""
+    previous, ran_in = _read(out)
+    previous, new = previous or {}, json.loads(json.dumps(settings))
+    return sorted(k for k in set(previous) | set(new) if not _same(k, previous.get(k), new.get(k), ran_in))
+
+
+def _read(out: str | Path) -> tuple[dict | None, Path]:
+    """The recorded settings without ``ran_in``, and that directory (here, where it was not recorded)."""
     try:
         previous = json.loads((Path(out) / SETTINGS_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    return previous if isinstance(previous, dict) else None
+        return None, Path.cwd()
+    if not isinstance(previous, dict):
+        return None, Path.cwd()
+    ran_in = previous.pop(RAN_IN, None)
+    return previous, Path(ran_in) if isinstance(ran_in, str) else Path.cwd()
+
+
+def _same(key: str, old, new, ran_in: Path) -> bool:
+    if old == new:
+        return True
+    if isinstance(old, dict) and isinstance(new, dict):
+        return set(old) == set(new) and all(_same(k, old[k], new[k], ran_in) for k in old)
+    if key in PATH_SETTINGS and isinstance(old, str) and isinstance(new, str):
+        then, now = ran_in / old, Path(new)
+        return then.exists() and now.exists() and then.resolve() == now.resolve()
+    return False
+
+
+def _resolved(settings: dict, ran_in: Path) -> dict:
+    out = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            value = _resolved(value, ran_in)
+        elif key in PATH_SETTINGS and isinstance(value, str) and (ran_in / value).exists():
+            value = str((ran_in / value).resolve())
+        out[key] = value
+    return out
 
 
 def _holds_only_bookkeeping(out: Path) -> bool:
@@ -53,4 +106,4 @@ def record_run_settings(out: str | Path, settings: dict) -> None:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UserError(f"cannot create output folder {out}: {error.strerror}") from error
-    atomic_write_json(out / SETTINGS_FILE, settings)
+    atomic_write_json(out / SETTINGS_FILE, {**settings, RAN_IN: str(Path.cwd())})

@@ -136,6 +136,7 @@ def read_target_eval(settings: TuneSettings) -> dict:
     made of ``--model`` with the settings the trials are evaluated with: the trials are compared with the
     target on the same questions, scored the same way. Where it was written and the thread count may differ."""
     from unlearn.files import RUN_SETTINGS_FILE
+    from unlearn.training.run_folder import changed_settings
 
     folder = Path(settings.target_eval)
     try:
@@ -145,13 +146,12 @@ def read_target_eval(settings: TuneSettings) -> dict:
         raise UserError(f"--target-eval {folder}: no finished evaluation there ({type(error).__name__}); leave it "
                         "out to evaluate the target") from None
     wanted = settings.eval_settings(settings.model, folder).model_dump(mode="json")
-    for key in sorted(set(wanted) & set(made) - {"out", "overwrite", "threads"}):
-        theirs, ours = made[key], wanted[key]
-        if key in ("model", "data", "retain_eval") and theirs is not None and ours is not None:
-            theirs, ours = str(Path(theirs).resolve()), str(Path(ours).resolve())
-        if theirs != ours:
-            raise UserError(f"--target-eval {folder}: evaluated with {key} = {made[key]!r}, the trials with "
-                            f"{wanted[key]!r}; leave it out to evaluate the target with the trials' settings")
+    compared = set(wanted) & set(made) - {"out", "overwrite", "threads"}
+    differ = [key for key in changed_settings(folder, wanted) if key in compared]
+    if differ:
+        key = differ[0]
+        raise UserError(f"--target-eval {folder}: evaluated with {key} = {made[key]!r}, the trials with "
+                        f"{wanted[key]!r}; leave it out to evaluate the target with the trials' settings")
     log.info("the target's evaluation: %s (the trials' settings)", folder)
     return summary
 
