@@ -40,6 +40,19 @@ METHODS = ("GA+GD", "NPO+GD", "ME+GD", "IDK+AP", "RMU")
 SHOWN = ("fact_accuracy", "probability")
 
 
+def coverage(found: dict) -> str:
+    """Which of the five methods have a row at tuned settings, which only at the demo's, which none."""
+    tuned = [m for m in METHODS if f"{m} tuned" in found]
+    demo_only = [m for m in METHODS if m in found and m not in tuned]
+    missing = [m for m in METHODS if m not in found and m not in tuned]
+    if len(tuned) == len(METHODS):
+        return f"all {len(METHODS)} methods at tuned settings"
+    parts = [f"at tuned settings: {', '.join(tuned) or 'none'}",
+             *([f"at the demo's settings only: {', '.join(demo_only)}"] if demo_only else []),
+             *([f"not measured: {', '.join(missing)}"] if missing else [])]
+    return f"PARTIAL ({'; '.join(parts)})"
+
+
 def attack_folders(out: Path) -> dict[str, Path]:
     """Method label -> its attack step's folder, for every attack step of ``out`` that finished."""
     return {json.loads(done.read_text())["step"].removeprefix("attack-"): done.parent
@@ -219,10 +232,7 @@ def main() -> None:
         ran = {label: summary for label, summary in finished_attacks(out).items() if label in methods}
         keep_results(ran, time.time() - began, args.threads)
     found = kept_results()
-    missing = [m for m in METHODS if m not in found]
-    status = (f"all {len(METHODS)} methods" if not missing else
-              f"PARTIAL: {len(METHODS) - len(missing)} of {len(METHODS)} methods measured ({', '.join(missing)} "
-              "still to run)")
+    status = coverage(found)
     where = "; ".join(f"{label}: {r['measured']['date']}, {r['measured']['cpu']}, "
                       + (f"run {r['measured']['run_seconds']} s" if r['measured']['run_seconds'] is not None
                          else "run time not recorded (kept from a stopped run)")
