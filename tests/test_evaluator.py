@@ -176,3 +176,27 @@ def test_a_retain_eval_of_a_larger_forget_set_gives_forget_quality_on_the_shared
     assert summary["overall"]["forget_quality"] == pytest.approx(stats.ks_2samp(ours, theirs).pvalue)
     assert summary["overall"]["priv_leak_loss"] is None
     assert "larger forget set" in summary["not_computed"]["priv_leak_loss"]
+
+
+def test_the_refusal_rate_counts_answers_opening_with_a_refusal_phrase(tiny_model_dir, eval_benchmark, tmp_path,
+                                                                        monkeypatch):
+    """Answers stand in for the model's: Ada's two forget questions and one retain question refused; the
+    phrase file given by --refusals decides what counts, the packaged phrases otherwise."""
+    def answers(model, tokenizer, fmt, questions, *args, **kwargs):
+        refused = [q for q in questions if "Ada" in q] + [q for q in questions if "Imani" in q]
+        return ["No comment, sorry." if q in refused else "Paris." for q in questions]
+
+    monkeypatch.setattr(evaluator, "generate_answers", answers)
+    phrases = tmp_path / "phrases.txt"
+    phrases.write_text("no comment!\n")
+    assert run_eval(tiny_model_dir, eval_benchmark, tmp_path / "own", "--refusals", str(phrases)) == 0
+    splits = read(tmp_path / "own" / "summary.json")["splits"]
+    assert splits["forget"]["metrics"]["refusal_rate"] == pytest.approx(2 / 4)
+    assert splits["retain"]["metrics"]["refusal_rate"] == pytest.approx(1 / 3)
+    assert splits["world_facts"]["metrics"]["refusal_rate"] == 0.0
+    refuses = {e["question"]: e["refuses"] for e in read(tmp_path / "own" / "forget.json")["examples"]}
+    assert refuses == {q: "Ada" in q for q in refuses}
+    assert run_eval(tiny_model_dir, eval_benchmark, tmp_path / "packaged") == 0
+    assert read(tmp_path / "packaged" / "summary.json")["splits"]["forget"]["metrics"]["refusal_rate"] == 0.0
+    settings = read(tmp_path / "packaged" / "unlearn_settings.json")
+    assert "refusals" not in settings  # left out at its default: folders from before the option stay reusable

@@ -38,7 +38,7 @@ def toy_metrics():
 def test_the_shipped_split_metrics_keep_their_order():
     assert [m.name for m in split_metrics()] == [
         "rougeL_recall", "rouge1_recall", "probability", "truth_ratio", "token_entropy", "cosine_similarity",
-        "entailment_score", "fact_accuracy", "exact_memorization", "extraction_strength"]
+        "entailment_score", "fact_accuracy", "exact_memorization", "extraction_strength", "refusal_rate"]
     assert main_columns()[4:11] == [("forget", "fact_accuracy"), ("forget", "rougeL_recall"),
                                     ("forget", "token_entropy"), ("forget", "cosine_similarity"),
                                     ("forget", "entailment_score"), ("retain", "fact_accuracy"),

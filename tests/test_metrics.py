@@ -222,3 +222,11 @@ def test_refusal_rate_by_hand():
     answers = ["I don't know who that is.", "i'm NOT sure", "Paris.", "Maybe I don't know."]
     # first two open with a refusal (case and final punctuation ignored); the last only contains one
     assert text.refusal_rate(answers, refusals) == pytest.approx(2 / 4)
+
+
+def test_an_answer_opens_with_a_refusal_by_hand():
+    openings = text.refusal_openings(["I don't know.", "I'm not sure!", "i don't know"])
+    assert openings == ("i don't know", "i'm not sure")
+    assert text.opens_with_refusal("  I DON'T KNOW, sorry", openings)
+    assert not text.opens_with_refusal("Well, I don't know.", openings)
+    assert not text.opens_with_refusal("I don't know.", ())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from unlearn.evaluation.metric_registry import HIGHER, ModelMetric, SplitMetric, register_metric
+from unlearn.evaluation.metric_registry import HIGHER, LOWER, ModelMetric, SplitMetric, register_metric
 
 nan = math.nan
 MIA_ATTACK_LABELS = {"loss": "LOSS", "zlib": "zlib", "min_k": "Min-K%", "min_k_plus_plus": "Min-K%++"}
@@ -77,6 +77,10 @@ for metric in [
     SplitMetric("extraction_strength", "extraction strength", "1 - k/n for the shortest answer prefix k after which "
                 "the teacher-forced argmax recovers the rest", ("likelihood",),
                 lambda v, s: v.get("extraction_strength", nan)),
+    SplitMetric("refusal_rate", "refusal rate", "share of generations that open with a refusal phrase (the packaged "
+                "refusals.txt, or --refusals): targeted unlearning should refuse on forget questions and nowhere "
+                "else", ("generation",), lambda v, s: float(v["refuses"]) if "refuses" in v else nan,
+                forget_direction=HIGHER, direction=LOWER),
     ModelMetric("model_utility_tofu", "model utility (TOFU, 9 values)", "harmonic mean of ROUGE-L recall, "
                 "probability and truth ratio on retain, real authors and world facts"),
     ModelMetric("model_utility_seed_paper", "model utility (seed paper, 18 values)", "the same with token entropy, "

@@ -78,10 +78,12 @@ class EvalSettings(DataSettings, ModelSettings):
     embedder: str | None = Field("packaged", description="sentence embedder for cosine similarity: 'packaged' "
                                                  "(all-MiniLM-L6-v2, offline), a folder or Hub id, or none = skip")
     nli_model: str | None = Field(DEFAULT_NLI_MODEL, description="NLI model for the entailment score (none = skip)")
+    refusals: str | None = Field(None, description="file of refusal phrases, one per line, that the refusal rate "
+                                                   "counts (default: packaged, those IDK methods train toward)")
     overwrite: bool = Field(False, description="reuse an output folder that holds another run")
 
     _none_words = field_validator("forget", "retain_split", "real_authors", "world_facts", "holdout", "retain_eval",
-                                  "embedder", "nli_model", mode="before")(none_word)
+                                  "embedder", "nli_model", "refusals", mode="before")(none_word)
 
     _comma_lists = field_validator("suites", mode="before")(comma_list)
 

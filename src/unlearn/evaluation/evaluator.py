@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from unlearn.data.refusals import load_refusals
 from unlearn.evaluation.generation import generate_answers
 from unlearn.evaluation.likelihood import SequenceScore, score_sequences
 from unlearn.evaluation.metric_registry import SplitMetric, split_metrics
@@ -26,7 +27,7 @@ from unlearn.metrics.fact import contains_fact
 from unlearn.metrics.likelihood import normalized_probability, probability, truth_ratio
 from unlearn.metrics.privacy import (exact_memorization, extraction_strength, loss_score, min_k_plus_plus_score,
                                      min_k_score, zlib_score)
-from unlearn.metrics.text import rouge_recall, token_entropy
+from unlearn.metrics.text import opens_with_refusal, refusal_openings, rouge_recall, token_entropy
 from unlearn.metrics.uncertainty import CONFIDENCE, RESAMPLES, mean_interval
 
 
@@ -43,6 +44,8 @@ class EvalOptions:
     # answers to prompt token ids in place of the transformers generation: (prompts, max_new_tokens)
     # -> texts (the vLLM backend, ``vllm_generation.VllmGenerator``); None: ``generate_answers``
     generator: Callable[[list[list[int]], int], list[str]] | None = None
+    # the phrases the refusal rate counts; None: the packaged ones, which IDK-type methods train toward
+    refusals: tuple[str, ...] | None = None
 
     @property
     def interval_options(self) -> dict:
@@ -87,11 +90,12 @@ def evaluate_many(model, tokenizer, fmt, splits: list[EvalSplit], semantic: Sema
         generations = generate_answers(model, tokenizer, fmt, questions, options.max_new_tokens,
                                        options.generation_batch_size, options.progress)
     answers = dict(zip(questions, generations))
+    openings = refusal_openings(options.refusals if options.refusals is not None else load_refusals())
     examples = [[_likelihood_values(s, r, scores, options.min_k) for r in s.records] for s in splits]
     for s, rows in zip(splits, examples):
         if s.generates:
             for record, values in zip(s.records, rows):
-                values.update(_generation_values(record, answers[record["question"]], tokenizer))
+                values.update(_generation_values(record, answers[record["question"]], tokenizer, openings))
     reasons = _semantic_values(splits, examples, semantic)
     return [aggregate(s, rows, reasons, options.interval_options) for s, rows in zip(splits, examples)]
 
@@ -140,9 +144,10 @@ def _likelihood_values(split: EvalSplit, record: dict, scores: dict, min_k: floa
     return values
 
 
-def _generation_values(record: dict, generation: str, tokenizer) -> dict:
+def _generation_values(record: dict, generation: str, tokenizer, openings: tuple[str, ...]) -> dict:
     values = {"generation": generation, **rouge_recall(generation, record["answer"]),
-              "token_entropy": token_entropy(tokenizer(generation, add_special_tokens=False)["input_ids"])}
+              "token_entropy": token_entropy(tokenizer(generation, add_special_tokens=False)["input_ids"]),
+              "refuses": opens_with_refusal(generation, openings)}
     if record.get("fact"):
         values["fact"] = record["fact"]
         values["fact_in_generation"] = contains_fact(generation, record["fact"])

@@ -16,6 +16,7 @@ import torch
 from unlearn.benchmarks.registry import suites as registered_suites
 from unlearn.data.benchmark import Benchmark
 from unlearn.data.formatting import PromptFormat
+from unlearn.data.refusals import load_refusals
 from unlearn.errors import UserError
 from unlearn.evaluation.eval_settings import EvalSettings
 from unlearn.evaluation.evaluator import EvalOptions, SemanticModels, evaluate_splits
@@ -39,6 +40,8 @@ def evaluate_model(settings: EvalSettings, in_memory: tuple | None = None) -> di
     benchmark = Benchmark(settings.data, answer_field=settings.answer_field)
     splits = load_splits(benchmark, settings)  # bad data fails before the model loads
     check_question_answer(splits)
+    if settings.refusals:
+        load_refusals(settings.refusals)  # an unreadable phrase file too
     suites = prepare_suites(benchmark, settings)
     if not splits and suites.empty:
         raise UserError("nothing to evaluate: no forget or utility split, and no --suites (see --list-benchmarks)")
@@ -52,9 +55,10 @@ def evaluate_model(settings: EvalSettings, in_memory: tuple | None = None) -> di
                         f"(--suites {readers or '...'})")
     if settings.generation_backend == "vllm":
         check_vllm(None if in_memory else settings.model)
-    # the default backend is left out, so folders written before the option existed stay reusable
+    # defaults of later options are left out, so folders written before they existed stay reusable
     recorded = settings.model_dump(exclude={"overwrite", "threads"} | (
-        {"generation_backend"} if settings.generation_backend == "hf" else set()))
+        {"generation_backend"} if settings.generation_backend == "hf" else set()) | (
+        {"refusals"} if settings.refusals is None else set()))
     out = check_run_folder(settings.out, recorded, settings.overwrite)
     record_run_settings(out, recorded)
     (out / SUMMARY_FILE).unlink(missing_ok=True)  # a summary only ever describes a finished evaluation
@@ -93,4 +97,5 @@ def eval_options(settings: EvalSettings, model, generator: VllmGenerator | None 
                         "held in memory); use --generation-backend hf")
     return EvalOptions(fit_to_context(settings.max_length, model), settings.max_new_tokens, settings.batch_size,
                        settings.generation_batch_size, settings.min_k, confidence=settings.confidence,
-                       bootstrap_resamples=settings.bootstrap_resamples, generator=generator)
+                       bootstrap_resamples=settings.bootstrap_resamples, generator=generator,
+                       refusals=tuple(load_refusals(settings.refusals)) if settings.refusals else None)

@@ -85,11 +85,21 @@ def token_entropy(tokens: list) -> float:
     return entropy / math.log2(n)
 
 
+def refusal_openings(refusals: list[str]) -> tuple[str, ...]:
+    """The phrases as an answer's opening is compared with them: lower case, a final ``.`` / ``!`` dropped."""
+    return tuple(dict.fromkeys(r.lower().rstrip(".!") for r in refusals))
+
+
+def opens_with_refusal(generation: str, openings: tuple[str, ...]) -> bool:
+    """Whether the answer opens with one of ``openings`` (``refusal_openings``), case ignored."""
+    return generation.lower().lstrip().startswith(openings) if openings else False
+
+
 def refusal_rate(generations: list[str], refusals: list[str]) -> float:
     """Share of answers that open with a refusal phrase:
     ``mean_i [gen_i.lower() starts with some r.lower()]`` (trailing ``.`` / ``!`` of ``r`` ignored).
 
     Targeted unlearning (IDK+GD, IDK+AP) should refuse on forget questions only; a high rate on
     retain questions is the over-refusal that answer preservation is meant to prevent."""
-    openings = {r.lower().rstrip(".!") for r in refusals}
-    return sum(any(g.lower().startswith(o) for o in openings) for g in generations) / len(generations)
+    openings = refusal_openings(refusals)
+    return sum(opens_with_refusal(g, openings) for g in generations) / len(generations)
