@@ -31,7 +31,8 @@ def knowledge_direction(metric: SplitMetric) -> str | None:
     split, where less knowledge is better, so more knowledge is the other way (``↓`` better: higher = knows more,
     as for ROUGE or probability; ``↑`` better: lower = knows more, as for the forget truth ratio ``min(R, 1/R)``).
     A metric whose forget split has no better direction (``→x``) gives None. Token entropy is registered ``↑``
-    because collapsed, repetitive answers are bad, not because it measures knowledge: its faithfulness says so.
+    because collapsed, repetitive answers are bad, and the refusal rate because targeted unlearning asks for
+    refusals, not because either measures knowledge: their faithfulness says how well they track it.
     """
     return {LOWER: "higher", HIGHER: "lower"}.get(metric.forget_direction)
 
