@@ -355,3 +355,34 @@ def test_pdu_forget_term_flattens_the_forget_logits(tokenizer):
     before = margin()
     step(model, FORGET_TERMS["PDU"].loss(StepContext(model, batch, SETTINGS)), lr=0.05)
     assert margin() < before * 0.99
+
+
+def test_rmu_reads_every_real_token_or_only_the_answers_tokens(tokenizer):
+    """``rmu.positions``: the forget term is ``mean_t ||h_t - c u||^2`` over the real tokens (``all``) or over
+    the answer's tokens (``answer``), by hand from the layer's activations; the retain term likewise against
+    the frozen model."""
+    model = make_model(len(tokenizer))
+    _, _, batch = make_batch(tokenizer)
+    direction = torch.nn.functional.normalize(torch.randn(model.config.hidden_size, generator=torch.Generator()
+                                                          .manual_seed(0)), dim=0)
+    reference = FrozenReference(copy.deepcopy(model))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.01 * torch.randn_like(parameter))
+    for positions, counted in (("all", lambda s: batch[s]["attention_mask"].bool()),
+                               ("answer", lambda s: batch[s]["labels"] != -100)):
+        settings = ForgetSettings(data="unused", out="unused", method="RMU",
+                                  method_args={"RMU": {"layer": 0, "steering": 3.0, "positions": positions}})
+        context = StepContext(model, batch, settings, reference=reference, hidden_layer=0,
+                              steering_direction=direction)
+        with torch.no_grad():
+            hidden = {s: model(**{k: batch[s][k] for k in ("input_ids", "attention_mask")},
+                               output_hidden_states=True).hidden_states[1] for s in ("forget", "retain")}
+            frozen = reference.model(input_ids=batch["retain"]["input_ids"],
+                                     attention_mask=batch["retain"]["attention_mask"],
+                                     output_hidden_states=True).hidden_states[1]
+        forget = (hidden["forget"] - 3.0 * direction).pow(2).sum(-1)[counted("forget")].mean()
+        retain = (hidden["retain"] - frozen).pow(2).sum(-1)[counted("retain")].mean()
+        assert FORGET_TERMS["RMU"].loss(context).item() == pytest.approx(forget.item(), rel=1e-5)
+        assert REGULARIZERS["RMU"].loss(context).item() == pytest.approx(retain.item(), rel=1e-5)
+    assert (batch["forget"]["labels"] != -100).sum() < batch["forget"]["attention_mask"].sum()

@@ -114,6 +114,10 @@ class RMUSettings(PartSettings):
     adaptive_beta: PositiveFloat | None = Field(
         None, description="adaptive RMU: c = beta * the frozen model's mean activation norm at the layer on each "
                           "forget batch (Dang et al. 2024 use beta 5), instead of the fixed steering")
+    positions: Literal["all", "answer"] = Field(
+        "all", description="the tokens whose activations are steered and kept: every real token (paper and code, "
+                           "on plain text) or the answer's tokens only (for chat-formatted question-answer data, "
+                           "whose template tokens, attention sink included, are the same in forget and retain)")
 
 
 class PDUSettings(PartSettings):
@@ -137,9 +141,15 @@ def _undial(ctx, args: UNDIALSettings):
     return losses.token_mean(*ctx.token_values("forget", function, with_reference=True))
 
 
+def _rmu_positions(args: RMUSettings) -> str:
+    """The position set RMU's two terms read (``sequence``'s names; looked up when a step runs)."""
+    return sequence.LABELLED if args.positions == "answer" else sequence.ATTENDED
+
+
 def _rmu_forget(ctx, args: RMUSettings):
-    hidden, mask = ctx.hidden("forget")
-    return losses.activation_distance(hidden, ctx.rmu_target(hidden, args.steering, args.adaptive_beta), mask,
+    where = _rmu_positions(args)
+    hidden, mask = ctx.hidden("forget", where)
+    return losses.activation_distance(hidden, ctx.rmu_target(hidden, args.steering, args.adaptive_beta, where), mask,
                                       args.reduction)
 
 
@@ -151,8 +161,9 @@ def _pdu_forget(ctx, args: PDUSettings):
 
 
 def _rmu_retain(ctx, args: RMUSettings):
-    hidden, mask = ctx.hidden("retain")
-    reference, _ = ctx.reference_hidden("retain")
+    where = _rmu_positions(args)
+    hidden, mask = ctx.hidden("retain", where)
+    reference, _ = ctx.reference_hidden("retain", where)
     return losses.activation_distance(hidden, reference, mask, args.reduction)
 
 

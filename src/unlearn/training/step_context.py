@@ -16,7 +16,7 @@ import torch
 
 from unlearn.objectives import per_token
 from unlearn.objectives.losses import adaptive_steering_coefficient
-from unlearn.objectives.sequence import ANSWER, answer_lengths, position_mask, to_grid
+from unlearn.objectives.sequence import ANSWER, ATTENDED, answer_lengths, position_mask, to_grid
 from unlearn.training.chunked_logits import output_head, project_in_chunks, projects_plainly
 
 HIDDEN = "hidden"  # a forward that keeps every layer's hidden states and projects one position
@@ -98,19 +98,25 @@ class StepContext:
         values = self.cached_logprobs[stream][self.batch["index"].cpu()]
         return values.to(self.batch[stream]["input_ids"].device)
 
-    def hidden(self, stream: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Output of decoder layer ``hidden_layer`` (``hidden_states[layer + 1]``) and the attention mask."""
+    def hidden(self, stream: str, where: str = ATTENDED) -> tuple[torch.Tensor, torch.Tensor]:
+        """Output of decoder layer ``hidden_layer`` (``hidden_states[layer + 1]``) and the mask of the
+        positions ``where`` (every real token by default)."""
         hidden_states = self._forward(stream, HIDDEN).hidden_states
-        return hidden_states[self.hidden_layer + 1], self.batch[stream]["attention_mask"]
+        return hidden_states[self.hidden_layer + 1], self._positions(stream, where)
 
-    def reference_hidden(self, stream: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def reference_hidden(self, stream: str, where: str = ATTENDED) -> tuple[torch.Tensor, torch.Tensor]:
         output = self._forward(stream, HIDDEN, True)
-        return output.hidden_states[self.hidden_layer + 1], self.batch[stream]["attention_mask"]
+        return output.hidden_states[self.hidden_layer + 1], self._positions(stream, where)
 
-    def rmu_target(self, hidden: torch.Tensor, steering: float, adaptive_beta: float | None) -> torch.Tensor:
+    def _positions(self, stream: str, where: str) -> torch.Tensor:
+        inputs = self.batch[stream]
+        return position_mask(where, inputs["labels"], inputs["attention_mask"])[0]
+
+    def rmu_target(self, hidden: torch.Tensor, steering: float, adaptive_beta: float | None,
+                   where: str = ATTENDED) -> torch.Tensor:
         """``c * u`` at every position: c is ``steering``, or (adaptive RMU) ``adaptive_beta`` times the
-        frozen model's mean activation norm on this forget batch."""
+        frozen model's mean activation norm at the positions ``where`` of this forget batch."""
         coefficient = steering
         if adaptive_beta is not None:
-            coefficient = adaptive_steering_coefficient(*self.reference_hidden("forget"), adaptive_beta)
+            coefficient = adaptive_steering_coefficient(*self.reference_hidden("forget", where), adaptive_beta)
         return (coefficient * self.steering_direction.to(hidden.device, hidden.dtype)).expand_as(hidden)
