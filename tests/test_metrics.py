@@ -230,3 +230,13 @@ def test_an_answer_opens_with_a_refusal_by_hand():
     assert text.opens_with_refusal("  I DON'T KNOW, sorry", openings)
     assert not text.opens_with_refusal("Well, I don't know.", openings)
     assert not text.opens_with_refusal("I don't know.", ())
+
+
+def test_the_default_refusal_markers_count_refusals_in_a_models_own_words():
+    from unlearn.data.refusals import load_refusals, refusal_markers
+
+    markers = text.refusal_openings(refusal_markers())
+    assert set(text.refusal_openings(load_refusals())) < set(markers)
+    said = ["I can't provide that information.", "I'm sorry, I'm sorry.", "Sorry, I have no idea.",
+            "I have a brother in Oslo.", "Paavo was born in 1984."]
+    assert [text.opens_with_refusal(answer, markers) for answer in said] == [True, True, True, False, False]

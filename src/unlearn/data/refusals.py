@@ -1,4 +1,5 @@
-"""Refusal phrases ("I don't know" style): the targets of IDK-type unlearning methods."""
+"""Refusal phrases ("I don't know" style): the targets of IDK-type unlearning methods; and the openings
+by which an answer is counted as a refusal."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from pathlib import Path
 from unlearn.errors import UserError
 
 
-def load_refusals(path: str | Path | None = None) -> list[str]:
+def load_refusals(path: str | Path | None = None, packaged: str = "refusals.txt") -> list[str]:
     """The packaged phrases, or one phrase per line of ``path``; blank lines are skipped."""
-    source = resources.files("unlearn.data.resources").joinpath("refusals.txt") if path is None else Path(path)
-    where = "the packaged refusals.txt" if path is None else str(path)
+    source = resources.files("unlearn.data.resources").joinpath(packaged) if path is None else Path(path)
+    where = f"the packaged {packaged}" if path is None else str(path)
     try:
         text = source.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -21,3 +22,13 @@ def load_refusals(path: str | Path | None = None) -> list[str]:
     if not phrases:
         raise UserError(f"{where}: no refusal phrases")
     return phrases
+
+
+def refusal_markers(path: str | Path | None = None) -> list[str]:
+    """What an answer opening counts as a refusal: the phrases of ``path``; by default the packaged phrases
+    and the packaged openings (``refusal_openings.txt``: "I'm sorry", "I can't", ..., as refusal checks of
+    jailbreak studies list them), since a model trained toward the phrases also refuses in its own words
+    ("I can't provide that information.")."""
+    if path is not None:
+        return load_refusals(path)
+    return load_refusals() + load_refusals(packaged="refusal_openings.txt")

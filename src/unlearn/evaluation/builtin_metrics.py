@@ -77,8 +77,8 @@ for metric in [
     SplitMetric("extraction_strength", "extraction strength", "1 - k/n for the shortest answer prefix k after which "
                 "the teacher-forced argmax recovers the rest", ("likelihood",),
                 lambda v, s: v.get("extraction_strength", nan)),
-    SplitMetric("refusal_rate", "refusal rate", "share of generations that open with a refusal phrase (the packaged "
-                "refusals.txt, or --refusals): targeted unlearning should refuse on forget questions and nowhere "
+    SplitMetric("refusal_rate", "refusal rate", "share of generations that open with a refusal (a packaged phrase or "
+                "opening such as \"I'm sorry\" or \"I can't\", or a line of --refusals): targeted unlearning should refuse on forget questions and nowhere "
                 "else", ("generation",), lambda v, s: float(v["refuses"]) if "refuses" in v else nan,
                 forget_direction=HIGHER, direction=LOWER),
     ModelMetric("model_utility_tofu", "model utility (TOFU, 9 values)", "harmonic mean of ROUGE-L recall, "

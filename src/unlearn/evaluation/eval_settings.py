@@ -78,8 +78,9 @@ class EvalSettings(DataSettings, ModelSettings):
     embedder: str | None = Field("packaged", description="sentence embedder for cosine similarity: 'packaged' "
                                                  "(all-MiniLM-L6-v2, offline), a folder or Hub id, or none = skip")
     nli_model: str | None = Field(DEFAULT_NLI_MODEL, description="NLI model for the entailment score (none = skip)")
-    refusals: str | None = Field(None, description="file of refusal phrases, one per line, that the refusal rate "
-                                                   "counts (default: packaged, those IDK methods train toward)")
+    refusals: str | None = Field(None, description="file of answer openings, one per line, that the refusal rate "
+                                                   "counts (default: the packaged refusal phrases IDK methods "
+                                                   "train toward and openings such as \"I'm sorry\", \"I can't\")")
     overwrite: bool = Field(False, description="reuse an output folder that holds another run")
 
     _none_words = field_validator("forget", "retain_split", "real_authors", "world_facts", "holdout", "retain_eval",

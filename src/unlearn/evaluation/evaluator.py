@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from unlearn.data.refusals import load_refusals
+from unlearn.data.refusals import refusal_markers
 from unlearn.evaluation.generation import generate_answers
 from unlearn.evaluation.likelihood import SequenceScore, score_sequences
 from unlearn.evaluation.metric_registry import SplitMetric, split_metrics
@@ -44,7 +44,7 @@ class EvalOptions:
     # answers to prompt token ids in place of the transformers generation: (prompts, max_new_tokens)
     # -> texts (the vLLM backend, ``vllm_generation.VllmGenerator``); None: ``generate_answers``
     generator: Callable[[list[list[int]], int], list[str]] | None = None
-    # the phrases the refusal rate counts; None: the packaged ones, which IDK-type methods train toward
+    # the openings the refusal rate counts; None: the packaged phrases and openings (``refusal_markers``)
     refusals: tuple[str, ...] | None = None
 
     @property
@@ -90,7 +90,7 @@ def evaluate_many(model, tokenizer, fmt, splits: list[EvalSplit], semantic: Sema
         generations = generate_answers(model, tokenizer, fmt, questions, options.max_new_tokens,
                                        options.generation_batch_size, options.progress)
     answers = dict(zip(questions, generations))
-    openings = refusal_openings(options.refusals if options.refusals is not None else load_refusals())
+    openings = refusal_openings(options.refusals if options.refusals is not None else refusal_markers())
     examples = [[_likelihood_values(s, r, scores, options.min_k) for r in s.records] for s in splits]
     for s, rows in zip(splits, examples):
         if s.generates:
