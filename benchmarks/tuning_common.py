@@ -110,10 +110,21 @@ def kept_runs(path: Path) -> list[dict]:
 
 
 def with_run(runs: list[dict], record: dict) -> list[dict]:
-    """``runs`` with ``record`` last, in place of every earlier run of any method it tuned: each method's
-    numbers come from the last run that tuned it (a study whose step key changed need not be run again for
-    the methods it already reported)."""
-    return [run for run in runs if not set(run["tuned"]) & set(record["tuned"])] + [record]
+    """``runs`` with ``record`` last and the methods it tuned taken out of every earlier run (their rows,
+    checks and the notes that begin with their name); a run left with no method goes. Each method's numbers
+    come from the last run that tuned it, and an earlier run's other methods stay (a study whose step key
+    changed need not be run again for the methods it already reported)."""
+    kept = [without_methods(run, set(record["tuned"])) for run in runs]
+    return [run for run in kept if run["tuned"]] + [record]
+
+
+def without_methods(run: dict, methods: set[str]) -> dict:
+    labels = {f"{method} tuned" for method in methods}
+    return {**run, "tuned": {m: chosen for m, chosen in run["tuned"].items() if m not in methods},
+            "rows": [row for row in run.get("rows", []) if row["model"] not in labels],
+            "held": {label: held for label, held in run.get("held", {}).items() if label not in labels},
+            **({"notes": [note for note in run["notes"] if not note.startswith(tuple(f"{m} " for m in methods))]}
+               if "notes" in run else {})}
 
 
 def shown_params(params: dict | None) -> str:

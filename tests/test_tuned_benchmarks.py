@@ -12,7 +12,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
-from tuning_common import chosen_settings, search_cost, tuned_experiment, validation_experiment  # noqa: E402
+from tuning_common import (chosen_settings, search_cost, tuned_experiment, validation_experiment,  # noqa: E402
+                           with_run)
 
 from unlearn.config import validate_settings  # noqa: E402
 from unlearn.scenarios.experiment import ExperimentSettings, check_experiment  # noqa: E402
@@ -71,3 +72,20 @@ def test_the_choice_is_read_from_the_runs_own_study_of_that_entry(tmp_path):
                                         "counted), a finished trial 3.0 min (median)")
     with pytest.raises(SystemExit, match="0 tune steps of NPO\\+GD in this run, not one"):
         chosen_settings(tmp_path, "NPO+GD", steps)
+
+
+def test_a_run_that_retunes_a_method_replaces_only_that_methods_numbers():
+    def run(methods, note_of=()):
+        return {"command": f"tune {' '.join(methods)}", "tuned": {m: {"params": {"lr": 1}} for m in methods},
+                "rows": [{"model": f"{m} tuned", "seed": 0} for m in methods],
+                "held": {f"{m} tuned": [True] for m in methods}, "notes": [f"{m} note" for m in note_of] + ["Run."]}
+
+    first, second = run(["GA+GD"]), run(["ME+GD", "IDK+AP", "RMU"], ["ME+GD", "IDK+AP"])
+    again = run(["IDK+AP"])
+    kept = with_run(with_run([first], second), again)
+    assert [r["command"] for r in kept] == ["tune GA+GD", "tune ME+GD IDK+AP RMU", "tune IDK+AP"]
+    assert list(kept[1]["tuned"]) == ["ME+GD", "RMU"] and list(kept[1]["held"]) == ["ME+GD tuned", "RMU tuned"]
+    assert [r["model"] for r in kept[1]["rows"]] == ["ME+GD tuned", "RMU tuned"]
+    assert kept[1]["notes"] == ["ME+GD note", "Run."]
+    assert [r["command"] for r in with_run(kept, run(["GA+GD"]))] == [
+        "tune ME+GD IDK+AP RMU", "tune IDK+AP", "tune GA+GD"]  # a run with no method left goes
