@@ -78,8 +78,9 @@ for metric in [
                 "the teacher-forced argmax recovers the rest", ("likelihood",),
                 lambda v, s: v.get("extraction_strength", nan)),
     SplitMetric("refusal_rate", "refusal rate", "share of generations that open with a refusal (a packaged phrase or "
-                "opening such as \"I'm sorry\" or \"I can't\", or a line of --refusals): targeted unlearning should refuse on forget questions and nowhere "
-                "else", ("generation",), lambda v, s: float(v["refuses"]) if "refuses" in v else nan,
+                "opening such as \"I'm sorry\" or \"I can't\", or a line of --refusals): targeted unlearning should "
+                "refuse on forget questions and nowhere else", ("generation",),
+                lambda v, s: float(v["refuses"]) if "refuses" in v else nan,
                 forget_direction=HIGHER, direction=LOWER),
     ModelMetric("model_utility_tofu", "model utility (TOFU, 9 values)", "harmonic mean of ROUGE-L recall, "
                 "probability and truth ratio on retain, real authors and world facts"),
