@@ -17,7 +17,7 @@ section of BENCHMARKS.md. The search's cost is the trials' own recorded seconds 
 plus evaluation), not the wall time of this script, which a resumed run would undercount.
 
     python benchmarks/tuned_demo.py --out runs/tuned-demo --methods GA+GD --trials 8 --seeds 0 1 2 --threads 2
-    python benchmarks/tuned_demo.py --out runs/tuned-demo --methods IDK+AP --trials 8 --trial-seeds 0 1 2  # worst of 3 seeds per trial
+    python benchmarks/tuned_demo.py --out runs/tuned-demo --methods IDK+AP --trials 8 --trial-seeds 0 1 2
     python benchmarks/tuned_demo.py --table-only --write BENCHMARKS.md
 """
 
