@@ -511,3 +511,15 @@ def test_a_study_stored_before_trial_seeds_existed_continues_with_the_default():
     check_same_study(study, {**old, "trial_seeds": []}, ["a:min"])
     with pytest.raises(UserError, match=r"was started with other settings \(trial_seeds\)"):
         check_same_study(study, {**old, "trial_seeds": [0, 1]}, ["a:min"])
+
+
+def test_a_study_stored_before_the_refusal_rate_existed_continues_with_its_default():
+    """The evaluation's ``refusals`` (the refusal rate's phrases) came later: a study whose stored ``eval`` lacks it
+    continues at its default (the packaged phrases); a phrase file given is a change."""
+    from unlearn.tuning.study import STUDY_ATTR, check_same_study
+
+    old = {"method": "GA+GD", "eval": {"max_new_tokens": 32}}
+    study = SimpleNamespace(study_name="s", user_attrs={STUDY_ATTR: {"objectives": ["a:min"], "settings": old}})
+    check_same_study(study, {**old, "eval": {"max_new_tokens": 32, "refusals": None}}, ["a:min"])
+    with pytest.raises(UserError, match=r"was started with other settings \(eval\)"):
+        check_same_study(study, {**old, "eval": {"max_new_tokens": 32, "refusals": "mine.txt"}}, ["a:min"])

@@ -41,6 +41,7 @@ HEARTBEAT_ATTR = "unlearn:heartbeat"
 STUDY_ATTR = "unlearn_tune"  # the study's settings, objectives and target numbers, in its user attributes
 # settings added after studies were stored, with the value that runs a study as before they existed
 ADDED_LATER = {"trial_seeds": []}
+EVAL_ADDED_LATER = {"refusals": None}  # the same, in the evaluation settings (``eval``)
 
 
 def journal_path(url: str) -> Path | None:
@@ -177,7 +178,14 @@ def check_same_study(study, fingerprint: dict, objectives: list[str]) -> None:
 def _without_added_defaults(settings: dict | None) -> dict | None:
     if settings is None:
         return None
-    return {k: v for k, v in settings.items() if not (k in ADDED_LATER and v == ADDED_LATER[k])}
+    kept = _without(settings, ADDED_LATER)
+    if isinstance(kept.get("eval"), dict):
+        kept["eval"] = _without(kept["eval"], EVAL_ADDED_LATER)
+    return kept
+
+
+def _without(settings: dict, defaults: dict) -> dict:
+    return {k: v for k, v in settings.items() if not (k in defaults and v == defaults[k])}
 
 
 def counts(study) -> dict[str, int]:
