@@ -3,6 +3,7 @@ by which an answer is counted as a refusal."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -29,6 +30,10 @@ def refusal_markers(path: str | Path | None = None) -> list[str]:
     and the packaged openings (``refusal_openings.txt``: "I'm sorry", "I can't", ..., as refusal checks of
     jailbreak studies list them), since a model trained toward the phrases also refuses in its own words
     ("I can't provide that information.")."""
-    if path is not None:
-        return load_refusals(path)
-    return load_refusals() + load_refusals(packaged="refusal_openings.txt")
+    return load_refusals(path) if path is not None else list(_packaged_markers())
+
+
+@lru_cache(maxsize=1)
+def _packaged_markers() -> tuple[str, ...]:
+    """Read once per process: every evaluation (each curve point, each attack) asks for them."""
+    return tuple(load_refusals() + load_refusals(packaged="refusal_openings.txt"))

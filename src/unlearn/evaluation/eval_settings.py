@@ -46,6 +46,9 @@ class EvalSettings(DataSettings, ModelSettings):
 
     RENAMED: ClassVar[dict] = RENAMED
     PART_ARGS: ClassVar[str] = "suite_args"  # where the suites' flags go
+    # settings added after evaluations and tune studies were stored, at the value that evaluates as before they
+    # existed: left out of what a run records and a study compares, so those stay reusable
+    ADDED_LATER: ClassVar[dict] = {"generation_backend": "hf", "refusals": None}
 
     forget: str | None = Field("forget10", description="forget split (its _perturbed version is read when "
                                                        "present); none: no question-answer forget split")

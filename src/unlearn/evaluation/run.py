@@ -55,10 +55,8 @@ def evaluate_model(settings: EvalSettings, in_memory: tuple | None = None) -> di
                         f"(--suites {readers or '...'})")
     if settings.generation_backend == "vllm":
         check_vllm(None if in_memory else settings.model)
-    # defaults of later options are left out, so folders written before they existed stay reusable
-    recorded = settings.model_dump(exclude={"overwrite", "threads"} | (
-        {"generation_backend"} if settings.generation_backend == "hf" else set()) | (
-        {"refusals"} if settings.refusals is None else set()))
+    recorded = settings.model_dump(exclude={"overwrite", "threads"} | {
+        name for name, default in EvalSettings.ADDED_LATER.items() if getattr(settings, name) == default})
     out = check_run_folder(settings.out, recorded, settings.overwrite)
     record_run_settings(out, recorded)
     (out / SUMMARY_FILE).unlink(missing_ok=True)  # a summary only ever describes a finished evaluation

@@ -34,6 +34,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from unlearn.errors import UserError
+from unlearn.evaluation.eval_settings import EvalSettings
 
 SQLITE_WAIT_SECONDS = 60
 MAX_RETRIES = 3  # a trial whose worker dies this many times is left failed
@@ -41,7 +42,6 @@ HEARTBEAT_ATTR = "unlearn:heartbeat"
 STUDY_ATTR = "unlearn_tune"  # the study's settings, objectives and target numbers, in its user attributes
 # settings added after studies were stored, with the value that runs a study as before they existed
 ADDED_LATER = {"trial_seeds": []}
-EVAL_ADDED_LATER = {"refusals": None}  # the same, in the evaluation settings (``eval``)
 
 
 def journal_path(url: str) -> Path | None:
@@ -180,7 +180,7 @@ def _without_added_defaults(settings: dict | None) -> dict | None:
         return None
     kept = _without(settings, ADDED_LATER)
     if isinstance(kept.get("eval"), dict):
-        kept["eval"] = _without(kept["eval"], EVAL_ADDED_LATER)
+        kept["eval"] = _without(kept["eval"], EvalSettings.ADDED_LATER)
     return kept
 
 
