@@ -24,14 +24,24 @@ def revalidated(settings, updates: dict):
 
 
 def validation_experiment(settings, out: Path, methods: list[str], data_seed: int, tune: dict,
-                          unlearn: dict | None = None):
+                          unlearn: dict | None = None, spaces: dict[str, dict] | None = None):
     """``settings`` on the benchmark drawn with ``data_seed``, into ``out``, with ``methods`` (``chosen_entries``)
-    each with ``tune`` as its ``tune:`` section; ``unlearn`` over its unlearn section."""
-    entries = [{**flat_entry(entry), "tune": tune} for entry in chosen_entries(settings, methods)]
+    each with ``tune`` as its ``tune:`` section, its ``space`` updated by the method's own in ``spaces`` (by
+    label); ``unlearn`` over its unlearn section."""
+    def tune_of(label: str) -> dict:
+        own = (spaces or {}).get(label)
+        return {**tune, "space": {**tune.get("space", {}), **own}} if own else tune
+
+    entries = [{**flat_entry(entry), "tune": tune_of(entry.name)} for entry in chosen_entries(settings, methods)]
     return revalidated(settings, {
         "name": f"{settings.name}-validation", "out": str(out),
         "scenario_args": {**settings.scenario_args, "data_seed": data_seed},
         "methods": entries, "unlearn": {**settings.unlearn, **(unlearn or {})}})
+
+
+def with_entries(settings, entries: list[dict]):
+    """``settings`` with more method ``entries`` (as an experiment file writes them) after its own."""
+    return revalidated(settings, {"methods": [*map(flat_entry, settings.methods), *entries]})
 
 
 def chosen_entries(settings, methods: list[str]) -> list:

@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 from tuning_common import (chosen_settings, search_cost, tuned_experiment, validation_experiment,  # noqa: E402
-                           with_run)
+                           with_entries, with_run)
 
 from unlearn.config import validate_settings  # noqa: E402
 from unlearn.scenarios.experiment import ExperimentSettings, check_experiment  # noqa: E402
@@ -35,6 +35,19 @@ def test_the_validation_draw_tunes_the_named_entries_on_another_data_seed(tmp_pa
     assert [(e.name, e.settings, e.tune) for e in validation.methods] == [
         ("RMU", {"learning_rate": 5e-5}, tune), ("GA", {}, tune)]  # GA: no entry, the shared settings
     assert validation.unlearn == {"epochs": 2, "learning_rate": 3e-4}
+
+
+def test_an_entry_added_to_the_experiment_is_tuned_over_its_own_space_on_top_of_the_shared_one(tmp_path):
+    tune = {"trials": 4, "objectives": ["choice.forget_choice:minimize"], "space": {"epochs": {"low": 1, "high": 5}}}
+    own = {"epochs": {"low": 1, "high": 10}, "rmu.adaptive_beta": {"low": 0.5, "high": 8.0, "log": True},
+           "rmu.steering": None}
+    settings = with_entries(wmdp_like(), [{"method": "RMU", "label": "RMU-wide", "method_args": {"RMU": {"layer": 5}}}])
+    validation = validation_experiment(settings, tmp_path / "v", ["RMU-wide", "NPO+GD"], 1, tune,
+                                       spaces={"RMU-wide": own})
+    check_experiment(validation, "validation")
+    assert [(e.name, e.settings, e.tune["space"]) for e in validation.methods] == [
+        ("RMU-wide", {"method_args": {"RMU": {"layer": 5}}}, own), ("NPO+GD", {}, tune["space"])]
+    assert validation.methods[1].tune == tune  # a method without a space of its own: the tune section as given
 
 
 def test_the_tuned_experiment_runs_each_chosen_trial_over_the_seeds_and_leaves_out_a_study_without_one(tmp_path):
