@@ -179,8 +179,11 @@ def tuned_entries() -> list[dict]:
     kept = ROOT / "benchmarks" / "results" / "tuned_demo.json"
     if not kept.is_file():
         raise SystemExit(f"--tuned: {kept} is missing; run benchmarks/tuned_demo.py first")
-    return [tuned_entry({"method": method}, chosen["params"], method)
-            for run in kept_runs(kept) for method, chosen in run["tuned"].items() if chosen["params"] is not None]
+    from tuned_demo import EXTRA_ENTRIES
+
+    listed = {entry["label"]: {k: v for k, v in entry.items() if k != "label"} for entry in EXTRA_ENTRIES}
+    return [tuned_entry(listed.get(label, {"method": label}), chosen["params"], label)
+            for run in kept_runs(kept) for label, chosen in run["tuned"].items() if chosen["params"] is not None]
 
 
 def chosen_config(methods: list[str]) -> dict:

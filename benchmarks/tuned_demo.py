@@ -29,7 +29,7 @@ from pathlib import Path
 
 from benchmarks_common import update_section
 from tuning_common import (DEFAULT_TRIALS, chosen_settings, kept_runs, search_cost, shown_params, shown_path,
-                           tuned_experiment, validation_experiment, with_entries, with_run)
+                           shown_space, tuned_experiment, validation_experiment, with_entries, with_run)
 
 ROOT = Path(__file__).resolve().parent.parent
 KEPT = ROOT / "benchmarks" / "results" / "tuned_demo.json"  # the last measured run, which the section shows
@@ -130,15 +130,23 @@ def section(runs: list[dict]) -> str:
     """BENCHMARKS.md's section from the kept runs, each method from the last run that tuned it."""
     lines = [SECTION, "",
              "Each method tuned by `unlearn tune` on the demo's benchmark drawn with another data seed (other invented "
-             f"people, their own target and retain model; objectives {', '.join(OBJECTIVES)}; space {SPACE}, "
-             f"updated per method by {METHOD_SPACE} (entries the demo does not list: {EXTRA_ENTRIES}), and the "
-             "method's other default dimensions (the regularizer weight, a method's own knobs); utility-floor rule at "
+             f"people, their own target and retain model; objectives {', '.join(OBJECTIVES)}; space "
+             f"{shown_space(SPACE)}{''.join(f'; {label} over {shown_space(space)}' for label, space in METHOD_SPACE.items())}"
+             " and the method's other default dimensions (the regularizer weight, a method's own knobs); utility-floor rule at "
              "0.9x the target's; pruning at 0.5x), then the demo (data seed 0) unlearned at the chosen settings per "
              "training seed. Forgets: the paired 95% interval of the difference in forget fact accuracy from the "
              "target lies below 0."]
+    if EXTRA_ENTRIES:
+        lines[-1] += " Entries the demo does not list: " + "; ".join(
+            f"{e['label']} ({shown_entry(e)})" for e in EXTRA_ENTRIES) + "."
     for run in runs:
         lines += ["", *run_lines(run)]
     return "\n".join(lines) + "\n"
+
+
+def shown_entry(entry: dict) -> str:
+    """An entry's method and settings in words: ``RMU, method_args {'RMU': {'adaptive_beta': 2.0}}``."""
+    return ", ".join([entry["method"], *(f"{k} {v}" for k, v in entry.items() if k not in ("method", "label"))])
 
 
 def run_lines(record: dict) -> list[str]:

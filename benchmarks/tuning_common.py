@@ -141,6 +141,18 @@ def shown_params(params: dict | None) -> str:
     return "none" if params is None else ", ".join(f"{name} {value:.3g}" for name, value in params.items())
 
 
+def shown_space(space: dict) -> str:
+    """A ``space:`` section in words: ``learning_rate 1e-05 to 0.001 (log), rmu.steering left out``."""
+    def one(name: str, dimension) -> str:
+        if dimension is None:
+            return f"{name} left out"
+        if isinstance(dimension, list):
+            return f"{name} in {dimension}"
+        return f"{name} {dimension['low']:g} to {dimension['high']:g}" + (" (log)" if dimension.get("log") else "")
+
+    return ", ".join(one(name, dimension) for name, dimension in space.items())
+
+
 def shown_path(path: Path, root: Path) -> str:
     """``path`` as ``root`` (the repository) sees it, so a printed command runs from there."""
     try:

@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 from tuning_common import (chosen_settings, search_cost, tuned_experiment, validation_experiment,  # noqa: E402
-                           with_entries, with_run)
+                           shown_space, with_entries, with_run)
 
 from unlearn.config import validate_settings  # noqa: E402
 from unlearn.scenarios.experiment import ExperimentSettings, check_experiment  # noqa: E402
@@ -102,3 +102,9 @@ def test_a_run_that_retunes_a_method_replaces_only_that_methods_numbers():
     assert kept[1]["notes"] == ["ME+GD note", "Run."]
     assert [r["command"] for r in with_run(kept, run(["GA+GD"]))] == [
         "tune ME+GD IDK+AP RMU", "tune IDK+AP", "tune GA+GD"]  # a run with no method left goes
+
+
+def test_a_space_reads_as_words():
+    assert shown_space({"learning_rate": {"low": 1e-5, "high": 1e-3, "log": True}, "epochs": {"low": 1, "high": 10},
+                        "rmu.steering": None, "ap.beta": [0.1, 0.2]}) == (
+        "learning_rate 1e-05 to 0.001 (log), epochs 1 to 10, rmu.steering left out, ap.beta in [0.1, 0.2]")
