@@ -47,8 +47,8 @@ def hand_pool(root):
               "u1": ("unlearned", {"fact_accuracy": 0.2, "truth_ratio": 0.7, "token_entropy": 0.5,
                                    "probability": 0.1})}
     entries = []
-    for name, (role, metrics) in models.items():
-        folder = eval_folder(root / f"eval-{name}", {**metrics, "entailment_score": None},
+    for name, (role, metrics) in models.items():  # no model refuses: the refusal rate reads 0 everywhere
+        folder = eval_folder(root / f"eval-{name}", {**metrics, "entailment_score": None, "refusal_rate": 0.0},
                              {**no_nli, **({"probability": "no valid example"} if metrics["probability"] is None
                                            else {})})
         entries.append({"id": name, "role": role, "eval": folder.name})
@@ -58,7 +58,8 @@ def hand_pool(root):
     (attack / "attack_summary.json").write_text(json.dumps({"attacks": [
         {"name": "relearn", "metrics": {"fact_accuracy": {"unlearned": 0.2, "attacked": 0.6, "control": 0.1,
                                                           "control_attacked": 0.3}}},
-        {"name": "quantize-nf4", "metrics": {"fact_accuracy": {"unlearned": 0.2, "attacked": 0.1}}},
+        {"name": "quantize-nf4", "metrics": {"fact_accuracy": {"unlearned": 0.2, "attacked": 0.1},
+                                             "refusal_rate": {"unlearned": 0.0, "attacked": 0.0}}},
         {"name": "quantize-fp4", "metrics": {"fact_accuracy": {"unlearned": 0.2, "attacked": 0.3}}},
         {"name": "paraphrase", "metrics": {"fact_accuracy": {"unlearned": 0.2, "attacked": 0.9}}}]}))
     entries[-1].update(target="t1", retain="r1", attack=attack.name)
@@ -92,6 +93,9 @@ def test_a_known_separation_gives_auc_1_and_hand_computed_robustness(tmp_path, c
     entailment = rows["entailment_score"]  # not computed: no number, the reason, no rank
     assert entailment["faithfulness"] is None and entailment["overall"] is None and entailment["rank"] is None
     assert "disabled (--nli-model none)" in entailment["not_computed"]
+    refusal = rows["refusal_rate"]  # one value on every model and attack: 0/0 ratios, not a perfect robustness
+    assert refusal["overall"] is None and refusal["rank"] is None and refusal["relearning"] is None
+    assert refusal["not_computed"].startswith("reads 0 on every model of the pool")
     ranked = [(r["metric"], r["rank"]) for r in result["rows"] if r["rank"] is not None]
     assert ranked == [("truth_ratio", 1), ("fact_accuracy", 2), ("probability", 3), ("token_entropy", 3)]
 
@@ -184,13 +188,18 @@ def test_tiny_models_are_evaluated_and_attacked_and_a_rerun_reuses_every_step(ti
     rows = {row["metric"]: row for row in result.summary["rows"]}
     assert sorted(rows) == sorted(m.name for m in split_metrics())
     assert result.summary["pool_sizes"] == {"knows": 1, "never_saw": 1, "unlearned": 1}
-    for name in ("rougeL_recall", "probability", "truth_ratio", "exact_memorization", "extraction_strength"):
+    for name in ("probability", "truth_ratio", "exact_memorization"):
         row = rows[name]
         assert row["faithfulness"] in (0.0, 0.5, 1.0), row  # one model on each side: the AUC is 0, 1/2 or 1
         assert (row["relearned"], row["quantized"]) == (1, 1) and math.isfinite(row["robustness"]), row
         assert 0.0 <= row["overall"] <= 1.0
     for name in ("cosine_similarity", "entailment_score"):
         assert rows[name]["overall"] is None and "disabled" in rows[name]["not_computed"]
+    # a random model's four new tokens never recall the answer, and its argmax never the answer's rest: the scores
+    # of the generation and extraction strength read 0 on every model and attack, and get no score
+    for name in ("rougeL_recall", "rouge1_recall", "fact_accuracy", "token_entropy", "refusal_rate",
+                 "extraction_strength"):
+        assert rows[name]["not_computed"].startswith("reads 0 on every model of the pool"), rows[name]
     summary = json.loads((tmp_path / "meta" / "meta_eval.json").read_text())
     attacked = next(m for m in summary["pool"] if m["id"] == "unlearned")
     names = [a["name"] for a in json.loads(Path(attacked["attack"], "attack_summary.json").read_text())["attacks"]]

@@ -35,7 +35,8 @@ def meta_rows(pool: list[PoolModel], values: Mapping[str, Mapping[str, float | N
                "knows": sum(labelled.values()), "never_saw": len(labelled) - sum(labelled.values()),
                "relearned": len(retains), "quantized": len(quantized), "unlearned": len(unlearned),
                "not_computed": None}
-        reason = _missing(pool, reasons, name, row, direction)
+        reason = _missing(pool, reasons, name, row, direction) or _constant(
+            [values[m.id][name] for m in pool], relearning, quantization, name)
         if reason is None:
             try:
                 scored = rank_metrics({name: {i: values[i][name] for i in labelled}}, labelled, {name: direction},
@@ -83,6 +84,21 @@ def quantization_table(attacks: AttackValues, metric: str) -> tuple[Attack, set[
             before[f"{model}/{attack}"], after[f"{model}/{attack}"] = entry["unlearned"], entry["attacked"]
             models.add(model)
     return Attack({metric: before}, {metric: after}), models
+
+
+def _constant(evaluated: list[float | None], relearning: Attack, quantization: Attack, name: str) -> str | None:
+    """Why a metric that reads one value on every model, before and after every attack, gets no score: it
+    separates nothing (faithfulness at chance) and no attack moves it, so Eqs. 2-3 divide 0 by 0 and their
+    convention of "no move is robust" would rank it above metrics that do measure knowledge (the refusal rate
+    of models that never refuse)."""
+    read = {v for v in evaluated if v is not None}
+    for attack in (relearning, quantization):
+        for table in (attack.before, attack.after):
+            read |= set(table.get(name, {}).values())
+    if len(read) != 1:
+        return None
+    return (f"reads {read.pop():g} on every model of the pool, before and after the attacks: it separates nothing "
+            "and no attack moves it")
 
 
 def _missing(pool: list[PoolModel], reasons: Mapping[str, Mapping[str, str]], name: str, row: dict,
