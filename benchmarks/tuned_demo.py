@@ -131,11 +131,12 @@ def measure(out: Path, methods: list[str], trials: int, seeds: list[int], data_s
 
 def section(runs: list[dict]) -> str:
     """BENCHMARKS.md's section from the kept runs, each method from the last run that tuned it."""
+    own_spaces = "".join(f"; {label} over {shown_space(space)}" for label, space in METHOD_SPACE.items())
     lines = [SECTION, "",
              "Each method tuned by `unlearn tune` on the demo's benchmark drawn with another data seed (other invented "
              f"people, their own target and retain model; objectives {', '.join(OBJECTIVES)}; space "
-             f"{shown_space(SPACE)}{''.join(f'; {label} over {shown_space(space)}' for label, space in METHOD_SPACE.items())}"
-             " and the method's other default dimensions (the regularizer weight, a method's own knobs); utility-floor rule at "
+             f"{shown_space(SPACE)}{own_spaces} and the method's other default dimensions (the regularizer weight, a "
+             "method's own knobs); utility-floor rule at "
              "0.9x the target's; pruning at 0.5x), then the demo (data seed 0) unlearned at the chosen settings per "
              "training seed. Forgets: the paired 95% interval of the difference in forget fact accuracy from the "
              "target lies below 0."]
