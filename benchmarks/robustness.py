@@ -181,7 +181,7 @@ def tuned_entries() -> list[dict]:
         raise SystemExit(f"--tuned: {kept} is missing; run benchmarks/tuned_demo.py first")
     from tuned_demo import EXTRA_ENTRIES
 
-    listed = {entry["label"]: {k: v for k, v in entry.items() if k != "label"} for entry in EXTRA_ENTRIES}
+    listed = {entry["label"]: entry for entry in EXTRA_ENTRIES}  # tuned_entry relabels it "LABEL tuned"
     return [tuned_entry(listed.get(label, {"method": label}), chosen["params"], label)
             for run in kept_runs(kept) for label, chosen in run["tuned"].items() if chosen["params"] is not None]
 
