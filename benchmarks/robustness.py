@@ -17,6 +17,7 @@ attack folders are still in ``--out`` with recovery as the code now defines it (
 
     python benchmarks/robustness.py --out runs/robustness [--methods NPO+GD,RMU]
     python benchmarks/robustness.py --out runs/robustness --tuned     # the methods tuned_demo.py tuned
+    python benchmarks/robustness.py --out runs/robustness --tuned --methods RMU-adaptive
 """
 
 from __future__ import annotations
@@ -174,16 +175,23 @@ def tables(found: dict[str, dict]) -> list[str]:
     return lines
 
 
-def tuned_entries() -> list[dict]:
-    """Each method ``tuned_demo.py`` tuned, at its chosen trial's settings (labelled "METHOD tuned")."""
+def tuned_entries(labels: list[str] | None = None) -> list[dict]:
+    """Each method ``tuned_demo.py`` tuned (those of ``labels`` when given), at its chosen trial's settings
+    (labelled "METHOD tuned")."""
     kept = ROOT / "benchmarks" / "results" / "tuned_demo.json"
     if not kept.is_file():
         raise SystemExit(f"--tuned: {kept} is missing; run benchmarks/tuned_demo.py first")
     from tuned_demo import EXTRA_ENTRIES
 
     listed = {entry["label"]: entry for entry in EXTRA_ENTRIES}  # tuned_entry relabels it "LABEL tuned"
-    return [tuned_entry(listed.get(label, {"method": label}), chosen["params"], label)
-            for run in kept_runs(kept) for label, chosen in run["tuned"].items() if chosen["params"] is not None]
+    chosen = {label: tuned["params"] for run in kept_runs(kept) for label, tuned in run["tuned"].items()
+              if tuned["params"] is not None}
+    unknown = set(labels or []) - set(chosen)
+    if unknown:
+        raise SystemExit(f"--methods: {', '.join(sorted(unknown))} not tuned in {kept.name} "
+                         f"(tuned: {', '.join(chosen)})")
+    return [tuned_entry(listed.get(label, {"method": label}), params, label)
+            for label, params in chosen.items() if labels is None or label in labels]
 
 
 def chosen_config(methods: list[str]) -> dict:
@@ -203,10 +211,11 @@ def chosen_config(methods: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/robustness")
-    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated labels to run")
+    parser.add_argument("--methods", help=f"comma-separated labels to run (default: {','.join(METHODS)}; with "
+                                           "--tuned, every method tuned_demo.py tuned)")
     parser.add_argument("--table-only", action="store_true", help="rewrite the table from the kept results")
     parser.add_argument("--tuned", action="store_true", help="run the methods tuned_demo.py tuned, at its chosen "
-                                                              "settings, instead of --methods")
+                                                              "settings (those of --methods when given)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (not part of any step's key)")
     parser.add_argument("--rescore", action="store_true",
                         help="rewrite the kept summaries whose attack folders are in --out with recovery as defined "
@@ -225,11 +234,12 @@ def main() -> None:
         import unlearn
 
         began = time.time()
+        listed = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
         if args.tuned:
-            config = {**chosen_config([]), "methods": tuned_entries()}
+            config = {**chosen_config([]), "methods": tuned_entries(listed)}
             methods = [entry["label"] for entry in config["methods"]]
         else:
-            methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+            methods = listed or list(METHODS)
             config = chosen_config(methods)
         unlearn.run({**config, "threads": args.threads}, out=str(out))
         ran = {label: summary for label, summary in finished_attacks(out).items() if label in methods}
