@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 from benchmarks_common import measured_record, update_section
-from tuning_common import (DEFAULT_TRIALS, chosen_settings, search_cost, shown_params, shown_path, tuned_experiment,
-                           validation_experiment)
+from tuning_common import (DEFAULT_TRIALS, chosen_settings, kept_runs, search_cost, shown_params, shown_path,
+                           shown_space, tuned_experiment, validation_experiment, with_run)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "scenarios"
@@ -59,6 +59,14 @@ SPACES = {"wmdp": {"learning_rate": {"low": 1.0e-5, "high": 1.0e-3, "log": True}
           "muse": {"learning_rate": {"low": 1.0e-5, "high": 1.0e-3, "log": True}, "epochs": {"low": 1, "high": 5}},
           # RWKU at the shipped 3 epochs: 1e-4 forgets too little, 3e-4 takes the neighbors too; search around them
           "rwku": {"learning_rate": {"low": 3.0e-5, "high": 1.0e-3, "log": True}, "epochs": {"low": 1, "high": 5}}}
+# a method's own dimensions over the scenario's space, by label. Adaptive RMU at WMDP's rate (5e-5) moves nothing
+# here; on the demo it forgets near lr 1e-3 with c about 2x the activation norm and a retain weight near 6
+# (BENCHMARKS.md, "Tuned methods on the demo"): the space spans that region (fixed c left out)
+METHOD_SPACES = {"wmdp": {"RMU-adaptive": {"learning_rate": {"low": 2.0e-4, "high": 2.0e-3, "log": True},
+                                           "epochs": {"low": 2, "high": 10},
+                                           "rmu.adaptive_beta": {"low": 1.0, "high": 8.0, "log": True},
+                                           "rmu.steering": None,
+                                           "regularizer_weight": {"low": 1.0, "high": 100.0, "log": True}}}}
 # the rule choosing each study's trial: utility-floor at 0.9x the target's; MUSE's KnowMem retain is near 0 on this
 # model even for the target (0.035 [0.007, 0.10] on the validation draw), so only a loss beyond its interval counts
 SELECT_ARGS = {"muse": {"utility-floor": {"judge": "interval"}}}
@@ -189,7 +197,8 @@ def run_tuned(name: str, out: Path, methods: list[str], trials: int, seeds: list
     """Each of ``methods`` tuned on the benchmark drawn with ``data_seed`` (``tuning_common``; each trial over
     ``trial_seeds``, its worst seed counted, when given), then the experiment at the chosen settings over the
     training ``seeds``; kept in ``RESULTS/NAME-tuned.json`` (``NAME-tuned-trial-seeds.json`` with trial seeds, its
-    report in a folder of its own: both share the validation draw's steps)."""
+    report in a folder of its own: both share the validation draw's steps), beside the earlier runs' other
+    methods (``tuning_common.with_run``)."""
     from unlearn.config import read_yaml, validate_settings
     from unlearn.report.collect import read_run
     from unlearn.scenarios.experiment import ExperimentSettings
@@ -204,7 +213,9 @@ def run_tuned(name: str, out: Path, methods: list[str], trials: int, seeds: list
     tune = {"trials": trials, "objectives": OBJECTIVES[name], "space": SPACES[name],
             **({"select_args": SELECT_ARGS[name]} if name in SELECT_ARGS else {}),
             **({"trial_seeds": trial_seeds} if trial_seeds else {})}
-    _, steps = run_experiment(validation_experiment(shipped, out / "validation", methods, data_seed, tune),
+    spaces = {m: space for m, space in METHOD_SPACES.get(name, {}).items() if m in methods}
+    _, steps = run_experiment(validation_experiment(shipped, out / "validation", methods, data_seed, tune,
+                                                    spaces=spaces),
                               f"{name}: tune on the benchmark drawn with data seed {data_seed}")
     tuned = {m: chosen_settings(out / "validation", m, steps) for m in methods}
     run_experiment(tuned_experiment(shipped, report, tuned, seeds), f"{name}: at the tuned settings")
@@ -215,9 +226,11 @@ def run_tuned(name: str, out: Path, methods: list[str], trials: int, seeds: list
                + (f" --out {shown_path(out, ROOT)}" if out != default_out(name, True) else "")
                + (f" --trial-seeds {' '.join(map(str, trial_seeds))}" if trial_seeds else "")
                + (f" --threads {threads}" if threads != 2 else ""))
-    keep(stem, {"scenario": name, "tuned": tuned, "objectives": OBJECTIVES[name], "space": SPACES[name],
-                "validation_data_seed": data_seed, "trial_seeds": trial_seeds, "select_args": SELECT_ARGS.get(name),
-                "seeds": {str(k): v for k, v in per_seed.items()}, "measured": measured(began, command, threads)})
+    record = {"scenario": name, "tuned": tuned, "objectives": OBJECTIVES[name], "space": SPACES[name],
+              "method_spaces": spaces, "validation_data_seed": data_seed, "trial_seeds": trial_seeds,
+              "select_args": SELECT_ARGS.get(name), "seeds": {str(k): v for k, v in per_seed.items()},
+              "measured": measured(began, command, threads)}
+    keep(stem, {"runs": with_run(kept_runs(RESULTS / f"{stem}.json"), record)})
 
 
 def measured(began: float, command: str, threads: int = 2) -> dict:
@@ -250,7 +263,8 @@ def shipped_lines(result: dict) -> list[str]:
 
 
 def tuned_lines(result: dict) -> list[str]:
-    """The tuned run's section: how each method was tuned and chosen, then per seed the table and checks."""
+    """One tuned run's part of the section: how each method was tuned and chosen, then per seed the table and
+    checks."""
     measured = result["measured"]
     lines = [f"`{measured['command']}`, measured {measured['date']} on {measured['cpu']}, {measured['threads']} "
              f"threads, {measured['run_seconds']} s of this script's last run (a resumed run reuses finished steps; "
@@ -260,8 +274,9 @@ def tuned_lines(result: dict) -> list[str]:
              f"{', '.join(result['objectives'])}"
              + (f", each trial the worst of training seeds {result['trial_seeds']}" if result.get("trial_seeds")
                 else "")
-             + f"; space {result['space']} and the method's other default "
-             "dimensions around the shipped settings; the default "
+             + f"; space {result['space']}"
+             + "".join(f", for {m} {shown_space(space)}" for m, space in (result.get("method_spaces") or {}).items())
+             + " and the method's other default dimensions around the shipped settings; the default "
              "rule, the best forget score (lowest, or nearest its toward value) among trials keeping utility >= 0.9x "
              "the target's"
              + (f"; rule settings {result['select_args']}" if result.get("select_args") else "")
@@ -288,9 +303,11 @@ def write_section() -> None:
         lines += shipped_lines(json.loads(path.read_text())) if path.exists() else ["Not measured yet."]
         for stem, title in ((f"{name}-tuned", "at tuned settings"),
                             (f"{name}-tuned-trial-seeds", "at settings tuned over several training seeds")):
-            path = RESULTS / f"{stem}.json"
-            if path.exists():
-                lines += ["", f"### {name} {title}", "", *tuned_lines(json.loads(path.read_text()))]
+            runs = kept_runs(RESULTS / f"{stem}.json")
+            if runs:
+                lines += ["", f"### {name} {title}"]
+                for run in runs:
+                    lines += ["", *tuned_lines(run)]
     update_section(ROOT / "BENCHMARKS.md", "\n".join(lines), SECTION)
     print("\n".join(lines))
 

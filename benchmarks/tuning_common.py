@@ -120,10 +120,10 @@ def kept_runs(path: Path) -> list[dict]:
 
 
 def with_run(runs: list[dict], record: dict) -> list[dict]:
-    """``runs`` with ``record`` last and the methods it tuned taken out of every earlier run (their rows,
-    checks and the notes that begin with their name); a run left with no method goes. Each method's numbers
-    come from the last run that tuned it, and an earlier run's other methods stay (a study whose step key
-    changed need not be run again for the methods it already reported)."""
+    """``runs`` with ``record`` last and the methods it tuned taken out of every earlier run (their rows, a
+    scenario's per-seed models, checks and the notes that begin with their name); a run left with no method
+    goes. Each method's numbers come from the last run that tuned it, and an earlier run's other methods stay (a
+    study whose step key changed need not be run again for the methods it already reported)."""
     kept = [without_methods(run, set(record["tuned"])) for run in runs]
     return [run for run in kept if run["tuned"]] + [record]
 
@@ -133,6 +133,8 @@ def without_methods(run: dict, methods: set[str]) -> dict:
     return {**run, "tuned": {m: chosen for m, chosen in run["tuned"].items() if m not in methods},
             "rows": [row for row in run.get("rows", []) if row["model"] not in labels],
             "held": {label: held for label, held in run.get("held", {}).items() if label not in labels},
+            **({"seeds": {seed: {**one, "models": [m for m in one["models"] if m["label"] not in labels]}
+                          for seed, one in run["seeds"].items()}} if "seeds" in run else {}),
             **({"notes": [note for note in run["notes"] if not note.startswith(tuple(f"{m} " for m in methods))]}
                if "notes" in run else {})}
 
