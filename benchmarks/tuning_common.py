@@ -129,14 +129,20 @@ def with_run(runs: list[dict], record: dict) -> list[dict]:
 
 
 def without_methods(run: dict, methods: set[str]) -> dict:
+    """``run`` without ``methods``: their tuned settings, rows (the demo's), per-seed models (a scenario's), held
+    checks and notes."""
     labels = {f"{method} tuned" for method in methods}
-    return {**run, "tuned": {m: chosen for m, chosen in run["tuned"].items() if m not in methods},
-            "rows": [row for row in run.get("rows", []) if row["model"] not in labels],
-            "held": {label: held for label, held in run.get("held", {}).items() if label not in labels},
-            **({"seeds": {seed: {**one, "models": [m for m in one["models"] if m["label"] not in labels]}
-                          for seed, one in run["seeds"].items()}} if "seeds" in run else {}),
-            **({"notes": [note for note in run["notes"] if not note.startswith(tuple(f"{m} " for m in methods))]}
-               if "notes" in run else {})}
+    kept = {"tuned": {m: chosen for m, chosen in run["tuned"].items() if m not in methods}}
+    if "rows" in run:
+        kept["rows"] = [row for row in run["rows"] if row["model"] not in labels]
+    if "held" in run:
+        kept["held"] = {label: held for label, held in run["held"].items() if label not in labels}
+    if "seeds" in run:
+        kept["seeds"] = {seed: {**one, "models": [m for m in one["models"] if m["label"] not in labels]}
+                         for seed, one in run["seeds"].items()}
+    if "notes" in run:
+        kept["notes"] = [note for note in run["notes"] if not note.startswith(tuple(f"{m} " for m in methods))]
+    return {**run, **kept}
 
 
 def shown_params(params: dict | None) -> str:

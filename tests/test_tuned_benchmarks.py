@@ -104,6 +104,30 @@ def test_a_run_that_retunes_a_method_replaces_only_that_methods_numbers():
         "tune ME+GD IDK+AP RMU", "tune IDK+AP", "tune GA+GD"]  # a run with no method left goes
 
 
+def test_a_scenario_run_that_retunes_a_method_keeps_the_other_methods_models_of_each_seed():
+    def run(methods):
+        models = [{"label": "target"}, *({"label": f"{m} tuned"} for m in methods)]
+        return {"command": f"tune {' '.join(methods)}", "tuned": {m: {"params": {"lr": 1}} for m in methods},
+                "seeds": {"0": {"scenario": "wmdp", "models": models}, "1": {"scenario": "wmdp", "models": models}}}
+
+    kept = with_run([run(["RMU", "NPO+GD"])], run(["RMU-adaptive", "RMU"]))
+    assert [list(r["tuned"]) for r in kept] == [["NPO+GD"], ["RMU-adaptive", "RMU"]]
+    assert [m["label"] for m in kept[0]["seeds"]["1"]["models"]] == ["target", "NPO+GD tuned"]
+    assert "rows" not in kept[0] and "held" not in kept[0]  # a scenario's record gains no demo fields
+
+
+def test_the_robustness_benchmark_attacks_only_the_listed_tuned_methods_at_their_chosen_settings():
+    import robustness
+
+    entries = robustness.tuned_entries(["RMU-adaptive"])
+    assert [e["label"] for e in entries] == ["RMU-adaptive tuned"]
+    assert entries[0]["method"] == "RMU" and entries[0]["lr_schedule"] == "constant"  # the added entry's own settings
+    assert "adaptive_beta" in entries[0]["method_args"]["RMU"]
+    assert len(robustness.tuned_entries()) > 1
+    with pytest.raises(SystemExit, match="--methods: NOPE not tuned in tuned_demo.json"):
+        robustness.tuned_entries(["NOPE"])
+
+
 def test_a_space_reads_as_words():
     assert shown_space({"learning_rate": {"low": 1e-5, "high": 1e-3, "log": True}, "epochs": {"low": 1, "high": 10},
                         "rmu.steering": None, "ap.beta": [0.1, 0.2]}) == (
