@@ -18,6 +18,7 @@ plus evaluation), not the wall time of this script, which a resumed run would un
 
     python benchmarks/tuned_demo.py --out runs/tuned-demo --methods GA+GD --trials 8 --seeds 0 1 2 --threads 2
     python benchmarks/tuned_demo.py --out runs/tuned-demo --methods IDK+AP --trials 8 --trial-seeds 0 1 2
+    python benchmarks/tuned_demo.py --out runs/tuned-demo --methods RMU-adaptive --trials 8 --recheck-seeds 1 2
     python benchmarks/tuned_demo.py --table-only --write BENCHMARKS.md
 """
 
@@ -64,6 +65,9 @@ def main() -> None:
     parser.add_argument("--trial-seeds", type=int, nargs="+", default=None,
                         help="each trial unlearns once per training seed and counts its worst (unlearn tune "
                              "--trial-seeds): for a method whose chosen setting held on one seed only")
+    parser.add_argument("--recheck-seeds", type=int, nargs="+", default=None,
+                        help="the front's trials run again with these training seeds and the rule chooses on their "
+                             "worst (unlearn tune --recheck-seeds): seeds at the cost of the front only")
     parser.add_argument("--table-only", action="store_true", help="print (and --write) the kept results")
     parser.add_argument("--write", default="", help="BENCHMARKS.md to update its section (default: print only)")
     args = parser.parse_args()
@@ -73,11 +77,13 @@ def main() -> None:
         command = (f"python benchmarks/tuned_demo.py --out {shown_path(out, ROOT)} --methods {' '.join(args.methods)} "
                    f"--trials {args.trials} --seeds {' '.join(map(str, args.seeds))}"
                    + (f" --threads {args.threads}" if args.threads else "")
-                   + (f" --trial-seeds {' '.join(map(str, args.trial_seeds))}" if args.trial_seeds else ""))
-        record = {"command": command, "validation_data_seed": args.validation_data_seed,
-                  **({"trial_seeds": args.trial_seeds} if args.trial_seeds else {}),
+                   + (f" --trial-seeds {' '.join(map(str, args.trial_seeds))}" if args.trial_seeds else "")
+                   + (f" --recheck-seeds {' '.join(map(str, args.recheck_seeds))}" if args.recheck_seeds else ""))
+        seeded = {**({"trial_seeds": args.trial_seeds} if args.trial_seeds else {}),
+                  **({"recheck_seeds": args.recheck_seeds} if args.recheck_seeds else {})}
+        record = {"command": command, "validation_data_seed": args.validation_data_seed, **seeded,
                   **measure(out, args.methods, args.trials, args.seeds, args.validation_data_seed, args.threads,
-                            args.trial_seeds)}
+                            seeded)}
         (out / "summary.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         runs = with_run(runs, record)
         KEPT.write_text(json.dumps({"runs": runs}, indent=2) + "\n", encoding="utf-8")
@@ -88,17 +94,16 @@ def main() -> None:
 
 
 def measure(out: Path, methods: list[str], trials: int, seeds: list[int], data_seed: int, threads: int | None,
-            trial_seeds: list[int] | None = None):
-    """Tune on the validation draw (each trial over ``trial_seeds`` when given), run the demo at the chosen
-    settings over ``seeds``, check each seed."""
+            seeded: dict | None = None):
+    """Tune on the validation draw (``seeded``: tune's ``trial_seeds`` or ``recheck_seeds`` when given), run the
+    demo at the chosen settings over ``seeds``, check each seed."""
     from unlearn.evaluation.compare import paired_difference
     from unlearn.report.collect import INTERVALS, read_run
     from unlearn.scenarios.demo import demo_settings
     from unlearn.scenarios.runner import run_experiment
 
     demo = with_entries(demo_settings(threads=threads), EXTRA_ENTRIES)
-    tune = {"trials": trials, "objectives": OBJECTIVES, "prune_floor": 0.5, "space": SPACE,
-            **({"trial_seeds": trial_seeds} if trial_seeds else {})}
+    tune = {"trials": trials, "objectives": OBJECTIVES, "prune_floor": 0.5, "space": SPACE, **(seeded or {})}
     validation = validation_experiment(demo, out / "validation", methods, data_seed, tune, unlearn={"curve": CURVE},
                                        spaces=METHOD_SPACE)
     _, steps = run_experiment(validation, "validation: tune on other invented people")

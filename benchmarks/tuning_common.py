@@ -61,7 +61,8 @@ def flat_entry(entry) -> dict:
 def chosen_settings(folder: Path, label: str, steps) -> dict:
     """The chosen trial of method ``label``'s tune step among the run's ``steps`` (``run_experiment``'s record
     of the steps it ran or reused; a folder may hold a stale study of other settings): its sampled settings,
-    the rule's reason, how many trials ended how, the front, and each finished trial's recorded seconds."""
+    the rule's reason, how many trials ended how, the front, each finished trial's recorded seconds, and those
+    of each re-checked front trial (``recheck_seeds``)."""
     from unlearn.scenarios.steps import folder_stem
 
     step = re.compile(re.escape(folder_stem(f"tune-forget-{label}")) + r"-[0-9a-f]+")  # not RMU-adaptive's for RMU
@@ -77,9 +78,13 @@ def chosen_settings(folder: Path, label: str, steps) -> dict:
     seconds = [sum(row["seconds"].values()) for row in summary["trials"] if row.get("seconds")]
     finished = [sum(row["seconds"].values()) for row in summary["trials"]
                 if row.get("seconds") and row["state"] == "complete"]
+    recheck = summary.get("recheck")
     return {"trial": chosen["trial"], "params": params, "reason": chosen["reason"], "states": states,
             "front": [row["trial"] for row in summary.get("front", [])], "trial_seconds": seconds,
-            "complete_seconds": finished}
+            "complete_seconds": finished,
+            **({"recheck_seeds": recheck["seeds"],
+                "recheck_seconds": [sum(row["seconds"].values()) for row in recheck["trials"].values()
+                                    if "seconds" in row]} if recheck else {})}
 
 
 def tuned_experiment(settings, out: Path, tuned: dict[str, dict], seeds: list[int]):
@@ -108,7 +113,11 @@ def search_cost(chosen: dict) -> str:
     counted = ("every trial that recorded its time" if "complete_seconds" in chosen
                else f"the {len(seconds)} finished, pruned trials not counted")
     median = f", a finished trial {finished[len(finished) // 2] / 60:.1f} min (median)" if finished else ""
-    return f"trials {chosen['states']}; {sum(seconds) / 60:.0f} min in all ({counted}){median}"
+    rechecked = chosen.get("recheck_seconds")
+    recheck = (f"; {len(rechecked)} front trial{'s' if len(rechecked) != 1 else ''} re-checked with seeds "
+               f"{', '.join(map(str, chosen['recheck_seeds']))}: {sum(rechecked) / 60:.0f} min more"
+               if rechecked is not None else "")
+    return f"trials {chosen['states']}; {sum(seconds) / 60:.0f} min in all ({counted}){median}{recheck}"
 
 
 def kept_runs(path: Path) -> list[dict]:

@@ -501,6 +501,62 @@ def test_a_trial_over_several_seeds_counts_each_objectives_worst_seed(tiny_model
     assert "trial_seeds [3, 3]: a seed is named twice" in capsys.readouterr().err
 
 
+def test_the_front_rechecked_over_more_seeds_is_chosen_on_each_objectives_worst_seed(tiny_model_dir,
+                                                                                     fictitious_bench, tmp_path,
+                                                                                     capsys):
+    """``recheck_seeds``: after the trials, each front trial unlearns again with each recheck seed; the rule
+    chooses among them on the worst seed's values; a resumed study reads the finished rechecks, runs none."""
+    out = tmp_path / "recheck"
+    argv = tune_argv(tiny_model_dir, fictitious_bench, out, tmp_path, 2, recheck_seeds=[5])
+    assert main(argv) == 0
+    summary = json.loads((out / "pareto.json").read_text())
+    front = {row["trial"]: row for row in summary["front"]}
+    rechecked = summary["recheck"]["trials"]
+    assert summary["recheck"]["seeds"] == [5] and set(rechecked) == {str(n) for n in front}
+    for number, row in front.items():
+        checked = rechecked[str(number)]
+        assert set(checked["per_seed"]) == {"0", "5"}
+        assert checked["per_seed"]["0"] == row["objectives"]  # the study's own run, as it stored it
+        forget = [entries["forget.probability"]["value"] for entries in checked["per_seed"].values()]
+        retain = [entries["retain.probability"]["value"] for entries in checked["per_seed"].values()]
+        assert checked["objectives"]["forget.probability"]["value"] == max(forget)
+        assert checked["objectives"]["retain.probability"]["value"] == min(retain)
+        assert checked["seconds"]["forget"] > 0 and checked["seconds"]["eval"] > 0
+        folder = out / "trials" / f"{number:04d}" / "recheck-seed-5"
+        assert (folder / "eval" / "summary.json").is_file() and not (folder / "model").exists()
+    chosen = summary["chosen"]
+    assert chosen["trial"] in front and "re-checked" in chosen["reason"] and "recheck seeds 5" in chosen["reason"]
+    assert yaml.safe_load((out / "best.yaml").read_text())["learning_rate"] == front[chosen["trial"]]["params"][
+        "learning_rate"]
+    done = out / "trials" / f"{chosen['trial']:04d}" / "recheck-seed-5" / "objectives.json"
+    before = done.stat().st_mtime_ns
+    assert main(argv) == 0  # resumed: the study has its trials and the rechecks are read
+    assert done.stat().st_mtime_ns == before
+    assert json.loads((out / "pareto.json").read_text())["recheck"] == summary["recheck"]
+    assert main(tune_argv(tiny_model_dir, fictitious_bench, tmp_path / "same", tmp_path, 1, recheck_seeds=[0])) == 2
+    assert "recheck_seeds [0]: every trial already runs seed 0" in capsys.readouterr().err
+
+
+def test_a_trial_that_loses_utility_at_a_recheck_seed_is_not_chosen():
+    """By hand: trial 0 forgets best on the study's seed but keeps 0.5 of the target's utility with seed 5;
+    trial 1 keeps 0.95 on both, so the utility floor (0.9x) chooses it; trial 2's recheck failed."""
+    from unlearn.config import validate_settings
+    from unlearn.tuning.front import choose
+    from unlearn.tuning.settings import TuneSettings
+
+    settings = validate_settings(TuneSettings, {"model": "-", "data": "-", "out": "-", "method": "GA+GD",
+                                                "objectives": OBJECTIVES}, "test")
+    objectives = [parse_objective(text) for text in OBJECTIVES]
+    entry = lambda value: {"value": value, "interval": [value - 0.01, value + 0.01]}  # noqa: E731
+    worst_of = {0: (0.10, 0.50), 1: (0.30, 0.95)}
+    rechecked = {"seeds": [5], "trials": {
+        **{n: {"objectives": {"forget.probability": entry(f), "retain.probability": entry(r)}}
+           for n, (f, r) in worst_of.items()}, 2: {"failed": "trial 2: out of memory"}}}
+    chosen = choose(None, settings, objectives, {"forget.probability": 0.9, "retain.probability": 1.0}, rechecked)
+    assert chosen["trial"] == 1
+    assert "among the 2 front trials re-checked" in chosen["reason"] and "recheck seeds 5" in chosen["reason"]
+
+
 def test_a_study_stored_before_trial_seeds_existed_continues_with_the_default():
     """A fingerprint stored without ``trial_seeds`` is the same study as one with the default (one seed); other
     seeds are a change."""

@@ -85,6 +85,15 @@ def test_the_choice_is_read_from_the_runs_own_study_of_that_entry(tmp_path):
                                         "counted), a finished trial 3.0 min (median)")
     with pytest.raises(SystemExit, match="0 tune steps of NPO\\+GD in this run, not one"):
         chosen_settings(tmp_path, "NPO+GD", steps)
+    rechecked = tmp_path / "steps" / "tune-forget-RMU-adaptive-ba9876543210" / "pareto.json"
+    summary = json.loads(rechecked.read_text())
+    summary["recheck"] = {"seeds": [1, 2], "trials": {
+        "2": {"objectives": {}, "seconds": {"forget": 100.0, "eval": 20.0}}, "5": {"failed": "trial 5: out of memory"}}}
+    rechecked.write_text(json.dumps(summary))
+    chosen = chosen_settings(tmp_path, "RMU-adaptive", steps)
+    assert (chosen["recheck_seeds"], chosen["recheck_seconds"]) == ([1, 2], [120.0])
+    assert search_cost(chosen).endswith("a finished trial 1.5 min (median); 1 front trial re-checked with seeds 1, "
+                                        "2: 2 min more")
 
 
 def test_a_run_that_retunes_a_method_replaces_only_that_methods_numbers():

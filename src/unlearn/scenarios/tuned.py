@@ -31,7 +31,8 @@ from unlearn.tuning.space import apply
 
 log = logging.getLogger(__name__)
 SECTION_KEYS = ("trials", "n_trials", "forget", "objectives", "space", "eval", "sampler", "sampler_seed",
-                "startup_trials", "select", "select_args", "prune_floor", "trial_seeds", "keep_models", "max_failures")
+                "startup_trials", "select", "select_args", "prune_floor", "trial_seeds", "recheck_seeds", "keep_models",
+                "max_failures")
 NOT_FOR_TUNE = ("resume", "overwrite", "save_checkpoints", "keep_checkpoints", "select", "select_args")
 
 

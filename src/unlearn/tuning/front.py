@@ -56,11 +56,24 @@ def as_checkpoint(trial: FrozenTrial, objectives: list[Objective]) -> Checkpoint
     return Checkpoint(trial.number, None, dict(zip([o.name for o in objectives], trial.values)), intervals)
 
 
-def choose(study, settings: TuneSettings, objectives: list[Objective], target: dict[str, float]) -> dict:
-    """The chosen trial's number (None when no trial qualifies) and the rule's reason, in trial words."""
-    completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+def rechecked_checkpoint(number: int, entries: dict, objectives: list[Objective]) -> Checkpoint:
+    """A re-checked trial (``recheck.py``) as the rule sees it: each objective's worst seed."""
+    intervals = {o.name: tuple(entries[o.name]["interval"]) for o in objectives if entries[o.name]["interval"]}
+    return Checkpoint(number, None, {o.name: entries[o.name]["value"] for o in objectives}, intervals)
+
+
+def choose(study, settings: TuneSettings, objectives: list[Objective], target: dict[str, float],
+           rechecked: dict | None = None) -> dict:
+    """The chosen trial's number (None when no trial qualifies) and the rule's reason, in trial words. With
+    ``rechecked`` (``recheck.recheck``'s result), the candidates are the re-checked trials at their worst seed."""
     args = rule_args(settings, objectives, target)
-    chosen = select(settings.select, [as_checkpoint(t, objectives) for t in completed], args)
+    if rechecked is None:
+        completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        candidates = [as_checkpoint(t, objectives) for t in completed]
+    else:
+        candidates = [rechecked_checkpoint(number, row["objectives"], objectives)
+                      for number, row in sorted(rechecked["trials"].items()) if "objectives" in row]
+    chosen = select(settings.select, candidates, args)
     number = chosen.checkpoint.step if chosen.checkpoint else None
     reason = chosen.reason
     if chosen.checkpoint is not None:
@@ -68,7 +81,11 @@ def choose(study, settings: TuneSettings, objectives: list[Objective], target: d
     for objective in objectives:  # the rule compared a toward objective's distances: say so
         if objective.toward is not None:
             reason = re.sub(rf"{re.escape(objective.name)}\b", objective.label, reason)
-    return {"rule": settings.select, "args": args, "trial": number, "reason": reason.replace("checkpoint", "trial")}
+    reason = reason.replace("checkpoint", "trial")
+    if rechecked is not None:
+        reason += (f" (among the {len(candidates)} front trials re-checked, each objective the worst of its seeds "
+                   f"and recheck seeds {', '.join(map(str, rechecked['seeds']))})")
+    return {"rule": settings.select, "args": args, "trial": number, "reason": reason}
 
 
 def trial_row(trial: FrozenTrial, objectives: list[Objective]) -> dict:
@@ -117,16 +134,18 @@ def write_best(path: Path, settings: TuneSettings, trial: FrozenTrial, study_nam
     atomic_write_text(path, header + yaml.safe_dump(best_settings(settings, trial), sort_keys=False))
 
 
-def export(study, settings: TuneSettings, objectives: list[Objective], target: dict, space: list[dict]) -> dict:
+def export(study, settings: TuneSettings, objectives: list[Objective], target: dict, space: list[dict],
+           rechecked: dict | None = None) -> dict:
     """Write the front, the plot, the choice and ``best.yaml`` into the study folder; returns pareto.json.
-    ``target``: the target's ``values`` and ``intervals`` of the objectives."""
+    ``target``: the target's ``values`` and ``intervals`` of the objectives; ``rechecked``: the front re-checked
+    over more seeds (``recheck.py``), among which the rule then chooses."""
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     trials = study.get_trials(deepcopy=False)
     front = sorted(study.best_trials, key=lambda t: t.number) if any(
         t.state == TrialState.COMPLETE for t in trials) else []
     params = list(dict.fromkeys(p for t in front for p in t.params))
-    choice = choose(study, settings, objectives, target["values"])
+    choice = choose(study, settings, objectives, target["values"], rechecked)
     atomic_write_text(out / "pareto.csv", csv_text(front, objectives, params))
     summary = {
         "study": study.study_name, "objectives": [o.text for o in objectives],
@@ -134,6 +153,8 @@ def export(study, settings: TuneSettings, objectives: list[Objective], target: d
         "counts": {state.name.lower(): sum(t.state == state for t in trials) for state in TrialState},
         "front": [trial_row(t, objectives) for t in front], "chosen": choice,
         "trials": [trial_row(t, objectives) for t in trials],
+        **({"recheck": {"seeds": rechecked["seeds"], "trials": {str(n): row for n, row in rechecked["trials"].items()}}}
+           if rechecked is not None else {}),
     }
     best = out / BEST_FILE
     if choice["trial"] is not None:

@@ -1,5 +1,5 @@
 """``unlearn tune``: open the study, measure the target once, run trials until the study has its total,
-write the front and the chosen settings.
+re-check the front over more seeds when asked (``recheck.py``), write the front and the chosen settings.
 
 Every worker runs this same function against the same storage (processes on one machine, or machines
 sharing a database or a journal file). The target's numbers and the objectives are stored in the study's
@@ -24,14 +24,24 @@ from unlearn.errors import UserError
 from unlearn.files import LOCK_FILE, check_writable, output_lock
 from unlearn.tuning.front import check_rule, export
 from unlearn.tuning.objectives import MetricMissing, Objective, default_objectives, parse_objectives, read_objective
+from unlearn.tuning.recheck import recheck
 from unlearn.tuning.settings import TuneSettings
-from unlearn.tuning.study import (STUDY_ATTR, TrialSeededSampler, check_same_study, counts, existing_study,
-                                  fail_dead_trials, open_storage, open_study)
+from unlearn.tuning.study import (
+    STUDY_ATTR,
+    TrialSeededSampler,
+    check_same_study,
+    counts,
+    existing_study,
+    fail_dead_trials,
+    open_storage,
+    open_study,
+)
 from unlearn.tuning.trial import TrialFailed, TrialRunner, drop_dead_weights
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 5  # how often a waiting worker looks at the study again
 TARGET_FOLDER = "target_eval"
+RECHECK_FOLDER = "recheck"  # holds only the lock of the worker rechecking the front
 
 
 def tune(settings: TuneSettings) -> dict:
@@ -53,7 +63,12 @@ def tune(settings: TuneSettings) -> dict:
         work(study, runner, settings)
         fail_dead_trials(study)
         drop_dead_weights(study, out, settings.keep_models)
-        return export(study, settings, objectives, target, [d.record() for d in dimensions])
+        rechecked = None
+        if settings.recheck_seeds:
+            with ExitStack() as stack:
+                _wait_for_lock(stack, out / RECHECK_FOLDER)  # a worker of this folder rechecking: wait, then read
+                rechecked = recheck(study, runner, settings.recheck_seeds)
+        return export(study, settings, objectives, target, [d.record() for d in dimensions], rechecked)
 
 
 @contextmanager

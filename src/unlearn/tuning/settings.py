@@ -38,7 +38,7 @@ SHARED_WITH_EVAL = ("prompt_template", "plain_template", "max_length", "answer_f
 # settings workers may differ in and still share the study: the machine's, and how each samples and chooses
 LOCAL = {"model", "data", "out", "target_eval", "refusals", "reference", "device", "threads", "report_to",
          "logging_steps", "n_trials", "storage", "keep_models", "heartbeat_interval", "grace_period", "max_failures",
-         "select", "select_args", "sampler", "sampler_seed", "startup_trials"}
+         "select", "select_args", "sampler", "sampler_seed", "startup_trials", "recheck_seeds"}
 
 
 class TuneSettings(ForgetSettings):
@@ -87,6 +87,11 @@ class TuneSettings(ForgetSettings):
     trial_seeds: list[int] = Field([], description="training seeds of every trial: it unlearns once per seed and "
                                                    "counts each objective's worst seed, so the chosen settings hold "
                                                    "over seeds, at that many times the cost (default: --seed only)")
+    recheck_seeds: list[int] = Field([], description="after the trials, each trial on the Pareto front unlearns "
+                                                     "again with each of these training seeds, and the rule "
+                                                     "chooses among them by each objective's worst seed: settings "
+                                                     "that hold over seeds, for the front's runs only (default: "
+                                                     "none; trial_seeds runs every trial over seeds instead)")
     keep_models: bool = Field(False, description="keep each trial's unlearned model (by default deleted once "
                                                  "evaluated)")
     heartbeat_interval: PositiveInt = Field(60, description="seconds between a running trial's heartbeats in the "
@@ -96,7 +101,7 @@ class TuneSettings(ForgetSettings):
                                                                "2 x heartbeat_interval)")
     max_failures: PositiveInt = Field(3, description="a worker stops after this many failed trials in a row")
 
-    _comma_lists = field_validator("objectives", "trial_seeds", mode="before")(comma_list)
+    _comma_lists = field_validator("objectives", "trial_seeds", "recheck_seeds", mode="before")(comma_list)
 
     _tune_none_words = field_validator("storage", "study_name", "prune_floor", mode="before")(none_word)
 
@@ -126,12 +131,20 @@ class TuneSettings(ForgetSettings):
         self.eval_settings(self.model, Path(self.out) / "target_eval")
         return self
 
-    @field_validator("trial_seeds")
+    @field_validator("trial_seeds", "recheck_seeds")
     @classmethod
-    def _distinct_seeds(cls, seeds: list[int]) -> list[int]:
+    def _distinct_seeds(cls, seeds: list[int], info) -> list[int]:
         if len(set(seeds)) != len(seeds):
-            raise ValueError(f"trial_seeds {seeds}: a seed is named twice")
+            raise ValueError(f"{info.field_name} {seeds}: a seed is named twice")
         return seeds
+
+    @model_validator(mode="after")
+    def _recheck_other_seeds(self):
+        run = set(self.recheck_seeds) & set(self.seeds_per_trial)
+        if run:
+            raise ValueError(f"recheck_seeds {self.recheck_seeds}: every trial already runs seed "
+                             f"{min(run)}; recheck with other seeds")
+        return self
 
     @property
     def seeds_per_trial(self) -> list[int]:

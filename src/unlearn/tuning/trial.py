@@ -30,8 +30,14 @@ from unlearn.config import validate_settings
 from unlearn.errors import UserError
 from unlearn.selection.curve import Checkpoint, number
 from unlearn.training.forget_settings import ForgetSettings
-from unlearn.tuning.objectives import (OBJECTIVES_ATTR, PER_SEED_ATTR, MetricMissing, Objective, read_objective,
-                                      trial_entry)
+from unlearn.tuning.objectives import (
+    OBJECTIVES_ATTR,
+    PER_SEED_ATTR,
+    MetricMissing,
+    Objective,
+    read_objective,
+    trial_entry,
+)
 from unlearn.tuning.pruning import prune_reason, reference_utility
 from unlearn.tuning.settings import TuneSettings
 from unlearn.tuning.space import Dimension, apply, suggest
@@ -90,7 +96,10 @@ class TrialRunner:
         try:
             for seed in seeds:
                 where = folder if len(seeds) == 1 else folder / f"seed-{seed}"
-                per_seed[seed] = self._run_seed(trial, sampled, where, seed if len(seeds) > 1 else None, seconds)
+                watcher = curve_watcher(trial, self.objectives, self.target, self.settings.prune_floor,
+                                        "" if len(seeds) == 1 else f"seed {seed}, ")
+                per_seed[seed] = self.run_seed(trial.number, sampled, where, seed if len(seeds) > 1 else None,
+                                               seconds, watcher)
         finally:  # a trial pruned or failed part way still counts what it took in the study's cost
             trial.set_user_attr("seconds", {k: round(v, 1) for k, v in seconds.items() if v or k == "forget"})
         entries = {o.name: worst(o, [per_seed[seed][o.name] for seed in seeds]) for o in self.objectives}
@@ -102,20 +111,21 @@ class TrialRunner:
                                                                for name, entry in entries.items())
         return [entries[o.name]["value"] for o in self.objectives]
 
-    def _run_seed(self, trial: optuna.Trial, sampled: dict, folder: Path, seed: int | None, seconds: dict) -> dict:
-        """Unlearn with the sampled settings (and training ``seed`` when several are tried) into ``folder``,
-        evaluate, and return each objective's stored entry (``trial_entry``); ``seconds`` adds what it took."""
+    def run_seed(self, number: int, sampled: dict, folder: Path, seed: int | None, seconds: dict,
+                 watcher=None) -> dict:
+        """Unlearn trial ``number``'s sampled settings (with training ``seed`` when given) into ``folder``,
+        evaluate, and return each objective's stored entry (``trial_entry``); ``seconds`` adds what it took.
+        ``watcher``: the curve's ``on_checkpoint`` (``curve_watcher``), which may prune the trial."""
         started, trained = time.time(), None
         try:
             forget = self._forget_settings(sampled, folder / "model", seed)
-            run_forget(forget, curve_watcher(trial, self.objectives, self.target, self.settings.prune_floor,
-                                             "" if seed is None else f"seed {seed}, "))
+            run_forget(forget, watcher)
             trained = time.time()
             summary = _evaluate(self.settings.eval_settings(str(folder / "model"), folder / "eval"))
         except UserError as error:
-            raise TrialFailed(f"trial {trial.number}: {error}") from None
+            raise TrialFailed(f"trial {number}: {error}") from None
         except torch.OutOfMemoryError:  # a sampled batch size or sequence length too large for the device
-            raise TrialFailed(f"trial {trial.number}: out of memory on the device with {sampled}") from None
+            raise TrialFailed(f"trial {number}: out of memory on the device with {sampled}") from None
         finally:
             _drop_weights(folder / "model", self.settings.keep_models)
             seconds["forget"] += (trained or time.time()) - started
@@ -124,7 +134,7 @@ class TrialRunner:
         try:
             return {o.name: trial_entry(o, *read_objective(summary, o)) for o in self.objectives}
         except MetricMissing as missing:
-            raise TrialFailed(f"trial {trial.number}: {missing}") from None
+            raise TrialFailed(f"trial {number}: {missing}") from None
 
     def _forget_settings(self, sampled: dict, out: Path, seed: int | None) -> ForgetSettings:
         values = apply(self.settings.forget_values(), sampled, self.settings.method, self.settings.mask)
