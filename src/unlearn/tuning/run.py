@@ -26,16 +26,8 @@ from unlearn.tuning.front import check_rule, export
 from unlearn.tuning.objectives import MetricMissing, Objective, default_objectives, parse_objectives, read_objective
 from unlearn.tuning.recheck import recheck
 from unlearn.tuning.settings import TuneSettings
-from unlearn.tuning.study import (
-    STUDY_ATTR,
-    TrialSeededSampler,
-    check_same_study,
-    counts,
-    existing_study,
-    fail_dead_trials,
-    open_storage,
-    open_study,
-)
+from unlearn.tuning.study import (STUDY_ATTR, TrialSeededSampler, check_same_study, counts, existing_study,
+                                  fail_dead_trials, open_storage, open_study)
 from unlearn.tuning.trial import TrialFailed, TrialRunner, drop_dead_weights
 
 log = logging.getLogger(__name__)
