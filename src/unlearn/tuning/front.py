@@ -83,8 +83,9 @@ def choose(study, settings: TuneSettings, objectives: list[Objective], target: d
             reason = re.sub(rf"{re.escape(objective.name)}\b", objective.label, reason)
     reason = reason.replace("checkpoint", "trial")
     if rechecked is not None:
-        reason += (f" (among the {len(candidates)} front trials re-checked, each objective the worst of its seeds "
-                   f"and recheck seeds {', '.join(map(str, rechecked['seeds']))})")
+        seeds = ", ".join(map(str, [*settings.seeds_per_trial, *rechecked["seeds"]]))
+        reason += (f" (each objective at its worst of seeds {seeds}; among the {len(candidates)} front "
+                   f"trial{'s' if len(candidates) != 1 else ''} re-checked)")
     return {"rule": settings.select, "args": args, "trial": number, "reason": reason}
 
 
@@ -165,7 +166,7 @@ def export(study, settings: TuneSettings, objectives: list[Objective], target: d
         best.unlink(missing_ok=True)  # a choice from an earlier export no longer holds
     from unlearn.tuning.plot import front_plot
 
-    plot = front_plot(trials, front, objectives, target["values"], choice["trial"], out / "pareto.png")
+    plot = front_plot(trials, front, objectives, target["values"], choice["trial"], out / "pareto.png", rechecked)
     if plot is not None:
         summary["plot"] = str(plot)
     atomic_write_json(out / "pareto.json", summary)

@@ -1,6 +1,7 @@
 """``pareto.png``: every completed trial in the plane of the first two objectives, the front joined and
 drawn with its intervals, the chosen trial ringed and the target marked, so a reader sees both the
-trade-off and where the model started."""
+trade-off and where the model started. With the front re-checked over more seeds, each front trial's worst
+seed is drawn beside it, and the ring is where the rule chose: at the worst seed."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ FRONT_COLOR, OTHER_COLOR, TARGET_COLOR, CHOSEN_COLOR = "#1f77b4", "#b0b0b0", "#d
 
 
 def front_plot(trials: list[FrozenTrial], front: list[FrozenTrial], objectives: list[Objective], target: dict,
-               chosen: int | None, path: Path) -> Path | None:
-    """The plot, or None (and no file) when there are fewer than two objectives or no completed trial."""
+               chosen: int | None, path: Path, rechecked: dict | None = None) -> Path | None:
+    """The plot, or None (and no file) when there are fewer than two objectives or no completed trial.
+    ``rechecked``: ``recheck.recheck``'s result."""
     completed = [t for t in trials if t.state == TrialState.COMPLETE]
     if len(objectives) < 2 or not completed:
         path.unlink(missing_ok=True)
@@ -34,10 +36,18 @@ def front_plot(trials: list[FrozenTrial], front: list[FrozenTrial], objectives: 
                       capsize=2, label="Pareto front" if trial is ordered[0] else None)
         axes.annotate(str(trial.number), (trial.values[0], trial.values[1]), textcoords="offset points",
                       xytext=(4, 4), fontsize=7)
-    picked = next((t for t in completed if t.number == chosen), None)
-    if picked is not None:
-        axes.scatter([picked.values[0]], [picked.values[1]], s=160, facecolors="none", edgecolors=CHOSEN_COLOR,
-                     linewidths=2, label=f"chosen (trial {picked.number})")
+    where = {t.number: (t.values[0], t.values[1]) for t in completed}
+    worst_of = {number: (row["objectives"][x.name]["value"], row["objectives"][y.name]["value"])
+                for number, row in (rechecked or {}).get("trials", {}).items() if "objectives" in row}
+    for index, (number, (wx, wy)) in enumerate(sorted(worst_of.items())):
+        axes.plot([where[number][0], wx], [where[number][1], wy], linestyle=":", color=FRONT_COLOR)
+        axes.scatter([wx], [wy], marker="s", facecolors="none", edgecolors=FRONT_COLOR,
+                     label=f"worst of seeds (recheck {', '.join(map(str, rechecked['seeds']))})" if index == 0
+                     else None)
+    if chosen in where:
+        cx, cy = worst_of.get(chosen, where[chosen])
+        axes.scatter([cx], [cy], s=160, facecolors="none", edgecolors=CHOSEN_COLOR, linewidths=2,
+                     label=f"chosen (trial {chosen})")
     if x.name in target and y.name in target:
         axes.scatter([target[x.name]], [target[y.name]], marker="*", s=180, color=TARGET_COLOR, label="target")
     axes.set_xlabel(f"{x.label} ({x.direction})")
