@@ -193,26 +193,29 @@ def run_shipped(name: str, out: Path, threads: int = 2) -> None:
 
 
 def run_tuned(name: str, out: Path, methods: list[str], trials: int, seeds: list[int], data_seed: int,
-              threads: int, trial_seeds: list[int] | None = None) -> None:
+              threads: int, trial_seeds: list[int] | None = None, recheck_seeds: list[int] | None = None) -> None:
     """Each of ``methods`` tuned on the benchmark drawn with ``data_seed`` (``tuning_common``; each trial over
-    ``trial_seeds``, its worst seed counted, when given), then the experiment at the chosen settings over the
-    training ``seeds``; kept in ``RESULTS/NAME-tuned.json`` (``NAME-tuned-trial-seeds.json`` with trial seeds, its
-    report in a folder of its own: both share the validation draw's steps), beside the earlier runs' other
-    methods (``tuning_common.with_run``)."""
+    ``trial_seeds``, or the front re-checked with ``recheck_seeds``, the worst seed counted, when given), then the
+    experiment at the chosen settings over the training ``seeds``; kept in ``RESULTS/NAME-tuned.json`` (with trial
+    or recheck seeds in ``NAME-tuned-trial-seeds.json`` or ``NAME-tuned-rechecked.json``, its report in a folder
+    of its own: all share the validation draw's target), beside the earlier runs' other methods
+    (``tuning_common.with_run``)."""
     from unlearn.config import read_yaml, validate_settings
     from unlearn.report.collect import read_run
     from unlearn.scenarios.experiment import ExperimentSettings
     from unlearn.scenarios.runner import run_experiment
 
-    stem = f"{name}-tuned" + ("-trial-seeds" if trial_seeds else "")
-    report = out / ("report-trial-seeds" if trial_seeds else "report")
+    seeding = "trial-seeds" if trial_seeds else "rechecked" if recheck_seeds else None
+    stem = f"{name}-tuned" + (f"-{seeding}" if seeding else "")
+    report = out / (f"report-{seeding}" if seeding else "report")
 
     began = time.time()
     config = ROOT / "configs" / f"experiment_{name}.yaml"
     shipped = validate_settings(ExperimentSettings, {**read_yaml(config), "threads": threads}, str(config))
     tune = {"trials": trials, "objectives": OBJECTIVES[name], "space": SPACES[name],
             **({"select_args": SELECT_ARGS[name]} if name in SELECT_ARGS else {}),
-            **({"trial_seeds": trial_seeds} if trial_seeds else {})}
+            **({"trial_seeds": trial_seeds} if trial_seeds else {}),
+            **({"recheck_seeds": recheck_seeds} if recheck_seeds else {})}
     spaces = {m: space for m, space in METHOD_SPACES.get(name, {}).items() if m in methods}
     _, steps = run_experiment(validation_experiment(shipped, out / "validation", methods, data_seed, tune,
                                                     spaces=spaces),
@@ -225,9 +228,11 @@ def run_tuned(name: str, out: Path, methods: list[str], trials: int, seeds: list
                f"--trials {trials} --seeds {' '.join(map(str, seeds))} --validation-data-seed {data_seed}"
                + (f" --out {shown_path(out, ROOT)}" if out != default_out(name, True) else "")
                + (f" --trial-seeds {' '.join(map(str, trial_seeds))}" if trial_seeds else "")
+               + (f" --recheck-seeds {' '.join(map(str, recheck_seeds))}" if recheck_seeds else "")
                + (f" --threads {threads}" if threads != 2 else ""))
     record = {"scenario": name, "tuned": tuned, "objectives": OBJECTIVES[name], "space": SPACES[name],
               "method_spaces": spaces, "validation_data_seed": data_seed, "trial_seeds": trial_seeds,
+              "recheck_seeds": recheck_seeds,
               "select_args": SELECT_ARGS.get(name), "seeds": {str(k): v for k, v in per_seed.items()},
               "measured": measured(began, command, threads)}
     keep(stem, {"runs": with_run(kept_runs(RESULTS / f"{stem}.json"), record)})
@@ -274,6 +279,8 @@ def tuned_lines(result: dict) -> list[str]:
              f"{', '.join(result['objectives'])}"
              + (f", each trial the worst of training seeds {result['trial_seeds']}" if result.get("trial_seeds")
                 else "")
+             + (f", the front's trials re-checked with training seeds {result['recheck_seeds']} and chosen on "
+                "their worst" if result.get("recheck_seeds") else "")
              + f"; space {result['space']}"
              + "".join(f", for {m} {shown_space(space)}" for m, space in (result.get("method_spaces") or {}).items())
              + " and the method's other default dimensions around the shipped settings; the default "
@@ -302,7 +309,8 @@ def write_section() -> None:
         lines += ["", f"### {name}", ""]
         lines += shipped_lines(json.loads(path.read_text())) if path.exists() else ["Not measured yet."]
         for stem, title in ((f"{name}-tuned", "at tuned settings"),
-                            (f"{name}-tuned-trial-seeds", "at settings tuned over several training seeds")):
+                            (f"{name}-tuned-trial-seeds", "at settings tuned over several training seeds"),
+                            (f"{name}-tuned-rechecked", "at settings re-checked over several training seeds")):
             runs = kept_runs(RESULTS / f"{stem}.json")
             if runs:
                 lines += ["", f"### {name} {title}"]
@@ -324,6 +332,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="with --tuned: training seeds")
     parser.add_argument("--trial-seeds", type=int, nargs="+", help="with --tuned: every trial unlearns with each of "
                         "these training seeds and counts its worst (tune's trial_seeds; default: one seed)")
+    parser.add_argument("--recheck-seeds", type=int, nargs="+", help="with --tuned: the front's trials unlearn "
+                        "again with these training seeds and the choice counts their worst (tune's recheck_seeds)")
     parser.add_argument("--validation-data-seed", type=int, default=1, help="with --tuned: the draw tuned on")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (not part of any "
                                                                "step's key: a run resumes at another count)")
@@ -342,7 +352,7 @@ def main() -> None:
             methods = args.methods or [entry.get("label") or entry["method"] if isinstance(entry, dict) else entry
                                        for entry in shipped_entries(args.scenario)]
             run_tuned(args.scenario, out, methods, args.trials, args.seeds, args.validation_data_seed, args.threads,
-                      args.trial_seeds)
+                      args.trial_seeds, args.recheck_seeds)
         else:
             run_shipped(args.scenario, out, args.threads)
     write_section()
