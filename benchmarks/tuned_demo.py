@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 from benchmarks_common import update_section
@@ -35,6 +36,8 @@ from tuning_common import (DEFAULT_TRIALS, chosen_settings, kept_runs, search_co
 ROOT = Path(__file__).resolve().parent.parent
 KEPT = ROOT / "benchmarks" / "results" / "tuned_demo.json"  # the last measured run, which the section shows
 SECTION = "## Tuned methods on the demo"
+RERUN_KEPT = ROOT / "benchmarks" / "results" / "tuned_demo_rerun.json"  # --rerun-kept: the choices on other machines
+RERUN_SECTION = "## Tuned methods on the demo, measured again on another machine"
 OBJECTIVES = ["forget.fact_accuracy:minimize", "model_utility_tofu:maximize"]
 CURVE = {"every_epoch": True, "at_start": False, "examples": 12}  # for pruning collapsed trials only
 # the demo's unlearn section sets the learning rate and epochs, which fixes them in tune's default space (a
@@ -68,6 +71,9 @@ def main() -> None:
     parser.add_argument("--recheck-seeds", type=int, nargs="+", default=None,
                         help="the front's trials run again with these training seeds and the rule chooses on their "
                              "worst (unlearn tune --recheck-seeds): seeds at the cost of the front only")
+    parser.add_argument("--rerun-kept", action="store_true",
+                        help="tune nothing: run the demo at the settings the kept runs chose for --methods, over "
+                             "--seeds, kept apart (tuned_demo_rerun.json): the claim measured on this machine")
     parser.add_argument("--table-only", action="store_true", help="print (and --write) the kept results")
     parser.add_argument("--write", default="", help="BENCHMARKS.md to update its section (default: print only)")
     args = parser.parse_args()
@@ -81,34 +87,70 @@ def main() -> None:
                    + (f" --recheck-seeds {' '.join(map(str, args.recheck_seeds))}" if args.recheck_seeds else ""))
         seeded = {**({"trial_seeds": args.trial_seeds} if args.trial_seeds else {}),
                   **({"recheck_seeds": args.recheck_seeds} if args.recheck_seeds else {})}
-        record = {"command": command, "validation_data_seed": args.validation_data_seed, **seeded,
-                  **measure(out, args.methods, args.trials, args.seeds, args.validation_data_seed, args.threads,
-                            seeded)}
-        (out / "summary.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        runs = with_run(runs, record)
-        KEPT.write_text(json.dumps({"runs": runs}, indent=2) + "\n", encoding="utf-8")
-    text = section(runs)
-    print(text)
+        if args.rerun_kept:
+            rerun(out, args.methods, args.seeds, args.threads, runs)
+        else:
+            record = {"command": command, "validation_data_seed": args.validation_data_seed, **seeded,
+                      **measure(out, args.methods, args.trials, args.seeds, args.validation_data_seed, args.threads,
+                                seeded)}
+            (out / "summary.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+            runs = with_run(runs, record)
+            KEPT.write_text(json.dumps({"runs": runs}, indent=2) + "\n", encoding="utf-8")
+    text, again = section(runs), rerun_section(kept_runs(RERUN_KEPT))
+    print(text + "\n" + again)
     if args.write:
         update_section(Path(args.write), text, SECTION)
+        update_section(Path(args.write), again, RERUN_SECTION)
+
+
+def rerun(out: Path, methods: list[str], seeds: list[int], threads: int | None, runs: list[dict]) -> None:
+    """The demo at the settings the kept runs chose for ``methods``, over ``seeds``, on this machine; nothing is
+    tuned again. Kept apart (``RERUN_KEPT``): the kept claim measured again where the floats differ."""
+    from benchmarks_common import measured_record
+
+    chosen = {label: (run, tuned) for run in runs for label, tuned in run["tuned"].items()}
+    missing = [m for m in methods if m not in chosen or chosen[m][1]["params"] is None]
+    if missing:
+        raise SystemExit(f"--rerun-kept: no kept choice for {', '.join(missing)} in {KEPT.name}")
+    began = time.time()
+    measured = report(out, with_entries(demo(threads), EXTRA_ENTRIES), {m: chosen[m][1] for m in methods}, seeds)
+    command = (f"python benchmarks/tuned_demo.py --rerun-kept --out {shown_path(out, ROOT)} --methods "
+               f"{' '.join(methods)} --seeds {' '.join(map(str, seeds))}"
+               + (f" --threads {threads}" if threads else ""))
+    record = {"command": command, "tuned_by": {m: chosen[m][0]["command"] for m in methods},
+              "measured": measured_record(threads or 2, time.time() - began), **measured}
+    RERUN_KEPT.write_text(json.dumps({"runs": with_run(kept_runs(RERUN_KEPT), record)}, indent=2) + "\n",
+                          encoding="utf-8")
 
 
 def measure(out: Path, methods: list[str], trials: int, seeds: list[int], data_seed: int, threads: int | None,
             seeded: dict | None = None):
     """Tune on the validation draw (``seeded``: tune's ``trial_seeds`` or ``recheck_seeds`` when given), run the
     demo at the chosen settings over ``seeds``, check each seed."""
-    from unlearn.evaluation.compare import paired_difference
-    from unlearn.report.collect import INTERVALS, read_run
-    from unlearn.scenarios.demo import demo_settings
     from unlearn.scenarios.runner import run_experiment
 
-    demo = with_entries(demo_settings(threads=threads), EXTRA_ENTRIES)
+    settings = with_entries(demo(threads), EXTRA_ENTRIES)
     tune = {"trials": trials, "objectives": OBJECTIVES, "prune_floor": 0.5, "space": SPACE, **(seeded or {})}
-    validation = validation_experiment(demo, out / "validation", methods, data_seed, tune, unlearn={"curve": CURVE},
-                                       spaces=METHOD_SPACE)
+    validation = validation_experiment(settings, out / "validation", methods, data_seed, tune,
+                                       unlearn={"curve": CURVE}, spaces=METHOD_SPACE)
     _, steps = run_experiment(validation, "validation: tune on other invented people")
-    tuned = {m: chosen_settings(out / "validation", m, steps) for m in methods}
-    run_experiment(tuned_experiment(demo, out / "report", tuned, seeds), "report: the demo at the tuned settings")
+    return report(out, settings, {m: chosen_settings(out / "validation", m, steps) for m in methods}, seeds)
+
+
+def demo(threads: int | None):
+    from unlearn.scenarios.demo import demo_settings
+
+    return demo_settings(threads=threads)
+
+
+def report(out: Path, settings, tuned: dict[str, dict], seeds: list[int]) -> dict:
+    """The demo (``settings``) at each method's chosen settings (``tuned``) over ``seeds``, and both checks per
+    seed: forgets (the paired interval of the difference from the target below 0) and keeps >= 0.9x utility."""
+    from unlearn.evaluation.compare import paired_difference
+    from unlearn.report.collect import INTERVALS, read_run
+    from unlearn.scenarios.runner import run_experiment
+
+    run_experiment(tuned_experiment(settings, out / "report", tuned, seeds), "report: the demo at the tuned settings")
     results = read_run(out / "report")
     rows, held = [], {}
     for seed in seeds:
@@ -159,13 +201,36 @@ def shown_entry(entry: dict) -> str:
 
 
 def run_lines(record: dict) -> list[str]:
-    """One run: its command, how each method was chosen, the table per seed, how often both checks held."""
+    """One run: its command, how each method was chosen, then its results."""
     lines = [f"`{record['command']}` (validation data seed {record['validation_data_seed']}):", ""]
     for method, chosen in record["tuned"].items():
         lines.append(f"- {method}: {search_cost(chosen)}; chosen trial {chosen['trial']}: "
                      f"{shown_params(chosen['params'])} ({chosen['reason']})")
-    lines += ["", "| seed | model | forget fact acc. | target's | difference [95% interval] | model utility | "
-                  "x target's | forgets | keeps >= 0.9x |", "|---|---|---|---|---|---|---|---|---|"]
+    return lines + ["", *result_lines(record)]
+
+
+def rerun_section(runs: list[dict]) -> str:
+    """BENCHMARKS.md's section of ``--rerun-kept``: the kept choices measured again on other machines."""
+    lines = [RERUN_SECTION, "",
+             "`python benchmarks/tuned_demo.py --rerun-kept --methods ...` runs the demo at the settings the section "
+             "above chose, tuning nothing, on the machine it runs on: a trained model's numbers differ between CPUs, "
+             "so a tuned claim holds only where it holds again. The checks are the section above's."]
+    if not runs:
+        lines += ["", "Not measured yet."]
+    for run in runs:
+        measured = run["measured"]
+        lines += ["", f"`{run['command']}`, measured {measured['date']} on {measured['cpu']}, {measured['threads']} "
+                      f"threads, {measured['run_seconds']} s:", ""]
+        lines += [f"- {method}: {shown_params(chosen['params'])}, chosen by `{run['tuned_by'][method]}`"
+                  for method, chosen in run["tuned"].items()]
+        lines += ["", *result_lines(run)]
+    return "\n".join(lines) + "\n"
+
+
+def result_lines(record: dict) -> list[str]:
+    """A run's table per seed and how often both checks held."""
+    lines = ["| seed | model | forget fact acc. | target's | difference [95% interval] | model utility | x target's | "
+             "forgets | keeps >= 0.9x |", "|---|---|---|---|---|---|---|---|---|"]
     for row in record["rows"]:
         interval = row["difference_interval"]
         lines.append(f"| {row['seed']} | {row['model']} | {row['forget_fact_accuracy']:.3f} | "
