@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 KEPT = ROOT / "benchmarks" / "results" / "tuned_demo.json"  # the last measured run, which the section shows
 SECTION = "## Tuned methods on the demo"
 RERUN_KEPT = ROOT / "benchmarks" / "results" / "tuned_demo_rerun.json"  # --rerun-kept: the choices on other machines
-RERUN_SECTION = "## Tuned methods on the demo, measured again on another machine"
+RERUN_SECTION = "## The tuned demo measured again on another machine"
 OBJECTIVES = ["forget.fact_accuracy:minimize", "model_utility_tofu:maximize"]
 CURVE = {"every_epoch": True, "at_start": False, "examples": 12}  # for pruning collapsed trials only
 # the demo's unlearn section sets the learning rate and epochs, which fixes them in tune's default space (a
