@@ -8,9 +8,10 @@ from pathlib import Path
 
 
 def update_section(path: Path, section: str, heading: str) -> None:
-    """Replace the section that starts with ``heading`` (up to the next ``## ``), or append it."""
+    """Replace the section whose heading line is ``heading`` (up to the next ``## ``), or append it. The whole
+    line must match: a heading that begins with another's ("## Tuned methods on the demo, ...") is not it."""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(heading) + r".*?(?=\n## |\Z)", re.S)
+    pattern = re.compile(r"^" + re.escape(heading) + r"[ \t]*$.*?(?=\n## |\Z)", re.S | re.M)
     if pattern.search(text):
         text = pattern.sub(lambda _: section.rstrip("\n") + "\n", text)  # a blank line before the next heading
     else:
