@@ -65,8 +65,11 @@ def chosen_settings(folder: Path, label: str, steps) -> dict:
     of each re-checked front trial (``recheck_seeds``)."""
     from unlearn.scenarios.steps import folder_stem
 
-    step = re.compile(re.escape(folder_stem(f"tune-forget-{label}")) + r"-[0-9a-f]+")  # not RMU-adaptive's for RMU
-    found = [folder / "steps" / name / "pareto.json" for name in [*steps.ran, *steps.reused] if step.fullmatch(name)]
+    def step_of(kind: str) -> list[Path]:
+        step = re.compile(re.escape(folder_stem(f"{kind}-forget-{label}")) + r"-[0-9a-f]+")  # not RMU-adaptive's
+        return [folder / "steps" / name / "pareto.json" for name in [*steps.ran, *steps.reused] if step.fullmatch(name)]
+
+    found = step_of("recheck") or step_of("tune")  # a study re-checked over seeds chose in its recheck step
     if len(found) != 1:
         raise SystemExit(f"{folder}: {len(found)} tune steps of {label} in this run, not one")
     summary = json.loads(found[0].read_text(encoding="utf-8"))

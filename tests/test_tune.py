@@ -334,6 +334,36 @@ def test_a_scenario_method_with_tune_unlearns_with_the_chosen_settings(tiny_mode
         check_experiment(bad, "exp.yaml")
 
 
+def test_a_scenario_study_rechecked_over_seeds_reuses_the_study_and_unlearns_with_the_rechecks_choice(
+        tiny_model_dir, fictitious_bench, tmp_path):
+    """``tune: {recheck_seeds: [...]}``: the study's step is the one without it (its key unchanged, so it is
+    reused), then a recheck step reads the study from its storage and re-runs the front with the seed; the
+    forget step takes the recheck's choice."""
+    from unlearn.scenarios.common import forget_step
+    from unlearn.scenarios.steps import Steps
+
+    section = {"trials": 1, "forget": "forget05", "objectives": OBJECTIVES, "eval": EVAL}
+    entry_of = lambda tune: tiny_experiment(tiny_model_dir, tmp_path / "exp",  # noqa: E731
+                                            methods=[{"method": "GA+GD", "tune": tune}])
+    plain = Steps(tmp_path / "exp", progress=lambda message: None)
+    settings = entry_of(section)
+    forget_step(settings, plain, tiny_model_dir, fictitious_bench, settings.methods[0], "forget10", "forget-GA+GD")
+    study = next(name for name in plain.ran if name.startswith("tune-forget-GA_GD-"))
+    rechecked = Steps(tmp_path / "exp", progress=lambda message: None)
+    settings = entry_of({**section, "recheck_seeds": [7]})
+    model = forget_step(settings, rechecked, tiny_model_dir, fictitious_bench, settings.methods[0], "forget10",
+                        "forget-GA+GD")
+    assert study in rechecked.reused
+    (recheck,) = [name for name in rechecked.ran if name.startswith("recheck-forget-GA_GD-")]
+    summary = json.loads((model.parent / recheck / "pareto.json").read_text())
+    assert summary["recheck"]["seeds"] == [7] and set(summary["recheck"]["trials"]["0"]["per_seed"]) == {"0", "7"}
+    assert summary["chosen"]["trial"] == 0 and "worst of seeds 0, 7" in summary["chosen"]["reason"]
+    assert (model.parent / recheck / "trials" / "0000" / "recheck-seed-7" / "objectives.json").is_file()
+    assert not (model.parent / study / "trials" / "0000" / "recheck-seed-7").exists()  # the study's folder as it was
+    run = json.loads((model / "unlearn_settings.json").read_text())
+    assert run["learning_rate"] == summary["trials"][0]["params"]["learning_rate"]
+
+
 def test_a_scenario_study_gets_the_retain_models_evaluation_of_the_split_its_trials_are_evaluated_on(tmp_path):
     """Forget quality and PrivLeak need the retain model's evaluation of the same questions: a scenario's study
     gets it only where its trials are evaluated on the forget split that evaluation scored."""

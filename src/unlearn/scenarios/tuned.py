@@ -12,7 +12,10 @@ unlearn and are evaluated on: a validation split, so that the scenario's reporte
 choose its own settings (without it, the trials use the forget step's split, with a warning). The section
 takes tune's own settings (``trials`` or ``n_trials``, ``objectives``, ``space``, ``select``,
 ``select_args``, ``prune_floor``, ...); the study lives in its step folder, so a killed experiment resumes it.
-When no trial qualifies under the selection rule, the forget step keeps the entry's settings, with a warning.
+With ``recheck_seeds``, a step of its own (``recheck-forget-METHOD``) re-checks the finished study's front
+over those training seeds, reading the study from the tune step's storage, and its choice is the one used:
+adding or changing the seeds reuses the study. When no trial qualifies under the selection rule, the forget
+step keeps the entry's settings, with a warning.
 Trials evaluated on the split the retain model's evaluation scored get it as their ``retain_eval``. The
 target's evaluation is a step of the scenario (``eval-target``): the scenario's own where the trials are
 evaluated as the scenario evaluates, one for every study that shares the trials' settings otherwise.
@@ -86,6 +89,7 @@ def tuned_values(steps, name: str, section: dict, forget_values: dict, eval_valu
     # the target's step before the defaults are written out, so that its key is the scenario's own eval-target's
     values["target_eval"] = target_eval_step(steps, forget_values["model"], data, values["eval"])
     values["eval"] = {**scenario_defaults(values["eval"]), **values["eval"]}
+    recheck_seeds = values.pop("recheck_seeds", None)
     keyed = {**values, "data": data, "eval": {k: v for k, v in values["eval"].items() if k != "threads"}}
     inputs = {k: step_input(v) for k, v in keyed.items() if k != "threads"}  # as every step: not the thread count
 
@@ -94,6 +98,8 @@ def tuned_values(steps, name: str, section: dict, forget_values: dict, eval_valu
                                f"step tune-{name}"))
 
     folder = steps.run(f"tune-{name}", inputs, act)
+    if recheck_seeds:
+        folder = recheck_step(steps, name, values, inputs, data, folder, recheck_seeds)
     summary = json.loads((folder / "pareto.json").read_text(encoding="utf-8"))
     chosen = summary["chosen"]
     if chosen["trial"] is None:
@@ -102,6 +108,23 @@ def tuned_values(steps, name: str, section: dict, forget_values: dict, eval_valu
     params = next(row["params"] for row in summary["trials"] if row["trial"] == chosen["trial"])
     log.info("%s: tuned settings %s (%s)", name, params, chosen["reason"])
     return apply(forget_values, params, forget_values["method"], forget_values.get("mask", "none"))
+
+
+def recheck_step(steps, name: str, values: dict, inputs: dict, data: Path, study_folder: Path,
+                 seeds: list[int]) -> Path:
+    """The step ``recheck-NAME``: the finished study of ``study_folder`` (read from its storage, its trials as
+    they ran) with its front re-checked over ``seeds`` (tune's ``recheck_seeds``) into a folder of its own, whose
+    ``pareto.json`` holds the choice. A step apart, so that adding or changing the seeds reuses the study."""
+    from unlearn.scenarios.common import as_text
+    from unlearn.tuning.run import tune
+
+    storage = values.get("storage") or f"sqlite:///{(study_folder / 'study.db').absolute()}"
+
+    def act(folder: Path) -> None:
+        tune(validate_settings(TuneSettings, {**as_text(values), "data": str(data), "out": str(folder),
+                                              "storage": storage, "recheck_seeds": seeds}, f"step recheck-{name}"))
+
+    return steps.run(f"recheck-{name}", {"study": inputs, "recheck_seeds": seeds}, act)
 
 
 def with_retain_eval(values: dict, retain_eval: Path | None, name: str) -> dict:
