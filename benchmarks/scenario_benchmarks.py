@@ -195,7 +195,7 @@ def run_shipped(name: str, out: Path, threads: int = 2) -> None:
 def run_tuned(name: str, out: Path, methods: list[str], trials: int, seeds: list[int], data_seed: int,
               threads: int, trial_seeds: list[int] | None = None, recheck_seeds: list[int] | None = None) -> None:
     """Each of ``methods`` tuned on the benchmark drawn with ``data_seed`` (``tuning_common``; each trial over
-    ``trial_seeds``, or the front re-checked with ``recheck_seeds``, the worst seed counted, when given), then the
+    ``trial_seeds``, or its choice re-checked with ``recheck_seeds``, the worst seed counted, when given), then the
     experiment at the chosen settings over the training ``seeds``; kept in ``RESULTS/NAME-tuned.json`` (with trial
     or recheck seeds in ``NAME-tuned-trial-seeds.json`` or ``NAME-tuned-rechecked.json``, its report in a folder
     of its own: all share the validation draw's target), beside the earlier runs' other methods
@@ -279,8 +279,8 @@ def tuned_lines(result: dict) -> list[str]:
              f"{', '.join(result['objectives'])}"
              + (f", each trial the worst of training seeds {result['trial_seeds']}" if result.get("trial_seeds")
                 else "")
-             + (f", the front's trials re-checked with training seeds {result['recheck_seeds']} and chosen on "
-                "their worst" if result.get("recheck_seeds") else "")
+             + (f", the rule's choice re-checked with training seeds {result['recheck_seeds']} until it held at "
+                "its worst" if result.get("recheck_seeds") else "")
              + f"; space {result['space']}"
              + "".join(f", for {m} {shown_space(space)}" for m, space in (result.get("method_spaces") or {}).items())
              + " and the method's other default dimensions around the shipped settings; the default "
@@ -332,8 +332,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="with --tuned: training seeds")
     parser.add_argument("--trial-seeds", type=int, nargs="+", help="with --tuned: every trial unlearns with each of "
                         "these training seeds and counts its worst (tune's trial_seeds; default: one seed)")
-    parser.add_argument("--recheck-seeds", type=int, nargs="+", help="with --tuned: the front's trials unlearn "
-                        "again with these training seeds and the choice counts their worst (tune's recheck_seeds)")
+    parser.add_argument("--recheck-seeds", type=int, nargs="+", help="with --tuned: the rule's choice unlearns "
+                        "again with these training seeds until it holds at its worst (tune's recheck_seeds)")
     parser.add_argument("--validation-data-seed", type=int, default=1, help="with --tuned: the draw tuned on")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (not part of any "
                                                                "step's key: a run resumes at another count)")

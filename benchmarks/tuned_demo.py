@@ -69,8 +69,8 @@ def main() -> None:
                         help="each trial unlearns once per training seed and counts its worst (unlearn tune "
                              "--trial-seeds): for a method whose chosen setting held on one seed only")
     parser.add_argument("--recheck-seeds", type=int, nargs="+", default=None,
-                        help="the front's trials run again with these training seeds and the rule chooses on their "
-                             "worst (unlearn tune --recheck-seeds): seeds at the cost of the front only")
+                        help="the rule's choice runs again with these training seeds until it holds at its worst "
+                             "(unlearn tune --recheck-seeds): seeds for a few runs more")
     parser.add_argument("--rerun-kept", action="store_true",
                         help="tune nothing: run the demo at the settings the kept runs chose for --methods, over "
                              "--seeds, kept apart (tuned_demo_rerun.json): the claim measured on this machine")

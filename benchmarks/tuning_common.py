@@ -62,7 +62,7 @@ def chosen_settings(folder: Path, label: str, steps) -> dict:
     """The chosen trial of method ``label``'s tune step among the run's ``steps`` (``run_experiment``'s record
     of the steps it ran or reused; a folder may hold a stale study of other settings): its sampled settings,
     the rule's reason, how many trials ended how, the front, each finished trial's recorded seconds, and those
-    of each re-checked front trial (``recheck_seeds``)."""
+    of each re-checked trial (``recheck_seeds``)."""
     from unlearn.scenarios.steps import folder_stem
 
     def step_of(kind: str) -> list[Path]:
@@ -117,7 +117,7 @@ def search_cost(chosen: dict) -> str:
                else f"the {len(seconds)} finished, pruned trials not counted")
     median = f", a finished trial {finished[len(finished) // 2] / 60:.1f} min (median)" if finished else ""
     rechecked = chosen.get("recheck_seconds")
-    recheck = (f"; {len(rechecked)} front trial{'s' if len(rechecked) != 1 else ''} re-checked with seeds "
+    recheck = (f"; {len(rechecked)} trial{'s' if len(rechecked) != 1 else ''} re-checked with seeds "
                f"{', '.join(map(str, chosen['recheck_seeds']))}: {sum(rechecked) / 60:.0f} min more"
                if rechecked is not None else "")
     return f"trials {chosen['states']}; {sum(seconds) / 60:.0f} min in all ({counted}){median}{recheck}"

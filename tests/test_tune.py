@@ -30,7 +30,7 @@ from unlearn.tuning.objectives import (MetricMissing, Objective, default_objecti
 from unlearn.tuning.pruning import prune_reason, reference_utility
 from unlearn.tuning.space import Dimension, fixed_defaults, search_space
 from unlearn.tuning.study import HeartbeatJournalStorage, TrialSeededSampler, fail_dead_trials, open_storage
-from unlearn.tuning.trial import Surplus, check_not_surplus
+from unlearn.tuning.trial import Surplus, TrialFailed, check_not_surplus
 
 # the evaluation of every trial: the forget, retain and holdout splits, short answers, few resamples
 EVAL = {"max_new_tokens": 4, "nli_model": "none", "embedder": "none", "real_authors": "none", "world_facts": "none",
@@ -531,33 +531,31 @@ def test_a_trial_over_several_seeds_counts_each_objectives_worst_seed(tiny_model
     assert "trial_seeds [3, 3]: a seed is named twice" in capsys.readouterr().err
 
 
-def test_the_front_rechecked_over_more_seeds_is_chosen_on_each_objectives_worst_seed(tiny_model_dir,
-                                                                                     fictitious_bench, tmp_path,
-                                                                                     capsys):
-    """``recheck_seeds``: after the trials, each front trial unlearns again with each recheck seed; the rule
-    chooses among them on the worst seed's values; a resumed study reads the finished rechecks, runs none."""
+def test_the_rules_choice_rechecked_over_more_seeds_holds_at_each_objectives_worst_seed(tiny_model_dir,
+                                                                                        fictitious_bench, tmp_path,
+                                                                                        capsys):
+    """``recheck_seeds``: after the trials, the chosen trial unlearns again with each recheck seed and counts its
+    worst seed, until the rule's choice is a re-checked trial; a resumed study reads the finished rechecks."""
     out = tmp_path / "recheck"
     argv = tune_argv(tiny_model_dir, fictitious_bench, out, tmp_path, 2, recheck_seeds=[5])
     assert main(argv) == 0
     summary = json.loads((out / "pareto.json").read_text())
-    front = {row["trial"]: row for row in summary["front"]}
+    trials = {row["trial"]: row for row in summary["trials"]}
     rechecked = summary["recheck"]["trials"]
-    assert summary["recheck"]["seeds"] == [5] and set(rechecked) == {str(n) for n in front}
-    for number, row in front.items():
-        checked = rechecked[str(number)]
+    chosen = summary["chosen"]
+    assert summary["recheck"]["seeds"] == [5] and str(chosen["trial"]) in rechecked
+    for number, checked in rechecked.items():
         assert set(checked["per_seed"]) == {"0", "5"}
-        assert checked["per_seed"]["0"] == row["objectives"]  # the study's own run, as it stored it
+        assert checked["per_seed"]["0"] == trials[int(number)]["objectives"]  # the study's own run, as it stored it
         forget = [entries["forget.probability"]["value"] for entries in checked["per_seed"].values()]
         retain = [entries["retain.probability"]["value"] for entries in checked["per_seed"].values()]
         assert checked["objectives"]["forget.probability"]["value"] == max(forget)
         assert checked["objectives"]["retain.probability"]["value"] == min(retain)
         assert checked["seconds"]["forget"] > 0 and checked["seconds"]["eval"] > 0
-        folder = out / "trials" / f"{number:04d}" / "recheck-seed-5"
+        folder = out / "trials" / f"{int(number):04d}" / "recheck-seed-5"
         assert (folder / "eval" / "summary.json").is_file() and not (folder / "model").exists()
-    chosen = summary["chosen"]
-    assert chosen["trial"] in front and f"(each objective at its worst of seeds 0, 5; among the {len(front)} front" \
-        in chosen["reason"]
-    assert yaml.safe_load((out / "best.yaml").read_text())["learning_rate"] == front[chosen["trial"]]["params"][
+    assert "re-checked, each objective at its worst of seeds 0, 5)" in chosen["reason"]
+    assert yaml.safe_load((out / "best.yaml").read_text())["learning_rate"] == trials[chosen["trial"]]["params"][
         "learning_rate"]
     done = out / "trials" / f"{chosen['trial']:04d}" / "recheck-seed-5" / "objectives.json"
     before = done.stat().st_mtime_ns
@@ -568,24 +566,45 @@ def test_the_front_rechecked_over_more_seeds_is_chosen_on_each_objectives_worst_
     assert "recheck_seeds [0]: every trial already runs seed 0" in capsys.readouterr().err
 
 
-def test_a_trial_that_loses_utility_at_a_recheck_seed_is_not_chosen():
-    """By hand: trial 0 forgets best on the study's seed but keeps 0.5 of the target's utility with seed 5;
-    trial 1 keeps 0.95 on both, so the utility floor (0.9x) chooses it; trial 2's recheck failed."""
+def test_a_choice_that_loses_utility_at_a_recheck_seed_gives_way_until_the_choice_holds(monkeypatch):
+    """By hand, the utility floor at 0.9x: trial 0 forgets best on the study's seed but keeps 0.5 of the target's
+    utility with seed 5; trial 1's recheck fails; trial 2 keeps 0.95 on both; trial 3, which forgets least, is
+    never re-checked. The rule's choice is re-checked until it holds: trials 0, 1, then 2."""
     from unlearn.config import validate_settings
+    from unlearn.tuning import recheck as recheck_module
     from unlearn.tuning.front import choose
+    from unlearn.tuning.objectives import OBJECTIVES_ATTR
     from unlearn.tuning.settings import TuneSettings
 
     settings = validate_settings(TuneSettings, {"model": "-", "data": "-", "out": "-", "method": "GA+GD",
                                                 "objectives": OBJECTIVES}, "test")
     objectives = [parse_objective(text) for text in OBJECTIVES]
     entry = lambda value: {"value": value, "interval": [value - 0.01, value + 0.01]}  # noqa: E731
-    worst_of = {0: (0.10, 0.50), 1: (0.30, 0.95)}
-    rechecked = {"seeds": [5], "trials": {
-        **{n: {"objectives": {"forget.probability": entry(f), "retain.probability": entry(r)}}
-           for n, (f, r) in worst_of.items()}, 2: {"failed": "trial 2: out of memory"}}}
-    chosen = choose(None, settings, objectives, {"forget.probability": 0.9, "retain.probability": 1.0}, rechecked)
-    assert chosen["trial"] == 1
-    assert chosen["reason"].endswith("(each objective at its worst of seeds 0, 5; among the 2 front trials re-checked)")
+    entries = lambda f, r: {"forget.probability": entry(f), "retain.probability": entry(r)}  # noqa: E731
+    study = optuna.create_study(directions=["minimize", "maximize"])
+    for forget, retain in [(0.10, 1.0), (0.20, 1.0), (0.30, 0.96), (0.60, 1.0)]:
+        study.add_trial(optuna.trial.create_trial(values=[forget, retain],
+                                                  user_attrs={OBJECTIVES_ATTR: entries(forget, retain)}))
+    at_seed_5 = {0: entries(0.15, 0.5), 2: entries(0.30, 0.95)}
+    ran = []
+
+    def run_at_seed_5(runner, trial, seed, where):
+        ran.append(trial.number)
+        if trial.number == 1:
+            raise TrialFailed("trial 1: out of memory")
+        return at_seed_5[trial.number], {"forget": 2.0, "eval": 1.0}
+
+    monkeypatch.setattr(recheck_module, "rechecked", run_at_seed_5)
+    runner = SimpleNamespace(settings=SimpleNamespace(out="-", seeds_per_trial=[0]), objectives=objectives)
+    target = {"forget.probability": 0.9, "retain.probability": 1.0}
+    result = recheck_module.recheck(study, runner, [5],
+                                    lambda so_far: choose(study, settings, objectives, target, so_far)["trial"])
+    assert ran == [0, 1, 2] and result["trials"][1] == {"failed": "trial 1: out of memory"}
+    assert result["trials"][0]["objectives"]["retain.probability"]["value"] == 0.5  # its worst seed's
+    assert result["trials"][2]["seconds"] == {"forget": 2.0, "eval": 1.0}
+    chosen = choose(study, settings, objectives, target, result)
+    assert chosen["trial"] == 2
+    assert chosen["reason"].endswith("(trials 0, 1, 2 re-checked, each objective at its worst of seeds 0, 5)")
 
 
 def test_a_study_stored_before_trial_seeds_existed_continues_with_the_default():

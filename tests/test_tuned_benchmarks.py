@@ -92,7 +92,7 @@ def test_the_choice_is_read_from_the_runs_own_study_of_that_entry(tmp_path):
     rechecked.write_text(json.dumps(summary))
     chosen = chosen_settings(tmp_path, "RMU-adaptive", steps)
     assert (chosen["recheck_seeds"], chosen["recheck_seconds"]) == ([1, 2], [120.0])
-    assert search_cost(chosen).endswith("a finished trial 1.5 min (median); 1 front trial re-checked with seeds 1, "
+    assert search_cost(chosen).endswith("a finished trial 1.5 min (median); 1 trial re-checked with seeds 1, "
                                         "2: 2 min more")
 
 

@@ -12,7 +12,7 @@ unlearn and are evaluated on: a validation split, so that the scenario's reporte
 choose its own settings (without it, the trials use the forget step's split, with a warning). The section
 takes tune's own settings (``trials`` or ``n_trials``, ``objectives``, ``space``, ``select``,
 ``select_args``, ``prune_floor``, ...); the study lives in its step folder, so a killed experiment resumes it.
-With ``recheck_seeds``, a step of its own (``recheck-forget-METHOD``) re-checks the finished study's front
+With ``recheck_seeds``, a step of its own (``recheck-forget-METHOD``) re-checks the finished study's choice
 over those training seeds, reading the study from the tune step's storage, and its choice is the one used:
 adding or changing the seeds reuses the study. When no trial qualifies under the selection rule, the forget
 step keeps the entry's settings, with a warning.
@@ -113,8 +113,9 @@ def tuned_values(steps, name: str, section: dict, forget_values: dict, eval_valu
 def recheck_step(steps, name: str, values: dict, inputs: dict, data: Path, study_folder: Path,
                  seeds: list[int]) -> Path:
     """The step ``recheck-NAME``: the finished study of ``study_folder`` (read from its storage, its trials as
-    they ran) with its front re-checked over ``seeds`` (tune's ``recheck_seeds``) into a folder of its own, whose
-    ``pareto.json`` holds the choice. A step apart, so that adding or changing the seeds reuses the study."""
+    they ran) with the rule's choice re-checked over ``seeds`` (tune's ``recheck_seeds``) into a folder of its
+    own, whose ``pareto.json`` holds the choice. A step apart, so that adding or changing the seeds reuses the
+    study."""
     from unlearn.scenarios.common import as_text
     from unlearn.tuning.run import tune
 

@@ -62,18 +62,26 @@ def rechecked_checkpoint(number: int, entries: dict, objectives: list[Objective]
     return Checkpoint(number, None, {o.name: entries[o.name]["value"] for o in objectives}, intervals)
 
 
+def candidates(study, objectives: list[Objective], rechecked: dict | None = None) -> list[Checkpoint]:
+    """The completed trials as the rule's checkpoints: a re-checked one at its worst seed, one whose recheck
+    failed left out, the others as they ran."""
+    rows = (rechecked or {}).get("trials", {})
+    found = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        row = rows.get(trial.number)
+        if row is None:
+            found.append(as_checkpoint(trial, objectives))
+        elif "objectives" in row:
+            found.append(rechecked_checkpoint(trial.number, row["objectives"], objectives))
+    return found
+
+
 def choose(study, settings: TuneSettings, objectives: list[Objective], target: dict[str, float],
            rechecked: dict | None = None) -> dict:
     """The chosen trial's number (None when no trial qualifies) and the rule's reason, in trial words. With
-    ``rechecked`` (``recheck.recheck``'s result), the candidates are the re-checked trials at their worst seed."""
+    ``rechecked`` (``recheck.recheck``'s result), its trials count at their worst seed."""
     args = rule_args(settings, objectives, target)
-    if rechecked is None:
-        completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        candidates = [as_checkpoint(t, objectives) for t in completed]
-    else:
-        candidates = [rechecked_checkpoint(number, row["objectives"], objectives)
-                      for number, row in sorted(rechecked["trials"].items()) if "objectives" in row]
-    chosen = select(settings.select, candidates, args)
+    chosen = select(settings.select, candidates(study, objectives, rechecked), args)
     number = chosen.checkpoint.step if chosen.checkpoint else None
     reason = chosen.reason
     if chosen.checkpoint is not None:
@@ -82,10 +90,11 @@ def choose(study, settings: TuneSettings, objectives: list[Objective], target: d
         if objective.toward is not None:
             reason = re.sub(rf"{re.escape(objective.name)}\b", objective.label, reason)
     reason = reason.replace("checkpoint", "trial")
-    if rechecked is not None:
+    if rechecked is not None and rechecked["trials"]:
         seeds = ", ".join(map(str, [*settings.seeds_per_trial, *rechecked["seeds"]]))
-        reason += (f" (each objective at its worst of seeds {seeds}; among the {len(candidates)} front "
-                   f"trial{'s' if len(candidates) != 1 else ''} re-checked)")
+        count = len(rechecked["trials"])
+        reason += (f" (trial{'s' if count != 1 else ''} {', '.join(map(str, sorted(rechecked['trials'])))} "
+                   f"re-checked, each objective at its worst of seeds {seeds})")
     return {"rule": settings.select, "args": args, "trial": number, "reason": reason}
 
 
@@ -138,8 +147,8 @@ def write_best(path: Path, settings: TuneSettings, trial: FrozenTrial, study_nam
 def export(study, settings: TuneSettings, objectives: list[Objective], target: dict, space: list[dict],
            rechecked: dict | None = None) -> dict:
     """Write the front, the plot, the choice and ``best.yaml`` into the study folder; returns pareto.json.
-    ``target``: the target's ``values`` and ``intervals`` of the objectives; ``rechecked``: the front re-checked
-    over more seeds (``recheck.py``), among which the rule then chooses."""
+    ``target``: the target's ``values`` and ``intervals`` of the objectives; ``rechecked``: the trials re-checked
+    over more seeds (``recheck.py``), which the rule counts at their worst seed."""
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     trials = study.get_trials(deepcopy=False)

@@ -1,7 +1,7 @@
 """``pareto.png``: every completed trial in the plane of the first two objectives, the front joined and
 drawn with its intervals, the chosen trial ringed and the target marked, so a reader sees both the
-trade-off and where the model started. With the front re-checked over more seeds, each front trial's worst
-seed is drawn beside it, and the ring is where the rule chose: at the worst seed."""
+trade-off and where the model started. With trials re-checked over more seeds, each one's worst seed is
+drawn beside it, and the ring is where the rule chose: at the worst seed."""
 
 from __future__ import annotations
 

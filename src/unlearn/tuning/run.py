@@ -1,5 +1,5 @@
 """``unlearn tune``: open the study, measure the target once, run trials until the study has its total,
-re-check the front over more seeds when asked (``recheck.py``), write the front and the chosen settings.
+re-check the rule's choice over more seeds when asked (``recheck.py``), write the front and the chosen settings.
 
 Every worker runs this same function against the same storage (processes on one machine, or machines
 sharing a database or a journal file). The target's numbers and the objectives are stored in the study's
@@ -22,7 +22,7 @@ import optuna
 
 from unlearn.errors import UserError
 from unlearn.files import LOCK_FILE, check_writable, output_lock
-from unlearn.tuning.front import check_rule, export
+from unlearn.tuning.front import check_rule, choose, export
 from unlearn.tuning.objectives import MetricMissing, Objective, default_objectives, parse_objectives, read_objective
 from unlearn.tuning.recheck import recheck
 from unlearn.tuning.settings import TuneSettings
@@ -57,9 +57,12 @@ def tune(settings: TuneSettings) -> dict:
         drop_dead_weights(study, out, settings.keep_models)
         rechecked = None
         if settings.recheck_seeds:
+            def rule_choice(so_far: dict) -> int | None:
+                return choose(study, settings, objectives, target["values"], so_far)["trial"]
+
             with ExitStack() as stack:
                 _wait_for_lock(stack, out / RECHECK_FOLDER)  # a worker of this folder rechecking: wait, then read
-                rechecked = recheck(study, runner, settings.recheck_seeds)
+                rechecked = recheck(study, runner, settings.recheck_seeds, rule_choice)
         return export(study, settings, objectives, target, [d.record() for d in dimensions], rechecked)
 
 

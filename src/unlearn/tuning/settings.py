@@ -87,11 +87,11 @@ class TuneSettings(ForgetSettings):
     trial_seeds: list[int] = Field([], description="training seeds of every trial: it unlearns once per seed and "
                                                    "counts each objective's worst seed, so the chosen settings hold "
                                                    "over seeds, at that many times the cost (default: --seed only)")
-    recheck_seeds: list[int] = Field([], description="after the trials, each trial on the Pareto front unlearns "
-                                                     "again with each of these training seeds, and the rule "
-                                                     "chooses among them by each objective's worst seed: settings "
-                                                     "that hold over seeds, for the front's runs only (default: "
-                                                     "none; trial_seeds runs every trial over seeds instead)")
+    recheck_seeds: list[int] = Field([], description="after the trials, the chosen trial unlearns again with each "
+                                                     "of these training seeds and counts each objective's worst "
+                                                     "seed, and the rule chooses again until its choice was "
+                                                     "re-checked: settings that hold over seeds, for a few runs "
+                                                     "more (default: none; trial_seeds runs every trial over seeds)")
     keep_models: bool = Field(False, description="keep each trial's unlearned model (by default deleted once "
                                                  "evaluated)")
     heartbeat_interval: PositiveInt = Field(60, description="seconds between a running trial's heartbeats in the "
