@@ -7,7 +7,8 @@ import json
 import os
 import socket
 import tempfile
-from contextlib import contextmanager
+import time
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from unlearn.errors import UserError
@@ -104,6 +105,22 @@ def output_lock(folder: str | Path):
             (folder / RUN_SETTINGS_FILE).unlink(missing_ok=True)  # settings of a run that never started
         (folder / LOCK_FILE).unlink(missing_ok=True)
         _remove_created(created)
+
+
+@contextmanager
+def waiting_lock(folder: str | Path, poll: float = 1.0):
+    """``output_lock`` of ``folder``, waiting while another live process of this machine holds it (a second
+    worker of a study, a second experiment sharing a run folder) instead of refusing."""
+    with ExitStack() as stack:
+        while True:
+            try:
+                stack.enter_context(output_lock(folder))
+                break
+            except UserError:
+                if not (Path(folder) / LOCK_FILE).is_file():
+                    raise  # not held by another process: a folder that cannot be written
+                time.sleep(poll)
+        yield Path(folder)
 
 
 def _create_folder(folder: Path) -> list[Path]:

@@ -3,7 +3,9 @@
 A step's folder is ``<run>/steps/<name>-<hash>``; ``step_done.json`` is written last, so a step
 killed midway is redone (training steps resume from their last checkpoint), never taken as
 finished. A step's inputs include the folders of the steps it reads, whose names carry their
-own hashes: changing anything upstream changes every key downstream.
+own hashes: changing anything upstream changes every key downstream. A step runs holding its folder's
+lock: a second experiment of this machine that needs it (two runs sharing a run folder) waits for it and
+then reuses it, instead of training into the same folder.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import time
 from pathlib import Path
 from collections.abc import Callable
 
-from unlearn.files import atomic_write_json
+from unlearn.files import atomic_write_json, waiting_lock
 
 log = logging.getLogger(__name__)
 DONE_FILE = "step_done.json"
+LOCK_POLL_SECONDS = 5.0  # how often a step another process is running is looked at again
 
 
 def step_key(inputs: dict) -> str:
@@ -49,14 +52,16 @@ class Steps:
     def run(self, name: str, inputs: dict, action: Callable[[Path], None]) -> Path:
         """``action(folder)`` unless a finished step with these inputs exists; returns the folder."""
         folder = self.root / f"{folder_stem(name)}-{step_key(inputs)}"
-        if (folder / DONE_FILE).is_file():
-            self.reused.append(folder.name)
-            self.progress(f"[{self._clock()}] reuse {name}: {folder}")
-            return folder
-        self.progress(f"[{self._clock()}] run   {name} -> {folder}")
-        action(folder)
-        atomic_write_json(folder / DONE_FILE, {"step": name, "inputs": inputs})
-        self.ran.append(folder.name)
+        if not (folder / DONE_FILE).is_file():
+            with waiting_lock(folder, LOCK_POLL_SECONDS):  # another experiment running this step: wait for it
+                if not (folder / DONE_FILE).is_file():
+                    self.progress(f"[{self._clock()}] run   {name} -> {folder}")
+                    action(folder)
+                    atomic_write_json(folder / DONE_FILE, {"step": name, "inputs": inputs})
+                    self.ran.append(folder.name)
+                    return folder
+        self.reused.append(folder.name)
+        self.progress(f"[{self._clock()}] reuse {name}: {folder}")
         return folder
 
 

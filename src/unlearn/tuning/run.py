@@ -21,7 +21,7 @@ from pathlib import Path
 import optuna
 
 from unlearn.errors import UserError
-from unlearn.files import LOCK_FILE, check_writable, output_lock
+from unlearn.files import check_writable, waiting_lock
 from unlearn.tuning.front import check_rule, choose, export
 from unlearn.tuning.objectives import MetricMissing, Objective, default_objectives, parse_objectives, read_objective
 from unlearn.tuning.recheck import recheck
@@ -60,8 +60,7 @@ def tune(settings: TuneSettings) -> dict:
             def rule_choice(so_far: dict) -> int | None:
                 return choose(study, settings, objectives, target["values"], so_far)["trial"]
 
-            with ExitStack() as stack:
-                _wait_for_lock(stack, out / RECHECK_FOLDER)  # a worker of this folder rechecking: wait, then read
+            with waiting_lock(out / RECHECK_FOLDER, POLL_SECONDS / 5):  # a worker rechecking here: wait, then read
                 rechecked = recheck(study, runner, settings.recheck_seeds, rule_choice)
         return export(study, settings, objectives, target, [d.record() for d in dimensions], rechecked)
 
@@ -88,7 +87,7 @@ def prepare_study(storage, sampler, settings: TuneSettings) -> tuple[optuna.Stud
     if found is not None:
         return found
     with ExitStack() as stack:
-        _wait_for_lock(stack, Path(settings.out) / TARGET_FOLDER)
+        stack.enter_context(waiting_lock(Path(settings.out) / TARGET_FOLDER, POLL_SECONDS / 5))
         found = _stored(storage, sampler, settings)  # the worker we waited for stored them
         if found is not None:
             return found
@@ -118,18 +117,6 @@ def _check_directions(study, objectives: list[Objective]) -> None:
     if directions != [o.direction for o in objectives]:
         raise UserError(f"study '{study.study_name}' has directions {', '.join(directions)}, not those of "
                         f"{', '.join(o.text for o in objectives)}; use another --study-name or --out")
-
-
-def _wait_for_lock(stack: ExitStack, folder: Path) -> None:
-    """Hold ``folder``'s lock, waiting while another process of this machine holds it."""
-    while True:
-        try:
-            stack.enter_context(output_lock(folder))
-            return
-        except UserError:
-            if not (folder / LOCK_FILE).is_file():
-                raise
-            time.sleep(POLL_SECONDS / 5)
 
 
 def _evaluate_target(settings: TuneSettings) -> dict:
