@@ -7,6 +7,7 @@ the measured half asks about again: the relearned model must get a large share b
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -220,6 +221,17 @@ def test_bad_attack_settings_are_refused_in_one_line(tiny_model_dir, tmp_path, c
     assert not (tmp_path / "o").exists()
 
 
+def same_to_float_noise(a, b) -> bool:
+    """``a == b``, their floats to within 1e-6 relative (or 1e-9 absolute)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_to_float_noise(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_to_float_noise(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+    return a == b
+
+
 def test_a_stopped_attack_run_goes_on_from_its_finished_parts(unlearned, tiny_model_dir, tmp_path):
     """Started again with --resume and the same settings in the same folder, a run redoes only the parts its ledger
     does not list (here: the control's relearning and its paraphrase evaluation, as if stopped before them) and
@@ -246,7 +258,9 @@ def test_a_stopped_attack_run_goes_on_from_its_finished_parts(unlearned, tiny_mo
     again = {name: (out / name / "forget.json").stat().st_mtime_ns for name in kept}
     assert [name for name in kept if again[name] != kept[name]] == ["control-relearn", "control-paraphrase"]
     second = json.loads((out / "attack_summary.json").read_text())
-    assert [a["metrics"] for a in second["attacks"]] == [a["metrics"] for a in first["attacks"]]
+    # the redone parts' floats may differ in the 10th digit (seen on an AMD EPYC: the control's paraphrase
+    # probability by 1e-11); every string, count and verdict is the same
+    assert same_to_float_noise([a["metrics"] for a in second["attacks"]], [a["metrics"] for a in first["attacks"]])
     assert second["robust"] == first["robust"]
 
     # without --resume (the model may have changed in place) or with other settings: nothing counts as done
