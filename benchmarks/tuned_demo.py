@@ -29,7 +29,7 @@ import json
 import time
 from pathlib import Path
 
-from benchmarks_common import update_section
+from benchmarks_common import measured_record, update_section
 from tuning_common import (DEFAULT_TRIALS, chosen_settings, kept_runs, search_cost, shown_params, shown_path,
                            shown_space, tuned_experiment, validation_experiment, with_entries, with_run)
 
@@ -106,8 +106,6 @@ def main() -> None:
 def rerun(out: Path, methods: list[str], seeds: list[int], threads: int | None, runs: list[dict]) -> None:
     """The demo at the settings the kept runs chose for ``methods``, over ``seeds``, on this machine; nothing is
     tuned again. Kept apart (``RERUN_KEPT``): the kept claim measured again where the floats differ."""
-    from benchmarks_common import measured_record
-
     chosen = {label: (run, tuned) for run in runs for label, tuned in run["tuned"].items()}
     missing = [m for m in methods if m not in chosen or chosen[m][1]["params"] is None]
     if missing:
@@ -138,6 +136,7 @@ def measure(out: Path, methods: list[str], trials: int, seeds: list[int], data_s
 
 
 def demo(threads: int | None):
+    """The demo experiment's settings (imported here, as every heavy import, so --table-only stays light)."""
     from unlearn.scenarios.demo import demo_settings
 
     return demo_settings(threads=threads)
