@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from benchmarks_common import cell, measured_record, update_section
-from tuning_common import kept_runs, tuned_entry
+from tuning_common import kept_choices, kept_runs, tuned_entry
 
 from unlearn.attacks.recovery import FACT_METRICS, RECOVERY_VERSION
 from unlearn.attacks.summary import WITH_CONTROL
@@ -184,8 +184,7 @@ def tuned_entries(labels: list[str] | None = None) -> list[dict]:
     from tuned_demo import EXTRA_ENTRIES
 
     listed = {entry["label"]: entry for entry in EXTRA_ENTRIES}  # tuned_entry relabels it "LABEL tuned"
-    chosen = {label: tuned["params"] for run in kept_runs(kept) for label, tuned in run["tuned"].items()
-              if tuned["params"] is not None}
+    chosen = {label: tuned["params"] for label, (_, tuned) in kept_choices(kept_runs(kept)).items()}
     unknown = set(labels or []) - set(chosen)
     if unknown:
         raise SystemExit(f"--methods: {', '.join(sorted(unknown))} not tuned in {kept.name} "

@@ -30,8 +30,8 @@ import time
 from pathlib import Path
 
 from benchmarks_common import measured_record, update_section
-from tuning_common import (DEFAULT_TRIALS, chosen_settings, kept_runs, search_cost, shown_params, shown_path,
-                           shown_space, tuned_experiment, validation_experiment, with_entries, with_run)
+from tuning_common import (DEFAULT_TRIALS, chosen_settings, kept_choices, kept_runs, search_cost, shown_params,
+                           shown_path, shown_space, tuned_experiment, validation_experiment, with_entries, with_run)
 
 ROOT = Path(__file__).resolve().parent.parent
 KEPT = ROOT / "benchmarks" / "results" / "tuned_demo.json"  # the last measured run, which the section shows
@@ -79,7 +79,9 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     runs = kept_runs(KEPT)
-    if not args.table_only:
+    if args.rerun_kept and not args.table_only:
+        rerun(out, args.methods, args.seeds, args.threads, runs)
+    elif not args.table_only:
         command = (f"python benchmarks/tuned_demo.py --out {shown_path(out, ROOT)} --methods {' '.join(args.methods)} "
                    f"--trials {args.trials} --seeds {' '.join(map(str, args.seeds))}"
                    + (f" --threads {args.threads}" if args.threads else "")
@@ -87,15 +89,12 @@ def main() -> None:
                    + (f" --recheck-seeds {' '.join(map(str, args.recheck_seeds))}" if args.recheck_seeds else ""))
         seeded = {**({"trial_seeds": args.trial_seeds} if args.trial_seeds else {}),
                   **({"recheck_seeds": args.recheck_seeds} if args.recheck_seeds else {})}
-        if args.rerun_kept:
-            rerun(out, args.methods, args.seeds, args.threads, runs)
-        else:
-            record = {"command": command, "validation_data_seed": args.validation_data_seed, **seeded,
-                      **measure(out, args.methods, args.trials, args.seeds, args.validation_data_seed, args.threads,
-                                seeded)}
-            (out / "summary.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-            runs = with_run(runs, record)
-            KEPT.write_text(json.dumps({"runs": runs}, indent=2) + "\n", encoding="utf-8")
+        record = {"command": command, "validation_data_seed": args.validation_data_seed, **seeded,
+                  **measure(out, args.methods, args.trials, args.seeds, args.validation_data_seed, args.threads,
+                            seeded)}
+        (out / "summary.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        runs = with_run(runs, record)
+        KEPT.write_text(json.dumps({"runs": runs}, indent=2) + "\n", encoding="utf-8")
     text, again = section(runs), rerun_section(kept_runs(RERUN_KEPT))
     print(text + "\n" + again)
     if args.write:
@@ -106,8 +105,8 @@ def main() -> None:
 def rerun(out: Path, methods: list[str], seeds: list[int], threads: int | None, runs: list[dict]) -> None:
     """The demo at the settings the kept runs chose for ``methods``, over ``seeds``, on this machine; nothing is
     tuned again. Kept apart (``RERUN_KEPT``): the kept claim measured again where the floats differ."""
-    chosen = {label: (run, tuned) for run in runs for label, tuned in run["tuned"].items()}
-    missing = [m for m in methods if m not in chosen or chosen[m][1]["params"] is None]
+    chosen = kept_choices(runs)
+    missing = [m for m in methods if m not in chosen]
     if missing:
         raise SystemExit(f"--rerun-kept: no kept choice for {', '.join(missing)} in {KEPT.name}")
     began = time.time()

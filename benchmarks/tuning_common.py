@@ -131,6 +131,13 @@ def kept_runs(path: Path) -> list[dict]:
     return kept["runs"] if "runs" in kept else [kept]
 
 
+def kept_choices(runs: list[dict]) -> dict[str, tuple[dict, dict]]:
+    """Each method the kept ``runs`` tuned to a chosen trial: ``{label: (the run, its chosen settings)}`` (each
+    method is in one run only, ``with_run``); a study that chose no trial is left out."""
+    return {label: (run, chosen) for run in runs for label, chosen in run["tuned"].items()
+            if chosen["params"] is not None}
+
+
 def with_run(runs: list[dict], record: dict) -> list[dict]:
     """``runs`` with ``record`` last and the methods it tuned taken out of every earlier run (their rows, a
     scenario's per-seed models, checks and the notes that begin with their name); a run left with no method

@@ -33,7 +33,7 @@ from unlearn.tuning.trial import TrialFailed, TrialRunner, drop_dead_weights
 log = logging.getLogger(__name__)
 POLL_SECONDS = 5  # how often a waiting worker looks at the study again
 TARGET_FOLDER = "target_eval"
-RECHECK_FOLDER = "recheck"  # holds only the lock of the worker rechecking the front
+RECHECK_FOLDER = "recheck"  # holds only the lock of the worker re-checking the choice
 
 
 def tune(settings: TuneSettings) -> dict:
